@@ -1,0 +1,174 @@
+/**
+ * shiftaddaug — train and run multiplication-free (shift / adder) tiny CNNs in the browser.
+ *
+ * ```js
+ * import { init, createModel } from 'shiftaddaug';
+ * const rt = await init({ backend: 'auto' });           // rt.backend, rt.reason
+ * const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift' });
+ * const history = await model.fit(x, y, { epochs: 1, batchSize: 64, callbacks: { onEpochEnd } });
+ * const probs = await model.predict(xTest, [n, 1, 28, 28]);  // Float32Array
+ * model.dispose();
+ * ```
+ * @packageDocumentation
+ */
+import { CoreModel, coreInit, coreParseIdx } from './core.js';
+import {
+  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, RuntimeInfo, ShiftAddAugError, TrainOptions,
+} from './types.js';
+
+export * from './types.js';
+
+type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: Logs) => void };
+
+/** Main-thread proxy of the worker. */
+class WorkerClient {
+  private worker: Worker;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  dead: ShiftAddAugError | null = null;
+
+  constructor(url: URL) {
+    this.worker = new Worker(url, { type: 'module' });
+    this.worker.onmessage = (e: MessageEvent) => {
+      const msg = e.data;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      if (msg.event) { p.onEvent?.(msg.event, msg.index, msg.logs); return; }
+      this.pending.delete(msg.id);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message));
+    };
+    const die = (why: string) => {
+      this.dead = new ShiftAddAugError('BACKEND_LOST', why);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    this.worker.onerror = (e: ErrorEvent) => { e.preventDefault?.(); die(`worker crashed: ${e.message}`); };
+    this.worker.onmessageerror = () => die('worker message could not be deserialised');
+  }
+
+  call<T>(op: string, args: unknown[], onEvent?: Pending['onEvent']): { id: number; promise: Promise<T> } {
+    const id = this.nextId++;
+    const promise = new Promise<T>((resolve, reject) => {
+      if (this.dead) { reject(this.dead); return; }
+      this.pending.set(id, { resolve, reject, onEvent });
+      this.worker.postMessage({ id, op, args });
+    });
+    return { id, promise };
+  }
+
+  abort(target: number): void { this.worker.postMessage({ op: 'abort', target }); }
+  terminate(): void { this.worker.terminate(); }
+}
+
+let client: WorkerClient | null = null;
+let info: RuntimeInfo | null = null;
+
+/**
+ * Loads the wasm module and chooses the backend. Call once before {@link createModel}.
+ * Rejects with `UNKNOWN_BACKEND` or `WEBGPU_UNAVAILABLE` (when `'webgpu'` alone was asked for).
+ */
+export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
+  const inBrowser = typeof window !== 'undefined' && typeof Worker !== 'undefined';
+  const useWorker = options.worker ?? inBrowser;
+  if (client) { client.terminate(); client = null; }
+  const base = typeof location !== 'undefined' ? location.href : import.meta.url;
+  const opts: InitOptions = { ...options, wasmUrl: options.wasmUrl ? new URL(String(options.wasmUrl), base).href : undefined };
+  if (useWorker) {
+    if (typeof Worker === 'undefined') throw new ShiftAddAugError('BACKEND_ERROR', 'worker: true needs Web Workers');
+    client = new WorkerClient(new URL('./worker.js', import.meta.url));
+    info = await client.call<RuntimeInfo>('init', [opts]).promise;
+  } else {
+    info = await coreInit(opts, false);
+  }
+  return info;
+}
+
+/** The result of the last {@link init}, or `null`. */
+export function runtimeInfo(): RuntimeInfo | null { return info; }
+
+/** Parses IDX bytes (raw or gzip) into `{ dims, data }`; rejects with `INVALID_IDX` when corrupt. */
+export async function parseIdx(bytes: Uint8Array): Promise<{ dims: number[]; data: Uint8Array }> {
+  if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  if (client) return client.call<{ dims: number[]; data: Uint8Array }>('parseIdx', [bytes]).promise;
+  return coreParseIdx(bytes);
+}
+
+/** A trainable model. Calls must be awaited one after another (else `BUSY`). */
+export class Model {
+  private disposed = false;
+  /** @internal */
+  constructor(
+    private readonly impl: { worker: number } | { core: CoreModel },
+    /** The model config. */ readonly config: ModelConfig,
+    /** Backend it runs on. */ readonly backend: string,
+    /** Number of parameters. */ readonly numParams: number,
+  ) {}
+
+  private check(): void {
+    if (this.disposed) throw new ShiftAddAugError('DISPOSED', 'model was disposed');
+  }
+
+  /**
+   * Trains on `x` (`n * c * h * w` values in [0, 1]) and integer labels `y`. Resolves to a
+   * TensorFlow.js-style History; rejects with `ABORTED` when `signal` fires.
+   */
+  async fit(x: Float32Array, y: ArrayLike<number>, options: FitOptions = {}): Promise<History> {
+    this.check();
+    const { callbacks, signal, ...rest } = options;
+    if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
+    const cb: Callbacks = callbacks ?? {};
+    const dispatch = (ev: string, i: number, logs?: Logs) => {
+      switch (ev) {
+        case 'trainBegin': return cb.onTrainBegin?.();
+        case 'epochBegin': return cb.onEpochBegin?.(i);
+        case 'batchEnd': return cb.onBatchEnd?.(i, logs!);
+        case 'epochEnd': return cb.onEpochEnd?.(i, logs!);
+        case 'trainEnd': return cb.onTrainEnd?.();
+      }
+    };
+    if ('core' in this.impl) {
+      return this.impl.core.fit(x, y, rest, dispatch, () => !!signal?.aborted);
+    }
+    const { id, promise } = client!.call<History>('fit', [this.impl.worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
+    const onAbort = () => client?.abort(id);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
+  }
+
+  /** Loss and accuracy on `(x, y)` in eval mode. */
+  async evaluate(x: Float32Array, y: ArrayLike<number>): Promise<{ loss: number; acc: number; count: number }> {
+    this.check();
+    if ('core' in this.impl) return this.impl.core.evaluate(x, y);
+    return client!.call<{ loss: number; acc: number; count: number }>('evaluate', [this.impl.worker, x, y]).promise;
+  }
+
+  /** Class probabilities, `n * numClasses` values, for images `x` of shape `[n, c, h, w]`. */
+  async predict(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+    this.check();
+    if ('core' in this.impl) return this.impl.core.predict(x, shape);
+    return client!.call<Float32Array>('predict', [this.impl.worker, x, shape]).promise;
+  }
+
+  /** Frees the model's memory. Further calls reject with `DISPOSED`. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if ('core' in this.impl) this.impl.core.dispose();
+    else void client?.call('dispose', [this.impl.worker]).promise.catch(() => undefined);
+  }
+
+  /** `using model = await createModel(...)` support. */
+  [Symbol.dispose](): void { this.dispose(); }
+}
+
+/** Creates a model on the backend chosen by {@link init}. Rejects with `INVALID_CONFIG` on a bad config. */
+export async function createModel(config: ModelConfig, options: TrainOptions = {}): Promise<Model> {
+  if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  if (client) {
+    const r = await client.call<{ handle: number; backend: string; numParams: number }>('create', [config, options]).promise;
+    return new Model({ worker: r.handle }, config, r.backend, r.numParams);
+  }
+  const core = await CoreModel.create(config, options);
+  return new Model({ core }, config, core.backend, core.numParams());
+}

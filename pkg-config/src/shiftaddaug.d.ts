@@ -1,0 +1,18 @@
+// Declarations of the wasm-bindgen glue (`shiftaddaug.js`, generated next to the compiled SDK
+// by `wasm-bindgen --target web`). Only what the SDK uses; the generated .d.ts is the full one.
+export default function init(options?: { module_or_path?: unknown }): Promise<unknown>;
+export function parseIdx(bytes: Uint8Array): { dims: number[]; data: Uint8Array };
+export function version(): string;
+export function simdEnabled(): boolean;
+export class Session {
+  static create(modelConfig: unknown, trainConfig: unknown, backend: string): Promise<Session>;
+  readonly backend: string;
+  numParams(): number;
+  configure(trainConfig: unknown): void;
+  setTrainingData(x: Float32Array, y: Int32Array): void;
+  beginEpoch(epoch: number): number;
+  trainNext(readMetrics: boolean): Promise<{ step: number; loss: number; accuracy: number } | null>;
+  evaluate(x: Float32Array, y: Int32Array): Promise<{ loss: number; accuracy: number; count: number }>;
+  predict(x: Float32Array, n: number): Promise<Float32Array>;
+  free(): void;
+}

@@ -1,0 +1,124 @@
+/** Backend names, as in TensorFlow.js / onnxruntime-web. */
+export type BackendName = 'webgpu' | 'wasm';
+
+/** Options of {@link init}. */
+export interface InitOptions {
+  /**
+   * `'auto'` picks WebGPU when a hardware adapter is available, else wasm; an array is an
+   * ordered preference list. @defaultValue `'auto'`
+   */
+  backend?: 'auto' | BackendName | BackendName[];
+  /** Run the model in a dedicated worker so the page never freezes. @defaultValue `true` in browsers, `false` in Node */
+  worker?: boolean;
+  /** Where the `.wasm` file is. @defaultValue next to this module (`import.meta.url`) */
+  wasmUrl?: string | URL;
+  /** Let `'auto'` choose a software WebGPU adapter (SwiftShader), usually slower than wasm. @defaultValue `false` */
+  allowSoftwareWebGPU?: boolean;
+}
+
+/** What {@link init} chose, and why. */
+export interface RuntimeInfo {
+  backend: BackendName;
+  /** Why this backend (e.g. "navigator.gpu is undefined", "adapter is software (swiftshader)"). */
+  reason: string;
+  /** WebGPU adapter info when one was found. */
+  adapterInfo?: { vendor: string; architecture: string; device: string; description: string; isSoftware: boolean };
+  /** Whether the wasm module was built with SIMD128. */
+  simd: boolean;
+  /** Whether models run in a worker. */
+  worker: boolean;
+  version: string;
+}
+
+/** Operator of the body convolutions. */
+export type ConvKind = 'mult' | 'shift' | 'add';
+
+/** Model description (JSON-serialisable). */
+export interface ModelConfig {
+  /** `[channels, height, width]` of one image, e.g. `[1, 28, 28]`. */
+  inputShape: [number, number, number];
+  numClasses: number;
+  /** @defaultValue `'shift'` */
+  conv?: ConvKind;
+  /** Channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
+  widths?: number[];
+}
+
+/** Training hyper-parameters (see the Rust `TrainConfig`). */
+export interface TrainOptions {
+  /** @defaultValue 64 */
+  batchSize?: number;
+  /** @defaultValue 0.003 */
+  learningRate?: number;
+  /** @defaultValue `'adam'` */
+  optimizer?: 'adam' | 'sgd';
+  /** @defaultValue 0 */
+  labelSmoothing?: number;
+  /** Seed of shuffling and initialisation. @defaultValue 0 */
+  seed?: number;
+  /** Read loss/accuracy back every this many batches (each read is a GPU sync). @defaultValue 1 */
+  logEvery?: number;
+}
+
+/** Per-batch / per-epoch logs passed to callbacks. */
+export interface Logs {
+  loss: number;
+  acc: number;
+  valLoss?: number;
+  valAcc?: number;
+}
+
+/** Callbacks named as in TensorFlow.js; may return a Promise (awaited when running in-thread). */
+export interface Callbacks {
+  onTrainBegin?: () => void | Promise<void>;
+  onEpochBegin?: (epoch: number) => void | Promise<void>;
+  onBatchEnd?: (batch: number, logs: Logs) => void | Promise<void>;
+  onEpochEnd?: (epoch: number, logs: Logs) => void | Promise<void>;
+  onTrainEnd?: () => void | Promise<void>;
+}
+
+/** Options of {@link Model.fit}. */
+export interface FitOptions extends TrainOptions {
+  /** @defaultValue 1 */
+  epochs?: number;
+  /** `[x, y]` evaluated at the end of every epoch. */
+  validationData?: [Float32Array, ArrayLike<number>];
+  callbacks?: Callbacks;
+  /** Stops training; the promise rejects with code `ABORTED`. */
+  signal?: AbortSignal;
+  /** Give the event loop a turn at least this often (ms). @defaultValue 50 */
+  yieldEvery?: number;
+}
+
+/** Returned by {@link Model.fit}, shaped like TensorFlow.js' `History`. */
+export interface History {
+  epoch: number[];
+  history: { loss: number[]; acc: number[]; valLoss: number[]; valAcc: number[] };
+}
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'INVALID_IDX' | 'INVALID_DATASET' | 'SHAPE_MISMATCH' | 'NON_FINITE_INPUT' | 'INVALID_CONFIG'
+  | 'UNKNOWN_BACKEND' | 'WEBGPU_UNAVAILABLE' | 'BACKEND_ERROR' | 'BACKEND_LOST' | 'ABORTED'
+  | 'BUSY' | 'DISPOSED' | 'NOT_INITIALIZED' | 'IO_ERROR';
+
+/** Every error thrown or rejected by the SDK. */
+export class ShiftAddAugError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ShiftAddAugError';
+    this.code = code;
+  }
+}
+
+/** Turns anything thrown by the wasm module into a {@link ShiftAddAugError}. */
+export function toError(e: unknown): ShiftAddAugError {
+  if (e instanceof ShiftAddAugError) return e;
+  const anyE = e as { code?: string; message?: string } | undefined;
+  if (anyE && typeof anyE.code === 'string') return new ShiftAddAugError(anyE.code as ErrorCode, anyE.message ?? String(e));
+  const msg = (anyE && anyE.message) || String(e);
+  // A wasm trap (RuntimeError: unreachable) means the module is dead.
+  if (e instanceof WebAssembly.RuntimeError) return new ShiftAddAugError('BACKEND_LOST', `wasm module crashed: ${msg}`);
+  return new ShiftAddAugError('BACKEND_ERROR', msg);
+}

@@ -1,0 +1,62 @@
+// Dedicated-worker entry: serves the in-thread engine over postMessage.
+// Protocol: {id, op, args} → {id, ok: true, value} | {id, ok: false, error: {code, message}};
+// progress: {id, event, index, logs}. `{op: 'abort', target}` aborts a running fit.
+import { CoreModel, coreInit, coreParseIdx } from './core.js';
+import { InitOptions, toError } from './types.js';
+
+interface Scope { postMessage(m: unknown, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent) => void) | null }
+const scope = globalThis as unknown as Scope;
+
+const models = new Map<number, CoreModel>();
+const aborted = new Set<number>();
+let nextModel = 1;
+
+async function handle(id: number, op: string, args: any[]): Promise<unknown> {
+  switch (op) {
+    case 'init':
+      return coreInit(args[0] as InitOptions, true);
+    case 'parseIdx':
+      return coreParseIdx(args[0]);
+    case 'create': {
+      const m = await CoreModel.create(args[0], args[1]);
+      const handleId = nextModel++;
+      models.set(handleId, m);
+      return { handle: handleId, backend: m.backend, numParams: m.numParams() };
+    }
+    case 'fit':
+      return model(args[0]).fit(args[1], args[2], args[3] ?? {},
+        (event, index, logs) => scope.postMessage({ id, event, index, logs }),
+        () => aborted.has(id));
+    case 'evaluate':
+      return model(args[0]).evaluate(args[1], args[2]);
+    case 'predict':
+      return model(args[0]).predict(args[1], args[2]);
+    case 'dispose':
+      models.get(args[0])?.dispose();
+      models.delete(args[0]);
+      return null;
+    default:
+      throw new Error(`unknown op ${op}`);
+  }
+}
+
+function model(h: number): CoreModel {
+  const m = models.get(h);
+  if (!m) throw Object.assign(new Error('model was disposed'), { code: 'DISPOSED' });
+  return m;
+}
+
+scope.onmessage = async (e: MessageEvent) => {
+  const { id, op, args, target } = e.data ?? {};
+  if (op === 'abort') { aborted.add(target); return; }
+  try {
+    const value = await handle(id, op, args ?? []);
+    const transfer = value instanceof Float32Array ? [value.buffer] : [];
+    scope.postMessage({ id, ok: true, value }, transfer);
+  } catch (err) {
+    const e2 = toError(err);
+    scope.postMessage({ id, ok: false, error: { code: e2.code, message: e2.message } });
+  } finally {
+    aborted.delete(id);
+  }
+};

@@ -1,0 +1,13 @@
+// Compiles only if the public .d.ts fits a consumer's code (tsc --noEmit, see scripts/test.sh).
+import { init, createModel, ShiftAddAugError, type History, type RuntimeInfo } from '../../../pkg/index.js';
+
+async function main(x: Float32Array, y: Uint8Array): Promise<number> {
+  const rt: RuntimeInfo = await init({ backend: ['webgpu', 'wasm'], worker: true });
+  const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'add', widths: [8, 16] });
+  const h: History = await model.fit(x, y, { epochs: 1, batchSize: 32, callbacks: { onEpochEnd: (e, l) => void (e + l.loss) } });
+  const p: Float32Array = await model.predict(x, [1, 1, 28, 28]);
+  model.dispose();
+  try { await init({ backend: 'wasm' }); } catch (e) { if (e instanceof ShiftAddAugError) return e.code.length; }
+  return h.history.loss.length + p.length + rt.version.length;
+}
+void main;

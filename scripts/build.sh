@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the wasm module(s) of wasm-pack.toml, the npm package in pkg/ (wasm-bindgen glue +
+# compiled TypeScript SDK) and the demo site in dist/ (www/ + pkg/ + Fashion-MNIST from the
+# Debian package). Usage: scripts/build.sh [--all]   (--all also builds non-default variants)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+target_dir=${CARGO_TARGET_DIR:-target}
+
+rm -rf pkg
+while IFS=$'\t' read -r name flags features out; do
+  echo "build: wasm variant '$name' -> $out"
+  args=(build --release --lib --target wasm32-unknown-unknown)
+  [ -n "$features" ] && args+=(--features "$features")
+  tdir=$target_dir
+  if [ "$flags" != "-C target-feature=+simd128" ]; then
+    # Different codegen flags: keep their artifacts apart from the default build's.
+    tdir=$target_dir/variant-$name
+  fi
+  CARGO_TARGET_DIR=$tdir CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') cargo "${args[@]}"
+  wasm-bindgen --target web --out-dir "$out" "$tdir/wasm32-unknown-unknown/release/shiftaddaug.wasm"
+done < <(python3 scripts/variants.py "$@")
+
+# The SDK: TypeScript compiled next to the glue; package.json from the template.
+(cd pkg-config && npx tsc -p tsconfig.json)
+cp pkg-config/package.json pkg/package.json
+python3 - <<'PY'
+import json
+p = json.load(open("pkg/package.json"))
+p.pop("devDependencies", None)
+json.dump(p, open("pkg/package.json", "w"), indent=2)
+PY
+cp README.md pkg/README.md
+
+rm -rf dist && mkdir -p dist/data
+cp -r www/* dist/
+cp -r pkg dist/pkg
+cp /usr/share/datasets/fashion-mnist/*.gz dist/data/
+wasm=pkg/shiftaddaug_bg.wasm
+echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test tier. Installs what it needs first (scripts/setup.sh).
+#   1. native: cargo test (unit, operators vs naive loops, training on Fashion-MNIST, doctests)
+#   2. wasm32 in Node: CPU/SIMD128 training, JS-boundary error codes
+#   3. wasm in headless Chromium: WebGPU (SwiftShader) + wasm CPU training, WebGPU vs CPU ops
+#   4. the npm package in Node (node --test) and its types (tsc --noEmit)
+#   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+scripts/setup.sh
+
+echo "== 1/5 native tests"
+cargo test --release
+
+echo "== 2/5 wasm32 in Node"
+cargo test --release --target wasm32-unknown-unknown --test wasm_node
+
+echo "== 3/5 wasm in headless Chromium (WebGPU + CPU)"
+export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=1200
+cargo test --release --target wasm32-unknown-unknown --test wasm_browser
+# wasm-bindgen-test-runner leaves ~50 MB Chromium profiles in /tmp.
+find /tmp -maxdepth 1 -name '.org.chromium.Chromium.*' -mmin -60 -exec rm -rf {} + 2>/dev/null || true
+
+echo "== 4/5 npm package"
+scripts/build.sh
+node --test pkg-config/test/
+(cd pkg-config && npx tsc -p test/types/tsconfig.json)
+
+echo "== 5/5 demo end-to-end"
+node scripts/e2e.mjs
+
+echo "all test tiers passed in $(( $(date +%s) - start )) s"

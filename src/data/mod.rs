@@ -1,0 +1,11 @@
+//! Data: IDX parsing, in-memory datasets, seeded shuffling and batching.
+
+mod dataset;
+mod idx;
+mod rng;
+
+pub use dataset::{Dataset, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, Split, mnist_from_bytes};
+#[cfg(not(target_family = "wasm"))]
+pub use dataset::load_fashion_mnist;
+pub use idx::{IdxArray, parse_idx};
+pub use rng::Rng;

@@ -1,0 +1,88 @@
+//! Backend selection and device initialisation. Nothing else in the crate creates a device.
+//!
+//! - CPU: burn's Flex backend (pure Rust; SIMD128 in the wasm build, rayon threads natively).
+//! - WebGPU (wasm) / Vulkan, Metal (native, feature `wgpu`): burn's wgpu backend. In the
+//!   browser it must be initialised with [`webgpu_device`] (async); a synchronous init or a
+//!   synchronous readback panics there.
+
+use crate::error::{Error, Result};
+use burn::tensor::Device;
+
+/// Which backend to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// WebGPU if an adapter is available, else the CPU.
+    Auto,
+    /// WebGPU (wgpu backend).
+    Webgpu,
+    /// CPU (Flex backend; "wasm" in the SDK).
+    Wasm,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "webgpu" => Ok(Self::Webgpu),
+            "wasm" | "cpu" => Ok(Self::Wasm),
+            other => Err(Error::UnknownBackend(other.to_string())),
+        }
+    }
+}
+
+/// The CPU device (Flex backend).
+pub fn cpu_device() -> Device {
+    Device::flex()
+}
+
+/// Initialises WebGPU asynchronously (the only way that works in a browser).
+///
+/// # Errors
+/// [`Error::WebGpuUnavailable`] when no adapter or device can be obtained.
+#[cfg(any(target_family = "wasm", feature = "wgpu"))]
+pub async fn webgpu_device() -> Result<Device> {
+    Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))
+}
+
+/// Runs a future to completion on the current thread (native only). The crate's async APIs
+/// never wait on anything but device readbacks, which resolve without an external executor.
+#[cfg(not(target_family = "wasm"))]
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names() {
+        assert_eq!("auto".parse::<BackendKind>().unwrap(), BackendKind::Auto);
+        assert_eq!("cpu".parse::<BackendKind>().unwrap(), BackendKind::Wasm);
+        let e = "cuda".parse::<BackendKind>().unwrap_err();
+        assert_eq!(e.code(), "UNKNOWN_BACKEND");
+        assert!(e.to_string().contains("'webgpu'"));
+    }
+}

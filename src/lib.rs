@@ -1,0 +1,33 @@
+//! # shiftaddaug
+//!
+//! Multiplication-free tiny CNNs — convolutions with power-of-two weights (bit-shifts,
+//! DeepShift) or adder convolutions (`-Σ|x - w|`, AdderNet) — trained natively and in the
+//! browser (WebGPU or the wasm CPU path) with burn.
+//!
+//! ```
+//! use shiftaddaug::ops::{min_exponent, pot_quantize};
+//! use burn::tensor::{Device, Tensor};
+//!
+//! let device = Device::flex();
+//! let w = Tensor::<1>::from_floats([0.3, -0.7, 3.0], &device);
+//! let q = shiftaddaug::engine::block_on(pot_quantize(w, min_exponent(5)?).into_data_async()).unwrap();
+//! assert_eq!(q.try_into_vec_as::<f32>().unwrap(), vec![0.25, -0.5, 1.0]);
+//! # Ok::<(), shiftaddaug::Error>(())
+//! ```
+//!
+//! Modules: [`ops`] (reference operators), [`nn`] (layers), [`models`], [`data`], [`train`]
+//! (async training loop), [`engine`] (devices). The `web` module (wasm only) holds every
+//! `#[wasm_bindgen]` item.
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod engine;
+mod error;
+pub mod models;
+pub mod nn;
+pub mod ops;
+pub mod train;
+#[cfg(target_family = "wasm")]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,133 @@
+use crate::error::{Error, Result};
+use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig};
+use crate::ops::Conv2dGeometry;
+use burn::module::{Module, ParamId};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of [`MfCnn`], a small multiplication-free CNN:
+/// a multiplicative 3×3 stem (stride 1), then one 3×3 stride-2 `conv` layer per further entry
+/// of `widths`, each followed by BatchNorm and ReLU, global average pooling and a
+/// multiplicative linear classifier. JSON-serialisable (the SDK's `createModel` takes it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MfCnnConfig {
+    /// Input `[channels, height, width]`, e.g. `[1, 28, 28]`.
+    pub input_shape: [usize; 3],
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Operator of the body convolutions (the stem and classifier stay multiplicative).
+    pub conv: ConvKind,
+    /// Channel widths: `widths[0]` is the stem output, each further entry one stride-2 layer.
+    pub widths: Vec<usize>,
+}
+
+impl Default for MfCnnConfig {
+    fn default() -> Self {
+        Self { input_shape: [1, 28, 28], num_classes: 10, conv: ConvKind::Shift, widths: vec![8, 16, 32] }
+    }
+}
+
+impl MfCnnConfig {
+    /// Checks the config: every size positive, at least two widths, the input large enough for
+    /// the stride-2 layers.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending value.
+    pub fn validate(&self) -> Result<()> {
+        if self.input_shape.contains(&0) {
+            return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
+        }
+        if self.num_classes < 2 {
+            return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
+        }
+        if self.widths.len() < 2 || self.widths.contains(&0) || self.widths.iter().any(|w| *w > 4096) {
+            return Err(Error::Config(format!(
+                "widths {:?}: need at least 2 entries, each in 1..=4096",
+                self.widths
+            )));
+        }
+        let mut size = [self.input_shape[1], self.input_shape[2]];
+        let geo = Conv2dGeometry { stride: [2, 2], padding: [1, 1], groups: 1 };
+        for _ in 1..self.widths.len() {
+            size = geo
+                .output_size(size, [3, 3])
+                .map_err(|e| Error::Config(format!("inputShape {:?} is too small for {} layers: {e}", self.input_shape, self.widths.len())))?;
+        }
+        Ok(())
+    }
+
+    /// Builds the model.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when [`validate`](Self::validate) fails.
+    pub fn init(&self, device: &Device) -> Result<MfCnn> {
+        self.validate()?;
+        let same = Conv2dGeometry { stride: [1, 1], padding: [1, 1], groups: 1 };
+        let down = Conv2dGeometry { stride: [2, 2], padding: [1, 1], groups: 1 };
+        let stem = ConvSlotConfig { kind: ConvKind::Mult, channels: [self.input_shape[0], self.widths[0]], kernel: 3, geometry: same }
+            .init(device)?;
+        let mut layers = Vec::new();
+        let mut norms = vec![BatchNormConfig::new(self.widths[0]).init(device)];
+        for pair in self.widths.windows(2) {
+            layers.push(ConvSlotConfig { kind: self.conv, channels: [pair[0], pair[1]], kernel: 3, geometry: down }.init(device)?);
+            norms.push(BatchNormConfig::new(pair[1]).init(device));
+        }
+        let classifier = LinearConfig::new(*self.widths.last().unwrap(), self.num_classes).init(device);
+        Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape })
+    }
+}
+
+/// The small multiplication-free CNN of [`MfCnnConfig`].
+#[derive(Module, Debug)]
+pub struct MfCnn {
+    /// Multiplicative 3×3 stem.
+    pub stem: ConvSlot,
+    /// Body layers (Mult, Shift or Add).
+    pub layers: Vec<ConvSlot>,
+    /// One BatchNorm after the stem and after each body layer.
+    pub norms: Vec<BatchNorm>,
+    /// Multiplicative classifier.
+    pub classifier: Linear,
+    /// Expected input `[c, h, w]`.
+    pub input_shape: [usize; 3],
+}
+
+impl MfCnn {
+    /// Logits for a batch of images.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, c, h, w]` with `[c, h, w] = input_shape` → `[n, num_classes]`
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `x` does not match `input_shape`.
+    pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let [n, c, h, w] = x.dims();
+        if [c, h, w] != self.input_shape {
+            return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.input_shape, [c, h, w])));
+        }
+        let mut x = relu(self.norms[0].forward(self.stem.forward(x)?));
+        for (layer, norm) in self.layers.iter().zip(&self.norms[1..]) {
+            x = relu(norm.forward(layer.forward(x)?));
+        }
+        let [_, ch, _, _] = x.dims();
+        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, ch]);
+        Ok(self.classifier.forward(pooled))
+    }
+}
+
+impl crate::train::ImageClassifier for MfCnn {
+    fn logits(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        self.forward(x)
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.input_shape
+    }
+
+    fn adder_weight_ids(&self) -> Vec<ParamId> {
+        self.layers.iter().filter_map(|l| l.adder_weight_id()).collect()
+    }
+}

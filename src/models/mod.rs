@@ -1,0 +1,5 @@
+//! Model builders from JSON-serialisable configs.
+
+mod mf_cnn;
+
+pub use mf_cnn::{MfCnn, MfCnnConfig};

@@ -1,0 +1,8 @@
+//! Operators of multiplication-free networks, as reference implementations built from burn
+//! tensor ops (autodiff for free). They are the oracles every fast kernel is tested against.
+
+mod adder;
+mod shift;
+
+pub use adder::{ADDER_CHUNK_ELEMS, Conv2dGeometry, adaptive_grad_scale, adder_conv2d, adder_linear};
+pub use shift::{SHIFT_BITS_RANGE, min_exponent, pot_exponent, pot_quantize};

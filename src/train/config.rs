@@ -1,0 +1,120 @@
+use crate::error::{Error, Result};
+
+/// Optimiser choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (β = 0.9, 0.999).
+    Adam,
+    /// SGD with Nesterov momentum (`momentum`).
+    Sgd,
+}
+
+/// Training hyper-parameters. JSON field names are camelCase (the SDK's `fit` options).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Examples per batch. Default 64.
+    pub batch_size: usize,
+    /// Peak learning rate. Default 0.003 (Adam).
+    pub learning_rate: f64,
+    /// Linear warm-up steps, then constant (or cosine, see `total_steps`). Default 0.
+    pub warmup_steps: usize,
+    /// With `Some(t)`, cosine decay to 0 at step `t` (after warm-up). Default `None` (constant).
+    pub total_steps: Option<usize>,
+    /// Optimiser. Default Adam.
+    pub optimizer: OptimizerKind,
+    /// SGD momentum (Nesterov). Default 0.9.
+    pub momentum: f64,
+    /// Label smoothing ε in `[0, 1)`. Default 0.
+    pub label_smoothing: f32,
+    /// AdderNet adaptive gradient scaling η (`None` disables it). Default `Some(0.2)`.
+    pub adder_eta: Option<f32>,
+    /// Seed of the data shuffling. Default 0.
+    pub seed: u64,
+    /// Read metrics back every this many steps (each readback is a GPU→CPU sync). Default 10.
+    pub log_every: usize,
+    /// Batch size of evaluation. Default 500.
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            learning_rate: 3e-3,
+            warmup_steps: 0,
+            total_steps: None,
+            optimizer: OptimizerKind::Adam,
+            momentum: 0.9,
+            label_smoothing: 0.0,
+            adder_eta: Some(0.2),
+            seed: 0,
+            log_every: 10,
+            eval_batch_size: 500,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending value and its valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.batch_size == 0 || self.batch_size > 65536 {
+            return bad(format!("batchSize = {}; valid: 1..=65536", self.batch_size));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(format!("learningRate = {}; must be finite and > 0", self.learning_rate));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!("labelSmoothing = {}; valid: [0, 1)", self.label_smoothing));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum = {}; valid: [0, 1)", self.momentum));
+        }
+        if let Some(eta) = self.adder_eta
+            && !(eta.is_finite() && eta > 0.0)
+        {
+            return bad(format!("adderEta = {eta}; must be finite and > 0 (or null to disable)"));
+        }
+        if self.log_every == 0 || self.eval_batch_size == 0 {
+            return bad(format!("logEvery = {}, evalBatchSize = {}; both must be >= 1", self.log_every, self.eval_batch_size));
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `step` (0-based): linear warm-up, then constant or cosine to 0.
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        match self.total_steps {
+            Some(total) if total > self.warmup_steps => {
+                let t = ((step - self.warmup_steps) as f64 / (total - self.warmup_steps) as f64).min(1.0);
+                self.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+            _ => self.learning_rate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_and_validation() {
+        let c = TrainConfig { warmup_steps: 2, total_steps: Some(12), learning_rate: 1.0, ..Default::default() };
+        assert_eq!(c.learning_rate_at(0), 0.5);
+        assert_eq!(c.learning_rate_at(1), 1.0);
+        assert!((c.learning_rate_at(7) - 0.5).abs() < 1e-12);
+        assert!(c.learning_rate_at(12).abs() < 1e-12);
+        assert!(TrainConfig { batch_size: 0, ..Default::default() }.validate().unwrap_err().to_string().contains("batchSize = 0"));
+        assert!(TrainConfig { learning_rate: f64::NAN, ..Default::default() }.validate().is_err());
+        let e = serde_json::from_str::<TrainConfig>(r#"{"batchSize": 8, "bogus": 1}"#).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+}

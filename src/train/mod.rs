@@ -1,0 +1,306 @@
+//! The training loop: our own async loop over burn-optim (no burn-train `Learner`: it spawns
+//! threads). Device readbacks are async only and happen every `log_every` steps (one small
+//! readback of loss and correct count), at the end of [`Trainer::evaluate`] and in
+//! [`Trainer::predict`].
+
+mod config;
+
+pub use config::{OptimizerKind, TrainConfig};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::ops::adaptive_grad_scale;
+use burn::module::{Module, ParamId};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// A model the trainer can fit: images in, logits out.
+pub trait ImageClassifier: Module + Sized {
+    /// Logits `[n, classes]` for images `[n, c, h, w]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the images do not fit the model.
+    fn logits(&self, x: Tensor<4>) -> Result<Tensor<2>>;
+    /// Expected `[c, h, w]` of one image.
+    fn input_shape(&self) -> [usize; 3];
+    /// Parameters consumed by adder convolutions (they get AdderNet's adaptive gradient scaling).
+    fn adder_weight_ids(&self) -> Vec<ParamId>;
+}
+
+/// Metrics of one training batch (read back from the device).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchMetrics {
+    /// Global step (1-based) after this batch.
+    pub step: usize,
+    /// Mean cross-entropy (with label smoothing if configured) of the batch.
+    pub loss: f32,
+    /// Fraction of the batch classified correctly.
+    pub accuracy: f32,
+}
+
+/// Loss and accuracy over a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvalMetrics {
+    /// Mean cross-entropy (no label smoothing).
+    pub loss: f32,
+    /// Fraction classified correctly.
+    pub accuracy: f32,
+    /// Number of examples.
+    pub count: usize,
+}
+
+/// Trains one model on one device. Create the model on `device.autodiff()`.
+pub struct Trainer<M: ImageClassifier> {
+    model: Option<M>,
+    optim: ModuleOptimizer,
+    device: Device,
+    config: TrainConfig,
+    step: usize,
+    num_classes: usize,
+}
+
+/// Input tensors of one batch, checked.
+fn batch_tensors(images: &[f32], labels: &[u32], shape: [usize; 3], classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>, usize)> {
+    let n = labels.len();
+    let per: usize = shape.iter().product();
+    if n == 0 {
+        return Err(Error::Shape("empty batch".into()));
+    }
+    if images.len() != n * per {
+        return Err(Error::Shape(format!("{} image values for {n} labels of shape {shape:?} (expected {})", images.len(), n * per)));
+    }
+    if let Some(i) = images.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("image value {} at index {i}", images[i])));
+    }
+    if let Some(l) = labels.iter().find(|l| **l as usize >= classes) {
+        return Err(Error::Dataset(format!("label {l} is not below the model's {classes} classes")));
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, shape[0], shape[1], shape[2]]), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i32).collect::<Vec<_>>(), [n]), device);
+    Ok((x, y, n))
+}
+
+/// Smoothed one-hot targets `[n, k]`: `1 - ε + ε/k` on the label, `ε/k` elsewhere.
+fn targets(labels: &[u32], k: usize, eps: f32, device: &Device) -> Tensor<2> {
+    let off = eps / k as f32;
+    let mut t = vec![off; labels.len() * k];
+    for (i, &l) in labels.iter().enumerate() {
+        t[i * k + l as usize] = 1.0 - eps + off;
+    }
+    Tensor::from_data(TensorData::new(t, [labels.len(), k]), device)
+}
+
+/// `[mean loss, correct count]` as one tensor, so that metrics cost a single readback.
+fn loss_and_correct(logits: Tensor<2>, labels: &[u32], y: Tensor<1, Int>, k: usize, eps: f32, device: &Device) -> (Tensor<1>, Tensor<1>) {
+    let [n, _] = logits.dims();
+    let logp = log_softmax(logits.clone(), 1);
+    let loss = logp.mul(targets(labels, k, eps, device)).sum_dim(1).mean().neg();
+    let correct = logits.argmax(1).reshape([n]).equal(y).int().float().sum();
+    (loss, correct)
+}
+
+fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    match config.optimizer {
+        OptimizerKind::Adam => AdamConfig::new().init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
+            .init(),
+    }
+}
+
+async fn read_floats(t: Tensor<1>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Backend(format!("readback failed: {e:?}")))?;
+    data.try_into_vec_as::<f32>().map_err(|e| Error::Backend(format!("readback dtype: {e:?}")))
+}
+
+impl<M: ImageClassifier> Trainer<M> {
+    /// A trainer for `model`, which must live on an autodiff device.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the config is invalid or the model is not on an autodiff device.
+    pub fn new(model: M, num_classes: usize, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let device = model
+            .devices()
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Config("model has no parameters".into()))?;
+        if !device.is_autodiff() {
+            return Err(Error::Config("create the model on `device.autodiff()` to train it".into()));
+        }
+        let optim = make_optimizer(&config);
+        Ok(Self { model: Some(model), optim, device, config, step: 0, num_classes })
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &M {
+        self.model.as_ref().expect("model is present between steps")
+    }
+
+    /// Consumes the trainer, returning the model.
+    pub fn into_model(mut self) -> M {
+        self.model.take().expect("model is present between steps")
+    }
+
+    /// The training config.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Replaces the training config (validated first). The optimiser state is kept unless the
+    /// optimiser kind changes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the new config is invalid; the old one stays in force.
+    pub fn set_config(&mut self, config: TrainConfig) -> Result<()> {
+        config.validate()?;
+        if config.optimizer != self.config.optimizer || config.momentum != self.config.momentum {
+            self.optim = make_optimizer(&config);
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// One optimisation step on a batch. Reads metrics back (async) only when `read_metrics`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`], [`Error::NonFinite`], [`Error::Dataset`] for bad inputs (the model is
+    /// left untouched), [`Error::Backend`] when the readback fails.
+    pub async fn train_batch(&mut self, images: &[f32], labels: &[u32], read_metrics: bool) -> Result<Option<BatchMetrics>> {
+        let model = self.model.take().expect("model is present between steps");
+        let shape = model.input_shape();
+        let prepared = batch_tensors(images, labels, shape, self.num_classes, &self.device)
+            .and_then(|(x, y, _)| Ok((model.logits(x)?, y)));
+        let (logits, y) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                self.model = Some(model);
+                return Err(e);
+            }
+        };
+        let (loss, correct) = loss_and_correct(logits, labels, y, self.num_classes, self.config.label_smoothing, &self.device);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(eta) = self.config.adder_eta {
+            for id in model.adder_weight_ids() {
+                if let Some(g) = grads.remove::<4>(id) {
+                    grads.register(id, adaptive_grad_scale(g, eta));
+                }
+            }
+        }
+        let lr = self.config.learning_rate_at(self.step);
+        self.model = Some(self.optim.step(lr, model, grads));
+        self.step += 1;
+        if !read_metrics {
+            return Ok(None);
+        }
+        let v = read_floats(Tensor::cat(vec![loss.detach().reshape([1]), correct.reshape([1])], 0)).await?;
+        Ok(Some(BatchMetrics { step: self.step, loss: v[0], accuracy: v[1] / labels.len() as f32 }))
+    }
+
+    /// One epoch over `data` (seeded shuffle `seed + epoch`). Calls `on_batch` with the
+    /// metrics of every `log_every`-th batch and of the last one; it returns `false` to stop.
+    ///
+    /// # Errors
+    /// As [`train_batch`](Self::train_batch); [`Error::Aborted`] when `on_batch` stops the epoch.
+    pub async fn fit_epoch(&mut self, data: &Dataset, epoch: usize, on_batch: &mut dyn FnMut(&BatchMetrics) -> bool) -> Result<EvalMetrics> {
+        let batches = data.epoch_batches(self.config.batch_size, self.config.seed.wrapping_add(epoch as u64));
+        let (mut loss_sum, mut acc_sum, mut reads) = (0.0f64, 0.0f64, 0usize);
+        let last = batches.len().saturating_sub(1);
+        for (i, idx) in batches.iter().enumerate() {
+            let (x, y) = data.gather(idx);
+            let read = i == last || (i + 1) % self.config.log_every == 0;
+            if let Some(m) = self.train_batch(&x, &y, read).await? {
+                loss_sum += m.loss as f64;
+                acc_sum += m.accuracy as f64;
+                reads += 1;
+                if !on_batch(&m) {
+                    return Err(Error::Aborted);
+                }
+            }
+        }
+        let reads = reads.max(1) as f64;
+        Ok(EvalMetrics { loss: (loss_sum / reads) as f32, accuracy: (acc_sum / reads) as f32, count: data.len() })
+    }
+
+    /// Loss and accuracy of the model in eval mode (BatchNorm running statistics) on `data`.
+    /// Sums stay on the device; one readback at the end.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::Dataset`] when `data` does not fit the model.
+    pub async fn evaluate(&self, data: &Dataset) -> Result<EvalMetrics> {
+        evaluate(self.model(), self.num_classes, data, self.config.eval_batch_size).await
+    }
+
+    /// Class probabilities `[n, classes]` (row-major) for `n` images.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `images.len()` is not `n * c * h * w`, [`Error::NonFinite`] on NaN/Inf.
+    pub async fn predict(&self, images: &[f32], n: usize) -> Result<Vec<f32>> {
+        predict(self.model(), images, n).await
+    }
+}
+
+/// Evaluates `model` (any device; run in eval mode on the device without autodiff).
+///
+/// # Errors
+/// As [`Trainer::evaluate`].
+pub async fn evaluate<M: ImageClassifier>(model: &M, num_classes: usize, data: &Dataset, batch_size: usize) -> Result<EvalMetrics> {
+    if data.is_empty() {
+        return Err(Error::Dataset("cannot evaluate on an empty dataset".into()));
+    }
+    if data.image_shape != model.input_shape() {
+        return Err(Error::Shape(format!("dataset images are {:?}, model expects {:?}", data.image_shape, model.input_shape())));
+    }
+    let model = model.valid();
+    let device = model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
+    let mut loss_sum: Option<Tensor<1>> = None;
+    let mut correct_sum: Option<Tensor<1>> = None;
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let (x, y) = data.gather(chunk);
+        let (xt, yt, n) = batch_tensors(&x, &y, data.image_shape, num_classes, &device)?;
+        let (loss, correct) = loss_and_correct(model.logits(xt)?, &y, yt, num_classes, 0.0, &device);
+        let loss = loss.mul_scalar(n as f32);
+        loss_sum = Some(match loss_sum { Some(s) => s + loss, None => loss });
+        correct_sum = Some(match correct_sum { Some(s) => s + correct, None => correct });
+    }
+    let v = read_floats(Tensor::cat(vec![loss_sum.unwrap().reshape([1]), correct_sum.unwrap().reshape([1])], 0)).await?;
+    let n = data.len() as f32;
+    Ok(EvalMetrics { loss: v[0] / n, accuracy: v[1] / n, count: data.len() })
+}
+
+/// Class probabilities for `n` images with `model` in eval mode.
+///
+/// # Errors
+/// As [`Trainer::predict`].
+pub async fn predict<M: ImageClassifier>(model: &M, images: &[f32], n: usize) -> Result<Vec<f32>> {
+    let shape = model.input_shape();
+    let per: usize = shape.iter().product();
+    if n == 0 || images.len() != n * per {
+        return Err(Error::Shape(format!(
+            "input has {} values; shape [{n}, {}, {}, {}] needs {}",
+            images.len(),
+            shape[0],
+            shape[1],
+            shape[2],
+            n * per
+        )));
+    }
+    if let Some(i) = images.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("input value {} at index {i}", images[i])));
+    }
+    let model = model.valid();
+    let device = model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
+    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, shape[0], shape[1], shape[2]]), &device);
+    let probs = softmax(model.logits(x)?, 1);
+    let [rows, cols] = probs.dims();
+    read_floats(probs.reshape([rows * cols])).await
+}

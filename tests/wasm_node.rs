@@ -1,0 +1,82 @@
+//! wasm32 in Node: the CPU path (Flex, SIMD128) trains on real data, and the JS boundary
+//! returns typed errors with stable codes.
+#![cfg(target_family = "wasm")]
+
+mod common;
+
+use common::{check, train_run};
+use js_sys::{Float32Array, Reflect};
+use shiftaddaug::engine::cpu_device;
+use shiftaddaug::nn::ConvKind;
+use shiftaddaug::web::{Session, parse_idx};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+#[wasm_bindgen_test]
+fn built_with_simd128() {
+    assert!(cfg!(target_feature = "simd128"));
+    assert!(shiftaddaug::web::simd_enabled());
+}
+
+#[wasm_bindgen_test]
+async fn shift_net_trains_in_node() {
+    let r = train_run(cpu_device(), ConvKind::Shift, 3072, 1000, 32).await;
+    web_sys::console::log_1(&format!("node shift: {r:?}").into());
+    check("node shift", &r);
+}
+
+#[wasm_bindgen_test]
+async fn adder_net_trains_in_node() {
+    let r = train_run(cpu_device(), ConvKind::Add, 3072, 1000, 32).await;
+    web_sys::console::log_1(&format!("node add: {r:?}").into());
+    check("node add", &r);
+}
+
+fn code(e: &JsValue) -> String {
+    Reflect::get(e, &"code".into()).unwrap().as_string().unwrap_or_default()
+}
+
+fn obj(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn boundary_errors_have_codes() {
+    let mc = obj(r#"{"inputShape":[1,28,28],"numClasses":10,"conv":"shift","widths":[4,8]}"#);
+    // Through the exported promise API, as JS sees it.
+    let e = JsFuture::from(Session::create(mc.clone(), JsValue::NULL, "cuda".into())).await.unwrap_err();
+    assert_eq!(code(&e), "UNKNOWN_BACKEND");
+    assert_eq!(Reflect::get(&e, &"name".into()).unwrap().as_string().unwrap(), "ShiftAddAugError");
+    // Node has no navigator.gpu: asking for WebGPU is an error, not a crash.
+    let e = JsFuture::from(Session::create(mc.clone(), JsValue::NULL, "webgpu".into())).await.unwrap_err();
+    assert_eq!(code(&e), "WEBGPU_UNAVAILABLE");
+    let bad = obj(r#"{"inputShape":[1,28,28],"numClasses":10,"conv":"mul"}"#);
+    let e = JsFuture::from(Session::create(bad, JsValue::NULL, "wasm".into())).await.unwrap_err();
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let e = JsFuture::from(Session::create(mc.clone(), obj(r#"{"batchSize":0}"#), "wasm".into())).await.unwrap_err();
+    assert_eq!(code(&e), "INVALID_CONFIG");
+
+    let s = Session::open(mc, JsValue::NULL, "auto").await.unwrap();
+    assert_eq!(s.backend(), "wasm");
+    let e = JsFuture::from(s.predict(vec![0.0; 783], 1)).await.unwrap_err();
+    assert_eq!(code(&e), "SHAPE_MISMATCH");
+    let mut x = vec![0.0; 784];
+    x[3] = f32::NAN;
+    assert_eq!(code(&JsFuture::from(s.predict(x.clone(), 1)).await.unwrap_err()), "NON_FINITE_INPUT");
+    assert_eq!(code(&s.set_training_data(x, vec![1]).unwrap_err()), "NON_FINITE_INPUT");
+    assert_eq!(code(&s.set_training_data(vec![0.0; 784], vec![1, 2]).unwrap_err()), "SHAPE_MISMATCH");
+    assert_eq!(code(&s.set_training_data(vec![0.0; 784], vec![-1]).unwrap_err()), "INVALID_DATASET");
+    assert_eq!(code(&s.configure(obj(r#"{"learningRate":-1}"#)).unwrap_err()), "INVALID_CONFIG");
+    // The session still works after every rejected call.
+    s.set_training_data(vec![0.5; 784 * 4], vec![0, 1, 2, 3]).unwrap();
+    assert_eq!(s.begin_epoch(0).unwrap(), 1);
+    let m = JsFuture::from(s.train_next(true)).await.unwrap();
+    assert!(Reflect::get(&m, &"loss".into()).unwrap().as_f64().unwrap().is_finite());
+    let p: Float32Array = JsFuture::from(s.predict(vec![0.5; 784], 1)).await.unwrap().into();
+    assert_eq!(p.length(), 10);
+
+    assert_eq!(code(&parse_idx(&[0, 0, 8, 1, 0, 0, 0, 5, 1, 2]).unwrap_err()), "INVALID_IDX");
+    assert_eq!(code(&parse_idx(&[7, 7, 7, 7]).unwrap_err()), "INVALID_IDX");
+    assert_eq!(code(&parse_idx(&common::TEST_LABELS[..100]).unwrap_err()), "INVALID_IDX");
+}

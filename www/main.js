@@ -1,0 +1,136 @@
+// Demo page: uses the SDK exactly as a user would (import from ./pkg/index.js).
+import { init, createModel, parseIdx } from './pkg/index.js';
+
+const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const N_TEST = 2000;
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+for (const k of ['backend', 'conv', 'ntrain', 'epochs', 'batch']) if (params.has(k)) $(k).value = params.get(k);
+
+const status = (s) => { $('status').textContent = s; };
+let rt = null;
+let data = null;
+let controller = null;
+
+async function loadIdx(name) {
+  const r = await fetch(`./data/${name}`);
+  if (!r.ok) throw new Error(`fetch ${name}: HTTP ${r.status}`);
+  return parseIdx(new Uint8Array(await r.arrayBuffer()));
+}
+
+async function loadData() {
+  const [ti, tl, vi, vl] = await Promise.all([
+    loadIdx('train-images-idx3-ubyte.gz'), loadIdx('train-labels-idx1-ubyte.gz'),
+    loadIdx('t10k-images-idx3-ubyte.gz'), loadIdx('t10k-labels-idx1-ubyte.gz'),
+  ]);
+  const toF32 = (u8) => { const f = new Float32Array(u8.length); for (let i = 0; i < u8.length; i++) f[i] = u8[i] / 255; return f; };
+  return { trainX: toF32(ti.data), trainY: tl.data, testX: toF32(vi.data.subarray(0, N_TEST * 784)), testY: vl.data.subarray(0, N_TEST) };
+}
+
+// Live plot: per-batch loss (left axis, red) and accuracy (right axis 0..1, blue).
+const points = [];
+function plot() {
+  const c = $('plot'), g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
+  g.strokeStyle = '#eee';
+  for (let i = 0; i <= 4; i++) { g.beginPath(); g.moveTo(0, i * c.height / 4); g.lineTo(c.width, i * c.height / 4); g.stroke(); }
+  if (points.length < 2) return;
+  const maxLoss = Math.max(...points.map((p) => p.loss), 1e-6);
+  const draw = (key, scale, color) => {
+    g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
+    points.forEach((p, i) => {
+      const x = i / (points.length - 1) * c.width, y = c.height - p[key] / scale * (c.height - 4) - 2;
+      i ? g.lineTo(x, y) : g.moveTo(x, y);
+    });
+    g.stroke();
+  };
+  draw('loss', maxLoss, '#c62828');
+  draw('acc', 1, '#1565c0');
+  g.fillStyle = '#333'; g.font = '12px sans-serif';
+  g.fillText(`loss (red, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`, 8, 14);
+}
+
+function showPredictions(probs, n) {
+  const box = $('preds'); box.textContent = '';
+  for (let i = 0; i < n; i++) {
+    const row = probs.subarray(i * 10, i * 10 + 10);
+    let arg = 0; for (let k = 1; k < 10; k++) if (row[k] > row[arg]) arg = k;
+    const div = document.createElement('div'); div.className = 'pred';
+    const cv = document.createElement('canvas'); cv.width = 28; cv.height = 28;
+    const img = cv.getContext('2d').createImageData(28, 28);
+    for (let p = 0; p < 784; p++) { const v = 255 - data.testX[i * 784 + p] * 255; img.data.set([v, v, v, 255], p * 4); }
+    cv.getContext('2d').putImageData(img, 0, 0);
+    const ok = arg === data.testY[i];
+    div.append(cv, Object.assign(document.createElement('div'), { className: ok ? 'ok' : 'bad', textContent: CLASSES[arg] }));
+    div.title = `true: ${CLASSES[data.testY[i]]}, p=${row[arg].toFixed(2)}`;
+    box.append(div);
+  }
+}
+
+async function train() {
+  $('train').disabled = true; $('stop').disabled = false; $('testacc').textContent = '–';
+  points.length = 0; plot();
+  controller = new AbortController();
+  let model = null;
+  try {
+    if (!rt || rt.requested !== $('backend').value) {
+      status('initialising backend…');
+      rt = await init({ backend: $('backend').value });
+      rt.requested = $('backend').value;
+    }
+    const nTrain = Math.min(60000, Math.max(64, Number($('ntrain').value)));
+    model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: $('conv').value, widths: [8, 16, 32] });
+    const head = `backend ${rt.backend} (${rt.reason}); simd ${rt.simd}; worker ${rt.worker}; ${model.numParams} parameters`;
+    const batchSize = Number($('batch').value), epochs = Number($('epochs').value);
+    const total = Math.ceil(nTrain / batchSize);
+    const t0 = performance.now();
+    const history = await model.fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
+      epochs, batchSize, signal: controller.signal,
+      validationData: [data.testX, data.testY],
+      callbacks: {
+        onBatchEnd: (b, logs) => {
+          points.push(logs);
+          if (b % 5 === 0 || b === total - 1) {
+            plot();
+            const s = (performance.now() - t0) / 1000;
+            status(`${head}\nbatch ${b + 1}/${total}  loss ${logs.loss.toFixed(4)}  acc ${logs.acc.toFixed(3)}  ${(points.length * batchSize / s).toFixed(0)} images/s`);
+          }
+        },
+        onEpochEnd: (e, logs) => {
+          $('testacc').textContent = logs.valAcc.toFixed(4);
+          $('testacc').dataset.epoch = String(e + 1);
+        },
+      },
+    });
+    const secs = (performance.now() - t0) / 1000;
+    plot();
+    const last = history.history;
+    status(`${head}\ndone: ${epochs} epoch(s) on ${nTrain} images in ${secs.toFixed(1)} s (${(nTrain * epochs / secs).toFixed(0)} images/s); `
+      + `train loss ${last.loss.at(-1).toFixed(4)}, test accuracy ${last.valAcc.at(-1).toFixed(4)}`);
+    document.body.dataset.state = 'done';
+    showPredictions(await model.predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
+  } catch (e) {
+    status(`error ${e.code ?? ''}: ${e.message}`);
+    document.body.dataset.state = e.code === 'ABORTED' ? 'aborted' : 'error';
+  } finally {
+    model?.dispose();
+    $('train').disabled = false; $('stop').disabled = true;
+  }
+}
+
+$('train').onclick = train;
+$('stop').onclick = () => controller?.abort();
+(async () => {
+  try {
+    status('loading Fashion-MNIST from this site…');
+    rt = await init({ backend: $('backend').value });
+    rt.requested = $('backend').value;
+    data = await loadData();
+    status(`ready: ${data.trainY.length} training / ${data.testY.length} test images; backend ${rt.backend} (${rt.reason})`);
+    document.body.dataset.state = 'ready';
+    if (params.has('autostart')) train();
+  } catch (e) {
+    status(`error ${e.code ?? ''}: ${e.message}`);
+    document.body.dataset.state = 'error';
+  }
+})();
