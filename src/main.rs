@@ -5,138 +5,14 @@
 //!                   [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N]
 //! ```
 
-use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
-use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::models::MfCnnConfig;
-use shiftaddaug::train::{TrainConfig, Trainer};
-use std::path::PathBuf;
-use std::time::Instant;
+#[cfg(not(target_family = "wasm"))]
+mod cli;
 
-const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--conv shift|add|mult] [--widths 8,16,32] \
-[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]";
-
-struct Args {
-    data: PathBuf,
-    model: MfCnnConfig,
-    train: TrainConfig,
-    epochs: usize,
-    train_limit: Option<usize>,
-    test_limit: Option<usize>,
-}
-
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data: PathBuf::from(FASHION_MNIST_DIR),
-        model: MfCnnConfig::default(),
-        train: TrainConfig::default(),
-        epochs: 1,
-        train_limit: None,
-        test_limit: None,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: {v:?} is not a non-negative integer"));
-        match flag.as_str() {
-            "--data" => a.data = PathBuf::from(val()?),
-            "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
-            "--widths" => {
-                a.model.widths = val()?
-                    .split(',')
-                    .map(|s| s.trim().parse::<usize>().map_err(|_| format!("--widths: {s:?} is not an integer")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--epochs" => a.epochs = num(val()?)?,
-            "--batch-size" => a.train.batch_size = num(val()?)?,
-            "--lr" => a.train.learning_rate = val()?.parse().map_err(|_| "--lr: not a number".to_string())?,
-            "--seed" => a.train.seed = num(val()?)? as u64,
-            "--log-every" => a.train.log_every = num(val()?)?,
-            "--train-limit" => a.train_limit = Some(num(val()?)?),
-            "--test-limit" => a.test_limit = Some(num(val()?)?),
-            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
-        }
-    }
-    if a.epochs == 0 {
-        return Err("--epochs must be >= 1".into());
-    }
-    Ok(a)
-}
-
-fn train(a: Args) -> Result<(), shiftaddaug::Error> {
-    let mut train_set = load_fashion_mnist(&a.data, Split::Train)?;
-    let mut test_set = load_fashion_mnist(&a.data, Split::Test)?;
-    if let Some(n) = a.train_limit {
-        train_set = train_set.slice(0, n);
-    }
-    if let Some(n) = a.test_limit {
-        test_set = test_set.slice(0, n);
-    }
-    let device = cpu_device();
-    device.seed(a.train.seed);
-    let model = a.model.init(&device.clone().autodiff())?;
-    println!(
-        "model: conv={:?} widths={:?} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
-        a.model.conv,
-        a.model.widths,
-        burn::module::Module::num_params(&model),
-        train_set.len(),
-        test_set.len(),
-        a.train.batch_size,
-        a.train.learning_rate,
-        a.train.seed
-    );
-    let mut trainer = Trainer::new(model, 10, a.train.clone())?;
-    let total = Instant::now();
-    for epoch in 0..a.epochs {
-        let t = Instant::now();
-        let m = block_on(trainer.fit_epoch(&train_set, epoch, &mut |b| {
-            if b.step % (a.train.log_every * 20) == 0 {
-                println!("  step {:>6}  loss {:.4}  acc {:.3}", b.step, b.loss, b.accuracy);
-            }
-            true
-        }))?;
-        let secs = t.elapsed().as_secs_f64();
-        let eval = block_on(trainer.evaluate(&test_set))?;
-        println!(
-            "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} images/s",
-            epoch + 1,
-            m.loss,
-            m.accuracy,
-            eval.loss,
-            eval.accuracy,
-            secs,
-            train_set.len() as f64 / secs
-        );
-    }
-    let eval = block_on(trainer.evaluate(&test_set))?;
-    println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
-    Ok(())
-}
-
+#[cfg(not(target_family = "wasm"))]
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match args.first().map(String::as_str) {
-        Some("train") => match parse(&args[1..]) {
-            Ok(a) => match train(a) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error [{}]: {e}", e.code());
-                    1
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {e}");
-                2
-            }
-        },
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            0
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            2
-        }
-    };
-    std::process::exit(code);
+    cli::main()
 }
+
+/// The CLI is native only; on wasm this binary is an empty stub (the library is the product).
+#[cfg(target_family = "wasm")]
+fn main() {}

@@ -58,7 +58,7 @@ async fn shift_net_trains_on_webgpu() {
 
 #[wasm_bindgen_test]
 async fn adder_net_trains_on_wasm_cpu_in_browser() {
-    let r = train_run(cpu_device(), ConvKind::Add, 3072, 1000, 32).await;
+    let r = train_run(cpu_device(), ConvKind::Add, 4096, 1000, 32).await;
     web_sys::console::log_1(&format!("browser cpu add: {r:?}").into());
     check("browser cpu add", &r);
 }

@@ -28,7 +28,7 @@ async fn shift_net_trains_in_node() {
 
 #[wasm_bindgen_test]
 async fn adder_net_trains_in_node() {
-    let r = train_run(cpu_device(), ConvKind::Add, 3072, 1000, 32).await;
+    let r = train_run(cpu_device(), ConvKind::Add, 4096, 1000, 32).await;
     web_sys::console::log_1(&format!("node add: {r:?}").into());
     check("node add", &r);
 }

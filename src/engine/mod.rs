@@ -37,16 +37,27 @@ pub fn cpu_device() -> Device {
     Device::flex()
 }
 
-/// Initialises WebGPU asynchronously (the only way that works in a browser).
+/// The wgpu device, once initialised: burn registers one server per device, so a second
+/// `init_async` for the same adapter fails ("a server is still registered").
+#[cfg(any(target_family = "wasm", feature = "wgpu"))]
+static WGPU_DEVICE: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
+
+/// Initialises WebGPU asynchronously (the only way that works in a browser), once per
+/// process / module instance; later calls return the same device.
 ///
 /// # Errors
 /// [`Error::WebGpuUnavailable`] when no adapter or device can be obtained.
 #[cfg(any(target_family = "wasm", feature = "wgpu"))]
 pub async fn webgpu_device() -> Result<Device> {
-    Device::wgpu_options()
+    if let Some(d) = WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))?.clone() {
+        return Ok(d);
+    }
+    let d = Device::wgpu_options()
         .init_async()
         .await
-        .map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))
+        .map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))?;
+    *WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))? = Some(d.clone());
+    Ok(d)
 }
 
 /// Runs a future to completion on the current thread (native only). The crate's async APIs

@@ -7,10 +7,21 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
+/// How the last feature map becomes the classifier's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// Flatten `[c, h, w]` (keeps spatial layout; learns fastest on 28×28 images).
+    #[default]
+    Flatten,
+    /// Global average pooling to `[c]` (MobileNet style; fewer classifier weights).
+    Avgpool,
+}
+
 /// Configuration of [`MfCnn`], a small multiplication-free CNN:
 /// a multiplicative 3×3 stem (stride 1), then one 3×3 stride-2 `conv` layer per further entry
-/// of `widths`, each followed by BatchNorm and ReLU, global average pooling and a
-/// multiplicative linear classifier. JSON-serialisable (the SDK's `createModel` takes it).
+/// of `widths`, each followed by BatchNorm and ReLU, then the [`Head`] and a multiplicative
+/// linear classifier. JSON-serialisable (the SDK's `createModel` takes it).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MfCnnConfig {
@@ -22,11 +33,14 @@ pub struct MfCnnConfig {
     pub conv: ConvKind,
     /// Channel widths: `widths[0]` is the stem output, each further entry one stride-2 layer.
     pub widths: Vec<usize>,
+    /// Classifier input. Default [`Head::Flatten`].
+    #[serde(default)]
+    pub head: Head,
 }
 
 impl Default for MfCnnConfig {
     fn default() -> Self {
-        Self { input_shape: [1, 28, 28], num_classes: 10, conv: ConvKind::Shift, widths: vec![8, 16, 32] }
+        Self { input_shape: [1, 28, 28], num_classes: 10, conv: ConvKind::Shift, widths: vec![8, 16, 32], head: Head::Flatten }
     }
 }
 
@@ -37,6 +51,11 @@ impl MfCnnConfig {
     /// # Errors
     /// [`Error::Config`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
+        self.feature_size().map(|_| ())
+    }
+
+    /// Spatial size `[h, w]` of the last feature map.
+    fn feature_size(&self) -> Result<[usize; 2]> {
         if self.input_shape.contains(&0) {
             return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
         }
@@ -56,7 +75,7 @@ impl MfCnnConfig {
                 .output_size(size, [3, 3])
                 .map_err(|e| Error::Config(format!("inputShape {:?} is too small for {} layers: {e}", self.input_shape, self.widths.len())))?;
         }
-        Ok(())
+        Ok(size)
     }
 
     /// Builds the model.
@@ -75,8 +94,13 @@ impl MfCnnConfig {
             layers.push(ConvSlotConfig { kind: self.conv, channels: [pair[0], pair[1]], kernel: 3, geometry: down }.init(device)?);
             norms.push(BatchNormConfig::new(pair[1]).init(device));
         }
-        let classifier = LinearConfig::new(*self.widths.last().unwrap(), self.num_classes).init(device);
-        Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape })
+        let [fh, fw] = self.feature_size()?;
+        let features = match self.head {
+            Head::Flatten => *self.widths.last().unwrap() * fh * fw,
+            Head::Avgpool => *self.widths.last().unwrap(),
+        };
+        let classifier = LinearConfig::new(features, self.num_classes).init(device);
+        Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape, head: self.head })
     }
 }
 
@@ -93,6 +117,9 @@ pub struct MfCnn {
     pub classifier: Linear,
     /// Expected input `[c, h, w]`.
     pub input_shape: [usize; 3],
+    /// Classifier input.
+    #[module(skip)]
+    pub head: Head,
 }
 
 impl MfCnn {
@@ -112,9 +139,12 @@ impl MfCnn {
         for (layer, norm) in self.layers.iter().zip(&self.norms[1..]) {
             x = relu(norm.forward(layer.forward(x)?));
         }
-        let [_, ch, _, _] = x.dims();
-        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, ch]);
-        Ok(self.classifier.forward(pooled))
+        let [_, ch, h, w] = x.dims();
+        let features = match self.head {
+            Head::Flatten => x.reshape([n, ch * h * w]),
+            Head::Avgpool => adaptive_avg_pool2d(x, [1, 1]).reshape([n, ch]),
+        };
+        Ok(self.classifier.forward(features))
     }
 }
 

@@ -2,4 +2,4 @@
 
 mod mf_cnn;
 
-pub use mf_cnn::{MfCnn, MfCnnConfig};
+pub use mf_cnn::{Head, MfCnn, MfCnnConfig};

@@ -10,11 +10,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-thread_local! {
-    /// The WebGPU device, initialised once per module instance (a second `init_async` is not needed).
-    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
-}
-
 /// True when `navigator.gpu` exists in this global scope (window or worker).
 fn has_navigator_gpu() -> bool {
     let global = js_sys::global();
@@ -35,14 +30,8 @@ async fn device_for(kind: BackendKind) -> Result<(Device, &'static str)> {
                 }
                 return Err(Error::WebGpuUnavailable("navigator.gpu is not defined in this context".into()));
             }
-            if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
-                return Ok((d, "webgpu"));
-            }
             match webgpu_device().await {
-                Ok(d) => {
-                    WEBGPU.with(|w| *w.borrow_mut() = Some(d.clone()));
-                    Ok((d, "webgpu"))
-                }
+                Ok(d) => Ok((d, "webgpu")),
                 Err(_) if kind == BackendKind::Auto => Ok((cpu_device(), "wasm")),
                 Err(e) => Err(e),
             }
