@@ -8,7 +8,7 @@ scripts/setup.sh
 target_dir=${CARGO_TARGET_DIR:-target}
 
 rm -rf pkg
-while IFS=$'\t' read -r name flags features out; do
+while IFS='|' read -r name flags features out; do
   echo "build: wasm variant '$name' -> $out"
   args=(build --release --lib --target wasm32-unknown-unknown)
   [ -n "$features" ] && args+=(--features "$features")

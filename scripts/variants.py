@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the wasm build variants of wasm-pack.toml, one per line: name<TAB>rustflags<TAB>features<TAB>out_dir.
+"""Prints the wasm build variants of wasm-pack.toml, one per line: name|rustflags|features|out_dir.
 With --all, every variant; else only those with default = true."""
 import sys, tomllib
 
@@ -9,4 +9,4 @@ if cfg["build"].get("wasm_opt", False):
     sys.exit("wasm-pack.toml: wasm_opt = true is not supported (Debian's binaryen is too old)")
 for v in cfg["variant"]:
     if "--all" in sys.argv or v.get("default", False):
-        print("\t".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"]]))
+        print("|".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"]]))
