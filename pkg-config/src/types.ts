@@ -42,6 +42,8 @@ export interface ModelConfig {
   conv?: ConvKind;
   /** Channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
   widths?: number[];
+  /** Classifier input: flatten the last feature map, or global average pooling. @defaultValue `'flatten'` */
+  head?: 'flatten' | 'avgpool';
 }
 
 /** Training hyper-parameters (see the Rust `TrainConfig`). */
