@@ -32,20 +32,8 @@ impl Dataset {
         if num_classes < 2 {
             return Err(Error::Config(format!("num_classes = {num_classes}; need at least 2")));
         }
-        if images.len() != labels.len() * per {
-            return Err(Error::Shape(format!(
-                "{} image values for {} labels of shape {image_shape:?} (expected {})",
-                images.len(),
-                labels.len(),
-                labels.len() * per
-            )));
-        }
-        if let Some(i) = images.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite(format!("image value {} at index {i}", images[i])));
-        }
-        if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= num_classes) {
-            return Err(Error::Dataset(format!("label {l} at index {i} is not below num_classes = {num_classes}")));
-        }
+        check_images(&images, labels.len(), image_shape)?;
+        check_labels(&labels, num_classes)?;
         Ok(Self { images, labels, image_shape, num_classes })
     }
 
@@ -117,6 +105,36 @@ impl Dataset {
         let mut order: Vec<usize> = (0..self.len()).collect();
         Rng::new(seed).shuffle(&mut order);
         order.chunks(batch_size.max(1)).map(|c| c.to_vec()).collect()
+    }
+}
+
+/// Checks that `images` holds exactly `n` images of `image_shape`, all finite.
+///
+/// # Errors
+/// [`Error::Shape`] on a length mismatch, [`Error::NonFinite`] on NaN/Inf.
+pub fn check_images(images: &[f32], n: usize, image_shape: [usize; 3]) -> Result<()> {
+    let per = image_shape.iter().product::<usize>();
+    if images.len() != n * per {
+        return Err(Error::Shape(format!(
+            "{} image values for {n} images of shape {image_shape:?} (expected {})",
+            images.len(),
+            n * per
+        )));
+    }
+    if let Some(i) = images.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!("image value {} at index {i}", images[i])));
+    }
+    Ok(())
+}
+
+/// Checks that every label is below `num_classes`.
+///
+/// # Errors
+/// [`Error::Dataset`] naming the first bad label and its index.
+pub fn check_labels(labels: &[u32], num_classes: usize) -> Result<()> {
+    match labels.iter().enumerate().find(|(_, l)| **l as usize >= num_classes) {
+        Some((i, l)) => Err(Error::Dataset(format!("label {l} at index {i} is not below num_classes = {num_classes}"))),
+        None => Ok(()),
     }
 }
 

@@ -4,7 +4,7 @@ mod dataset;
 mod idx;
 mod rng;
 
-pub use dataset::{Dataset, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, Split, mnist_from_bytes};
+pub use dataset::{Dataset, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, Split, check_images, check_labels, mnist_from_bytes};
 #[cfg(not(target_family = "wasm"))]
 pub use dataset::load_fashion_mnist;
 pub use idx::{IdxArray, parse_idx};

@@ -7,7 +7,7 @@ mod config;
 
 pub use config::{OptimizerKind, TrainConfig};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, check_images, check_labels};
 use crate::error::{Error, Result};
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
@@ -65,19 +65,11 @@ pub struct Trainer<M: ImageClassifier> {
 /// Input tensors of one batch, checked.
 fn batch_tensors(images: &[f32], labels: &[u32], shape: [usize; 3], classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>, usize)> {
     let n = labels.len();
-    let per: usize = shape.iter().product();
     if n == 0 {
         return Err(Error::Shape("empty batch".into()));
     }
-    if images.len() != n * per {
-        return Err(Error::Shape(format!("{} image values for {n} labels of shape {shape:?} (expected {})", images.len(), n * per)));
-    }
-    if let Some(i) = images.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!("image value {} at index {i}", images[i])));
-    }
-    if let Some(l) = labels.iter().find(|l| **l as usize >= classes) {
-        return Err(Error::Dataset(format!("label {l} is not below the model's {classes} classes")));
-    }
+    check_images(images, n, shape)?;
+    check_labels(labels, classes)?;
     let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, shape[0], shape[1], shape[2]]), device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i32).collect::<Vec<_>>(), [n]), device);
     Ok((x, y, n))
@@ -283,20 +275,10 @@ pub async fn evaluate<M: ImageClassifier>(model: &M, num_classes: usize, data: &
 /// As [`Trainer::predict`].
 pub async fn predict<M: ImageClassifier>(model: &M, images: &[f32], n: usize) -> Result<Vec<f32>> {
     let shape = model.input_shape();
-    let per: usize = shape.iter().product();
-    if n == 0 || images.len() != n * per {
-        return Err(Error::Shape(format!(
-            "input has {} values; shape [{n}, {}, {}, {}] needs {}",
-            images.len(),
-            shape[0],
-            shape[1],
-            shape[2],
-            n * per
-        )));
+    if n == 0 {
+        return Err(Error::Shape("predict needs at least one image (n = 0)".into()));
     }
-    if let Some(i) = images.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!("input value {} at index {i}", images[i])));
-    }
+    check_images(images, n, shape)?;
     let model = model.valid();
     let device = model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
     let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, shape[0], shape[1], shape[2]]), &device);

@@ -78,8 +78,9 @@ impl Session {
         let inner = async {
             let kind: BackendKind = backend.parse()?;
             let mc: MfCnnConfig = parse_json(model_config, "modelConfig")?;
-            mc.validate()?;
             let tc: TrainConfig = parse_json(train_config, "trainConfig")?;
+            // Both configs are checked before the (possibly slow) WebGPU initialisation.
+            mc.validate()?;
             tc.validate()?;
             let (device, name) = device_for(kind).await?;
             device.seed(tc.seed);
