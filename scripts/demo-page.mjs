@@ -1,0 +1,45 @@
+// Shared by e2e.mjs and epoch-browser.mjs: serves dist/ on a free 127.0.0.1 port, opens the demo
+// page in headless Chromium (playwright-core driving Debian's /usr/bin/chromium) with `query`,
+// and waits until the page reports a final state (body[data-state] = done | error | aborted).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+
+const require = createRequire(new URL('../pkg-config/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+/** Flags Chromium needs on these machines (closed network, WebGPU via SwiftShader). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+const freePort = () => new Promise((res) => {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+});
+
+/**
+ * Runs `fn(page, errors)` after the demo at `?query` reached a final state; `errors` collects
+ * page errors and console errors. Always closes the browser and the server.
+ */
+export async function withDemoPage(query, timeoutMs, fn) {
+  const port = await freePort();
+  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', 'dist'], { stdio: 'ignore' });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    for (let i = 0; ; i++) {
+      try { await page.goto(`http://127.0.0.1:${port}/?${query}`); break; } catch (e) {
+        if (i >= 50) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    await page.waitForFunction(() => ['done', 'error', 'aborted'].includes(document.body.dataset.state), null, { timeout: timeoutMs, polling: 500 });
+    return await fn(page, errors);
+  } finally {
+    await browser.close();
+    server.kill();
+  }
+}
