@@ -14,12 +14,26 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
   const preds = await page.locator('#preds .pred').count();
   mkdirSync('target', { recursive: true });
   await page.screenshot({ path: 'target/e2e-demo.png', fullPage: true });
+  // Worker-mode lifecycle: a model from before a re-init must not reach the new worker.
+  const reinit = await page.evaluate(async () => {
+    const sdk = await import('./pkg/index.js');
+    const cfg = { inputShape: [1, 28, 28], numClasses: 10, widths: [4, 8] };
+    const old = await sdk.createModel(cfg);
+    await sdk.init({ backend: 'wasm' });
+    const fresh = await sdk.createModel(cfg);
+    const x = new Float32Array(784).fill(0.5);
+    const oldResult = await old.predict(x, [1, 1, 28, 28]).then(() => 'resolved', (e) => e.code);
+    const freshLength = (await fresh.predict(x, [1, 1, 28, 28])).length;
+    fresh.dispose();
+    return { oldResult, freshLength };
+  });
   console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}`);
   return [
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
     [preds === 24, `${preds} predictions shown`],
     [/worker true/.test(status), 'training did not run in a worker'],
+    [reinit.oldResult === 'DISPOSED' && reinit.freshLength === 10, `after re-init: ${JSON.stringify(reinit)}`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });

@@ -57,8 +57,15 @@ class WorkerClient {
     return { id, promise };
   }
 
-  abort(target: number): void { this.worker.postMessage({ op: 'abort', target }); }
-  terminate(): void { this.worker.terminate(); }
+  abort(target: number): void { if (!this.dead) this.worker.postMessage({ op: 'abort', target }); }
+
+  /** Ends the worker; its models' calls reject with `DISPOSED` from then on. */
+  terminate(): void {
+    this.worker.terminate();
+    this.dead = new ShiftAddAugError('DISPOSED', 'the runtime was re-initialised by init(); create the model again');
+    for (const p of this.pending.values()) p.reject(this.dead);
+    this.pending.clear();
+  }
 }
 
 let client: WorkerClient | null = null;
@@ -99,7 +106,7 @@ export class Model {
   private disposed = false;
   /** @internal */
   constructor(
-    private readonly impl: { worker: number } | { core: CoreModel },
+    private readonly impl: { worker: number; client: WorkerClient } | { core: CoreModel },
     /** The model config. */ readonly config: ModelConfig,
     /** Backend it runs on. */ readonly backend: string,
     /** Number of parameters. */ readonly numParams: number,
@@ -130,8 +137,9 @@ export class Model {
     if ('core' in this.impl) {
       return this.impl.core.fit(x, y, rest, dispatch, () => !!signal?.aborted);
     }
-    const { id, promise } = client!.call<History>('fit', [this.impl.worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
-    const onAbort = () => client?.abort(id);
+    const owner = this.impl.client;
+    const { id, promise } = owner.call<History>('fit', [this.impl.worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
+    const onAbort = () => owner.abort(id);
     signal?.addEventListener('abort', onAbort, { once: true });
     try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
   }
@@ -140,14 +148,14 @@ export class Model {
   async evaluate(x: Float32Array, y: ArrayLike<number>): Promise<{ loss: number; acc: number; count: number }> {
     this.check();
     if ('core' in this.impl) return this.impl.core.evaluate(x, y);
-    return client!.call<{ loss: number; acc: number; count: number }>('evaluate', [this.impl.worker, x, y]).promise;
+    return this.impl.client.call<{ loss: number; acc: number; count: number }>('evaluate', [this.impl.worker, x, y]).promise;
   }
 
   /** Class probabilities, `n * numClasses` values, for images `x` of shape `[n, c, h, w]`. */
   async predict(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
     this.check();
     if ('core' in this.impl) return this.impl.core.predict(x, shape);
-    return client!.call<Float32Array>('predict', [this.impl.worker, x, shape]).promise;
+    return this.impl.client.call<Float32Array>('predict', [this.impl.worker, x, shape]).promise;
   }
 
   /** Frees the model's memory. Further calls reject with `DISPOSED`. */
@@ -155,7 +163,7 @@ export class Model {
     if (this.disposed) return;
     this.disposed = true;
     if ('core' in this.impl) this.impl.core.dispose();
-    else void client?.call('dispose', [this.impl.worker]).promise.catch(() => undefined);
+    else void this.impl.client.call('dispose', [this.impl.worker]).promise.catch(() => undefined);
   }
 
   /** `using model = await createModel(...)` support. */
@@ -167,7 +175,7 @@ export async function createModel(config: ModelConfig, options: TrainOptions = {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
   if (client) {
     const r = await client.call<{ handle: number; backend: string; numParams: number }>('create', [config, options]).promise;
-    return new Model({ worker: r.handle }, config, r.backend, r.numParams);
+    return new Model({ worker: r.handle, client }, config, r.backend, r.numParams);
   }
   const core = await CoreModel.create(config, options);
   return new Model({ core }, config, core.backend, core.numParams());

@@ -30,17 +30,43 @@ pub struct MfCnnConfig {
     /// Number of classes.
     pub num_classes: usize,
     /// Operator of the body convolutions (the stem and classifier stay multiplicative).
+    /// Default [`ConvKind::Shift`].
+    #[serde(default = "default_conv")]
     pub conv: ConvKind,
     /// Channel widths: `widths[0]` is the stem output, each further entry one stride-2 layer.
+    /// Default `[8, 16, 32]`.
+    #[serde(default = "default_widths")]
     pub widths: Vec<usize>,
     /// Classifier input. Default [`Head::Flatten`].
     #[serde(default)]
     pub head: Head,
 }
 
+fn default_conv() -> ConvKind {
+    ConvKind::Shift
+}
+
+fn default_widths() -> Vec<usize> {
+    vec![8, 16, 32]
+}
+
 impl Default for MfCnnConfig {
     fn default() -> Self {
-        Self { input_shape: [1, 28, 28], num_classes: 10, conv: ConvKind::Shift, widths: vec![8, 16, 32], head: Head::Flatten }
+        Self { input_shape: [1, 28, 28], num_classes: 10, conv: default_conv(), widths: default_widths(), head: Head::Flatten }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_defaults_match_the_sdk_docs() {
+        let c: MfCnnConfig = serde_json::from_str(r#"{"inputShape": [1, 28, 28], "numClasses": 10}"#).unwrap();
+        assert_eq!(c, MfCnnConfig::default());
+        let e = serde_json::from_str::<MfCnnConfig>(r#"{"inputShape": [1, 28, 28], "numClasses": 10, "conv": "mul"}"#).unwrap_err();
+        assert!(e.to_string().contains("mult"), "{e}");
+        assert!(serde_json::from_str::<MfCnnConfig>(r#"{"numClasses": 10}"#).is_err(), "inputShape is required");
     }
 }
 
