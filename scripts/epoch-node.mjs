@@ -13,7 +13,7 @@ const f32 = (u8) => Float32Array.from(u8, (v) => v / 255);
 const n = Number(ntrain);
 const model = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] });
 const t0 = performance.now();
-const h = await model.fit(f32(ti.data.subarray(0, n * 784)), tl.data.subarray(0, n), { epochs: 1, batchSize: Number(batch), logEvery: 10 });
+const h = await model.fit(f32(ti.data.subarray(0, n * 784)), tl.data.subarray(0, n), { epochs: 1, batchSize: Number(batch), logEvery: 1 });
 const secs = (performance.now() - t0) / 1000;
 const ev = await model.evaluate(f32(vi.data), vl.data);
 console.log(JSON.stringify({ path: 'node-wasm-simd', conv, images: n, batch: Number(batch), seconds: +secs.toFixed(1),

@@ -159,6 +159,8 @@ export class CoreModel {
       const epochs = opts.epochs ?? 1;
       if (!Number.isInteger(epochs) || epochs < 1) throw new ShiftAddAugError('INVALID_CONFIG', `epochs = ${epochs}; must be an integer >= 1`);
       const yieldEvery = opts.yieldEvery ?? 50;
+      const logEvery = opts.logEvery ?? 1;
+      if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
       s.configure(trainConfig(opts));
       s.setTrainingData(asF32(x, 'x'), asLabels(y));
       let val: [Float32Array, Int32Array] | null = null;
@@ -172,7 +174,8 @@ export class CoreModel {
         let lossSum = 0, accSum = 0, reads = 0;
         for (let b = 0; b < n; b++) {
           if (isAborted()) throw new ShiftAddAugError('ABORTED', 'training was aborted');
-          const m = await s.trainNext(true);
+          // Metrics cost a device readback: only every `logEvery` batches and on the last one.
+          const m = await s.trainNext((b + 1) % logEvery === 0 || b === n - 1);
           if (m) {
             lossSum += m.loss; accSum += m.accuracy; reads++;
             await emit('batchEnd', b, { loss: m.loss, acc: m.accuracy });

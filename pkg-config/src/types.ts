@@ -58,7 +58,10 @@ export interface TrainOptions {
   labelSmoothing?: number;
   /** Seed of shuffling and initialisation. @defaultValue 0 */
   seed?: number;
-  /** Read loss/accuracy back every this many batches (each read is a GPU sync). @defaultValue 1 */
+  /**
+   * Read loss/accuracy back every this many batches (each read is a GPU sync); `onBatchEnd`
+   * fires for those batches and the last one. @defaultValue 1
+   */
   logEvery?: number;
 }
 

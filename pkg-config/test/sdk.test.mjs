@@ -71,6 +71,11 @@ test('fit trains on real data with tfjs-style callbacks and history', async () =
   for (let i = 0; i < 3; i++) assert.ok(Math.abs(probs.subarray(i * 10, i * 10 + 10).reduce((a, b) => a + b) - 1) < 1e-4);
   const ev = await model.evaluate(x.subarray(0, 256 * 784), y.subarray(0, 256));
   assert.equal(ev.count, 256);
+  // logEvery: 5 → batches 4, 9, 14 and the last (15) of 16 report.
+  const sparse = [];
+  await model.fit(x, y, { batchSize: 64, logEvery: 5, callbacks: { onBatchEnd: (b) => sparse.push(b) } });
+  assert.deepEqual(sparse, [4, 9, 14, 15]);
+  await assert.rejects(model.fit(x, y, { logEvery: 0 }), code('INVALID_CONFIG'));
   model.dispose();
   await assert.rejects(model.predict(x.subarray(0, 784), [1, 1, 28, 28]), code('DISPOSED'));
 });
