@@ -110,6 +110,39 @@ fn adder_conv_matches_naive_loops_forward_and_backward() {
     }
 }
 
+/// Property test: 40 seeded random geometries (batch, channels, groups incl. depthwise, kernel,
+/// stride, padding, spatial size), forward and both gradients against the naive loops.
+#[test]
+fn adder_conv_random_geometries() {
+    let mut rng = Rng::new(2024);
+    let device = Device::flex().autodiff();
+    for case in 0..40 {
+        let g = [1, 1, 2, 3][rng.below(4)];
+        let cg = 1 + rng.below(3);
+        let mg = 1 + rng.below(3);
+        let depthwise = rng.below(4) == 0;
+        let (g, cg, mg) = if depthwise { (2 + rng.below(3), 1, 1) } else { (g, cg, mg) };
+        let k = 1 + rng.below(4);
+        let pad = rng.below(k.min(3));
+        let stride = 1 + rng.below(3);
+        let h = (k.saturating_sub(2 * pad)).max(1) + rng.below(5);
+        let w = (k.saturating_sub(2 * pad)).max(1) + rng.below(5);
+        let c = Case { x: [1 + rng.below(3), g * cg, h, w], w: [g * mg, cg, k, k], geo: geo(stride, pad, g) };
+        let xv = randn(&mut rng, c.x.iter().product());
+        let wv = randn(&mut rng, c.w.iter().product());
+        let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), c.x), &device).require_grad();
+        let wt = Tensor::<4>::from_data(TensorData::new(wv.clone(), c.w), &device).require_grad();
+        let y = adder_conv2d(x.clone(), wt.clone(), c.geo).unwrap();
+        let gyv = randn(&mut rng, y.shape().num_elements());
+        let grads = y.clone().mul(Tensor::from_data(TensorData::new(gyv.clone(), y.dims()), &device)).sum().backward();
+        let (ny, ndw, ndx) = naive(&xv, &wv, &gyv, &c);
+        let name = format!("random case {case} x {:?} w {:?} {:?}", c.x, c.w, c.geo);
+        assert_close(&format!("{name} y"), &read(y), &ny, TOL);
+        assert_close(&format!("{name} dW"), &read(wt.grad(&grads).unwrap()), &ndw, TOL);
+        assert_close(&format!("{name} dX"), &read(x.grad(&grads).unwrap()), &ndx, TOL);
+    }
+}
+
 #[test]
 fn adder_conv_eval_device_gives_the_same_values() {
     let mut rng = Rng::new(3);

@@ -5,4 +5,4 @@ mod adder;
 mod shift;
 
 pub use adder::{ADDER_CHUNK_ELEMS, Conv2dGeometry, adaptive_grad_scale, adder_conv2d, adder_linear};
-pub use shift::{SHIFT_BITS_RANGE, min_exponent, pot_exponent, pot_quantize};
+pub use shift::{SHIFT_BITS_RANGE, min_exponent, pot_exponent, pot_quantize, ps_min_exponent, ps_weight, round_to_fixed};
