@@ -44,6 +44,8 @@ export interface ModelConfig {
   widths?: number[];
   /** Classifier input: flatten the last feature map, or global average pooling. @defaultValue `'flatten'` */
   head?: 'flatten' | 'avgpool';
+  /** Shift layers: DeepShift-Q (real weights rounded to powers of two) or -PS (trainable shift and sign). @defaultValue `'q'` */
+  shiftMode?: 'q' | 'ps';
 }
 
 /** Training hyper-parameters (see the Rust `TrainConfig`). */

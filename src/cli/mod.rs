@@ -7,7 +7,7 @@ use shiftaddaug::train::{TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] \
+const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]";
 
 struct Args {
@@ -46,6 +46,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     "flatten" => shiftaddaug::models::Head::Flatten,
                     "avgpool" => shiftaddaug::models::Head::Avgpool,
                     h => return Err(format!("--head {h:?}: valid: flatten, avgpool")),
+                }
+            }
+            "--shift-mode" => {
+                a.model.shift_mode = match val()?.as_str() {
+                    "q" => shiftaddaug::nn::ShiftMode::Q,
+                    "ps" => shiftaddaug::nn::ShiftMode::Ps,
+                    m => return Err(format!("--shift-mode {m:?}: valid: q, ps")),
                 }
             }
             "--epochs" => a.epochs = num(val()?)?,

@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig};
+use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, ShiftMode};
 use crate::ops::Conv2dGeometry;
 use burn::module::{Module, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -40,6 +40,9 @@ pub struct MfCnnConfig {
     /// Classifier input. Default [`Head::Flatten`].
     #[serde(default)]
     pub head: Head,
+    /// Shift layers: DeepShift-Q (default) or -PS (the direct-training baseline).
+    #[serde(default)]
+    pub shift_mode: ShiftMode,
 }
 
 fn default_conv() -> ConvKind {
@@ -52,7 +55,7 @@ fn default_widths() -> Vec<usize> {
 
 impl Default for MfCnnConfig {
     fn default() -> Self {
-        Self { input_shape: [1, 28, 28], num_classes: 10, conv: default_conv(), widths: default_widths(), head: Head::Flatten }
+        Self { input_shape: [1, 28, 28], num_classes: 10, conv: default_conv(), widths: default_widths(), head: Head::Flatten, shift_mode: ShiftMode::Q }
     }
 }
 
@@ -112,12 +115,12 @@ impl MfCnnConfig {
         self.validate()?;
         let same = Conv2dGeometry { stride: [1, 1], padding: [1, 1], groups: 1 };
         let down = Conv2dGeometry { stride: [2, 2], padding: [1, 1], groups: 1 };
-        let stem = ConvSlotConfig { kind: ConvKind::Mult, channels: [self.input_shape[0], self.widths[0]], kernel: 3, geometry: same }
-            .init(device)?;
+        let slot = |kind, channels, geometry| ConvSlotConfig { kind, channels, kernel: 3, geometry, shift_mode: self.shift_mode };
+        let stem = slot(ConvKind::Mult, [self.input_shape[0], self.widths[0]], same).init(device)?;
         let mut layers = Vec::new();
         let mut norms = vec![BatchNormConfig::new(self.widths[0]).init(device)];
         for pair in self.widths.windows(2) {
-            layers.push(ConvSlotConfig { kind: self.conv, channels: [pair[0], pair[1]], kernel: 3, geometry: down }.init(device)?);
+            layers.push(slot(self.conv, [pair[0], pair[1]], down).init(device)?);
             norms.push(BatchNormConfig::new(pair[1]).init(device));
         }
         let [fh, fw] = self.feature_size()?;

@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::nn::{AdderConv2d, AdderConv2dConfig, ShiftConv2d, ShiftConv2dConfig};
+use crate::nn::{AdderConv2d, AdderConv2dConfig, ShiftConv2d, ShiftConv2dConfig, ShiftMode};
 use crate::ops::Conv2dGeometry;
 use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -41,6 +41,8 @@ pub struct ConvSlotConfig {
     pub kernel: usize,
     /// Stride, padding and groups.
     pub geometry: Conv2dGeometry,
+    /// Shift parameterisation (used when `kind` is Shift).
+    pub shift_mode: ShiftMode,
 }
 
 impl ConvSlotConfig {
@@ -66,7 +68,10 @@ impl ConvSlotConfig {
                 )
             }
             ConvKind::Shift => {
-                shift = Some(ShiftConv2dConfig { geometry: self.geometry, ..ShiftConv2dConfig::new(self.channels, k) }.init(device)?)
+                shift = Some(
+                    ShiftConv2dConfig { geometry: self.geometry, mode: self.shift_mode, ..ShiftConv2dConfig::new(self.channels, k) }
+                        .init(device)?,
+                )
             }
             ConvKind::Add => {
                 add = Some(AdderConv2dConfig { geometry: self.geometry, ..AdderConv2dConfig::new(self.channels, k) }.init(device)?)
