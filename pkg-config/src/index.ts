@@ -79,12 +79,19 @@ export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   const inBrowser = typeof window !== 'undefined' && typeof Worker !== 'undefined';
   const useWorker = options.worker ?? inBrowser;
   if (client) { client.terminate(); client = null; }
+  info = null;
   const base = typeof location !== 'undefined' ? location.href : import.meta.url;
   const opts: InitOptions = { ...options, wasmUrl: options.wasmUrl ? new URL(String(options.wasmUrl), base).href : undefined };
   if (useWorker) {
     if (typeof Worker === 'undefined') throw new ShiftAddAugError('BACKEND_ERROR', 'worker: true needs Web Workers');
-    client = new WorkerClient(new URL('./worker.js', import.meta.url));
-    info = await client.call<RuntimeInfo>('init', [opts]).promise;
+    const c = new WorkerClient(new URL('./worker.js', import.meta.url));
+    try {
+      info = await c.call<RuntimeInfo>('init', [opts]).promise;
+    } catch (e) {
+      c.terminate();
+      throw e;
+    }
+    client = c;
   } else {
     info = await coreInit(opts, false);
   }

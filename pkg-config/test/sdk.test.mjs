@@ -36,6 +36,13 @@ test('backend selection reports what it chose and why', async () => {
   assert.equal(sdk.runtimeInfo(), rt);
 });
 
+test('a failed init leaves no half-initialised runtime', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  await assert.rejects(sdk.init({ backend: 'tpu', worker: false }), code('UNKNOWN_BACKEND'));
+  assert.equal(sdk.runtimeInfo(), null);
+  await assert.rejects(sdk.createModel(cfg), code('NOT_INITIALIZED'));
+});
+
 test('invalid configs and IDX files are typed errors', async () => {
   await sdk.init({ backend: 'wasm', worker: false });
   await assert.rejects(sdk.createModel({ ...cfg, conv: 'mul' }), code('INVALID_CONFIG'));
