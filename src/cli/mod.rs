@@ -2,16 +2,19 @@
 
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::models::MfCnnConfig;
-use shiftaddaug::train::{TrainConfig, Trainer};
+use shiftaddaug::data::Dataset;
+use shiftaddaug::models::{MfCnnConfig, MobileNetV2TinyConfig};
+use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]";
 
 struct Args {
     data: PathBuf,
+    /// `mfcnn` (default) or `mbv2-tiny`.
+    arch: String,
     model: MfCnnConfig,
     train: TrainConfig,
     epochs: usize,
@@ -22,6 +25,7 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         data: PathBuf::from(FASHION_MNIST_DIR),
+        arch: "mfcnn".into(),
         model: MfCnnConfig::default(),
         train: TrainConfig::default(),
         epochs: 1,
@@ -34,6 +38,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
         let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: {v:?} is not a non-negative integer"));
         match flag.as_str() {
             "--data" => a.data = PathBuf::from(val()?),
+            "--model" => {
+                a.arch = val()?;
+                if !["mfcnn", "mbv2-tiny"].contains(&a.arch.as_str()) {
+                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny", a.arch));
+                }
+            }
             "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
             "--widths" => {
                 a.model.widths = val()?
@@ -80,13 +90,20 @@ fn train(a: Args) -> Result<(), shiftaddaug::Error> {
     if let Some(n) = a.test_limit {
         test_set = test_set.slice(0, n);
     }
-    let device = cpu_device();
+    let device = cpu_device().autodiff();
     device.seed(a.train.seed);
-    let model = a.model.init(&device.clone().autodiff())?;
+    if a.arch == "mbv2-tiny" {
+        let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, ..MobileNetV2TinyConfig::new([1, 28, 28], 10) };
+        let desc = format!("mbv2-tiny conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
+        return run(cfg.init(&device)?, &desc, &a, &train_set, &test_set);
+    }
+    let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
+    run(a.model.init(&device)?, &desc, &a, &train_set, &test_set)
+}
+
+fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<(), shiftaddaug::Error> {
     println!(
-        "model: conv={:?} widths={:?} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
-        a.model.conv,
-        a.model.widths,
+        "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
         burn::module::Module::num_params(&model),
         train_set.len(),
         test_set.len(),
@@ -98,14 +115,14 @@ fn train(a: Args) -> Result<(), shiftaddaug::Error> {
     let total = Instant::now();
     for epoch in 0..a.epochs {
         let t = Instant::now();
-        let m = block_on(trainer.fit_epoch(&train_set, epoch, &mut |b| {
+        let m = block_on(trainer.fit_epoch(train_set, epoch, &mut |b| {
             if b.step % (a.train.log_every * 20) == 0 {
                 println!("  step {:>6}  loss {:.4}  acc {:.3}", b.step, b.loss, b.accuracy);
             }
             true
         }))?;
         let secs = t.elapsed().as_secs_f64();
-        let eval = block_on(trainer.evaluate(&test_set))?;
+        let eval = block_on(trainer.evaluate(test_set))?;
         println!(
             "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} images/s",
             epoch + 1,
@@ -117,7 +134,7 @@ fn train(a: Args) -> Result<(), shiftaddaug::Error> {
             train_set.len() as f64 / secs
         );
     }
-    let eval = block_on(trainer.evaluate(&test_set))?;
+    let eval = block_on(trainer.evaluate(test_set))?;
     println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
     Ok(())
 }

@@ -1,0 +1,271 @@
+//! MobileNetV2-Tiny (NetAug's tiny model; METHOD.md Appendix A) with every convolution slot
+//! selectable as Mult, Shift or Add. One layer plan drives both `init` and the MAC count.
+
+use crate::error::{Error, Result};
+use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, ShiftMode};
+use crate::ops::Conv2dGeometry;
+use burn::module::{Module, ParamId};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::relu6;
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::{Device, Tensor};
+
+/// One inverted-residual (MBConv) block: `kernel`, `stride`, `[in, mid, out]` channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockSpec {
+    /// Depthwise kernel size.
+    pub kernel: usize,
+    /// Depthwise stride.
+    pub stride: usize,
+    /// `[in, mid, out]` channels (1×1 expand to `mid`, depthwise, 1×1 project to `out`).
+    pub channels: [usize; 3],
+}
+
+const fn b(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> BlockSpec {
+    BlockSpec { kernel, stride, channels: [i, m, o] }
+}
+
+/// The MBConv blocks of MobileNetV2-Tiny after the stem and the depthwise-separable block,
+/// including the head MBConv 56→336→112 (NetAug `tiny_mbv2`).
+pub const MBV2_TINY_BLOCKS: [BlockSpec; 16] = [
+    b(3, 2, 8, 48, 8), b(3, 1, 8, 48, 8),
+    b(3, 2, 8, 48, 16), b(3, 1, 16, 96, 16), b(3, 1, 16, 96, 16),
+    b(3, 2, 16, 96, 24), b(3, 1, 24, 144, 24), b(3, 1, 24, 144, 24), b(3, 1, 24, 144, 24),
+    b(3, 1, 24, 144, 32), b(3, 1, 32, 192, 32), b(3, 1, 32, 192, 32),
+    b(3, 2, 32, 192, 56), b(3, 1, 56, 336, 56), b(3, 1, 56, 336, 56),
+    b(3, 1, 56, 336, 112),
+];
+
+/// Stem output channels, depthwise-separable block output, head 1×1 conv output.
+const STEM: usize = 16;
+const DS_OUT: usize = 8;
+const HEAD: usize = 448;
+
+/// Configuration of [`MobileNetV2Tiny`]. JSON field names are camelCase.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MobileNetV2TinyConfig {
+    /// Input `[channels, height, width]`.
+    pub input_shape: [usize; 3],
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Operator of every 1×1 and depthwise convolution and of the head conv. Default Shift.
+    #[serde(default = "shift")]
+    pub conv: ConvKind,
+    /// Operator of the depthwise convolutions when it differs from `conv` (AddConv on depthwise
+    /// layers is known to be weak; METHOD.md §2.5). Default: same as `conv`.
+    #[serde(default)]
+    pub depthwise: Option<ConvKind>,
+    /// Stem stride: 2 as in NetAug (ImageNet sizes), 1 for 28×28 / 32×32 inputs. Default 1.
+    #[serde(default = "one")]
+    pub stem_stride: usize,
+    /// Shift layers: DeepShift-Q (default) or -PS.
+    #[serde(default)]
+    pub shift_mode: ShiftMode,
+}
+
+fn shift() -> ConvKind {
+    ConvKind::Shift
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One planned convolution: what to build and its output size.
+#[derive(Debug, Clone)]
+struct ConvPlan {
+    slot: ConvSlotConfig,
+    out_size: [usize; 2],
+}
+
+impl ConvPlan {
+    fn macs(&self) -> u64 {
+        let s = &self.slot;
+        (self.out_size[0] * self.out_size[1] * s.channels[1] * (s.channels[0] / s.geometry.groups) * s.kernel * s.kernel) as u64
+    }
+}
+
+/// Every convolution in order: stem, DS (dw, pw), then (expand, dw, project) per block, head.
+struct Plan {
+    convs: Vec<ConvPlan>,
+}
+
+impl MobileNetV2TinyConfig {
+    /// A config with the defaults (Shift, stem stride 1).
+    pub fn new(input_shape: [usize; 3], num_classes: usize) -> Self {
+        Self { input_shape, num_classes, conv: ConvKind::Shift, depthwise: None, stem_stride: 1, shift_mode: ShiftMode::Q }
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        let [c, h, w] = self.input_shape;
+        if c == 0 || h == 0 || w == 0 {
+            return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
+        }
+        if self.num_classes < 2 {
+            return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
+        }
+        if !(1..=2).contains(&self.stem_stride) {
+            return Err(Error::Config(format!("stemStride = {}; valid: 1, 2", self.stem_stride)));
+        }
+        let dw_kind = self.depthwise.unwrap_or(self.conv);
+        let mut size = [h, w];
+        let mut convs = Vec::new();
+        let mut push = |kind, channels: [usize; 2], kernel: usize, stride: usize, groups: usize| -> Result<()> {
+            let geometry = Conv2dGeometry { stride: [stride; 2], padding: [kernel / 2; 2], groups };
+            size = geometry.output_size(size, [kernel; 2])?;
+            let slot = ConvSlotConfig { kind, channels, kernel, geometry, shift_mode: self.shift_mode };
+            convs.push(ConvPlan { slot, out_size: size });
+            Ok(())
+        };
+        push(ConvKind::Mult, [c, STEM], 3, self.stem_stride, 1)?;
+        push(dw_kind, [STEM, STEM], 3, 1, STEM)?;
+        push(self.conv, [STEM, DS_OUT], 1, 1, 1)?;
+        for blk in MBV2_TINY_BLOCKS {
+            let [i, m, o] = blk.channels;
+            push(self.conv, [i, m], 1, 1, 1)?;
+            push(dw_kind, [m, m], blk.kernel, blk.stride, m)?;
+            push(self.conv, [m, o], 1, 1, 1)?;
+        }
+        push(self.conv, [MBV2_TINY_BLOCKS[15].channels[2], HEAD], 1, 1, 1)?;
+        Ok(Plan { convs })
+    }
+
+    /// Checks the config.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad value and the valid choices.
+    pub fn validate(&self) -> Result<()> {
+        self.plan().map(|_| ())
+    }
+
+    /// Multiply-accumulates of one forward pass for one image (convolutions + classifier;
+    /// BatchNorm and pooling not counted, as in NetAug's figures).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn macs(&self) -> Result<u64> {
+        Ok(self.plan()?.convs.iter().map(ConvPlan::macs).sum::<u64>() + (HEAD * self.num_classes) as u64)
+    }
+
+    /// Builds the model.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init(&self, device: &Device) -> Result<MobileNetV2Tiny> {
+        let plan = self.plan()?;
+        let mut it = plan.convs.into_iter().map(|p| -> Result<ConvBn> {
+            Ok(ConvBn { conv: p.slot.init(device)?, bn: BatchNormConfig::new(p.slot.channels[1]).init(device) })
+        });
+        let mut next = || it.next().expect("plan has every layer");
+        let stem = next()?;
+        let ds_dw = next()?;
+        let ds_pw = next()?;
+        let mut blocks = Vec::with_capacity(MBV2_TINY_BLOCKS.len());
+        for blk in MBV2_TINY_BLOCKS {
+            let [i, _, o] = blk.channels;
+            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.stride == 1 && i == o });
+        }
+        let head = next()?;
+        let classifier = LinearConfig::new(HEAD, self.num_classes).init(device);
+        Ok(MobileNetV2Tiny { stem, ds_dw, ds_pw, blocks, head, classifier, input_shape: self.input_shape })
+    }
+}
+
+/// A convolution slot followed by BatchNorm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    /// The convolution (Mult, Shift or Add).
+    pub conv: ConvSlot,
+    /// BatchNorm over its output channels.
+    pub bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn forward(&self, x: Tensor<4>, act: bool) -> Result<Tensor<4>> {
+        let y = self.bn.forward(self.conv.forward(x)?);
+        Ok(if act { relu6(y) } else { y })
+    }
+}
+
+/// Inverted residual block: 1×1 expand (ReLU6) → k×k depthwise (ReLU6) → 1×1 project (linear).
+#[derive(Module, Debug)]
+pub struct MbConv {
+    /// 1×1 expansion.
+    pub expand: ConvBn,
+    /// Depthwise convolution.
+    pub depthwise: ConvBn,
+    /// 1×1 projection.
+    pub project: ConvBn,
+    /// Identity shortcut (stride 1 and in = out).
+    pub residual: bool,
+}
+
+/// MobileNetV2-Tiny; see [`MobileNetV2TinyConfig`].
+#[derive(Module, Debug)]
+pub struct MobileNetV2Tiny {
+    /// Multiplicative 3×3 stem.
+    pub stem: ConvBn,
+    /// Depthwise-separable block: depthwise 3×3 ...
+    pub ds_dw: ConvBn,
+    /// ... and pointwise projection.
+    pub ds_pw: ConvBn,
+    /// MBConv blocks (the last one is the head MBConv).
+    pub blocks: Vec<MbConv>,
+    /// Head 1×1 convolution 112→448.
+    pub head: ConvBn,
+    /// Multiplicative classifier.
+    pub classifier: Linear,
+    /// Expected input `[c, h, w]`.
+    pub input_shape: [usize; 3],
+}
+
+impl MobileNetV2Tiny {
+    /// Logits.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, c, h, w]` with `[c, h, w] = input_shape` → `[n, num_classes]`
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `x` does not match `input_shape`.
+    pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let [n, c, h, w] = x.dims();
+        if [c, h, w] != self.input_shape {
+            return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.input_shape, [c, h, w])));
+        }
+        let x = self.stem.forward(x, true)?;
+        let x = self.ds_dw.forward(x, true)?;
+        let mut x = self.ds_pw.forward(x, false)?;
+        for blk in &self.blocks {
+            let y = blk.expand.forward(x.clone(), true)?;
+            let y = blk.depthwise.forward(y, true)?;
+            let y = blk.project.forward(y, false)?;
+            x = if blk.residual { x + y } else { y };
+        }
+        let x = self.head.forward(x, true)?;
+        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, HEAD]);
+        Ok(self.classifier.forward(pooled))
+    }
+
+    fn slots(&self) -> impl Iterator<Item = &ConvSlot> {
+        [&self.stem, &self.ds_dw, &self.ds_pw]
+            .into_iter()
+            .chain(self.blocks.iter().flat_map(|b| [&b.expand, &b.depthwise, &b.project]))
+            .chain([&self.head])
+            .map(|cb| &cb.conv)
+    }
+}
+
+impl crate::train::ImageClassifier for MobileNetV2Tiny {
+    fn logits(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        self.forward(x)
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.input_shape
+    }
+
+    fn adder_weight_ids(&self) -> Vec<ParamId> {
+        self.slots().filter_map(ConvSlot::adder_weight_id).collect()
+    }
+}

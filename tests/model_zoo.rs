@@ -1,0 +1,88 @@
+//! MobileNetV2-Tiny: parameter and MAC counts against hand counts (and NetAug's published
+//! 0.75 M params / 23.5 M MACs at 144×144), structure, operator selection, config errors.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use shiftaddaug::engine::block_on;
+use shiftaddaug::models::{MBV2_TINY_BLOCKS, MobileNetV2Tiny, MobileNetV2TinyConfig};
+use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
+
+/// Learnable parameters as PyTorch counts them: burn's `num_params` also counts each
+/// BatchNorm's running mean and variance (PyTorch buffers), 2 values per BN channel.
+fn learnable_params(m: &MobileNetV2Tiny) -> usize {
+    let bns = [&m.stem, &m.ds_dw, &m.ds_pw]
+        .into_iter()
+        .chain(m.blocks.iter().flat_map(|b| [&b.expand, &b.depthwise, &b.project]))
+        .chain([&m.head]);
+    let bn_channels: usize = bns.map(|cb| cb.bn.gamma.dims()[0]).sum();
+    assert_eq!(bn_channels, 6208);
+    m.num_params() - 2 * bn_channels
+}
+
+#[test]
+fn imagenet_counts_match_netaug() {
+    // NetAug README: MobileNetV2-Tiny (r144) 0.75 M params, 23.5 M MACs. Exact hand counts:
+    // Σ conv weights + BN (γ, β) + classifier, and Σ h_out·w_out·c_out·(c_in/g)·k² + 448·1000.
+    let cfg = MobileNetV2TinyConfig { conv: ConvKind::Mult, stem_stride: 2, ..MobileNetV2TinyConfig::new([3, 144, 144], 1000) };
+    assert_eq!(cfg.macs().unwrap(), 23_499_152);
+    let model = cfg.init(&Device::flex()).unwrap();
+    assert_eq!(learnable_params(&model), 750_280);
+}
+
+#[test]
+fn fashion_mnist_variant_structure_and_forward() {
+    let device = Device::flex();
+    let cfg = MobileNetV2TinyConfig::new([1, 28, 28], 10);
+    assert_eq!(cfg.macs().unwrap(), 3_576_880);
+    let model = cfg.init(&device).unwrap();
+    assert_eq!(learnable_params(&model), 305_482);
+    assert_eq!(model.blocks.len(), MBV2_TINY_BLOCKS.len());
+    assert_eq!(model.blocks.iter().filter(|b| b.residual).count(), 10);
+    let y = model.forward(Tensor::zeros([2, 1, 28, 28], &device)).unwrap();
+    assert_eq!(y.dims(), [2, 10]);
+    assert_eq!(model.stem.conv.kind(), ConvKind::Mult);
+    assert!(model.blocks.iter().all(|b| b.depthwise.conv.kind() == ConvKind::Shift));
+    let e = model.forward(Tensor::zeros([2, 3, 28, 28], &device)).unwrap_err();
+    assert_eq!(e.code(), "SHAPE_MISMATCH");
+}
+
+#[test]
+fn operator_selection_per_slot() {
+    let device = Device::flex();
+    let all_add = MobileNetV2TinyConfig { conv: ConvKind::Add, ..MobileNetV2TinyConfig::new([1, 28, 28], 10) };
+    // 2 (DS block) + 3 × 16 (MBConv) + 1 (head) MF convolutions; the stem stays Mult.
+    assert_eq!(all_add.init(&device).unwrap().adder_weight_ids().len(), 51);
+    let dw_mult = MobileNetV2TinyConfig { depthwise: Some(ConvKind::Mult), ..all_add };
+    let m = dw_mult.init(&device).unwrap();
+    assert_eq!(m.adder_weight_ids().len(), 51 - 17);
+    assert_eq!(m.ds_dw.conv.kind(), ConvKind::Mult);
+}
+
+#[test]
+fn bad_configs_are_rejected_with_the_valid_choices() {
+    let e = MobileNetV2TinyConfig { stem_stride: 3, ..MobileNetV2TinyConfig::new([1, 28, 28], 10) }.validate().unwrap_err();
+    assert!(e.to_string().contains("stemStride = 3; valid: 1, 2"), "{e}");
+    assert_eq!(MobileNetV2TinyConfig::new([1, 28, 28], 1).validate().unwrap_err().code(), "INVALID_CONFIG");
+    assert_eq!(MobileNetV2TinyConfig::new([1, 0, 28], 10).validate().unwrap_err().code(), "INVALID_CONFIG");
+    let j = serde_json::from_str::<MobileNetV2TinyConfig>(r#"{"inputShape":[1,28,28],"numClasses":10,"width":2}"#);
+    assert!(j.unwrap_err().to_string().contains("width"));
+    let ok: MobileNetV2TinyConfig = serde_json::from_str(r#"{"inputShape":[1,28,28],"numClasses":10,"conv":"add"}"#).unwrap();
+    assert_eq!((ok.conv, ok.stem_stride, ok.depthwise), (ConvKind::Add, 1, None));
+}
+
+#[test]
+fn trains_a_few_steps() {
+    let device = Device::flex();
+    device.seed(3);
+    let model = MobileNetV2TinyConfig::new([1, 28, 28], 10).init(&device.clone().autodiff()).unwrap();
+    let mut t = Trainer::new(model, 10, TrainConfig { batch_size: 8, ..Default::default() }).unwrap();
+    let x: Vec<f32> = (0..8 * 784).map(|i| ((i * 37) % 255) as f32 / 255.0).collect();
+    let y: Vec<u32> = (0..8).map(|i| i % 10).collect();
+    let first = block_on(t.train_batch(&x, &y, true)).unwrap().unwrap().loss;
+    let mut last = first;
+    for _ in 0..15 {
+        last = block_on(t.train_batch(&x, &y, true)).unwrap().unwrap().loss;
+    }
+    assert!(first.is_finite() && last < first, "loss {first} -> {last}");
+}
