@@ -1,4 +1,5 @@
-//! Adder convolution (AdderNet), reference implementation from tensor ops.
+//! Adder convolution (AdderNet): the reference implementation from tensor ops, and the
+//! per-device choice between it and the fused kernels.
 //!
 //! Forward: `y[n, m, l] = -Σ_e |patch(x)[n, e, l] - w[m, e]|` over the `e` elements of one
 //! group's receptive field. Backward (AdderNet, not the true derivative), with `G = dL/dy`:
@@ -81,7 +82,9 @@ impl Conv2dGeometry {
     }
 }
 
-/// Adder convolution `y = -Σ|patch(x) - w|` with AdderNet gradients.
+/// Adder convolution `y = -Σ|patch(x) - w|` with AdderNet gradients, on the fastest path of
+/// the device: the fused kernels of [`crate::ops::fused`] on the CPU (Flex), the reference
+/// [`adder_conv2d_reference`] elsewhere.
 ///
 /// # Shapes
 /// - `x`: `[n, c_in, h, w]`
@@ -91,6 +94,24 @@ impl Conv2dGeometry {
 /// # Errors
 /// [`Error::Shape`] when the shapes, groups or geometry do not fit (see [`Conv2dGeometry::check`]).
 pub fn adder_conv2d(x: Tensor<4>, weight: Tensor<4>, geo: Conv2dGeometry) -> Result<Tensor<4>> {
+    if super::fused::fused_supported(&x.device()) && x.dtype() == burn::tensor::DType::F32 {
+        super::fused::adder_conv2d_fused(x, weight, geo)
+    } else {
+        adder_conv2d_reference(x, weight, geo)
+    }
+}
+
+/// Reference adder convolution from tensor ops (unfold + a gradient surrogate); the oracle of
+/// the fused kernels, and the path on devices without one.
+///
+/// # Shapes
+/// - `x`: `[n, c_in, h, w]`
+/// - `weight`: `[c_out, c_in / groups, kh, kw]`
+/// - output: `[n, c_out, h_out, w_out]`
+///
+/// # Errors
+/// [`Error::Shape`] when the shapes, groups or geometry do not fit (see [`Conv2dGeometry::check`]).
+pub fn adder_conv2d_reference(x: Tensor<4>, weight: Tensor<4>, geo: Conv2dGeometry) -> Result<Tensor<4>> {
     let [ho, wo] = geo.check(x.dims(), weight.dims())?;
     let [n, _, _, _] = x.dims();
     let [m, cg, kh, kw] = weight.dims();

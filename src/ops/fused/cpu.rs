@@ -1,0 +1,477 @@
+//! Fused CPU adder convolution, forward and both AdderNet backward passes, on f32 slices.
+//!
+//! Per group and pass of images the receptive fields are gathered once into a patch matrix
+//! `P[k, l]` (`k = c_g·kh·kw` rows padded to [`KB`]; `l` = the output pixels of one or more
+//! images, padded to [`LB`]; padding is zero), and every output is a register-tiled L1
+//! "matmul" over it:
+//! - forward: `y[m, l] = -Σ_k |P[k, l] - w[m, k]|`;
+//! - input gradient: `dP[k, l] = Σ_m G[m, l] · clamp(w[m, k] - P[k, l], -1, 1)`, scattered back
+//!   to `x` (col2im);
+//! - weight gradient: `dW[m, k] = Σ_{n,l} G[m, l] · P[k, l]  -  w[m, k] · Σ_{n,l} G[m, l]`.
+//!
+//! Memory is `O(k·l)` per thread, never `O(n·m·k·l)`. Natively the batch is split across
+//! rayon threads (weight-gradient partials are summed at the end); wasm runs one thread.
+//! The kernels are generic over [`Lanes`]; every instruction set gives the same bits.
+
+use super::lanes::{Lanes, Scalar};
+use crate::error::Result;
+use crate::ops::Conv2dGeometry;
+
+/// Column padding of `P`: two vectors of 4 lanes per tile step.
+pub const LB: usize = 8;
+/// Row padding of `P`: the input-gradient kernel handles 4 rows of `P` at a time.
+pub const KB: usize = 4;
+
+/// A validated adder-convolution problem (all sizes in elements, dilation 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdderShape {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub m: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// Zero padding `[ph, pw]`.
+    pub padding: [usize; 2],
+    /// Groups.
+    pub groups: usize,
+    /// Output height.
+    pub ho: usize,
+    /// Output width.
+    pub wo: usize,
+}
+
+impl AdderShape {
+    /// Validates `x: [n, c, h, w]` against `weight: [m, c/groups, kh, kw]`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Shape`] as [`Conv2dGeometry::check`].
+    pub fn new(x: [usize; 4], weight: [usize; 4], geo: Conv2dGeometry) -> Result<Self> {
+        let [ho, wo] = geo.check(x, weight)?;
+        let [n, c, h, w] = x;
+        let [m, _, kh, kw] = weight;
+        Ok(Self { n, c, h, w, m, kh, kw, stride: geo.stride, padding: geo.padding, groups: geo.groups, ho, wo })
+    }
+    fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    fn mg(&self) -> usize {
+        self.m / self.groups
+    }
+    /// Rows of `P` (one group's receptive field).
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn kp(&self) -> usize {
+        self.k().div_ceil(KB) * KB
+    }
+    /// Output pixels per image.
+    fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Elements of `x`.
+    pub fn x_len(&self) -> usize {
+        self.n * self.c * self.h * self.w
+    }
+    /// Elements of the weight.
+    pub fn w_len(&self) -> usize {
+        self.m * self.k()
+    }
+    /// Elements of `y`.
+    pub fn y_len(&self) -> usize {
+        self.n * self.m * self.l()
+    }
+}
+
+/// Which vector instruction set a CPU kernel call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuIsa {
+    /// Portable `[f32; 4]` code.
+    Scalar,
+    /// WebAssembly SIMD128.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+    /// x86-64 SSE2.
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+}
+
+impl CpuIsa {
+    /// The fastest set this build supports (the one training uses).
+    pub fn best() -> Self {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return CpuIsa::Simd128;
+        #[cfg(target_arch = "x86_64")]
+        return CpuIsa::Sse2;
+        #[allow(unreachable_code)]
+        CpuIsa::Scalar
+    }
+    /// Every set this build supports (the conformance suite runs each).
+    pub fn available() -> Vec<Self> {
+        let mut v = vec![CpuIsa::Scalar];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        v.push(CpuIsa::Simd128);
+        #[cfg(target_arch = "x86_64")]
+        v.push(CpuIsa::Sse2);
+        v
+    }
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuIsa::Scalar => Scalar::NAME,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            CpuIsa::Simd128 => super::lanes::Simd128::NAME,
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Sse2 => super::lanes::Sse2::NAME,
+        }
+    }
+}
+
+macro_rules! with_isa {
+    ($isa:expr, $f:ident, $($arg:expr),*) => {
+        match $isa {
+            CpuIsa::Scalar => $f::<Scalar>($($arg),*),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            CpuIsa::Simd128 => $f::<super::lanes::Simd128>($($arg),*),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Sse2 => $f::<super::lanes::Sse2>($($arg),*),
+        }
+    };
+}
+
+/// Forward pass: returns `y: [n, m, h_out, w_out]` (row-major) for row-major `x` and `weight`.
+///
+/// # Panics
+/// When the slice lengths differ from `s` (callers validate shapes first).
+pub fn forward(isa: CpuIsa, s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    assert_eq!((x.len(), weight.len()), (s.x_len(), s.w_len()), "adder forward: slice lengths");
+    with_isa!(isa, forward_impl, s, x, weight)
+}
+
+/// Backward pass for the upstream gradient `gy` (shape of `y`): returns `(dx, dweight)`, the
+/// AdderNet gradients (HardTanh input gradient, full-precision weight gradient).
+///
+/// # Panics
+/// When the slice lengths differ from `s`.
+pub fn backward(isa: CpuIsa, s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!((x.len(), weight.len(), gy.len()), (s.x_len(), s.w_len(), s.y_len()), "adder backward: slice lengths");
+    with_isa!(isa, backward_impl, s, x, weight, gy)
+}
+
+/// Images per parallel chunk.
+fn batch_chunk(n: usize) -> usize {
+    #[cfg(not(target_family = "wasm"))]
+    let threads = rayon::current_num_threads().max(1);
+    #[cfg(target_family = "wasm")]
+    let threads = 1;
+    n.div_ceil(threads).max(1)
+}
+
+/// Columns of `P` gathered per pass: small feature maps are batched over several images so
+/// the vector tiles stay full (a 1×1 output alone would fill one lane of eight).
+const TARGET_COLS: usize = 256;
+
+/// Images per pass for `l` output pixels each.
+fn images_per_pass(l: usize) -> usize {
+    TARGET_COLS.div_ceil(l).max(1)
+}
+
+fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
+    // Blocks of 4 output channels, weights transposed to [k][4] so a tile reads 4 at once.
+    let blocks4 = mg / 4;
+    let mut wt = vec![0.0f32; s.groups * blocks4 * k * 4];
+    for grp in 0..s.groups {
+        for b in 0..blocks4 {
+            let dst = &mut wt[(grp * blocks4 + b) * k * 4..][..k * 4];
+            for i in 0..4 {
+                let row = &weight[(grp * mg + b * 4 + i) * k..][..k];
+                for (kk, &v) in row.iter().enumerate() {
+                    dst[kk * 4 + i] = v;
+                }
+            }
+        }
+    }
+    let per_y = s.m * l;
+    let per_x = s.c * s.h * s.w;
+    let mut y = vec![0.0f32; s.y_len()];
+    let nb = batch_chunk(s.n);
+    let run = |ci: usize, ychunk: &mut [f32]| {
+        let count = ychunk.len() / per_y;
+        let sub = images_per_pass(l).min(count);
+        let max_lp = (sub * l).div_ceil(LB) * LB;
+        let mut p = vec![0.0f32; kp * max_lp];
+        let mut tile = vec![0.0f32; 4 * max_lp];
+        for sb in (0..count).step_by(sub) {
+            let cnt = sub.min(count - sb);
+            let lp = (cnt * l).div_ceil(LB) * LB;
+            let x0 = (ci * nb + sb) * per_x;
+            for grp in 0..s.groups {
+                p[..kp * lp].fill(0.0);
+                for j in 0..cnt {
+                    im2col(s, &x[x0 + j * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
+                }
+                let mut emit = |mo: usize, row: &[f32]| {
+                    for j in 0..cnt {
+                        ychunk[(sb + j) * per_y + mo * l..][..l].copy_from_slice(&row[j * l..][..l]);
+                    }
+                };
+                for b in 0..blocks4 {
+                    fwd_tile::<L, 4>(&p, lp, k, &wt[(grp * blocks4 + b) * k * 4..][..k * 4], &mut tile);
+                    for i in 0..4 {
+                        emit(grp * mg + b * 4 + i, &tile[i * lp..][..lp]);
+                    }
+                }
+                for mm in blocks4 * 4..mg {
+                    let mo = grp * mg + mm;
+                    fwd_tile::<L, 1>(&p, lp, k, &weight[mo * k..][..k], &mut tile);
+                    emit(mo, &tile[..lp]);
+                }
+            }
+        }
+    };
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        y.par_chunks_mut(nb * per_y).enumerate().for_each(|(ci, c)| run(ci, c));
+    }
+    #[cfg(target_family = "wasm")]
+    y.chunks_mut(nb * per_y).enumerate().for_each(|(ci, c)| run(ci, c));
+    y
+}
+
+fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
+    // Weights padded to [m][kp] (zeros beyond k) for the 4-row input-gradient tile.
+    let mut wpad = vec![0.0f32; s.m * kp];
+    for mo in 0..s.m {
+        wpad[mo * kp..][..k].copy_from_slice(&weight[mo * k..][..k]);
+    }
+    let per_y = s.m * l;
+    let per_x = s.c * s.h * s.w;
+    let mut dx = vec![0.0f32; s.x_len()];
+    let nb = batch_chunk(s.n);
+    // Returns this chunk's Σ G·Pᵀ as [m][kp] and Σ G per output channel.
+    let run = |ci: usize, dxchunk: &mut [f32]| -> (Vec<f32>, Vec<f32>) {
+        let count = dxchunk.len() / per_x;
+        let sub = images_per_pass(l).min(count);
+        let max_lp = (sub * l).div_ceil(LB) * LB;
+        let mut p = vec![0.0f32; kp * max_lp];
+        let mut dp = vec![0.0f32; kp * max_lp];
+        let mut g = vec![0.0f32; mg * max_lp];
+        let mut gp = vec![0.0f32; s.m * kp];
+        let mut gsum = vec![0.0f32; s.m];
+        for sb in (0..count).step_by(sub) {
+            let cnt = sub.min(count - sb);
+            let lp = (cnt * l).div_ceil(LB) * LB;
+            let n0 = ci * nb + sb;
+            for grp in 0..s.groups {
+                // Zero padding columns: they must add nothing to the weight gradient.
+                p[..kp * lp].fill(0.0);
+                g[..mg * lp].fill(0.0);
+                for j in 0..cnt {
+                    let n = n0 + j;
+                    im2col(s, &x[n * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
+                    for mm in 0..mg {
+                        g[mm * lp + j * l..][..l].copy_from_slice(&gy[n * per_y + (grp * mg + mm) * l..][..l]);
+                    }
+                }
+                let wg = &wpad[grp * mg * kp..][..mg * kp];
+                bwd_input_tile::<L>(&p, lp, kp, &g, mg, wg, &mut dp);
+                for j in 0..cnt {
+                    col2im(s, &dp[..kp * lp], lp, j * l, grp, &mut dxchunk[(sb + j) * per_x..][..per_x]);
+                }
+                bwd_weight_tile::<L>(&p, lp, kp, &g, mg, &mut gp[grp * mg * kp..][..mg * kp]);
+                for mm in 0..mg {
+                    gsum[grp * mg + mm] += row_sum::<L>(&g[mm * lp..][..lp]);
+                }
+            }
+        }
+        (gp, gsum)
+    };
+    #[cfg(not(target_family = "wasm"))]
+    let (gp, gsum) = {
+        use rayon::prelude::*;
+        let parts: Vec<_> = dx.par_chunks_mut(nb * per_x).enumerate().map(|(ci, c)| run(ci, c)).collect();
+        sum_parts(parts)
+    };
+    #[cfg(target_family = "wasm")]
+    let (gp, gsum) = sum_parts(dx.chunks_mut(nb * per_x).enumerate().map(|(ci, c)| run(ci, c)).collect());
+    let mut dw = vec![0.0f32; s.w_len()];
+    for mo in 0..s.m {
+        for kk in 0..k {
+            dw[mo * k + kk] = gp[mo * kp + kk] - weight[mo * k + kk] * gsum[mo];
+        }
+    }
+    (dx, dw)
+}
+
+/// Sums per-chunk partials in chunk order (deterministic for a given thread count).
+fn sum_parts(parts: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
+    let mut it = parts.into_iter();
+    let (mut a, mut b) = it.next().expect("at least one image");
+    for (pa, pb) in it {
+        a.iter_mut().zip(pa).for_each(|(u, v)| *u += v);
+        b.iter_mut().zip(pb).for_each(|(u, v)| *u += v);
+    }
+    (a, b)
+}
+
+/// Gathers one group's receptive fields of image `xn: [c, h, w]` into columns
+/// `col0..col0 + l` of `p: [kp, lp]`; nothing else is written.
+fn im2col(s: &AdderShape, xn: &[f32], grp: usize, p: &mut [f32], lp: usize, col0: usize) {
+    let (cg, hw) = (s.cg(), s.h * s.w);
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    for cl in 0..cg {
+        let plane = &xn[(grp * cg + cl) * hw..][..hw];
+        for i in 0..s.kh {
+            for j in 0..s.kw {
+                let kk = (cl * s.kh + i) * s.kw + j;
+                let row = &mut p[kk * lp + col0..][..s.l()];
+                for oh in 0..s.ho {
+                    let out = &mut row[oh * s.wo..][..s.wo];
+                    let ih = (oh * sh + i).wrapping_sub(ph);
+                    if ih >= s.h {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[ih * s.w..][..s.w];
+                    for (ow, o) in out.iter_mut().enumerate() {
+                        let iw = (ow * sw + j).wrapping_sub(pw);
+                        *o = if iw < s.w { src[iw] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds columns `col0..col0 + l` of `dp: [kp, lp]` onto the input-gradient image
+/// `dxn: [c, h, w]` (inverse of [`im2col`]).
+fn col2im(s: &AdderShape, dp: &[f32], lp: usize, col0: usize, grp: usize, dxn: &mut [f32]) {
+    let (cg, hw) = (s.cg(), s.h * s.w);
+    let [sh, sw] = s.stride;
+    let [ph, pw] = s.padding;
+    for cl in 0..cg {
+        let plane = &mut dxn[(grp * cg + cl) * hw..][..hw];
+        for i in 0..s.kh {
+            for j in 0..s.kw {
+                let kk = (cl * s.kh + i) * s.kw + j;
+                let row = &dp[kk * lp + col0..][..s.l()];
+                for oh in 0..s.ho {
+                    let ih = (oh * sh + i).wrapping_sub(ph);
+                    if ih >= s.h {
+                        continue;
+                    }
+                    let dst = &mut plane[ih * s.w..][..s.w];
+                    for (ow, &v) in row[oh * s.wo..][..s.wo].iter().enumerate() {
+                        let iw = (ow * sw + j).wrapping_sub(pw);
+                        if iw < s.w {
+                            dst[iw] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out[i·lp + l] = -Σ_{kk<k} |p[kk·lp + l] - wt[kk·MB + i]|` for `MB` output rows.
+#[inline(always)]
+fn fwd_tile<L: Lanes, const MB: usize>(p: &[f32], lp: usize, k: usize, wt: &[f32], out: &mut [f32]) {
+    let w = L::W;
+    let zero = L::splat(0.0);
+    let mut lb = 0;
+    while lb < lp {
+        let mut a0 = [zero; MB];
+        let mut a1 = [zero; MB];
+        for kk in 0..k {
+            let row = &p[kk * lp + lb..][..2 * w];
+            let v0 = L::load(&row[..w]);
+            let v1 = L::load(&row[w..]);
+            let ws = &wt[kk * MB..][..MB];
+            for i in 0..MB {
+                let wv = L::splat(ws[i]);
+                a0[i] = L::add(a0[i], L::abs(L::sub(v0, wv)));
+                a1[i] = L::add(a1[i], L::abs(L::sub(v1, wv)));
+            }
+        }
+        for i in 0..MB {
+            let o = &mut out[i * lp + lb..][..2 * w];
+            L::store(&mut o[..w], L::sub(zero, a0[i]));
+            L::store(&mut o[w..], L::sub(zero, a1[i]));
+        }
+        lb += 2 * w;
+    }
+}
+
+/// `dp[kk·lp + l] = Σ_{mm<mg} g[mm·lp + l] · clamp(w[mm·kp + kk] - p[kk·lp + l], -1, 1)`.
+#[inline(always)]
+fn bwd_input_tile<L: Lanes>(p: &[f32], lp: usize, kp: usize, g: &[f32], mg: usize, w: &[f32], dp: &mut [f32]) {
+    let wl = L::W;
+    let zero = L::splat(0.0);
+    for kb in (0..kp).step_by(KB) {
+        let mut lb = 0;
+        while lb < lp {
+            let pv: [L::V; KB] = core::array::from_fn(|i| L::load(&p[(kb + i) * lp + lb..][..wl]));
+            let mut acc = [zero; KB];
+            for mm in 0..mg {
+                let gv = L::load(&g[mm * lp + lb..][..wl]);
+                let ws = &w[mm * kp + kb..][..KB];
+                for i in 0..KB {
+                    let t = L::hardtanh(L::sub(L::splat(ws[i]), pv[i]));
+                    acc[i] = L::add(acc[i], L::mul(gv, t));
+                }
+            }
+            for i in 0..KB {
+                L::store(&mut dp[(kb + i) * lp + lb..][..wl], acc[i]);
+            }
+            lb += wl;
+        }
+    }
+}
+
+/// `gp[mm·kp + kk] += Σ_l g[mm·lp + l] · p[kk·lp + l]`.
+#[inline(always)]
+fn bwd_weight_tile<L: Lanes>(p: &[f32], lp: usize, kp: usize, g: &[f32], mg: usize, gp: &mut [f32]) {
+    let wl = L::W;
+    let zero = L::splat(0.0);
+    for mm in 0..mg {
+        let grow = &g[mm * lp..][..lp];
+        for kb in (0..kp).step_by(KB) {
+            let mut acc = [zero; KB];
+            let mut lb = 0;
+            while lb < lp {
+                let gv = L::load(&grow[lb..][..wl]);
+                for i in 0..KB {
+                    acc[i] = L::add(acc[i], L::mul(gv, L::load(&p[(kb + i) * lp + lb..][..wl])));
+                }
+                lb += wl;
+            }
+            for i in 0..KB {
+                gp[mm * kp + kb + i] += L::hsum(acc[i]);
+            }
+        }
+    }
+}
+
+/// Σ of a row whose length is a multiple of the lane count.
+#[inline(always)]
+fn row_sum<L: Lanes>(row: &[f32]) -> f32 {
+    let mut acc = L::splat(0.0);
+    for c in row.chunks_exact(L::W) {
+        acc = L::add(acc, L::load(c));
+    }
+    L::hsum(acc)
+}
