@@ -1,16 +1,18 @@
-//! wasm in headless Chromium (`--enable-unsafe-webgpu`): training on WebGPU and on the wasm
-//! CPU path with real data, and the WebGPU adder kernel path against the CPU reference.
-//! The WebGPU tests FAIL (not skip) when no adapter is found.
+//! wasm in headless Chromium (`--enable-unsafe-webgpu`): the adder conformance suite on
+//! WebGPU (fused CubeCL kernels and the tensor-op reference), training on WebGPU and on the
+//! wasm CPU path with real data. The WebGPU tests FAIL (not skip) when no adapter is found.
 #![cfg(target_family = "wasm")]
 
 mod common;
+mod conformance;
 
 use burn::tensor::{Tensor, TensorData};
 use common::{check, train_run};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::{cpu_device, webgpu_device};
 use shiftaddaug::nn::ConvKind;
-use shiftaddaug::ops::{Conv2dGeometry, adder_conv2d, pot_quantize};
+use shiftaddaug::ops::fused::{adder_conv2d_fused, fused_supported};
+use shiftaddaug::ops::{Conv2dGeometry, adder_conv2d, adder_conv2d_reference, pot_quantize};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -47,6 +49,28 @@ async fn webgpu_ops_match_cpu() {
     let b = Tensor::<4>::zeros([1, 1, 2, 2], &gpu).add_scalar(3.0);
     let (ra, rb) = (read(a).await, read(b).await);
     assert_eq!((ra, rb), (vec![1.0; 4], vec![3.0; 4]));
+}
+
+type ConvFn = fn(Tensor<4>, Tensor<4>, Conv2dGeometry) -> shiftaddaug::Result<Tensor<4>>;
+
+/// The whole conformance suite (forward, dW, dX) on WebGPU, for the fused CubeCL kernels and
+/// for the tensor-op reference.
+#[wasm_bindgen_test]
+async fn webgpu_adder_conformance() {
+    let device = gpu().await.autodiff();
+    assert!(fused_supported(&device), "WebGPU takes the fused kernels");
+    let impls: [(&str, ConvFn); 2] = [("webgpu fused", adder_conv2d_fused), ("webgpu reference", adder_conv2d_reference)];
+    for (name, f) in impls {
+        for c in conformance::all() {
+            let x = Tensor::<4>::from_data(TensorData::new(c.xv.clone(), c.x), &device).require_grad();
+            let w = Tensor::<4>::from_data(TensorData::new(c.wv.clone(), c.w), &device).require_grad();
+            let y = f(x.clone(), w.clone(), c.geo).unwrap();
+            let gy = Tensor::<4>::from_data(TensorData::new(c.gy.clone(), c.y_dims), &device);
+            let grads = y.clone().mul(gy).sum().backward();
+            let (dw, dx) = (read(w.grad(&grads).unwrap()).await, read(x.grad(&grads).unwrap()).await);
+            conformance::check(name, &c, &read(y).await, &dw, &dx);
+        }
+    }
 }
 
 #[wasm_bindgen_test]

@@ -1,8 +1,10 @@
-//! wasm32 in Node: the CPU path (Flex, SIMD128) trains on real data, and the JS boundary
+//! wasm32 in Node: the adder conformance suite on the SIMD128 and scalar kernels and on the
+//! fused tensor op, the CPU path (Flex, SIMD128) trains on real data, and the JS boundary
 //! returns typed errors with stable codes.
 #![cfg(target_family = "wasm")]
 
 mod common;
+mod conformance;
 
 use common::{check, train_run};
 use js_sys::{Float32Array, Reflect};
@@ -17,6 +19,44 @@ use wasm_bindgen_test::*;
 fn built_with_simd128() {
     assert!(cfg!(target_feature = "simd128"));
     assert!(shiftaddaug::web::simd_enabled());
+}
+
+#[wasm_bindgen_test]
+fn cpu_kernels_conform_simd128_and_scalar() {
+    use shiftaddaug::ops::fused::cpu::{self, AdderShape, CpuIsa};
+    let isas = CpuIsa::available();
+    assert_eq!(isas.iter().map(|i| i.name()).collect::<Vec<_>>(), ["scalar", "simd128"]);
+    assert_eq!(CpuIsa::best().name(), "simd128", "training uses the SIMD128 kernels");
+    for c in conformance::all() {
+        let s = AdderShape::new(c.x, c.w, c.geo).unwrap();
+        let want_y = cpu::forward(CpuIsa::Scalar, &s, &c.xv, &c.wv);
+        let want_g = cpu::backward(CpuIsa::Scalar, &s, &c.xv, &c.wv, &c.gy);
+        conformance::check("scalar", &c, &want_y, &want_g.1, &want_g.0);
+        for &isa in &isas[1..] {
+            let y = cpu::forward(isa, &s, &c.xv, &c.wv);
+            let g = cpu::backward(isa, &s, &c.xv, &c.wv, &c.gy);
+            conformance::check(isa.name(), &c, &y, &g.1, &g.0);
+            assert_eq!((y, g), (want_y.clone(), want_g.clone()), "{} is bit-identical to scalar: {}", isa.name(), c.name);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn fused_tensor_op_conforms_in_node() {
+    use burn::tensor::{Tensor, TensorData};
+    let device = cpu_device().autodiff();
+    assert!(shiftaddaug::ops::fused::fused_supported(&device));
+    async fn read(t: Tensor<4>) -> Vec<f32> {
+        t.into_data_async().await.unwrap().try_into_vec_as::<f32>().unwrap()
+    }
+    for c in conformance::all() {
+        let x = Tensor::<4>::from_data(TensorData::new(c.xv.clone(), c.x), &device).require_grad();
+        let w = Tensor::<4>::from_data(TensorData::new(c.wv.clone(), c.w), &device).require_grad();
+        let y = shiftaddaug::ops::adder_conv2d(x.clone(), w.clone(), c.geo).unwrap();
+        let grads = y.clone().mul(Tensor::from_data(TensorData::new(c.gy.clone(), c.y_dims), &device)).sum().backward();
+        let (dw, dx) = (read(w.grad(&grads).unwrap()).await, read(x.grad(&grads).unwrap()).await);
+        conformance::check("fused (node)", &c, &read(y).await, &dw, &dx);
+    }
 }
 
 #[wasm_bindgen_test]

@@ -2,17 +2,22 @@
 //! hand-written backward pass.
 //!
 //! [`AdderBackend`] is implemented for the Flex CPU backend by the kernels of [`cpu`] (SIMD128
-//! on wasm, SSE2 on x86-64, portable elsewhere) and for `Autodiff<B>` by a custom backward step
-//! that calls the fused backward kernel. No `[n, m, k, l]` intermediate exists on this path.
+//! on wasm, SSE2 on x86-64, portable elsewhere), for burn's Cube backend on wasm (WebGPU) by
+//! the CubeCL kernels of `cube.rs`, and for `Autodiff<B>` by a custom backward step that calls
+//! the fused backward kernel. No `[n, m, k, l]` intermediate exists on these paths.
 //!
 //! Which path [`crate::ops::adder_conv2d`] takes per device (see [`fused_supported`]):
-//! - Flex (CPU, native and wasm), f32: the fused kernels;
-//! - any other device (WebGPU): the reference of [`crate::ops::adder_conv2d_reference`].
+//! - Flex (CPU, native and wasm), f32: the fused CPU kernels;
+//! - Cube in the wasm build (WebGPU), f32: the fused CubeCL kernels;
+//! - anything else (the native `wgpu` feature): the reference
+//!   [`crate::ops::adder_conv2d_reference`].
 
 pub mod cpu;
 pub mod lanes;
 
 mod autodiff;
+#[cfg(target_family = "wasm")]
+mod cube;
 
 use crate::error::Result;
 use crate::ops::Conv2dGeometry;
@@ -24,7 +29,7 @@ use cpu::{AdderShape, CpuIsa};
 /// Backend operations of the fused adder convolution. Geometry arguments are
 /// `(stride_h, stride_w, pad_h, pad_w, groups)`; shapes are validated by the caller
 /// ([`AdderShape::new`]) before any backend is called.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(target_family = "wasm"), Autodiff)]
 pub trait AdderBackend: Backend {
     /// `y = -Σ|patch(x) - w|`: `x: [n, c, h, w]`, `weight: [m, c/g, kh, kw]` → `[n, m, ho, wo]`.
     fn adder_conv2d_forward(
@@ -110,9 +115,15 @@ impl AdderBackend for Flex {
     }
 }
 
-/// Whether [`adder_conv2d_fused`] runs on this device (Flex CPU, with or without autodiff).
+/// Whether [`adder_conv2d_fused`] runs on this device (with or without autodiff): Flex CPU
+/// everywhere, Cube (WebGPU) in the wasm build.
 pub fn fused_supported(device: &Device) -> bool {
-    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+    match device.clone().inner().as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        #[cfg(target_family = "wasm")]
+        DispatchDevice::Cube(_) => true,
+        _ => false,
+    }
 }
 
 /// Adder convolution on the fused kernels, AdderNet gradients when the device is autodiff.
