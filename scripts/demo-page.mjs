@@ -1,5 +1,5 @@
-// Shared by e2e.mjs and epoch-browser.mjs: serves dist/ on a free 127.0.0.1 port, opens the demo
-// page in headless Chromium (playwright-core driving Debian's /usr/bin/chromium) with `query`,
+// Shared by e2e.mjs, epoch-browser.mjs and bench-browser.mjs: serves dist/ on a free 127.0.0.1 port, opens a page
+// (the demo by default) in headless Chromium (playwright-core driving Debian's /usr/bin/chromium) with `query`,
 // and waits until the page reports a final state (body[data-state] = done | error | aborted).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -21,7 +21,12 @@ const freePort = () => new Promise((res) => {
  * Runs `fn(page, errors)` after the demo at `?query` reached a final state; `errors` collects
  * page errors and console errors. Always closes the browser and the server.
  */
-export async function withDemoPage(query, timeoutMs, fn) {
+export function withDemoPage(query, timeoutMs, fn) {
+  return withPage('', query, timeoutMs, fn);
+}
+
+/** As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`). */
+export async function withPage(path, query, timeoutMs, fn) {
   const port = await freePort();
   const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', 'dist'], { stdio: 'ignore' });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -31,7 +36,7 @@ export async function withDemoPage(query, timeoutMs, fn) {
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     for (let i = 0; ; i++) {
-      try { await page.goto(`http://127.0.0.1:${port}/?${query}`); break; } catch (e) {
+      try { await page.goto(`http://127.0.0.1:${port}/${path}?${query}`); break; } catch (e) {
         if (i >= 50) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -5,6 +5,8 @@
 //!   browser it must be initialised with [`webgpu_device`] (async); a synchronous init or a
 //!   synchronous readback panics there.
 
+pub mod bench;
+
 use crate::error::{Error, Result};
 use burn::tensor::Device;
 

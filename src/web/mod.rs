@@ -5,8 +5,10 @@
 //! clones), so no Rust borrow is held across an `await`; a second call on a model while one is
 //! running is rejected with code `BUSY` instead of an aliasing panic.
 
+mod bench;
 mod session;
 
+pub use bench::bench_ops;
 pub use session::Session;
 
 use crate::error::Error;

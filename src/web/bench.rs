@@ -1,0 +1,75 @@
+//! `benchOps`: the operator benchmark of [`crate::engine::bench`] from JavaScript (the bench
+//! page `www/bench.html`, run headless by `scripts/bench-browser.mjs`).
+
+use super::js_error;
+use crate::engine::bench::{BenchOp, mbv2_tiny_layers, time_op};
+use crate::engine::{cpu_device, webgpu_device};
+use crate::error::Error;
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+
+fn get(target: &JsValue, key: &str) -> Result<JsValue, JsValue> {
+    Reflect::get(target, &JsValue::from_str(key))
+}
+
+/// Current size of this module's linear memory in bytes (it only grows, so it is the peak
+/// of the wasm heap so far).
+fn wasm_memory_bytes() -> f64 {
+    get(&wasm_bindgen::memory(), "buffer").and_then(|b| get(&b, "byteLength")).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN)
+}
+
+/// Benchmarks forward + backward of Mult, Shift, Add (reference) and Add (fused) on the layer
+/// shapes of MobileNetV2-Tiny at 32×32, and resolves to an array of rows
+/// `{ backend, layer, op, batch, ms, imagesPerSecond, wasmMemoryBytes }` (median of `reps` after
+/// one warm-up; `wasmMemoryBytes` is the linear-memory size after the op, the wasm heap peak
+/// so far). `backend` is `"wasm"` (CPU) or `"webgpu"`; `ops` is a comma list of `mult`,
+/// `shift`, `addReference`, `addFused`, or empty for all.
+///
+/// Rejects with `UNKNOWN_BACKEND`, `INVALID_CONFIG` (unknown op, zero batch),
+/// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
+#[wasm_bindgen(js_name = benchOps)]
+pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> Result<JsValue, JsValue> {
+    let device = match backend.as_str() {
+        "wasm" | "cpu" => cpu_device(),
+        "webgpu" => webgpu_device().await.map_err(js_error)?,
+        other => return Err(js_error(Error::UnknownBackend(format!("{other} (valid: wasm, webgpu)")))),
+    }
+    .autodiff();
+    if batch == 0 {
+        return Err(js_error(Error::Config("batch must be at least 1".into())));
+    }
+    let ops: Vec<BenchOp> = if ops.is_empty() {
+        BenchOp::ALL.to_vec()
+    } else {
+        ops.split(',')
+            .map(|o| match o.trim() {
+                "mult" => Ok(BenchOp::Mult),
+                "shift" => Ok(BenchOp::Shift),
+                "addReference" => Ok(BenchOp::AddReference),
+                "addFused" => Ok(BenchOp::AddFused),
+                other => Err(js_error(Error::Config(format!(
+                    "unknown op {other:?} (valid: mult, shift, addReference, addFused)"
+                )))),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let perf = get(&js_sys::global(), "performance")?;
+    let now_fn: Function = get(&perf, "now")?.dyn_into()?;
+    let now = move || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let rows = js_sys::Array::new();
+    for layer in mbv2_tiny_layers(batch as usize) {
+        for &op in &ops {
+            let ms = time_op(&layer, op, &device, reps as usize, &now).await.map_err(js_error)?;
+            let row = js_sys::Object::new();
+            Reflect::set(&row, &"backend".into(), &backend.as_str().into())?;
+            Reflect::set(&row, &"layer".into(), &layer.name.into())?;
+            Reflect::set(&row, &"op".into(), &serde_wasm_bindgen::to_value(&op)?)?;
+            Reflect::set(&row, &"batch".into(), &JsValue::from(batch))?;
+            Reflect::set(&row, &"ms".into(), &JsValue::from_f64(ms))?;
+            Reflect::set(&row, &"imagesPerSecond".into(), &JsValue::from_f64(batch as f64 / (ms / 1e3)))?;
+            Reflect::set(&row, &"wasmMemoryBytes".into(), &JsValue::from_f64(wasm_memory_bytes()))?;
+            rows.push(&row);
+        }
+    }
+    Ok(rows.into())
+}
