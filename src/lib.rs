@@ -15,11 +15,13 @@
 //! # Ok::<(), shiftaddaug::Error>(())
 //! ```
 //!
-//! Modules: [`ops`] (reference operators), [`nn`] (layers), [`models`], [`data`], [`train`]
+//! Modules: [`ops`] (operators and fused kernels), [`nn`] (layers), [`models`], [`aug`]
+//! (ShiftAddAug supernet), [`data`], [`train`]
 //! (async training loop), [`engine`] (devices). The `web` module (wasm only) holds every
 //! `#[wasm_bindgen]` item.
 #![warn(missing_docs)]
 
+pub mod aug;
 pub mod data;
 pub mod engine;
 mod error;

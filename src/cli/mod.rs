@@ -3,13 +3,17 @@
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::data::Dataset;
+use shiftaddaug::aug::{AugConfig, AugNetConfig, reset_bn};
 use shiftaddaug::models::{MfCnnConfig, MobileNetV2TinyConfig};
 use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]";
+const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+[--input-size 28|32|N] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
+[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]\n\
+mbv2-tiny runs as the ShiftAddAug supernet (direct training with --aug off, the default); --shift-mode ps uses the static model.";
 
 struct Args {
     data: PathBuf,
@@ -20,6 +24,14 @@ struct Args {
     epochs: usize,
     train_limit: Option<usize>,
     test_limit: Option<usize>,
+    input_size: usize,
+    aug: AugConfig,
+    schedule_cosine: bool,
+    bn_reset: usize,
+}
+
+fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
+    v.split(',').map(|s| s.trim().parse::<f32>().map_err(|_| format!("{flag}: {s:?} is not a number"))).collect()
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -31,6 +43,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
         epochs: 1,
         train_limit: None,
         test_limit: None,
+        input_size: 28,
+        aug: AugConfig::direct(),
+        schedule_cosine: false,
+        bn_reset: 16_000,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -65,10 +81,41 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     m => return Err(format!("--shift-mode {m:?}: valid: q, ps")),
                 }
             }
+            "--input-size" => a.input_size = num(val()?)?,
+            "--aug" => match val()?.as_str() {
+                "on" => a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::default() },
+                "off" => a.aug = AugConfig::direct(),
+                v => return Err(format!("--aug {v:?}: valid: on, off")),
+            },
+            "--aug-mode" => a.aug.mode = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--remap" => a.aug.remap = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--width-list" => a.aug.width_list = floats(flag, val()?)?,
+            "--expand-list" => a.aug.expand_list = floats(flag, val()?)?,
+            "--alpha" => a.aug.alpha = val()?.parse().map_err(|_| "--alpha: not a number".to_string())?,
+            "--stop-width-aug" => a.aug.stop_width_aug = val()?.parse().map_err(|_| "--stop-width-aug: not a number".to_string())?,
+            "--no-sort" => a.aug.sort_channels = false,
+            "--bn-reset" => a.bn_reset = num(val()?)?,
+            "--optimizer" => a.train.optimizer = match val()?.as_str() {
+                "adam" => shiftaddaug::train::OptimizerKind::Adam,
+                "sgd" => shiftaddaug::train::OptimizerKind::Sgd,
+                o => return Err(format!("--optimizer {o:?}: valid: adam, sgd")),
+            },
+            "--momentum" => a.train.momentum = val()?.parse().map_err(|_| "--momentum: not a number".to_string())?,
+            "--wd" => a.train.weight_decay = val()?.parse().map_err(|_| "--wd: not a number".to_string())?,
+            "--label-smoothing" => a.train.label_smoothing = val()?.parse().map_err(|_| "--label-smoothing: not a number".to_string())?,
+            "--warmup" => a.train.warmup_steps = num(val()?)?,
+            "--schedule" => a.schedule_cosine = match val()?.as_str() {
+                "cosine" => true,
+                "constant" => false,
+                v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
+            },
             "--epochs" => a.epochs = num(val()?)?,
             "--batch-size" => a.train.batch_size = num(val()?)?,
             "--lr" => a.train.learning_rate = val()?.parse().map_err(|_| "--lr: not a number".to_string())?,
-            "--seed" => a.train.seed = num(val()?)? as u64,
+            "--seed" => {
+                a.train.seed = num(val()?)? as u64;
+                a.aug.seed = a.train.seed;
+            }
             "--log-every" => a.train.log_every = num(val()?)?,
             "--train-limit" => a.train_limit = Some(num(val()?)?),
             "--test-limit" => a.test_limit = Some(num(val()?)?),
@@ -78,10 +125,20 @@ fn parse(args: &[String]) -> Result<Args, String> {
     if a.epochs == 0 {
         return Err("--epochs must be >= 1".into());
     }
+    if a.input_size < 28 {
+        return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", a.input_size));
+    }
     Ok(a)
 }
 
-fn train(a: Args) -> Result<(), shiftaddaug::Error> {
+/// Test accuracy of the deployed model (the exported tiny model for mbv2-tiny) and wall seconds.
+struct Outcome {
+    accuracy: f32,
+    seconds: f64,
+}
+
+fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
+    let start = Instant::now();
     let mut train_set = load_fashion_mnist(&a.data, Split::Train)?;
     let mut test_set = load_fashion_mnist(&a.data, Split::Test)?;
     if let Some(n) = a.train_limit {
@@ -90,18 +147,128 @@ fn train(a: Args) -> Result<(), shiftaddaug::Error> {
     if let Some(n) = a.test_limit {
         test_set = test_set.slice(0, n);
     }
+    if a.input_size > 28 {
+        train_set = train_set.pad_to(a.input_size);
+        test_set = test_set.pad_to(a.input_size);
+    }
+    let mut a = a;
+    if a.schedule_cosine {
+        a.train.total_steps = Some(a.epochs * train_set.len().div_ceil(a.train.batch_size.max(1)));
+    }
     let device = cpu_device().autodiff();
     device.seed(a.train.seed);
+    let shape = [1, a.input_size, a.input_size];
+    if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
+        let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, ..MobileNetV2TinyConfig::new(shape, 10) };
+        let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
+        let m = run(cfg.init(&device)?, &desc, &a, &train_set, &test_set)?;
+        let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
+        return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
+    }
     if a.arch == "mbv2-tiny" {
-        let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, ..MobileNetV2TinyConfig::new([1, 28, 28], 10) };
-        let desc = format!("mbv2-tiny conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
-        return run(cfg.init(&device)?, &desc, &a, &train_set, &test_set);
+        let cfg = AugNetConfig { aug: a.aug.clone(), ..AugNetConfig::new(shape, 10, a.model.conv) };
+        let desc = format!(
+            "mbv2-tiny supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={}",
+            cfg.conv, cfg.aug.enabled, cfg.aug.mode, cfg.aug.remap, cfg.aug.width_list, cfg.aug.expand_list, cfg.aug.alpha
+        );
+        let net = run(cfg.init(&device)?, &desc, &a, &train_set, &test_set)?;
+        let t = Instant::now();
+        let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, 250)? } else { net };
+        let exported = net.export_tiny();
+        let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
+        println!(
+            "exported tiny model (BN re-estimated on {} images): test accuracy {:.4} on {} images ({:.1} s)",
+            a.bn_reset.min(train_set.len()),
+            eval.accuracy,
+            eval.count,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
+    }
+    if a.input_size != 28 {
+        a.model.input_shape = shape;
     }
     let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
-    run(a.model.init(&device)?, &desc, &a, &train_set, &test_set)
+    let m = run(a.model.init(&device)?, &desc, &a, &train_set, &test_set)?;
+    let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
+    Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() })
 }
 
-fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<(), shiftaddaug::Error> {
+/// One row of a comparison grid: a label and the extra flags it adds to the common ones.
+const GRID_MAIN: [(&str, &str); 5] = [
+    ("Mult direct", "--conv mult --aug off"),
+    ("Shift direct", "--conv shift --aug off"),
+    ("Shift + ShiftAddAug", "--conv shift --aug on"),
+    ("Add direct", "--conv add --aug off"),
+    ("Add + ShiftAddAug", "--conv add --aug on"),
+];
+/// Ablations of "Shift + ShiftAddAug" (R1, H1), which is the main grid's row.
+const GRID_ABLATION: [(&str, &str); 4] = [
+    ("Shift aug R0 (no remap)", "--conv shift --aug on --remap r0"),
+    ("Shift aug R1 H2", "--conv shift --aug on --remap r1 --aug-mode h2"),
+    ("Shift aug R1 B", "--conv shift --aug on --remap r1 --aug-mode b"),
+    ("Shift aug MF-only", "--conv shift --aug on --aug-mode mf-only"),
+];
+
+/// `shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train flags...]`: trains every
+/// grid row for every seed with the common flags, prints each result as it lands and then a
+/// markdown table (mean and spread = max − min over seeds).
+fn compare(args: &[String]) -> Result<(), String> {
+    let mut grid: &[(&str, &str)] = &GRID_MAIN;
+    let mut seeds = vec![0u64, 1];
+    let mut common = Vec::new();
+    let mut it = args.iter();
+    while let Some(f) = it.next() {
+        match f.as_str() {
+            "--grid" => {
+                grid = match it.next().map(String::as_str) {
+                    Some("main") => &GRID_MAIN,
+                    Some("ablation") => &GRID_ABLATION,
+                    g => return Err(format!("--grid {g:?}: valid: main, ablation")),
+                }
+            }
+            "--seeds" => {
+                seeds = it
+                    .next()
+                    .ok_or("--seeds needs a value")?
+                    .split(',')
+                    .map(|s| s.trim().parse::<u64>().map_err(|_| format!("--seeds: {s:?} is not an integer")))
+                    .collect::<Result<_, _>>()?
+            }
+            _ => common.push(f.clone()),
+        }
+    }
+    let mut rows = Vec::new();
+    for (label, flags) in grid {
+        let mut accs = Vec::new();
+        for &seed in &seeds {
+            let mut argv = common.clone();
+            argv.extend(flags.split(' ').map(String::from));
+            argv.extend(["--seed".to_string(), seed.to_string()]);
+            let a = parse(&argv)?;
+            let o = train(a).map_err(|e| format!("{label} seed {seed}: {e}"))?;
+            println!("RESULT | {label} | seed {seed} | accuracy {:.4} | {:.0} s", o.accuracy, o.seconds);
+            accs.push((o.accuracy, o.seconds));
+        }
+        rows.push((label, accs));
+    }
+    println!("\n| model | {} | mean | spread | time per run |", seeds.iter().map(|s| format!("seed {s}")).collect::<Vec<_>>().join(" | "));
+    println!("|---|{}---|---|---|", "---|".repeat(seeds.len()));
+    for (label, accs) in rows {
+        let v: Vec<f32> = accs.iter().map(|a| a.0 * 100.0).collect();
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let spread = v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min);
+        let secs = accs.iter().map(|a| a.1).sum::<f64>() / accs.len() as f64;
+        println!(
+            "| {label} | {} | {mean:.2} | {spread:.2} | {secs:.0} s |",
+            v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    println!("\ncommon flags: {}", common.join(" "));
+    Ok(())
+}
+
+fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<M, shiftaddaug::Error> {
     println!(
         "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
         burn::module::Module::num_params(&model),
@@ -136,15 +303,22 @@ fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, 
     }
     let eval = block_on(trainer.evaluate(test_set))?;
     println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
-    Ok(())
+    Ok(trainer.into_model())
 }
 
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
+        Some("compare") => match compare(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
         Some("train") => match parse(&args[1..]) {
             Ok(a) => match train(a) {
-                Ok(()) => 0,
+                Ok(_) => 0,
                 Err(e) => {
                     eprintln!("error [{}]: {e}", e.code());
                     1

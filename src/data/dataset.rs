@@ -87,6 +87,27 @@ impl Dataset {
         }
     }
 
+    /// The images zero-padded (centred) to `size × size` (e.g. 28 → 32 for the 32×32 models).
+    /// Returns a copy unchanged when the images are already at least that large.
+    pub fn pad_to(&self, size: usize) -> Self {
+        let [c, h, w] = self.image_shape;
+        if h >= size && w >= size {
+            return self.clone();
+        }
+        let (top, left) = ((size - h) / 2, (size - w) / 2);
+        let mut images = vec![0.0; self.len() * c * size * size];
+        for (i, img) in self.images.chunks_exact(c * h * w).enumerate() {
+            for ch in 0..c {
+                for y in 0..h {
+                    let src = &img[(ch * h + y) * w..][..w];
+                    let dst = ((i * c + ch) * size + top + y) * size + left;
+                    images[dst..dst + w].copy_from_slice(src);
+                }
+            }
+        }
+        Self { images, labels: self.labels.clone(), image_shape: [c, size, size], num_classes: self.num_classes }
+    }
+
     /// Copies the examples at `indices` into one contiguous batch `(images, labels)`.
     pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<u32>) {
         let per = self.image_len();

@@ -11,7 +11,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
 /// One inverted-residual (MBConv) block: `kernel`, `stride`, `[in, mid, out]` channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockSpec {
     /// Depthwise kernel size.
     pub kernel: usize,

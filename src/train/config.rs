@@ -28,6 +28,8 @@ pub struct TrainConfig {
     pub momentum: f64,
     /// Label smoothing ε in `[0, 1)`. Default 0.
     pub label_smoothing: f32,
+    /// L2 weight decay (coupled, as in PyTorch's SGD/Adam). Default 0.
+    pub weight_decay: f32,
     /// AdderNet adaptive gradient scaling η (`None` disables it). Default `Some(0.2)`.
     pub adder_eta: Option<f32>,
     /// Seed of the data shuffling. Default 0.
@@ -48,6 +50,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Adam,
             momentum: 0.9,
             label_smoothing: 0.0,
+            weight_decay: 0.0,
             adder_eta: Some(0.2),
             seed: 0,
             log_every: 10,
@@ -68,6 +71,9 @@ impl TrainConfig {
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad(format!("learningRate = {}; must be finite and > 0", self.learning_rate));
+        }
+        if !self.weight_decay.is_finite() || self.weight_decay < 0.0 {
+            return bad(format!("weightDecay = {}; must be a finite number >= 0", self.weight_decay));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!("labelSmoothing = {}; valid: [0, 1)", self.label_smoothing));

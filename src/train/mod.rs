@@ -11,7 +11,7 @@ use crate::data::{Dataset, check_images, check_labels};
 use crate::error::{Error, Result};
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -26,6 +26,33 @@ pub trait ImageClassifier: Module + Sized {
     fn input_shape(&self) -> [usize; 3];
     /// Parameters consumed by adder convolutions (they get AdderNet's adaptive gradient scaling).
     fn adder_weight_ids(&self) -> Vec<ParamId>;
+    /// Logits of every pass trained at this step with their loss weights; the first one is
+    /// the model that is reported (metrics) and deployed. Default: one pass, weight 1.
+    ///
+    /// # Errors
+    /// As [`logits`](Self::logits).
+    fn training_passes(&self, x: Tensor<4>, progress: Progress) -> Result<Vec<(Tensor<2>, f32)>> {
+        let _ = progress;
+        Ok(vec![(self.logits(x)?, 1.0)])
+    }
+    /// Extra differentiable loss terms of this step (e.g. a remap regulariser). Default none.
+    fn extra_loss(&self) -> Option<Tensor<1>> {
+        None
+    }
+    /// Called at the start of every epoch (e.g. NetAug channel sorting). Default: unchanged.
+    fn begin_epoch(self, progress: Progress) -> Self {
+        let _ = progress;
+        self
+    }
+}
+
+/// Where training stands, for schedule-dependent model behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Optimisation steps taken so far (0-based index of the current step).
+    pub step: usize,
+    /// Planned total steps (the cosine schedule's), if known.
+    pub total_steps: Option<usize>,
 }
 
 /// Metrics of one training batch (read back from the device).
@@ -34,7 +61,8 @@ pub trait ImageClassifier: Module + Sized {
 pub struct BatchMetrics {
     /// Global step (1-based) after this batch.
     pub step: usize,
-    /// Mean cross-entropy (with label smoothing if configured) of the batch.
+    /// Mean cross-entropy (with label smoothing if configured) of the batch, for the first
+    /// (deployed) pass.
     pub loss: f32,
     /// Fraction of the batch classified correctly.
     pub accuracy: f32,
@@ -95,9 +123,11 @@ fn loss_and_correct(logits: Tensor<2>, labels: &[u32], y: Tensor<1, Int>, k: usi
 }
 
 fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let wd = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay));
     match config.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().init(),
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(wd).init(),
         OptimizerKind::Sgd => SgdConfig::new()
+            .with_weight_decay(wd)
             .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
             .init(),
     }
@@ -149,7 +179,7 @@ impl<M: ImageClassifier> Trainer<M> {
     /// [`Error::Config`] when the new config is invalid; the old one stays in force.
     pub fn set_config(&mut self, config: TrainConfig) -> Result<()> {
         config.validate()?;
-        if config.optimizer != self.config.optimizer || config.momentum != self.config.momentum {
+        if config.optimizer != self.config.optimizer || config.momentum != self.config.momentum || config.weight_decay != self.config.weight_decay {
             self.optim = make_optimizer(&config);
         }
         self.config = config;
@@ -169,16 +199,35 @@ impl<M: ImageClassifier> Trainer<M> {
     pub async fn train_batch(&mut self, images: &[f32], labels: &[u32], read_metrics: bool) -> Result<Option<BatchMetrics>> {
         let model = self.model.take().expect("model is present between steps");
         let shape = model.input_shape();
+        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
         let prepared = batch_tensors(images, labels, shape, self.num_classes, &self.device)
-            .and_then(|(x, y, _)| Ok((model.logits(x)?, y)));
-        let (logits, y) = match prepared {
+            .and_then(|(x, y, _)| Ok((model.training_passes(x, progress)?, y)));
+        let (passes, y) = match prepared {
             Ok(v) => v,
             Err(e) => {
                 self.model = Some(model);
                 return Err(e);
             }
         };
-        let (loss, correct) = loss_and_correct(logits, labels, y, self.num_classes, self.config.label_smoothing, &self.device);
+        let mut loss: Option<Tensor<1>> = None;
+        let mut correct: Option<Tensor<1>> = None;
+        let mut report: Option<Tensor<1>> = None;
+        for (logits, weight) in passes {
+            let (l, c) = loss_and_correct(logits, labels, y.clone(), self.num_classes, self.config.label_smoothing, &self.device);
+            if correct.is_none() {
+                correct = Some(c);
+                report = Some(l.clone().detach());
+            }
+            let l = if weight == 1.0 { l } else { l.mul_scalar(weight) };
+            loss = Some(match loss { Some(s) => s + l, None => l });
+        }
+        let (Some(mut loss), Some(correct), Some(report)) = (loss, correct, report) else {
+            self.model = Some(model);
+            return Err(Error::Config("the model returned no training pass".into()));
+        };
+        if let Some(extra) = model.extra_loss() {
+            loss = loss + extra;
+        }
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some(eta) = self.config.adder_eta {
             for id in model.adder_weight_ids() {
@@ -193,7 +242,7 @@ impl<M: ImageClassifier> Trainer<M> {
         if !read_metrics {
             return Ok(None);
         }
-        let v = read_floats(Tensor::cat(vec![loss.detach().reshape([1]), correct.reshape([1])], 0)).await?;
+        let v = read_floats(Tensor::cat(vec![report.reshape([1]), correct.reshape([1])], 0)).await?;
         Ok(Some(BatchMetrics { step: self.step, loss: v[0], accuracy: v[1] / labels.len() as f32 }))
     }
 
@@ -204,6 +253,9 @@ impl<M: ImageClassifier> Trainer<M> {
     /// As [`train_batch`](Self::train_batch); [`Error::Aborted`] when `on_batch` stops the epoch.
     pub async fn fit_epoch(&mut self, data: &Dataset, epoch: usize, on_batch: &mut dyn FnMut(&BatchMetrics) -> bool) -> Result<EvalMetrics> {
         let batches = data.epoch_batches(self.config.batch_size, self.config.seed.wrapping_add(epoch as u64));
+        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
+        let model = self.model.take().expect("model is present between steps");
+        self.model = Some(model.begin_epoch(progress));
         let (mut loss_sum, mut acc_sum, mut reads) = (0.0f64, 0.0f64, 0usize);
         let last = batches.len().saturating_sub(1);
         for (i, idx) in batches.iter().enumerate() {

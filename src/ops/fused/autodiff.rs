@@ -8,7 +8,9 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
+use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
 
 /// `(stride_h, stride_w, pad_h, pad_w, groups)`.
 type Geo = [usize; 5];
@@ -34,7 +36,36 @@ impl<B: Backend + AdderBackend> Backward<B, 2> for AdderConvBackward {
     }
 }
 
+#[derive(Debug)]
+struct GradScaleBackward;
+
+impl<B: Backend + AdderBackend> Backward<B, 1> for GradScaleBackward {
+    /// `eta`.
+    type State = f32;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let g = grads.consume::<B>(&ops.node);
+        let Some(node) = node else { return };
+        let shape = g.shape();
+        let numel = shape.num_elements() as f32;
+        let norm = B::float_sqrt(B::float_sum(B::float_mul(g.clone(), g.clone())));
+        let factor = B::float_mul_scalar(B::float_recip(B::float_clamp_min(norm, 1e-12.into())), (ops.state * numel.sqrt()).into());
+        let factor = B::float_reshape(factor, Shape::from(vec![1usize; shape.num_dims()]));
+        grads.register::<B>(node.id, B::float_mul(g, factor));
+    }
+}
+
 impl<B: Backend + AdderBackend, C: CheckpointStrategy> AdderBackend for Autodiff<B, C> {
+    fn adder_grad_scale(x: FloatTensor<Self>, eta: f32) -> FloatTensor<Self> {
+        let guards = [x.node()];
+        let xp = x.into_primitive();
+        match GradScaleBackward.prepare::<C>(guards).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(eta, xp),
+            OpsKind::UnTracked(prep) => prep.finish(xp),
+        }
+    }
+
     fn adder_conv2d_forward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

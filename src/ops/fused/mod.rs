@@ -54,6 +54,13 @@ pub trait AdderBackend: Backend {
         pad_w: usize,
         groups: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Identity in the forward pass; under autodiff the backward pass applies AdderNet's
+    /// adaptive scaling `g · eta · sqrt(numel) / max(‖g‖₂, 1e-12)` to the incoming gradient.
+    fn adder_grad_scale(x: FloatTensor<Self>, eta: f32) -> FloatTensor<Self> {
+        let _ = eta;
+        x
+    }
 }
 
 fn geometry(stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize, groups: usize) -> Conv2dGeometry {
@@ -124,6 +131,18 @@ pub fn fused_supported(device: &Device) -> bool {
         DispatchDevice::Cube(_) => true,
         _ => false,
     }
+}
+
+/// AdderNet's adaptive gradient scaling as a graph step: `x` unchanged forward, gradient
+/// scaled to norm `eta · sqrt(numel)` backward. Used where an adder consumes a computed weight
+/// (the remapped shared bank of ShiftAddAug), so the scaling acts on the MF weight's gradient
+/// and the remap chains it to the bank. On devices without the extension (the native `wgpu`
+/// feature) `x` is returned unscaled.
+pub fn adder_grad_scale<const D: usize>(x: Tensor<D>, eta: f32) -> Tensor<D> {
+    if !fused_supported(&x.device()) || x.dtype() != DType::F32 {
+        return x;
+    }
+    Tensor::from_dispatch(<Dispatch as AdderBackend>::adder_grad_scale(x.into_dispatch(), eta))
 }
 
 /// Adder convolution on the fused kernels, AdderNet gradients when the device is autodiff.

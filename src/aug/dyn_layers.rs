@@ -1,0 +1,223 @@
+//! NetAug dynamic layers with ShiftAddAug's hybrid computing (METHOD.md §3.1–§3.2).
+//!
+//! Every tensor is stored at the largest augmented width; a pass uses its leading slice. In a
+//! convolution, channels `[0, t)` are the target (tiny, MF) channels and `[t, a)` the augmented
+//! (multiplicative) ones. MF operators always consume the remapped slice `R(W)`.
+
+use super::remap::{Remap, RemapKind};
+use super::{AugMode, Pass};
+use crate::nn::ConvKind;
+use crate::ops::fused::adder_grad_scale;
+use crate::ops::{Conv2dGeometry, adder_conv2d, min_exponent, pot_quantize};
+use burn::module::{Module, Param, RunningState};
+use burn::nn::Initializer;
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Int, Tensor};
+
+/// Weight bits of shift layers under sharing (DeepShift-Q, exponents in [-15, 0]).
+pub const SHARED_SHIFT_BITS: u32 = 5;
+
+/// A convolution whose weight bank `[max_out, max_in / groups, k, k]` (depthwise:
+/// `[max_c, 1, k, k]`) is shared by the tiny and the augmented passes.
+#[derive(Module, Debug)]
+pub struct DynConv {
+    /// The shared raw (multiplicative-domain) weights, kaiming-uniform.
+    pub weight: Param<Tensor<4>>,
+    /// The remap applied wherever an MF operator consumes the weights.
+    pub remap: Remap,
+    /// Operator of the target channels (Mult for the stem).
+    #[module(skip)]
+    pub kind: ConvKind,
+    /// Square kernel size.
+    #[module(skip)]
+    pub kernel: usize,
+    /// Stride.
+    #[module(skip)]
+    pub stride: usize,
+    /// Depthwise (groups = channels) or dense.
+    #[module(skip)]
+    pub depthwise: bool,
+    /// AdderNet gradient scaling η of the MF weight (Add layers).
+    #[module(skip)]
+    pub adder_eta: Option<f32>,
+}
+
+impl DynConv {
+    /// A dense (`depthwise = false`) or depthwise layer with the largest widths `[max_in, max_out]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(kind: ConvKind, max: [usize; 2], kernel: usize, stride: usize, depthwise: bool, remap: RemapKind, seed: u64, device: &Device) -> Self {
+        let [max_in, max_out] = max;
+        let cin = if depthwise { 1 } else { max_in };
+        let fan_in = cin * kernel * kernel;
+        let weight = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }.init_with(
+            [max_out, cin, kernel, kernel],
+            Some(fan_in),
+            Some(max_out * kernel * kernel),
+            device,
+        );
+        let remap = Remap::new(if kind == ConvKind::Mult { RemapKind::R0 } else { remap }, kernel, max_out * cin * kernel * kernel, seed, device);
+        Self { weight, remap, kind, kernel, stride, depthwise, adder_eta: Some(0.2) }
+    }
+
+    fn geometry(&self, groups: usize) -> Conv2dGeometry {
+        Conv2dGeometry { stride: [self.stride; 2], padding: [self.kernel / 2; 2], groups }
+    }
+
+    fn mult(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
+        let g = self.geometry(groups);
+        conv2d(x, w, None, ConvOptions::new(g.stride, g.padding, [1, 1], groups))
+    }
+
+    /// The MF weight of a slice: `R(W)` (and the adder gradient scaling step).
+    pub fn mf_weight(&self, w: Tensor<4>) -> Tensor<4> {
+        let r = self.remap.apply(w);
+        match (self.kind, self.adder_eta) {
+            (ConvKind::Add, Some(eta)) => adder_grad_scale(r, eta),
+            _ => r,
+        }
+    }
+
+    fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
+        match self.kind {
+            ConvKind::Mult => self.mult(x, w, groups),
+            ConvKind::Shift => self.mult(x, pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15)), groups),
+            ConvKind::Add => adder_conv2d(x, self.mf_weight(w), self.geometry(groups)).expect("shapes fixed by the supernet plan"),
+        }
+    }
+
+    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]` and
+    /// active widths `a = [a_in, a_out]` (depthwise: in = out).
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass) -> Tensor<4> {
+        let w = self.weight.val();
+        let [t_in, t_out] = t;
+        let [a_in, a_out] = a;
+        if self.depthwise {
+            let ws = |lo: usize, hi: usize| w.clone().slice([lo..hi]);
+            return match pass {
+                Pass::Tiny => self.mf(x, ws(0, t_out), t_out),
+                Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out),
+                Pass::Aug(AugMode::B) => self.mult(x, ws(0, a_out), a_out),
+                Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out),
+                Pass::Aug(_) => {
+                    let yt = self.mf(x.clone().narrow(1, 0, t_out), ws(0, t_out), t_out);
+                    if a_out == t_out {
+                        return yt;
+                    }
+                    let ya = self.mult(x.narrow(1, t_out, a_out - t_out), ws(t_out, a_out), a_out - t_out);
+                    Tensor::cat(vec![yt, ya], 1)
+                }
+            };
+        }
+        let ws = |o: std::ops::Range<usize>, i: std::ops::Range<usize>| w.clone().slice([o, i]);
+        match pass {
+            Pass::Tiny => self.mf(x, ws(0..t_out, 0..t_in), 1),
+            Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1),
+            Pass::Aug(AugMode::B) => self.mult(x, ws(0..a_out, 0..a_in), 1),
+            Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1),
+            Pass::Aug(mode) => {
+                let mut yt = self.mf(x.clone().narrow(1, 0, t_in), ws(0..t_out, 0..t_in), 1);
+                if mode == AugMode::H1 && a_in > t_in {
+                    yt = yt + self.mult(x.clone().narrow(1, t_in, a_in - t_in), ws(0..t_out, t_in..a_in), 1);
+                }
+                if a_out == t_out {
+                    return yt;
+                }
+                let ya = self.mult(x, ws(t_out..a_out, 0..a_in), 1);
+                Tensor::cat(vec![yt, ya], 1)
+            }
+        }
+    }
+
+    /// Permutes output channels (`dim = 0`) or input channels (`dim = 1`) of the bank.
+    pub fn permute(self, dim: usize, perm: Tensor<1, Int>) -> Self {
+        Self { weight: permute_param(self.weight, dim, perm), ..self }
+    }
+}
+
+/// `p` with its entries along `dim` reordered by `perm` (same parameter id, so the optimiser
+/// keeps its state; NetAug does the same, momenta are not permuted).
+pub fn permute_param<const D: usize>(p: Param<Tensor<D>>, dim: usize, perm: Tensor<1, Int>) -> Param<Tensor<D>> {
+    p.map(|t| {
+        let rg = t.is_require_grad();
+        let t = t.select(dim, perm).detach();
+        if rg { t.require_grad() } else { t }
+    })
+}
+
+/// BatchNorm stored at the largest width; a pass normalises the leading `c` channels and
+/// updates only their running statistics.
+#[derive(Module, Debug)]
+pub struct DynBn {
+    /// Scale.
+    pub gamma: Param<Tensor<1>>,
+    /// Shift.
+    pub beta: Param<Tensor<1>>,
+    /// Running mean (all channels).
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running variance (all channels).
+    pub running_var: RunningState<Tensor<1>>,
+    /// Weight of the current batch in the running statistics (0.1; `1/k` during BN reset).
+    #[module(skip)]
+    pub momentum: f64,
+}
+
+impl DynBn {
+    /// A BatchNorm over `max` channels.
+    pub fn new(max: usize, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::ones([max], device)),
+            beta: Param::from_tensor(Tensor::zeros([max], device)),
+            running_mean: RunningState::new(Tensor::zeros([max], device)),
+            running_var: RunningState::new(Tensor::ones([max], device)),
+            momentum: 0.1,
+        }
+    }
+
+    /// Normalises `x: [n, c, h, w]` with channels `[0, c)`: batch statistics on an autodiff
+    /// device (and a running-statistics update), running statistics otherwise.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = x.dims()[1];
+        let (g, b) = (self.gamma.val().narrow(0, 0, c), self.beta.val().narrow(0, 0, c));
+        if !x.device().is_autodiff() {
+            let (m, v) = (self.running_mean.value().narrow(0, 0, c), self.running_var.value().narrow(0, 0, c));
+            return batch_norm(x, g, b, m, v, 1e-5);
+        }
+        let r = batch_norm_train(x, g, b, 1e-5);
+        let mom = self.momentum as f32;
+        let upd = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
+            let full = state.value_sync();
+            let old = full.clone().narrow(0, 0, c);
+            let new = old.mul_scalar(1.0 - mom).add(batch.detach().mul_scalar(mom));
+            state.update(full.slice_assign([0..c], new).detach());
+        };
+        upd(&self.running_mean, r.mean);
+        upd(&self.running_var, r.variance);
+        r.output
+    }
+
+    /// Permutes the channels (parameters and running statistics).
+    pub fn permute(self, perm: Tensor<1, Int>) -> Self {
+        let (m, v) = (self.running_mean.value_sync(), self.running_var.value_sync());
+        self.running_mean.update(m.select(0, perm.clone()));
+        self.running_var.update(v.select(0, perm.clone()));
+        Self { gamma: permute_param(self.gamma, 0, perm.clone()), beta: permute_param(self.beta, 0, perm), ..self }
+    }
+}
+
+/// A dynamic convolution followed by a dynamic BatchNorm and an optional ReLU6.
+#[derive(Module, Debug)]
+pub struct DynConvBn {
+    /// The convolution.
+    pub conv: DynConv,
+    /// Its BatchNorm.
+    pub bn: DynBn,
+}
+
+impl DynConvBn {
+    /// See [`DynConv::forward`]; ReLU6 when `act`.
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: bool) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x, t, a, pass));
+        if act { burn::tensor::activation::relu6(y) } else { y }
+    }
+}

@@ -1,0 +1,137 @@
+//! ShiftAddAug: a multiplication-free tiny net trained as the leading slice of a wider
+//! multiplicative net (NetAug layout, hybrid computing, heterogeneous weight sharing).
+//! METHOD.md §3–§4; every [I] choice there is a field of [`AugConfig`].
+//!
+//! - [`remap`]: the weight remaps R0–R4 (default R1);
+//! - [`dyn_layers`]: sliced convolutions / BatchNorm with the hybrid pass;
+//! - [`export`]: the static tiny model as JSON + safetensors (`docs/FORMAT.md`), and its loader;
+//! - [`net`]: the supernet of a tiny model spec (MobileNetV2-Tiny), sampling, channel sorting,
+//!   BN re-estimation and export of the static tiny model.
+
+pub mod dyn_layers;
+pub mod export;
+pub mod net;
+pub mod remap;
+
+pub use net::{Arch, AugNet, AugNetConfig, NetSpec, reset_bn};
+pub use remap::{Remap, RemapKind};
+
+use crate::error::{Error, Result};
+
+/// What the augmented pass computes (METHOD.md §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum AugMode {
+    /// Hybrid: target outputs `MF(X_t; R(W_tt)) + Mult(X_a; W_ta)`, augmented outputs Mult.
+    #[default]
+    H1,
+    /// Hybrid, isolated target: target outputs `MF(X_t; R(W_tt))` only.
+    H2,
+    /// All-Mult augmented pass on the raw weights (target channels included).
+    B,
+    /// MF-only augmentation: the augmented channels use the MF operator too.
+    MfOnly,
+}
+
+impl std::str::FromStr for AugMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "h1" => Ok(Self::H1),
+            "h2" => Ok(Self::H2),
+            "b" => Ok(Self::B),
+            "mf-only" | "mfonly" => Ok(Self::MfOnly),
+            _ => Err(Error::Config(format!("unknown augmentation mode {s:?}; valid: h1, h2, b, mf-only"))),
+        }
+    }
+}
+
+/// Which pass a forward computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The deployed tiny MF model (target widths only).
+    Tiny,
+    /// An augmented model in the given mode.
+    Aug(AugMode),
+}
+
+/// Augmentation settings (JSON camelCase). `enabled = false` trains the tiny net directly (one
+/// pass per step, same supernet code, so direct and augmented runs share everything else).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AugConfig {
+    /// Train augmented models besides the tiny one.
+    pub enabled: bool,
+    /// Output-width factors (stem, DS block, blocks without shortcut, head); must contain 1.
+    pub width_list: Vec<f32>,
+    /// MBConv expand factors; must contain 1.
+    pub expand_list: Vec<f32>,
+    /// Augmented-pass semantics.
+    pub mode: AugMode,
+    /// Remap from the shared bank to MF weights.
+    pub remap: RemapKind,
+    /// Whether Shift layers get the Laplace remap too (else identity before PoT).
+    pub remap_for_shift: bool,
+    /// Weight of the augmented loss.
+    pub alpha: f32,
+    /// Fraction of training after which widths stay at the tiny ones (expand still sampled).
+    pub stop_width_aug: f32,
+    /// Re-sort MBConv middle channels by importance at each epoch start while widths are augmented.
+    pub sort_channels: bool,
+    /// Seed of the per-step architecture sampling.
+    pub seed: u64,
+}
+
+impl Default for AugConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            width_list: vec![1.0, 1.8, 2.6],
+            expand_list: vec![1.0, 1.6, 2.2, 2.8],
+            mode: AugMode::H1,
+            remap: RemapKind::R1,
+            remap_for_shift: true,
+            alpha: 1.0,
+            stop_width_aug: 0.5,
+            sort_channels: true,
+            seed: 0,
+        }
+    }
+}
+
+impl AugConfig {
+    /// Direct training of the tiny net (no augmented pass).
+    pub fn direct() -> Self {
+        Self { enabled: false, width_list: vec![1.0], expand_list: vec![1.0], ..Self::default() }
+    }
+
+    /// Checks the lists and numbers.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad value and what is valid.
+    pub fn validate(&self) -> Result<()> {
+        for (name, list) in [("widthList", &self.width_list), ("expandList", &self.expand_list)] {
+            if list.is_empty() {
+                return Err(Error::Config(format!("{name} is empty; give factors >= 1 including 1, e.g. [1.0, 1.8, 2.6]")));
+            }
+            if let Some(f) = list.iter().find(|f| !f.is_finite() || **f < 1.0) {
+                return Err(Error::Config(format!("{name} has factor {f}; every factor must be >= 1 (1 is the tiny model)")));
+            }
+            if !list.contains(&1.0) {
+                return Err(Error::Config(format!("{name} = {list:?} lacks 1.0, the tiny model's factor")));
+            }
+        }
+        if !self.alpha.is_finite() || self.alpha < 0.0 {
+            return Err(Error::Config(format!("alpha = {}; must be a finite number >= 0", self.alpha)));
+        }
+        if !(0.0..=1.0).contains(&self.stop_width_aug) {
+            return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));
+        }
+        Ok(())
+    }
+}
+
+/// `max(8, (v + 4) / 8 · 8)`, plus 8 when that is below 0.9·v (NetAug `make_divisible`).
+pub fn make_divisible(v: f32) -> usize {
+    let r = (((v + 4.0) as usize) / 8 * 8).max(8);
+    if (r as f32) < 0.9 * v { r + 8 } else { r }
+}

@@ -1,0 +1,346 @@
+//! ShiftAddAug: remap statistics and gradients, the supernet's slicing, sampling, sorting
+//! (a pure permutation), the hybrid pass at factor 1, export, BN reset, config errors, and a
+//! short augmented training run on real Fashion-MNIST.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use shiftaddaug::aug::remap::{Remap, RemapKind, cdf_transport, rank_transport};
+use shiftaddaug::aug::{AugConfig, AugMode, AugNet, AugNetConfig, NetSpec, Pass, make_divisible, reset_bn};
+use shiftaddaug::data::Rng;
+use shiftaddaug::engine::block_on;
+use shiftaddaug::models::BlockSpec;
+use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
+
+fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
+}
+
+/// Standard normal samples (Box–Muller on SplitMix64).
+fn gaussian(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut u = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    (0..n).map(|_| ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32).collect()
+}
+
+/// (mean, std, excess kurtosis).
+fn stats(v: &[f32]) -> (f64, f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n;
+    let k4 = v.iter().map(|&x| (x as f64 - m).powi(4)).sum::<f64>() / n;
+    (m, var.sqrt(), k4 / (var * var) - 3.0)
+}
+
+fn weights(seed: u64, shape: [usize; 4], scale: f32, shift: f32) -> Tensor<4> {
+    let n = shape.iter().product();
+    let v: Vec<f32> = gaussian(n, seed).iter().map(|x| x * scale + shift).collect();
+    Tensor::from_data(TensorData::new(v, shape), &Device::flex())
+}
+
+#[test]
+fn remap_transports_keep_moments_and_ranks_and_become_laplacian() {
+    // METHOD.md Appendix B: monotone, mean and std kept, excess kurtosis ≈ 3 (Laplace) vs ≈ 0.
+    let w = weights(1, [64, 32, 3, 3], 0.05, 0.01);
+    let wv = read(w.clone());
+    let (m0, s0, k0) = stats(&wv);
+    assert!(k0.abs() < 0.15, "Gaussian input: excess kurtosis {k0}");
+    for (name, v) in [("R1 cdf", read(cdf_transport(w.clone()))), ("R2 rank", read(rank_transport(w.clone())))] {
+        let (m, s, k) = stats(&v);
+        assert!((m - m0).abs() < 0.02 * s0, "{name}: mean {m} vs {m0}");
+        assert!((s / s0 - 1.0).abs() < 0.03, "{name}: std {s} vs {s0}");
+        assert!((k - 3.0).abs() < 0.4, "{name}: excess kurtosis {k}, want ≈ 3");
+        let mut idx: Vec<usize> = (0..wv.len()).collect();
+        idx.sort_by(|&a, &b| wv[a].total_cmp(&wv[b]));
+        assert!(idx.windows(2).all(|p| v[p[0]] <= v[p[1]]), "{name} is monotone");
+    }
+}
+
+#[test]
+fn every_remap_is_identity_or_transport_at_init() {
+    let device = Device::flex();
+    let w = weights(2, [8, 4, 3, 3], 0.1, 0.0);
+    let wv = read(w.clone());
+    let r0 = Remap::new(RemapKind::R0, 3, 288, 0, &device);
+    assert_eq!(read(r0.apply(w.clone())), wv);
+    let r3 = Remap::new(RemapKind::R3, 3, 288, 0, &device);
+    assert_eq!(read(r3.apply(w.clone())), wv, "R3 = identity FC at init");
+    let r4 = Remap::new(RemapKind::R4, 3, 288, 0, &device);
+    assert_eq!(read(r4.apply(w.clone())), wv, "R4 = unit bin scales at init");
+    let kl = read(r4.kl_penalty(r4.apply(w.clone())).unwrap())[0];
+    assert!(kl.is_finite() && kl >= 0.0, "KL {kl}");
+    let r1 = Remap::new(RemapKind::R1, 3, 288, 0, &device);
+    assert_eq!(read(r1.apply(w.clone())), read(cdf_transport(w)), "R1 = transport then identity FC");
+    assert!(r1.kl_penalty(weights(3, [8, 4, 3, 3], 0.1, 0.0)).is_none());
+}
+
+/// R1's gradient against central finite differences (μ, σ are detached, so the reference
+/// function holds them fixed too); finite for |z| up to 6.
+#[test]
+fn remap_r1_gradient_matches_finite_differences() {
+    let device = Device::flex().autodiff();
+    let shape = [6, 4, 3, 3];
+    let n: usize = shape.iter().product();
+    let mut v = gaussian(n, 5);
+    v[0] = 6.0; // |z| ≈ 6: clamp region edge
+    let r = Remap::new(RemapKind::R1, 3, n, 0, &device);
+    let w = Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &device).require_grad();
+    let coef = gaussian(n, 6);
+    let c = Tensor::<4>::from_data(TensorData::new(coef.clone(), shape), &device);
+    let grads = r.apply(w.clone()).mul(c).sum().backward();
+    let g = read(w.grad(&grads).unwrap());
+    assert!(g.iter().all(|x| x.is_finite()));
+    // Reference in f64 with the same (frozen) moments.
+    let m = v.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+    let s = (v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n as f64).sqrt() + 1e-8;
+    let f = |x: f64| {
+        let u = (0.5 * (1.0 + erf((x - m) / s / std::f64::consts::SQRT_2))).clamp(1e-6, 1.0 - 1e-6);
+        let d = u - 0.5;
+        m + s / std::f64::consts::SQRT_2 * (-d.signum() * (1.0 - 2.0 * d.abs()).ln())
+    };
+    for i in 0..n {
+        let x = v[i] as f64;
+        let h = 1e-4 * s;
+        let fd = (f(x + h) - f(x - h)) / (2.0 * h) * coef[i] as f64;
+        assert!((fd - g[i] as f64).abs() < 2e-2 * (1.0 + fd.abs()), "dR/dw[{i}] fd {fd} autodiff {}", g[i]);
+    }
+}
+
+/// erf by Abramowitz–Stegun 7.1.26 refined with one Newton-free series term is too coarse;
+/// use the high-precision continued form via erfc of a rational approximation (|ε| < 1.2e-7).
+fn erf(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * (-z * z - 1.26551223
+        + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+        .exp();
+    if x >= 0.0 { 1.0 - r } else { r - 1.0 }
+}
+
+/// A small MBConv spec so the supernet tests run in seconds.
+fn small_spec() -> NetSpec {
+    let b = |kernel, stride, i, m, o| BlockSpec { kernel, stride, channels: [i, m, o] };
+    NetSpec { stem: 8, ds: 8, blocks: vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], head: Some(32) }
+}
+
+fn small(conv: ConvKind, aug: AugConfig) -> AugNetConfig {
+    AugNetConfig { spec: small_spec(), aug, ..AugNetConfig::new([1, 16, 16], 10, conv) }
+}
+
+fn images(n: usize, seed: u64, device: &Device) -> Tensor<4> {
+    let v: Vec<f32> = gaussian(n * 256, seed);
+    Tensor::from_data(TensorData::new(v, [n, 1, 16, 16]), device)
+}
+
+#[test]
+fn make_divisible_matches_netaug() {
+    assert_eq!([make_divisible(16.0 * 1.8), make_divisible(8.0 * 2.6), make_divisible(48.0 * 2.8), make_divisible(3.0)], [32, 24, 136, 8]);
+}
+
+#[test]
+fn tiny_slice_has_the_base_architecture_parameter_count() {
+    // The tiny slices of the default (augmented) MobileNetV2-Tiny supernet at 144×144 / 1000
+    // classes count exactly the static model's 750 280 learnable parameters (tests/model_zoo.rs).
+    let cfg = AugNetConfig { stem_stride: 2, ..AugNetConfig::new([3, 144, 144], 1000, ConvKind::Shift) };
+    let net = cfg.init(&Device::flex()).unwrap();
+    assert_eq!(net.tiny_param_count(), 750_280);
+    let max = cfg.max_arch();
+    assert_eq!((max.stem, max.ds, max.head), (make_divisible(16.0 * 2.6), make_divisible(8.0 * 2.6), make_divisible(448.0 * 2.6)));
+    assert_eq!(net.stem.conv.weight.dims(), [max.stem, 3, 3, 3]);
+}
+
+#[test]
+fn sampling_is_seeded_and_respects_lists_and_shortcuts() {
+    let cfg = AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift);
+    let (a, b) = (cfg.sample_arch(17, true), cfg.sample_arch(17, true));
+    assert_eq!(a, b, "same step, same arch");
+    let differs = (0..20).any(|s| cfg.sample_arch(s, true) != a);
+    assert!(differs, "different steps sample different archs");
+    let tiny = cfg.tiny_arch();
+    let max = cfg.max_arch();
+    for step in 0..50 {
+        let a = cfg.sample_arch(step, true);
+        let mut cur = a.ds;
+        for ((blk, w), m) in cfg.spec.blocks.iter().zip(&a.blocks).zip(&max.blocks) {
+            if blk.stride == 1 && blk.channels[0] == blk.channels[2] {
+                assert_eq!(w[1], cur, "shortcut blocks keep out = in");
+            }
+            assert!(w[0] <= m[0] && w[1] <= m[1]);
+            cur = w[1];
+        }
+        assert!([16, 32, 40].contains(&a.stem), "stem width {} from 16 × [1, 1.8, 2.6]", a.stem);
+        let frozen = cfg.sample_arch(step, false);
+        assert_eq!((frozen.stem, frozen.ds, frozen.head), (tiny.stem, tiny.ds, tiny.head), "after stopWidthAug widths are tiny");
+        assert!(frozen.blocks.iter().zip(&tiny.blocks).all(|(f, t)| f[1] == t[1] && f[0] >= t[0]), "only expand factors vary");
+    }
+}
+
+#[test]
+fn augmented_pass_at_factor_one_equals_tiny_pass_in_h1_and_h2() {
+    let device = Device::flex();
+    for conv in [ConvKind::Shift, ConvKind::Add] {
+        let cfg = small(conv, AugConfig::default());
+        let net = cfg.init(&device).unwrap();
+        let x = images(3, 9, &device);
+        let tiny = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Tiny).unwrap());
+        for mode in [AugMode::H1, AugMode::H2] {
+            let aug = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Aug(mode)).unwrap());
+            assert_eq!(aug, tiny, "{conv:?} {mode:?}");
+        }
+        // A wider pass has different logits (augmented channels contribute).
+        let wide = read(net.forward(x, &cfg.max_arch(), Pass::Aug(AugMode::H1)).unwrap());
+        assert_ne!(wide, tiny);
+    }
+}
+
+#[test]
+fn channel_sorting_is_a_pure_permutation() {
+    let device = Device::flex();
+    let cfg = small(ConvKind::Shift, AugConfig::default());
+    let net = cfg.init(&device).unwrap();
+    let x = images(2, 4, &device);
+    let max = cfg.max_arch();
+    let wide_before = read(net.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
+    let tiny_before = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Tiny).unwrap());
+    let mut expand_before: Vec<f32> = read(net.blocks[0].expand.conv.weight.val());
+    let sorted = net.sort_channels();
+    let wide_after = read(sorted.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
+    let tiny_after = read(sorted.forward(x, &cfg.tiny_arch(), Pass::Tiny).unwrap());
+    for (a, b) in wide_after.iter().zip(&wide_before) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "widest model unchanged: {a} vs {b}");
+    }
+    assert_ne!(tiny_after, tiny_before, "the tiny model now owns other middle channels");
+    let mut expand_after = read(sorted.blocks[0].expand.conv.weight.val());
+    expand_before.sort_by(f32::total_cmp);
+    expand_after.sort_by(f32::total_cmp);
+    assert_eq!(expand_after, expand_before, "same multiset of weights");
+    let imp: Vec<f32> = {
+        let w = read(sorted.blocks[0].project.conv.weight.val());
+        let [o, m, _, _] = sorted.blocks[0].project.conv.weight.dims();
+        (0..m).map(|c| (0..o).map(|r| w[r * m + c].abs()).sum()).collect()
+    };
+    assert!(imp.windows(2).all(|p| p[0] >= p[1]), "importance is descending after sorting");
+}
+
+#[test]
+fn export_reproduces_the_tiny_pass() {
+    let device = Device::flex();
+    for (conv, exact) in [(ConvKind::Shift, true), (ConvKind::Add, false)] {
+        for remap in [RemapKind::R1, RemapKind::R2, RemapKind::R4] {
+            let cfg = small(conv, AugConfig { remap, ..AugConfig::default() });
+            let net = cfg.init(&device).unwrap();
+            let x = images(3, 11, &device);
+            let want = read(net.logits(x.clone()).unwrap());
+            let exported = net.export_tiny();
+            assert_eq!(exported.config.max_arch(), cfg.tiny_arch(), "static widths");
+            assert_eq!(exported.tiny_param_count(), net.tiny_param_count());
+            let got = read(exported.logits(x).unwrap());
+            if exact {
+                assert_eq!(got, want, "{conv:?} {remap:?}: bit-for-bit");
+            } else {
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{conv:?} {remap:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_aug_configs_name_the_valid_choices() {
+    let device = Device::flex();
+    let err = |aug: AugConfig| small(ConvKind::Shift, aug).init(&device).unwrap_err().to_string();
+    assert!(err(AugConfig { width_list: vec![], ..AugConfig::default() }).contains("widthList is empty"));
+    assert!(err(AugConfig { expand_list: vec![1.0, 0.5], ..AugConfig::default() }).contains(">= 1"));
+    assert!(err(AugConfig { width_list: vec![1.5, 2.0], ..AugConfig::default() }).contains("lacks 1.0"));
+    assert!(err(AugConfig { alpha: -1.0, ..AugConfig::default() }).contains("alpha"));
+    assert!("h3".parse::<AugMode>().unwrap_err().to_string().contains("h1, h2, b, mf-only"));
+    assert!("R9".parse::<RemapKind>().unwrap_err().to_string().contains("R0, R1, R2, R3, R4"));
+    let e = AugNetConfig { input_shape: [1, 2, 2], ..small(ConvKind::Add, AugConfig::default()) }.init(&device).unwrap_err();
+    assert!(e.to_string().contains("total stride"), "{e}");
+}
+
+/// Augmented training through the ordinary trainer on real data: the tiny Shift and Add nets
+/// learn (well above chance on held-out images after 2 short epochs), BN reset keeps them
+/// working, and the exported static model gives the same accuracy.
+#[test]
+fn augmented_training_learns_on_fashion_mnist() {
+    let dir = std::path::Path::new(shiftaddaug::data::FASHION_MNIST_DIR);
+    let train = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Train).unwrap().slice(0, 2048);
+    let test = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Test).unwrap().slice(0, 1000);
+    let device = Device::flex().autodiff();
+    for conv in [ConvKind::Shift, ConvKind::Add] {
+        let cfg = AugNetConfig { spec: small_spec(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
+        let net: AugNet = cfg.init(&device).unwrap();
+        let tc = TrainConfig { batch_size: 64, total_steps: Some(64), ..TrainConfig::default() };
+        let mut trainer = Trainer::new(net, 10, tc).unwrap();
+        for epoch in 0..2 {
+            block_on(trainer.fit_epoch(&train, epoch, &mut |_| true)).unwrap();
+        }
+        let net = reset_bn(trainer.into_model(), &train, 1024, 128).unwrap();
+        let acc = block_on(shiftaddaug::train::evaluate(&net, 10, &test, 500)).unwrap().accuracy;
+        let exported = net.export_tiny();
+        let acc_export = block_on(shiftaddaug::train::evaluate(&exported, 10, &test, 500)).unwrap().accuracy;
+        eprintln!("{conv:?}: augmented tiny net test accuracy {acc}, exported {acc_export}");
+        assert!(acc >= 0.5, "{conv:?}: accuracy {acc}");
+        assert!((acc - acc_export).abs() < 0.01, "{conv:?}: export {acc_export} vs {acc}");
+    }
+}
+
+#[test]
+fn dyn_bn_updates_running_statistics_of_the_active_slice_only() {
+    use shiftaddaug::aug::dyn_layers::DynBn;
+    let device = Device::flex().autodiff();
+    let bn = DynBn::new(4, &device);
+    // 2 active channels with means 3 and -1 and variance 1 (values m ± 1).
+    let v = vec![4.0f32, 2.0, 4.0, 2.0, 0.0, -2.0, 0.0, -2.0];
+    let x = Tensor::<4>::from_data(TensorData::new(v, [1, 2, 2, 2]), &device);
+    let _ = bn.forward(x.clone());
+    let mean = read(bn.running_mean.value_sync());
+    let var = read(bn.running_var.value_sync());
+    assert!((mean[0] - 0.3).abs() < 1e-6 && (mean[1] + 0.1).abs() < 1e-6 && mean[2] == 0.0 && mean[3] == 0.0, "{mean:?}");
+    assert!(var[2] == 1.0 && var[3] == 1.0, "inactive channels untouched: {var:?}");
+    // A second pass accumulates; eval mode (no autodiff) normalises with the running values.
+    let _ = bn.forward(x);
+    let mean = read(bn.running_mean.value_sync());
+    assert!((mean[0] - (0.9 * 0.3 + 0.3)).abs() < 1e-5, "{mean:?}");
+    let valid = bn.valid();
+    let y = read(valid.forward(Tensor::<4>::from_data(TensorData::new(vec![0.57f32; 4], [1, 1, 2, 2]), &Device::flex())));
+    let expect = (0.57 - mean[0]) / (read(bn.running_var.value_sync())[0] + 1e-5).sqrt();
+    assert!((y[0] - expect).abs() < 1e-5, "{y:?} vs {expect}");
+}
+
+#[test]
+fn export_files_round_trip_and_reproduce_the_tiny_pass() {
+    use shiftaddaug::aug::export::{export, import};
+    let device = Device::flex();
+    for (conv, exact) in [(ConvKind::Shift, true), (ConvKind::Add, false), (ConvKind::Mult, true)] {
+        let cfg = AugNetConfig { depthwise: Some(ConvKind::Mult), ..small(conv, AugConfig::default()) };
+        let net = cfg.init(&device).unwrap();
+        let x = images(3, 12, &device);
+        let want = read(net.logits(x.clone()).unwrap());
+        let (json, bytes) = block_on(export(&net)).unwrap();
+        assert!(json.contains("\"format\": \"shiftaddaug-tiny/1\""));
+        if conv == ConvKind::Shift {
+            assert!(json.contains("\"kind\": \"shift\"") && json.contains("\"kind\": \"mult\""), "pointwise shift, depthwise mult");
+        }
+        let loaded = import(&json, &bytes, &device).unwrap();
+        let got = read(loaded.logits(x).unwrap());
+        if exact {
+            assert_eq!(got, want, "{conv:?}: bit-for-bit");
+        } else {
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{conv:?}: {a} vs {b}");
+            }
+        }
+        // Exporting the loaded model gives the same files.
+        assert_eq!(block_on(export(&loaded)).unwrap(), (json.clone(), bytes.clone()));
+        // Bad files are refused with a message, never half-loaded.
+        let e = import(&json, &bytes[..bytes.len() - 4], &device).unwrap_err().to_string();
+        assert!(e.contains("outside the data"), "{e}");
+        let other = AugNetConfig { spec: NetSpec { head: Some(40), ..small_spec() }, ..cfg.clone() };
+        let (json2, _) = block_on(export(&other.init(&device).unwrap())).unwrap();
+        let e = import(&json2, &bytes, &device).unwrap_err().to_string();
+        assert!(e.contains("expected F32 [40") || e.contains("expected F32 [32, 40") || e.contains("head"), "{e}");
+    }
+}
