@@ -344,3 +344,45 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         assert!(e.contains("expected F32 [40") || e.contains("expected F32 [32, 40") || e.contains("head"), "{e}");
     }
 }
+
+#[test]
+fn checkpoints_resume_training_exactly_and_refuse_other_configs() {
+    let dir = std::path::Path::new(shiftaddaug::data::FASHION_MNIST_DIR);
+    let train = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Train).unwrap().slice(0, 192);
+    let device = Device::flex().autodiff();
+    let cfg = AugNetConfig { spec: small_spec(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
+    let cfg_json = serde_json::to_string(&cfg).unwrap();
+    let tc = TrainConfig { batch_size: 32, total_steps: Some(12), optimizer: shiftaddaug::train::OptimizerKind::Sgd, learning_rate: 0.05, ..TrainConfig::default() };
+    let probe = Tensor::<4>::from_data(TensorData::new(gaussian(2 * 784, 3), [2, 1, 28, 28]), &Device::flex());
+    let logits = |m: &AugNet| read(m.valid().logits(probe.clone()).unwrap());
+    // Straight: 2 epochs.
+    device.seed(5);
+    let mut a = Trainer::new(cfg.init(&device).unwrap(), 10, tc.clone()).unwrap();
+    for e in 0..2 {
+        block_on(a.fit_epoch(&train, e, &mut |_| true)).unwrap();
+    }
+    // Interrupted: 1 epoch, checkpoint, a fresh model restored from it, 1 more epoch.
+    device.seed(5);
+    let mut b = Trainer::new(cfg.init(&device).unwrap(), 10, tc.clone()).unwrap();
+    block_on(b.fit_epoch(&train, 0, &mut |_| true)).unwrap();
+    let ckpt = b.checkpoint(&cfg_json, 1).unwrap();
+    drop(b);
+    device.seed(99);
+    let mut c = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
+    let next = c.restore(&ckpt, &cfg_json).unwrap();
+    assert_eq!((next, c.step()), (1, 6));
+    block_on(c.fit_epoch(&train, next, &mut |_| true)).unwrap();
+    assert_eq!(logits(c.model()), logits(a.model()), "resumed training is bit-identical");
+    // Another config or a damaged file is refused and leaves the trainer as it was.
+    let other = AugNetConfig { aug: AugConfig { remap: RemapKind::R2, ..AugConfig::default() }, ..cfg.clone() };
+    let other_json = serde_json::to_string(&other).unwrap();
+    let mut d = Trainer::new(other.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
+    let before = logits(d.model());
+    let e = d.restore(&ckpt, &other_json).unwrap_err();
+    assert!(e.to_string().contains("another model config"), "{e}");
+    let e = d.restore(&ckpt[..ckpt.len() - 10], &other_json).unwrap_err();
+    assert!(e.to_string().contains("checkpoint"), "{e}");
+    assert!(d.restore(b"not a checkpoint at all", &other_json).unwrap_err().to_string().contains("bad magic"));
+    assert_eq!(logits(d.model()), before);
+    assert_eq!(d.step(), 0);
+}

@@ -12,7 +12,8 @@ use std::time::Instant;
 const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
-[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N]\n\
+[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
+train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
 mbv2-tiny runs as the ShiftAddAug supernet (direct training with --aug off, the default); --shift-mode ps uses the static model.";
 
 struct Args {
@@ -28,6 +29,9 @@ struct Args {
     aug: AugConfig,
     schedule_cosine: bool,
     bn_reset: usize,
+    /// Output directory (checkpoint after every epoch, export at the end); None: write nothing.
+    out: Option<PathBuf>,
+    resume: Option<PathBuf>,
 }
 
 fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
@@ -47,6 +51,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
         aug: AugConfig::direct(),
         schedule_cosine: false,
         bn_reset: 16_000,
+        out: Some(PathBuf::from("shiftaddaug-out")),
+        resume: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -109,6 +115,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 "constant" => false,
                 v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
             },
+            "--out" => {
+                let v = val()?;
+                a.out = if v == "none" { None } else { Some(PathBuf::from(v)) };
+            }
+            "--resume" => a.resume = Some(PathBuf::from(val()?)),
             "--epochs" => a.epochs = num(val()?)?,
             "--batch-size" => a.train.batch_size = num(val()?)?,
             "--lr" => a.train.learning_rate = val()?.parse().map_err(|_| "--lr: not a number".to_string())?,
@@ -161,7 +172,7 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
     if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
         let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, ..MobileNetV2TinyConfig::new(shape, 10) };
         let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
-        let m = run(cfg.init(&device)?, &desc, &a, &train_set, &test_set)?;
+        let m = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
@@ -171,11 +182,18 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             "mbv2-tiny supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={}",
             cfg.conv, cfg.aug.enabled, cfg.aug.mode, cfg.aug.remap, cfg.aug.width_list, cfg.aug.expand_list, cfg.aug.alpha
         );
-        let net = run(cfg.init(&device)?, &desc, &a, &train_set, &test_set)?;
+        let net = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let t = Instant::now();
         let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, 250)? } else { net };
         let exported = net.export_tiny();
         let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
+        if let Some(dir) = &a.out {
+            let (j, bytes) = block_on(shiftaddaug::aug::export::export(&exported))?;
+            let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
+            std::fs::write(&pj, j).map_err(io_at(&pj))?;
+            std::fs::write(&ps, bytes).map_err(io_at(&ps))?;
+            println!("export: {} and model.safetensors", dir.join("model.json").display());
+        }
         println!(
             "exported tiny model (BN re-estimated on {} images): test accuracy {:.4} on {} images ({:.1} s)",
             a.bn_reset.min(train_set.len()),
@@ -189,7 +207,7 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         a.model.input_shape = shape;
     }
     let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
-    let m = run(a.model.init(&device)?, &desc, &a, &train_set, &test_set)?;
+    let m = run(a.model.init(&device)?, &desc, &json(&a.model), &a, &train_set, &test_set)?;
     let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
     Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() })
 }
@@ -216,7 +234,7 @@ const GRID_ABLATION: [(&str, &str); 4] = [
 fn compare(args: &[String]) -> Result<(), String> {
     let mut grid: &[(&str, &str)] = &GRID_MAIN;
     let mut seeds = vec![0u64, 1];
-    let mut common = Vec::new();
+    let mut common = vec!["--out".to_string(), "none".to_string()];
     let mut it = args.iter();
     while let Some(f) = it.next() {
         match f.as_str() {
@@ -268,7 +286,15 @@ fn compare(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<M, shiftaddaug::Error> {
+fn json<T: serde::Serialize>(cfg: &T) -> String {
+    serde_json::to_string(cfg).expect("configs serialise")
+}
+
+fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> shiftaddaug::Error + '_ {
+    move |source| shiftaddaug::Error::Io { path: path.display().to_string(), source }
+}
+
+fn run<M: ImageClassifier>(model: M, desc: &str, cfg_json: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<M, shiftaddaug::Error> {
     println!(
         "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
         burn::module::Module::num_params(&model),
@@ -279,8 +305,17 @@ fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, 
         a.train.seed
     );
     let mut trainer = Trainer::new(model, 10, a.train.clone())?;
+    let mut first = 0;
+    if let Some(path) = &a.resume {
+        let bytes = std::fs::read(path).map_err(io_at(path))?;
+        first = trainer.restore(&bytes, cfg_json)?;
+        println!("resumed {} at epoch {} (step {})", path.display(), first + 1, trainer.step());
+    }
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    }
     let total = Instant::now();
-    for epoch in 0..a.epochs {
+    for epoch in first..a.epochs {
         let t = Instant::now();
         let m = block_on(trainer.fit_epoch(train_set, epoch, &mut |b| {
             if b.step % (a.train.log_every * 20) == 0 {
@@ -300,6 +335,10 @@ fn run<M: ImageClassifier>(model: M, desc: &str, a: &Args, train_set: &Dataset, 
             secs,
             train_set.len() as f64 / secs
         );
+        if let Some(dir) = &a.out {
+            let p = dir.join("checkpoint.bin");
+            std::fs::write(&p, trainer.checkpoint(cfg_json, epoch + 1)?).map_err(io_at(&p))?;
+        }
     }
     let eval = block_on(trainer.evaluate(test_set))?;
     println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());

@@ -3,6 +3,7 @@
 //! readback of loss and correct count), at the end of [`Trainer::evaluate`] and in
 //! [`Trainer::predict`].
 
+pub mod checkpoint;
 mod config;
 
 pub use config::{OptimizerKind, TrainConfig};
@@ -122,7 +123,7 @@ fn loss_and_correct(logits: Tensor<2>, labels: &[u32], y: Tensor<1, Int>, k: usi
     (loss, correct)
 }
 
-fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+pub(crate) fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let wd = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay));
     match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().with_weight_decay(wd).init(),
