@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test tier. Installs what it needs first (scripts/setup.sh).
-#   1. native: cargo test (unit, operators vs naive loops, training on Fashion-MNIST, doctests)
-#   2. wasm32 in Node: CPU/SIMD128 training, JS-boundary error codes
-#   3. wasm in headless Chromium: WebGPU (SwiftShader) + wasm CPU training, WebGPU vs CPU ops
-#   4. the npm package in Node (node --test) and its types (tsc --noEmit)
+#   1. native: cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
+#   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
+#   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
+#   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI) and its types (tsc --noEmit)
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,8 @@ find /tmp -maxdepth 1 -name '.org.chromium.Chromium.*' -mmin -60 -exec rm -rf {}
 
 echo "== 4/5 npm package"
 scripts/build.sh
+# aug.test.mjs compares the SDK's run with the native CLI built by tier 1.
+export SHIFTADDAUG_BIN=${CARGO_TARGET_DIR:-target}/release/shiftaddaug
 node --test pkg-config/test/
 (cd pkg-config && npx tsc -p test/types/tsconfig.json)
 

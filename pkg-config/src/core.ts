@@ -111,7 +111,7 @@ function asLabels(y: unknown): Int32Array {
   throw new ShiftAddAugError('INVALID_DATASET', 'labels must be an Int32Array, Uint8Array or array of integers');
 }
 
-const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery'] as const;
+const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps'] as const;
 
 function trainConfig(o: TrainOptions): Record<string, unknown> {
   const c: Record<string, unknown> = { logEvery: 1 };
@@ -162,7 +162,9 @@ export class CoreModel {
       const logEvery = opts.logEvery ?? 1;
       if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
       s.configure(trainConfig(opts));
-      s.setTrainingData(asF32(x, 'x'), asLabels(y));
+      if (opts.aug !== undefined) s.configureAug(opts.aug);
+      const xs = asF32(x, 'x');
+      s.setTrainingData(xs, asLabels(y));
       let val: [Float32Array, Int32Array] | null = null;
       if (opts.validationData) val = [asF32(opts.validationData[0], 'validationData x'), asLabels(opts.validationData[1])];
       const history: History = { epoch: [], history: { loss: [], acc: [], valLoss: [], valAcc: [] } };
@@ -193,6 +195,11 @@ export class CoreModel {
         await emit('epochEnd', epoch, logs);
         await yieldToEventLoop(); last = Date.now();
       }
+      if (this.config.model === 'mbv2-tiny') {
+        const n = opts.resetBn ?? 16000;
+        if (!Number.isInteger(n) || n < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${n}; must be an integer >= 0`);
+        if (n > 0) await s.resetBn(n);
+      }
       await emit('trainEnd', epochs);
       return history;
     });
@@ -221,6 +228,11 @@ export class CoreModel {
       }
       return await s.predict(xs, n);
     });
+  }
+
+  /** The deployed tiny model of a `'mbv2-tiny'` model (docs/FORMAT.md). */
+  exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
+    return this.exclusive((s) => s.exportModel());
   }
 
   dispose(): void {

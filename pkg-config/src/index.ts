@@ -166,6 +166,16 @@ export class Model {
   }
 
   /** Frees the model's memory. Further calls reject with `DISPOSED`. */
+  /**
+   * The deployed multiplication-free tiny model of a `'mbv2-tiny'` model: `model.json` text
+   * and `model.safetensors` bytes (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
+   */
+  async exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
+    this.check();
+    if ('core' in this.impl) return this.impl.core.exportModel();
+    return this.impl.client.call<{ json: string; safetensors: Uint8Array }>('exportModel', [this.impl.worker]).promise;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

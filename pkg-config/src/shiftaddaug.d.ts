@@ -9,6 +9,9 @@ export class Session {
   readonly backend: string;
   numParams(): number;
   configure(trainConfig: unknown): void;
+  configureAug(aug: unknown): void;
+  resetBn(images: number): Promise<void>;
+  exportModel(): Promise<{ json: string; safetensors: Uint8Array }>;
   setTrainingData(x: Float32Array, y: Int32Array): void;
   beginEpoch(epoch: number): number;
   trainNext(readMetrics: boolean): Promise<{ step: number; loss: number; accuracy: number } | null>;

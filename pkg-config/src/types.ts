@@ -33,14 +33,49 @@ export interface RuntimeInfo {
 /** Operator of the body convolutions. */
 export type ConvKind = 'mult' | 'shift' | 'add';
 
+/** Augmentation options of a `'mbv2-tiny'` model (see the Rust `AugConfig`; METHOD.md §3–§4). */
+export interface AugOptions {
+  /** Train augmented models besides the tiny one. @defaultValue `true` for `'mbv2-tiny'` with `aug` given */
+  enabled?: boolean;
+  /** Output-width factors (must contain 1). Fixed at creation. @defaultValue `[1, 1.8, 2.6]` */
+  widthList?: number[];
+  /** MBConv expand factors (must contain 1). Fixed at creation. @defaultValue `[1, 1.6, 2.2, 2.8]` */
+  expandList?: number[];
+  /** Augmented pass: hybrid `'H1'`, isolated target `'H2'`, all-Mult `'B'`, MF-only `'MfOnly'`. @defaultValue `'H1'` */
+  mode?: 'H1' | 'H2' | 'B' | 'MfOnly';
+  /** Weight remap from the shared bank to MF weights. Fixed at creation. @defaultValue `'R1'` */
+  remap?: 'R0' | 'R1' | 'R2' | 'R3' | 'R4';
+  /** Shift layers also get the Laplace remap. Fixed at creation. @defaultValue `true` */
+  remapForShift?: boolean;
+  /** Weight of the augmented loss. @defaultValue 1 */
+  alpha?: number;
+  /** Fraction of the planned steps (`totalSteps`) after which widths stay tiny. @defaultValue 0.5 */
+  stopWidthAug?: number;
+  /** Re-sort MBConv middle channels at every epoch start while widths are augmented. @defaultValue `true` */
+  sortChannels?: boolean;
+  /** Seed of the per-step architecture sampling. @defaultValue 0 */
+  seed?: number;
+}
+
 /** Model description (JSON-serialisable). */
 export interface ModelConfig {
+  /**
+   * `'mfcnn'`: the small MF CNN. `'mbv2-tiny'`: MobileNetV2-Tiny as the ShiftAddAug supernet
+   * (trained directly with `aug: { enabled: false }`). @defaultValue `'mfcnn'`
+   */
+  model?: 'mfcnn' | 'mbv2-tiny';
   /** `[channels, height, width]` of one image, e.g. `[1, 28, 28]`. */
   inputShape: [number, number, number];
   numClasses: number;
-  /** @defaultValue `'shift'` */
+  /** @defaultValue `'shift'` (`'mfcnn'`); required for `'mbv2-tiny'` */
   conv?: ConvKind;
-  /** Channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
+  /** `'mbv2-tiny'`: operator of the depthwise convs when it differs from `conv`. */
+  depthwise?: ConvKind;
+  /** `'mbv2-tiny'`: stem stride, 1 for 28–32 px inputs. @defaultValue 1 */
+  stemStride?: 1 | 2;
+  /** `'mbv2-tiny'`: augmentation options. @defaultValue ShiftAddAug defaults */
+  aug?: AugOptions;
+  /** `'mfcnn'`: channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
   widths?: number[];
   /** Classifier input: flatten the last feature map, or global average pooling. @defaultValue `'flatten'` */
   head?: 'flatten' | 'avgpool';
@@ -60,6 +95,14 @@ export interface TrainOptions {
   labelSmoothing?: number;
   /** Seed of shuffling and initialisation. @defaultValue 0 */
   seed?: number;
+  /** SGD momentum (Nesterov). @defaultValue 0.9 */
+  momentum?: number;
+  /** L2 weight decay. @defaultValue 0 */
+  weightDecay?: number;
+  /** Linear learning-rate warm-up steps. @defaultValue 0 */
+  warmupSteps?: number;
+  /** Cosine decay to 0 at this step (also the schedule of `aug.stopWidthAug`); absent: constant. */
+  totalSteps?: number;
   /**
    * Read loss/accuracy back every this many batches (each read is a GPU sync); `onBatchEnd`
    * fires for those batches and the last one. @defaultValue 1
@@ -95,6 +138,16 @@ export interface FitOptions extends TrainOptions {
   signal?: AbortSignal;
   /** Give the event loop a turn at least this often (ms). @defaultValue 50 */
   yieldEvery?: number;
+  /**
+   * `'mbv2-tiny'` models: augmentation options changed for this and later fits (`mode`,
+   * `alpha`, `stopWidthAug`, `sortChannels`, `seed`, `enabled: false`); the others are fixed at creation.
+   */
+  aug?: AugOptions;
+  /**
+   * `'mbv2-tiny'` models: re-estimate the tiny model's BatchNorm statistics on this many
+   * training images after the last epoch (NetAug `reset_bn`; 0 skips). @defaultValue 16000 (capped at the data)
+   */
+  resetBn?: number;
 }
 
 /** Returned by {@link Model.fit}, shaped like TensorFlow.js' `History`. */

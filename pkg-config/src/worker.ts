@@ -31,6 +31,8 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
       return model(args[0]).evaluate(args[1], args[2]);
     case 'predict':
       return model(args[0]).predict(args[1], args[2]);
+    case 'exportModel':
+      return model(args[0]).exportModel();
     case 'dispose':
       models.get(args[0])?.dispose();
       models.delete(args[0]);

@@ -192,6 +192,36 @@ impl<M: ImageClassifier> Trainer<M> {
         self.step
     }
 
+    /// Runs the model's start-of-epoch hook ([`ImageClassifier::begin_epoch`]); [`fit_epoch`]
+    /// calls it, callers that drive batches themselves call it before each epoch.
+    ///
+    /// [`fit_epoch`]: Self::fit_epoch
+    pub fn start_epoch(&mut self) {
+        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
+        let model = self.model.take().expect("model is present between steps");
+        self.model = Some(model.begin_epoch(progress));
+    }
+
+    /// Replaces the model by `f(model)` (same parameters ids, so the optimiser state stays
+    /// attached). On error the trainer keeps the model `f` returned nothing for: `f` must
+    /// not fail after consuming it, so it gets the model back on `Err`.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn map_model(&mut self, f: impl FnOnce(M) -> std::result::Result<M, (M, Error)>) -> Result<()> {
+        let model = self.model.take().expect("model is present between steps");
+        match f(model) {
+            Ok(m) => {
+                self.model = Some(m);
+                Ok(())
+            }
+            Err((m, e)) => {
+                self.model = Some(m);
+                Err(e)
+            }
+        }
+    }
+
     /// One optimisation step on a batch. Reads metrics back (async) only when `read_metrics`.
     ///
     /// # Errors
@@ -254,9 +284,7 @@ impl<M: ImageClassifier> Trainer<M> {
     /// As [`train_batch`](Self::train_batch); [`Error::Aborted`] when `on_batch` stops the epoch.
     pub async fn fit_epoch(&mut self, data: &Dataset, epoch: usize, on_batch: &mut dyn FnMut(&BatchMetrics) -> bool) -> Result<EvalMetrics> {
         let batches = data.epoch_batches(self.config.batch_size, self.config.seed.wrapping_add(epoch as u64));
-        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
-        let model = self.model.take().expect("model is present between steps");
-        self.model = Some(model.begin_epoch(progress));
+        self.start_epoch();
         let (mut loss_sum, mut acc_sum, mut reads) = (0.0f64, 0.0f64, 0usize);
         let last = batches.len().saturating_sub(1);
         for (i, idx) in batches.iter().enumerate() {

@@ -2,6 +2,7 @@ use super::js_error;
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, webgpu_device};
 use crate::error::{Error, Result};
+use crate::aug::{AugConfig, AugNet, AugNetConfig, reset_bn};
 use crate::models::{MfCnn, MfCnnConfig};
 use crate::train::{TrainConfig, Trainer};
 use burn::tensor::Device;
@@ -39,8 +40,45 @@ async fn device_for(kind: BackendKind) -> Result<(Device, &'static str)> {
     }
 }
 
+/// The trainer of either model family.
+enum Net {
+    Mf(Trainer<MfCnn>),
+    Aug(Trainer<AugNet>),
+}
+
+/// Runs `$body` with `$t` bound to the trainer, whatever its model type.
+macro_rules! with_trainer {
+    ($net:expr, $t:ident => $body:expr) => {
+        match $net {
+            Net::Mf($t) => $body,
+            Net::Aug($t) => $body,
+        }
+    };
+}
+
+/// A model config from JS: `{ model: 'mbv2-tiny', ...AugNetConfig }` or `MfCnnConfig` (with
+/// `model: 'mfcnn'` or no `model` field).
+enum ModelCfg {
+    Mf(MfCnnConfig),
+    Aug(AugNetConfig),
+}
+
+fn parse_model(v: JsValue) -> Result<ModelCfg> {
+    let mut json: serde_json::Value = parse_json(v, "modelConfig")?;
+    let model = match json.as_object_mut() {
+        Some(o) => o.remove("model"),
+        None => None,
+    };
+    let bad = |e: serde_json::Error| Error::Config(format!("modelConfig: {e}"));
+    match model.as_ref().map(|m| m.as_str()) {
+        None | Some(Some("mfcnn")) => Ok(ModelCfg::Mf(serde_json::from_value(json).map_err(bad)?)),
+        Some(Some("mbv2-tiny")) => Ok(ModelCfg::Aug(serde_json::from_value(json).map_err(bad)?)),
+        _ => Err(Error::Config(format!("modelConfig.model = {}; valid: 'mfcnn', 'mbv2-tiny'", model.unwrap_or_default()))),
+    }
+}
+
 struct State {
-    trainer: Option<Trainer<MfCnn>>,
+    trainer: Option<Net>,
     data: Option<Dataset>,
     batches: Vec<Vec<usize>>,
     cursor: usize,
@@ -77,33 +115,40 @@ impl Session {
     pub async fn open(model_config: JsValue, train_config: JsValue, backend: &str) -> Result<Session, JsValue> {
         let inner = async {
             let kind: BackendKind = backend.parse()?;
-            let mc: MfCnnConfig = parse_json(model_config, "modelConfig")?;
+            let mc = parse_model(model_config)?;
             let tc: TrainConfig = parse_json(train_config, "trainConfig")?;
             // Both configs are checked before the (possibly slow) WebGPU initialisation.
-            mc.validate()?;
+            match &mc {
+                ModelCfg::Mf(c) => c.validate()?,
+                ModelCfg::Aug(c) => c.validate()?,
+            }
             tc.validate()?;
             let (device, name) = device_for(kind).await?;
             device.seed(tc.seed);
-            let model = mc.init(&device.clone().autodiff())?;
-            let trainer = Trainer::new(model, mc.num_classes, tc)?;
+            let ad = device.clone().autodiff();
+            let (net, num_classes) = match mc {
+                ModelCfg::Mf(c) => (Net::Mf(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
+                ModelCfg::Aug(c) => (Net::Aug(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
+            };
             Ok::<_, Error>(Session {
-                state: Rc::new(RefCell::new(State { trainer: Some(trainer), data: None, batches: vec![], cursor: 0 })),
+                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0 })),
                 backend: name,
-                num_classes: mc.num_classes,
+                num_classes,
             })
         };
         inner.await.map_err(js_error)
     }
 
     /// Takes the trainer out for the duration of an async call (`BUSY` if already out).
-    fn take(state: &Rc<RefCell<State>>) -> Result<Trainer<MfCnn>> {
+    fn take(state: &Rc<RefCell<State>>) -> Result<Net> {
         state.borrow_mut().trainer.take().ok_or(Error::Busy)
     }
 }
 
 #[wasm_bindgen]
 impl Session {
-    /// Creates a model from `modelConfig` (see `MfCnnConfig`, camelCase JSON) with the
+    /// Creates a model from `modelConfig` (`MfCnnConfig`, or `{ model: 'mbv2-tiny', ... }` for
+    /// the ShiftAddAug supernet `AugNetConfig`; camelCase JSON) with the
     /// training options `trainConfig` (see `TrainConfig`) on `backend` (`'webgpu' | 'wasm' |
     /// 'auto'`). Rejects with `UNKNOWN_BACKEND`, `WEBGPU_UNAVAILABLE` or `INVALID_CONFIG`.
     pub fn create(model_config: JsValue, train_config: JsValue, backend: String) -> js_sys::Promise {
@@ -121,7 +166,7 @@ impl Session {
     pub fn num_params(&self) -> Result<usize, JsValue> {
         let s = self.state.borrow();
         let t = s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?;
-        Ok(burn::module::Module::num_params(t.model()))
+        Ok(with_trainer!(t, t => burn::module::Module::num_params(t.model())))
     }
 
     /// Updates training options (camelCase `TrainConfig` fields; omitted ones keep their value).
@@ -130,14 +175,104 @@ impl Session {
         let mut s = self.state.borrow_mut();
         let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
         let patch: serde_json::Value = parse_json(train_config, "trainConfig").map_err(js_error)?;
-        let mut merged = serde_json::to_value(t.config()).map_err(|e| js_error(Error::Config(e.to_string())))?;
+        let current = with_trainer!(&*t, t => t.config().clone());
+        let mut merged = serde_json::to_value(&current).map_err(|e| js_error(Error::Config(e.to_string())))?;
         match (merged.as_object_mut(), patch) {
             (Some(m), serde_json::Value::Object(p)) => m.extend(p),
             (_, serde_json::Value::Null) => {}
             _ => return Err(js_error(Error::Config("trainConfig must be an object".into()))),
         }
         let cfg: TrainConfig = serde_json::from_value(merged).map_err(|e| js_error(Error::Config(format!("trainConfig: {e}"))))?;
-        t.set_config(cfg).map_err(js_error)
+        with_trainer!(t, t => t.set_config(cfg)).map_err(js_error)
+    }
+
+    /// Updates the augmentation options of a `'mbv2-tiny'` model (camelCase `AugConfig`
+    /// fields; omitted ones keep their value). `mode`, `alpha`, `stopWidthAug`, `sortChannels`,
+    /// `seed` and `enabled: false` can change; `widthList`, `expandList`, `remap` and
+    /// `remapForShift` shape the stored weights and are fixed at creation. Throws
+    /// `INVALID_CONFIG` (nothing changes) otherwise, or for an `'mfcnn'` model.
+    #[wasm_bindgen(js_name = configureAug)]
+    pub fn configure_aug(&self, aug: JsValue) -> Result<(), JsValue> {
+        let mut s = self.state.borrow_mut();
+        let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        let Net::Aug(t) = net else {
+            return Err(js_error(Error::Config("augmentation options need a model created with model: 'mbv2-tiny'".into())));
+        };
+        let patch: serde_json::Value = parse_json(aug, "aug").map_err(js_error)?;
+        let current = t.model().config.aug.clone();
+        let mut merged = serde_json::to_value(&current).map_err(|e| js_error(Error::Config(e.to_string())))?;
+        match (merged.as_object_mut(), patch) {
+            (Some(m), serde_json::Value::Object(p)) => m.extend(p),
+            (_, serde_json::Value::Null) => {}
+            _ => return Err(js_error(Error::Config("aug must be an object".into()))),
+        }
+        let new: AugConfig = serde_json::from_value(merged).map_err(|e| js_error(Error::Config(format!("aug: {e}"))))?;
+        new.validate().map_err(js_error)?;
+        if new.width_list != current.width_list || new.expand_list != current.expand_list || new.remap != current.remap || new.remap_for_shift != current.remap_for_shift {
+            return Err(js_error(Error::Config(
+                "aug.widthList, expandList, remap and remapForShift are fixed when the model is created (pass them to createModel)".into(),
+            )));
+        }
+        if new.enabled && !current.enabled {
+            return Err(js_error(Error::Config("this model was created without augmentation (aug.enabled: false); create it with aug to train augmented".into())));
+        }
+        t.map_model(|mut m| {
+            m.config.aug = new;
+            Ok(m)
+        })
+        .map_err(js_error)
+    }
+
+    /// Re-estimates the BatchNorm statistics of the deployed (tiny) model on the first
+    /// `images` training images (NetAug `reset_bn`; ShiftAddAug models only, a no-op for
+    /// `'mfcnn'`). Rejects with `INVALID_DATASET` before `setTrainingData`.
+    #[wasm_bindgen(js_name = resetBn)]
+    pub fn reset_bn(&self, images: usize) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let data = state.borrow().data.clone().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
+                let mut net = Session::take(&state)?;
+                let r = match &mut net {
+                    Net::Aug(t) => t.map_model(|m| {
+                        // reset_bn only fails on a shape mismatch, checked here first.
+                        if data.image_shape != m.config.input_shape {
+                            let e = Error::Shape(format!("data {:?} vs model {:?}", data.image_shape, m.config.input_shape));
+                            return Err((m, e));
+                        }
+                        Ok(reset_bn(m, &data, images, 250).expect("shapes checked"))
+                    }),
+                    Net::Mf(_) => Ok(()),
+                };
+                state.borrow_mut().trainer = Some(net);
+                r.map(|_| JsValue::UNDEFINED)
+            };
+            run.await.map_err(js_error)
+        })
+    }
+
+    /// The deployed tiny model of a `'mbv2-tiny'` session as `{ json: string, safetensors:
+    /// Uint8Array }` (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
+    #[wasm_bindgen(js_name = exportModel)]
+    pub fn export_model(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let net = Session::take(&state)?;
+                let r = match &net {
+                    Net::Aug(t) => crate::aug::export::export(t.model()).await,
+                    Net::Mf(_) => Err(Error::Config("export needs a model created with model: 'mbv2-tiny'".into())),
+                };
+                state.borrow_mut().trainer = Some(net);
+                let (json, bytes) = r?;
+                let out = js_sys::Object::new();
+                js_sys::Reflect::set(&out, &"json".into(), &json.into()).map_err(|_| Error::Backend("export object".into()))?;
+                js_sys::Reflect::set(&out, &"safetensors".into(), &js_sys::Uint8Array::from(bytes.as_slice()).into())
+                    .map_err(|_| Error::Backend("export object".into()))?;
+                Ok::<JsValue, Error>(out.into())
+            };
+            run.await.map_err(js_error)
+        })
     }
 
     /// Sets the training data: `x` holds `n` images of the model's input shape, `y` `n` labels.
@@ -147,7 +282,7 @@ impl Session {
         let inner = || -> Result<Dataset> {
             let s = self.state.borrow();
             let t = s.trainer.as_ref().ok_or(Error::Busy)?;
-            let shape = crate::train::ImageClassifier::input_shape(t.model());
+            let shape = with_trainer!(t, t => crate::train::ImageClassifier::input_shape(t.model()));
             Dataset::new(x, labels_u32(&y)?, shape, self.num_classes)
         };
         let d = inner().map_err(js_error)?;
@@ -158,12 +293,19 @@ impl Session {
         Ok(())
     }
 
-    /// Starts epoch `epoch` (shuffle seeded by `seed + epoch`); returns the number of batches.
+    /// Starts epoch `epoch` (shuffle seeded by `seed + epoch`; the model's start-of-epoch
+    /// step, e.g. NetAug channel sorting); returns the number of batches.
     #[wasm_bindgen(js_name = beginEpoch)]
     pub fn begin_epoch(&self, epoch: u32) -> Result<usize, JsValue> {
         let mut s = self.state.borrow_mut();
-        let t = s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?;
-        let (bs, seed) = (t.config().batch_size, t.config().seed);
+        if s.data.is_none() {
+            return Err(js_error(Error::Dataset("call setTrainingData first".into())));
+        }
+        let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        let (bs, seed) = with_trainer!(t, t => {
+            t.start_epoch();
+            (t.config().batch_size, t.config().seed)
+        });
         let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
         let batches = data.epoch_batches(bs, seed.wrapping_add(epoch as u64));
         let n = batches.len();
@@ -187,7 +329,7 @@ impl Session {
                     s.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(&idx)
                 };
                 let mut t = Session::take(&state)?;
-                let r = t.train_batch(&x, &y, read_metrics).await;
+                let r = with_trainer!(&mut t, t => t.train_batch(&x, &y, read_metrics).await);
                 state.borrow_mut().trainer = Some(t);
                 let m = r?;
                 serde_wasm_bindgen::to_value(&m).map_err(|e| Error::Backend(e.to_string()))
@@ -203,10 +345,10 @@ impl Session {
         future_to_promise(async move {
             let run = async {
                 let t = Session::take(&state)?;
-                let shape = crate::train::ImageClassifier::input_shape(t.model());
                 let r = async {
+                    let shape = with_trainer!(&t, t => crate::train::ImageClassifier::input_shape(t.model()));
                     let d = Dataset::new(x, labels_u32(&y)?, shape, classes)?;
-                    t.evaluate(&d).await
+                    with_trainer!(&t, t => t.evaluate(&d).await)
                 }
                 .await;
                 state.borrow_mut().trainer = Some(t);
@@ -223,7 +365,7 @@ impl Session {
         future_to_promise(async move {
             let run = async {
                 let t = Session::take(&state)?;
-                let r = t.predict(&x, n).await;
+                let r = with_trainer!(&t, t => t.predict(&x, n).await);
                 state.borrow_mut().trainer = Some(t);
                 Ok::<_, Error>(js_sys::Float32Array::from(r?.as_slice()).into())
             };
