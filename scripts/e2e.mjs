@@ -1,6 +1,6 @@
 // End-to-end: the demo page (served from dist/) trains one epoch in headless Chromium through the
-// SDK's worker on the wasm backend; asserts the test accuracy the page shows. Screenshot:
-// target/e2e-demo.png.
+// SDK's worker on the wasm backend; asserts the test accuracy the page shows. Then the side-by-side
+// mode trains direct and ShiftAddAug MobileNetV2-Tiny at once. Screenshots: target/e2e-*.png.
 import { mkdirSync } from 'node:fs';
 import { withDemoPage } from './demo-page.mjs';
 
@@ -37,6 +37,24 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });
-for (const msg of failures) console.error(`e2e FAILED: ${msg}`);
-console.log(failures.length ? '0 passed, 1 failed' : '1 passed, 0 failed');
-process.exit(failures.length ? 1 : 0);
+// Side by side: direct and ShiftAddAug MobileNetV2-Tiny train at once in two workers; the
+// page shows both test accuracies and both final losses.
+const t1 = Date.now();
+const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&autostart=1', 600_000, async (page, errors) => {
+  const state = await page.evaluate(() => document.body.dataset.state);
+  const status = await page.textContent('#status');
+  const acc = await page.textContent('#testacc');
+  await page.screenshot({ path: 'target/e2e-compare.png', fullPage: true });
+  console.log(`e2e side by side: state=${state} ${acc} in ${((Date.now() - t1) / 1000).toFixed(1)} s\n${status}`);
+  const m = /direct ([\d.]+)\s+·\s+ShiftAddAug ([\d.]+)/.exec(acc);
+  return [
+    [state === 'done', `page state ${state}`],
+    [m && Number(m[1]) > 0.1 && Number(m[2]) > 0.0, `test accuracies shown: ${acc}`],
+    [/direct: train loss [\d.]+.*ShiftAddAug: train loss [\d.]+/.test(status), 'both runs reported'],
+    [errors.length === 0, `page errors: ${errors.join(' | ')}`],
+  ].filter(([ok]) => !ok).map(([, msg]) => msg);
+});
+const failed = [failures, failures2].filter((f) => f.length > 0).length;
+for (const msg of [...failures, ...failures2]) console.error(`e2e FAILED: ${msg}`);
+console.log(`${2 - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

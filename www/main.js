@@ -5,7 +5,7 @@ const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal'
 const N_TEST = 2000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const k of ['backend', 'conv', 'ntrain', 'epochs', 'batch']) if (params.has(k)) $(k).value = params.get(k);
+for (const k of ['model', 'mode', 'backend', 'conv', 'ntrain', 'epochs', 'batch']) if (params.has(k)) $(k).value = params.get(k);
 
 const status = (s) => { $('status').textContent = s; };
 let rt = null;
@@ -27,27 +27,32 @@ async function loadData() {
   return { trainX: toF32(ti.data), trainY: tl.data, testX: toF32(vi.data.subarray(0, N_TEST * 784)), testY: vl.data.subarray(0, N_TEST) };
 }
 
-// Live plot: per-batch loss (left axis, red) and accuracy (right axis 0..1, blue).
-const points = [];
+// Live plot: per-batch loss of every run (left axis) and, for a single run, batch accuracy
+// (right axis 0..1, blue). Runs: { label, color, points: [{ loss, acc }] }.
+let runs = [];
 function plot() {
   const c = $('plot'), g = c.getContext('2d');
   g.clearRect(0, 0, c.width, c.height);
   g.strokeStyle = '#eee';
   for (let i = 0; i <= 4; i++) { g.beginPath(); g.moveTo(0, i * c.height / 4); g.lineTo(c.width, i * c.height / 4); g.stroke(); }
-  if (points.length < 2) return;
-  const maxLoss = Math.max(...points.map((p) => p.loss), 1e-6);
-  const draw = (key, scale, color) => {
+  const all = runs.flatMap((r) => r.points);
+  if (all.length < 2) return;
+  const maxLoss = Math.max(...all.map((p) => p.loss), 1e-6);
+  const longest = Math.max(...runs.map((r) => r.points.length), 2);
+  const draw = (pts, key, scale, color) => {
     g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
-    points.forEach((p, i) => {
-      const x = i / (points.length - 1) * c.width, y = c.height - p[key] / scale * (c.height - 4) - 2;
+    pts.forEach((p, i) => {
+      const x = i / (longest - 1) * c.width, y = c.height - p[key] / scale * (c.height - 4) - 2;
       i ? g.lineTo(x, y) : g.moveTo(x, y);
     });
     g.stroke();
   };
-  draw('loss', maxLoss, '#c62828');
-  draw('acc', 1, '#1565c0');
+  for (const r of runs) draw(r.points, 'loss', maxLoss, r.color);
+  if (runs.length === 1) draw(runs[0].points, 'acc', 1, '#1565c0');
   g.fillStyle = '#333'; g.font = '12px sans-serif';
-  g.fillText(`loss (red, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`, 8, 14);
+  const legend = runs.length === 1 ? `loss (red, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`
+    : runs.map((r) => `${r.label} loss (${r.color === '#c62828' ? 'red' : 'purple'})`).join('  ·  ') + `  ·  max ${maxLoss.toFixed(2)}`;
+  g.fillText(legend, 8, 14);
 }
 
 function showPredictions(probs, n) {
@@ -67,11 +72,27 @@ function showPredictions(probs, n) {
   }
 }
 
+/** The runs the form asks for: [{ label, color, config }]. */
+function plannedRuns() {
+  const conv = $('conv').value;
+  const mode = $('mode').value;
+  if ($('model').value === 'mfcnn' && mode === 'direct') {
+    return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
+  }
+  // ShiftAddAug needs the MobileNetV2-Tiny supernet; the small CNN has no augmentation.
+  const mbv2 = (aug) => ({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv, aug });
+  const direct = { label: 'direct', color: '#c62828', config: mbv2({ enabled: false, widthList: [1], expandList: [1] }) };
+  const aug = { label: 'ShiftAddAug', color: '#6a1b9a', config: mbv2({}) };
+  return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
+}
+
 async function train() {
   $('train').disabled = true; $('stop').disabled = false; $('testacc').textContent = '–';
-  points.length = 0; plot();
+  const planned = plannedRuns();
+  runs = planned.map((r) => ({ ...r, points: [] }));
+  plot();
   controller = new AbortController();
-  let model = null;
+  const models = [];
   try {
     if (!rt || rt.requested !== $('backend').value) {
       status('initialising backend…');
@@ -79,41 +100,53 @@ async function train() {
       rt.requested = $('backend').value;
     }
     const nTrain = Math.min(60000, Math.max(64, Number($('ntrain').value)));
-    model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: $('conv').value, widths: [8, 16, 32] });
-    const head = `backend ${rt.backend} (${rt.reason}); simd ${rt.simd}; worker ${rt.worker}; ${model.numParams} parameters`;
     const batchSize = Number($('batch').value), epochs = Number($('epochs').value);
     const total = Math.ceil(nTrain / batchSize);
+    for (const r of runs) models.push(await createModel(r.config, { totalSteps: total * epochs }));
+    const head = `backend ${rt.backend} (${rt.reason}); simd ${rt.simd}; worker ${rt.worker}; `
+      + runs.map((r, i) => `${r.label}: ${models[i].numParams} parameters`).join(', ');
     const t0 = performance.now();
-    const history = await model.fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
+    const accs = runs.map(() => '–');
+    const histories = await Promise.all(runs.map((r, i) => models[i].fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
       epochs, batchSize, signal: controller.signal,
       validationData: [data.testX, data.testY],
+      resetBn: Math.min(nTrain, 4096),
       callbacks: {
         onBatchEnd: (b, logs) => {
-          points.push(logs);
+          r.points.push(logs);
           if (b % 5 === 0 || b === total - 1) {
             plot();
             const s = (performance.now() - t0) / 1000;
-            status(`${head}\nbatch ${b + 1}/${total}  loss ${logs.loss.toFixed(4)}  acc ${logs.acc.toFixed(3)}  ${(points.length * batchSize / s).toFixed(0)} images/s`);
+            const images = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
+            status(`${head}\n` + runs.map((q) => `${q.label}: batch ${q.points.length % total || total}/${total}  loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)}`).join('  |  ')
+              + `  ${(images / s).toFixed(0)} images/s`);
           }
         },
         onEpochEnd: (e, logs) => {
-          $('testacc').textContent = logs.valAcc.toFixed(4);
+          accs[i] = logs.valAcc.toFixed(4);
+          $('testacc').textContent = runs.length === 1 ? accs[0] : runs.map((q, k) => `${q.label} ${accs[k]}`).join('  ·  ');
           $('testacc').dataset.epoch = String(e + 1);
         },
       },
-    });
+    })));
     const secs = (performance.now() - t0) / 1000;
     plot();
-    const last = history.history;
-    status(`${head}\ndone: ${epochs} epoch(s) on ${nTrain} images in ${secs.toFixed(1)} s (${(nTrain * epochs / secs).toFixed(0)} images/s); `
-      + `train loss ${last.loss.at(-1).toFixed(4)}, test accuracy ${last.valAcc.at(-1).toFixed(4)}`);
+    const finals = histories.map((h, i) => {
+      // After the BN re-estimation (ShiftAddAug models) the deployed tiny model is re-evaluated.
+      return models[i].evaluate(data.testX, data.testY).then((v) => { accs[i] = v.acc.toFixed(4); return v.acc; });
+    });
+    const final = await Promise.all(finals);
+    $('testacc').textContent = runs.length === 1 ? accs[0] : runs.map((q, k) => `${q.label} ${accs[k]}`).join('  ·  ');
+    const trainLoss = histories.map((h) => h.history.loss.at(-1).toFixed(4));
+    status(`${head}\ndone: ${epochs} epoch(s) on ${nTrain} images in ${secs.toFixed(1)} s (${(nTrain * epochs * runs.length / secs).toFixed(0)} images/s); `
+      + runs.map((r, i) => `${runs.length > 1 ? r.label + ': ' : ''}train loss ${trainLoss[i]}, test accuracy ${final[i].toFixed(4)}`).join('; '));
     document.body.dataset.state = 'done';
-    showPredictions(await model.predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
+    showPredictions(await models.at(-1).predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
   } catch (e) {
     status(`error ${e.code ?? ''}: ${e.message}`);
     document.body.dataset.state = e.code === 'ABORTED' ? 'aborted' : 'error';
   } finally {
-    model?.dispose();
+    for (const m of models) m.dispose();
     $('train').disabled = false; $('stop').disabled = true;
   }
 }
