@@ -119,7 +119,7 @@ fn erf(x: f64) -> f64 {
 
 /// A small MBConv spec so the supernet tests run in seconds.
 fn small_spec() -> NetSpec {
-    let b = |kernel, stride, i, m, o| BlockSpec { kernel, stride, channels: [i, m, o] };
+    let b = BlockSpec::new;
     NetSpec { stem: 8, ds: 8, blocks: vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], head: Some(32) }
 }
 

@@ -86,3 +86,32 @@ fn trains_a_few_steps() {
     }
     assert!(first.is_finite() && last < first, "loss {first} -> {last}");
 }
+
+/// The zoo as ShiftAddAug supernets: the tiny slice's learnable parameters and MACs at the
+/// ImageNet resolutions, against hand counts from METHOD.md Appendix A (an independent
+/// per-layer count: Σ conv weights + BN γ, β + classifier; Σ h_out·w_out·c_out·(c_in/g)·k² +
+/// features·1000). They match NetAug's published 0.75 M / 23.5 M (MobileNetV2-Tiny, r144),
+/// 0.74 M / 81.8 M (MCUNet, r176) and 1.8 M / 35.7 M (ProxylessNAS-0.35, r160).
+#[test]
+fn zoo_counts_match_hand_counts() {
+    use shiftaddaug::aug::{AugNetConfig, NetSpec};
+    let device = Device::flex();
+    for (name, spec, res, params, macs) in [
+        ("mbv2-tiny", NetSpec::mbv2_tiny(), 144, 750_280, 23_499_152u64),
+        ("mcunet", NetSpec::mcunet(), 176, 737_408, 81_785_520),
+        ("proxyless-0.35", NetSpec::proxyless_035(), 160, 1_781_344, 35_716_800),
+    ] {
+        let cfg = AugNetConfig { spec, stem_stride: 2, ..AugNetConfig::new([3, res, res], 1000, ConvKind::Shift) };
+        assert_eq!(cfg.tiny_macs(), macs, "{name} MACs");
+        assert_eq!(cfg.init(&device).unwrap().tiny_param_count(), params, "{name} params");
+        // Every body slot can be any operator; the stem stays Mult.
+        let add = AugNetConfig { conv: ConvKind::Add, depthwise: Some(ConvKind::Mult), ..cfg };
+        let net = add.init(&device).unwrap();
+        assert_eq!(net.stem.conv.kind, ConvKind::Mult);
+        assert!(net.blocks.iter().all(|b| b.expand.conv.kind == ConvKind::Add && b.depthwise.conv.kind == ConvKind::Mult));
+    }
+    // The 32×32 variant of MobileNetV2-Tiny used for Fashion-MNIST (stem stride 1).
+    let small = AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift);
+    let y = small.init(&device).unwrap().logits(Tensor::zeros([2, 1, 32, 32], &device)).unwrap();
+    assert_eq!(y.dims(), [2, 10]);
+}

@@ -31,6 +31,48 @@ impl NetSpec {
     pub fn mbv2_tiny() -> Self {
         Self { stem: 16, ds: 8, blocks: MBV2_TINY_BLOCKS.to_vec(), head: Some(448) }
     }
+
+    /// MCUNet (ImageNet r176 model of METHOD.md Appendix A): no head conv, the head MBConv
+    /// 96→480→160 feeds the pooled classifier.
+    pub fn mcunet() -> Self {
+        let (s, b) = (BlockSpec::stage_start, BlockSpec::new);
+        Self {
+            stem: 16,
+            ds: 8,
+            blocks: vec![
+                s(7, 2, 8, 24, 16), b(3, 1, 16, 80, 16), b(7, 1, 16, 80, 16), b(5, 1, 16, 64, 16),
+                s(5, 2, 16, 80, 24), b(5, 1, 24, 120, 24), b(5, 1, 24, 120, 24),
+                s(3, 2, 24, 120, 40), b(7, 1, 40, 240, 40), b(5, 1, 40, 160, 40),
+                s(5, 1, 40, 200, 48), b(7, 1, 48, 240, 48), b(3, 1, 48, 240, 48),
+                s(3, 2, 48, 288, 96), b(7, 1, 96, 480, 96), b(3, 1, 96, 384, 96),
+                s(7, 1, 96, 480, 160),
+            ],
+            head: None,
+        }
+    }
+
+    /// ProxylessNAS-Mobile w0.35 (r160): stages of (kernel, expand) with widths
+    /// 16, 16, 32, 32, 64 and strides 2, 2, 2, 1, 2; head MBConv k7 e6 → 112, conv 112 → 1280.
+    pub fn proxyless_035() -> Self {
+        let stages: [(usize, usize, &[(usize, usize)]); 5] = [
+            (16, 2, &[(5, 3), (3, 3)]),
+            (16, 2, &[(7, 3), (3, 3), (5, 3), (5, 3)]),
+            (32, 2, &[(7, 6), (5, 3), (5, 3), (5, 3)]),
+            (32, 1, &[(5, 6), (5, 3), (5, 3), (5, 3)]),
+            (64, 2, &[(7, 6), (7, 6), (7, 3), (7, 3)]),
+        ];
+        let mut blocks = Vec::new();
+        let mut cur = 8;
+        for (out, stride, ks) in stages {
+            for (j, &(k, e)) in ks.iter().enumerate() {
+                let mid = super::make_divisible((cur * e) as f32);
+                blocks.push(if j == 0 { BlockSpec::stage_start(k, stride, cur, mid, out) } else { BlockSpec::new(k, 1, cur, mid, out) });
+                cur = out;
+            }
+        }
+        blocks.push(BlockSpec::stage_start(7, 1, cur, super::make_divisible((cur * 6) as f32), 112));
+        Self { stem: 16, ds: 8, blocks, head: Some(1280) }
+    }
 }
 
 /// Active widths of one (tiny or augmented) model.
@@ -120,6 +162,34 @@ impl AugNetConfig {
 
     fn emax(&self) -> f32 {
         if self.aug.enabled { self.aug.expand_list.iter().cloned().fold(1.0, f32::max) } else { 1.0 }
+    }
+
+    /// Multiply-accumulates of the tiny model for one image (convolutions and classifier;
+    /// BatchNorm and pooling not counted, as in NetAug's figures).
+    pub fn tiny_macs(&self) -> u64 {
+        let t = self.tiny_arch();
+        let [c, h, w] = self.input_shape;
+        let mut size = [h, w];
+        let mut macs = 0u64;
+        let mut conv = |i: usize, o: usize, k: usize, stride: usize, dw: bool| {
+            let p = k / 2;
+            size = [(size[0] + 2 * p - k) / stride + 1, (size[1] + 2 * p - k) / stride + 1];
+            macs += (size[0] * size[1] * o * if dw { 1 } else { i } * k * k) as u64;
+        };
+        conv(c, t.stem, 3, self.stem_stride, false);
+        conv(t.stem, t.stem, 3, 1, true);
+        conv(t.stem, t.ds, 1, 1, false);
+        let mut cur = t.ds;
+        for (b, &[m, o]) in self.spec.blocks.iter().zip(&t.blocks) {
+            conv(cur, m, 1, 1, false);
+            conv(m, m, b.kernel, b.stride, true);
+            conv(m, o, 1, 1, false);
+            cur = o;
+        }
+        if t.head > 0 {
+            conv(cur, t.head, 1, 1, false);
+        }
+        macs + (t.features() * self.num_classes) as u64
     }
 
     /// The tiny model's widths.
@@ -215,7 +285,7 @@ impl AugNetConfig {
 }
 
 fn residual(b: &BlockSpec) -> bool {
-    b.stride == 1 && b.channels[0] == b.channels[2]
+    b.shortcut && b.stride == 1 && b.channels[0] == b.channels[2]
 }
 
 /// Expand → depthwise → project, each a dynamic conv + BN.

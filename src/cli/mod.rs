@@ -9,12 +9,12 @@ use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
-mbv2-tiny runs as the ShiftAddAug supernet (direct training with --aug off, the default); --shift-mode ps uses the static model.";
+mbv2-tiny, mcunet, proxyless-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
 
 struct Args {
     data: PathBuf,
@@ -62,8 +62,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--data" => a.data = PathBuf::from(val()?),
             "--model" => {
                 a.arch = val()?;
-                if !["mfcnn", "mbv2-tiny"].contains(&a.arch.as_str()) {
-                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny", a.arch));
+                if !["mfcnn", "mbv2-tiny", "mcunet", "proxyless-0.35"].contains(&a.arch.as_str()) {
+                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny, mcunet, proxyless-0.35", a.arch));
                 }
             }
             "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
@@ -176,11 +176,25 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
-    if a.arch == "mbv2-tiny" {
-        let cfg = AugNetConfig { aug: a.aug.clone(), ..AugNetConfig::new(shape, 10, a.model.conv) };
+    if a.arch != "mfcnn" {
+        let spec = match a.arch.as_str() {
+            "mcunet" => shiftaddaug::aug::NetSpec::mcunet(),
+            "proxyless-0.35" => shiftaddaug::aug::NetSpec::proxyless_035(),
+            _ => shiftaddaug::aug::NetSpec::mbv2_tiny(),
+        };
+        let cfg = AugNetConfig { aug: a.aug.clone(), spec, ..AugNetConfig::new(shape, 10, a.model.conv) };
         let desc = format!(
-            "mbv2-tiny supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={}",
-            cfg.conv, cfg.aug.enabled, cfg.aug.mode, cfg.aug.remap, cfg.aug.width_list, cfg.aug.expand_list, cfg.aug.alpha
+            "{} supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
+            a.arch,
+            cfg.conv,
+            cfg.aug.enabled,
+            cfg.aug.mode,
+            cfg.aug.remap,
+            cfg.aug.width_list,
+            cfg.aug.expand_list,
+            cfg.aug.alpha,
+            cfg.init(&burn::tensor::Device::flex())?.tiny_param_count(),
+            cfg.tiny_macs()
         );
         let net = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let t = Instant::now();
@@ -188,6 +202,7 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         let exported = net.export_tiny();
         let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
         if let Some(dir) = &a.out {
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
             let (j, bytes) = block_on(shiftaddaug::aug::export::export(&exported))?;
             let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
             std::fs::write(&pj, j).map_err(io_at(&pj))?;

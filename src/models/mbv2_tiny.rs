@@ -10,7 +10,9 @@ use burn::tensor::activation::relu6;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
-/// One inverted-residual (MBConv) block: `kernel`, `stride`, `[in, mid, out]` channels.
+/// One inverted-residual (MBConv) block: `kernel`, `stride`, `[in, mid, out]` channels, and
+/// whether it has an identity shortcut (NetAug: stride 1, in = out, not the first block of a
+/// stage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockSpec {
     /// Depthwise kernel size.
@@ -19,10 +21,24 @@ pub struct BlockSpec {
     pub stride: usize,
     /// `[in, mid, out]` channels (1×1 expand to `mid`, depthwise, 1×1 project to `out`).
     pub channels: [usize; 3],
+    /// Identity shortcut (requires stride 1 and in = out).
+    pub shortcut: bool,
+}
+
+impl BlockSpec {
+    /// A block with a shortcut wherever the shapes allow one (stride 1, in = out).
+    pub const fn new(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: stride == 1 && i == o }
+    }
+
+    /// The first block of a stage: no shortcut even when the shapes allow one.
+    pub const fn stage_start(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: false }
+    }
 }
 
 const fn b(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> BlockSpec {
-    BlockSpec { kernel, stride, channels: [i, m, o] }
+    BlockSpec::new(kernel, stride, i, m, o)
 }
 
 /// The MBConv blocks of MobileNetV2-Tiny after the stem and the depthwise-separable block,
@@ -163,8 +179,7 @@ impl MobileNetV2TinyConfig {
         let ds_pw = next()?;
         let mut blocks = Vec::with_capacity(MBV2_TINY_BLOCKS.len());
         for blk in MBV2_TINY_BLOCKS {
-            let [i, _, o] = blk.channels;
-            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.stride == 1 && i == o });
+            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.shortcut });
         }
         let head = next()?;
         let classifier = LinearConfig::new(HEAD, self.num_classes).init(device);
