@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--input-size 28|32|N] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--input-size 28|32|N] [--depthwise mult|shift|add] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
@@ -32,6 +32,8 @@ struct Args {
     /// Output directory (checkpoint after every epoch, export at the end); None: write nothing.
     out: Option<PathBuf>,
     resume: Option<PathBuf>,
+    /// Operator of the depthwise convs of the supernet models (default: `--conv`).
+    depthwise: Option<shiftaddaug::nn::ConvKind>,
 }
 
 fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
@@ -53,6 +55,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         bn_reset: 16_000,
         out: Some(PathBuf::from("shiftaddaug-out")),
         resume: None,
+        depthwise: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -88,6 +91,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 }
             }
             "--input-size" => a.input_size = num(val()?)?,
+            "--depthwise" => a.depthwise = Some(val()?.parse().map_err(|e| format!("{e}"))?),
             "--aug" => match val()?.as_str() {
                 "on" => a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::default() },
                 "off" => a.aug = AugConfig::direct(),
@@ -182,7 +186,7 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             "proxyless-0.35" => shiftaddaug::aug::NetSpec::proxyless_035(),
             _ => shiftaddaug::aug::NetSpec::mbv2_tiny(),
         };
-        let cfg = AugNetConfig { aug: a.aug.clone(), spec, ..AugNetConfig::new(shape, 10, a.model.conv) };
+        let cfg = AugNetConfig { aug: a.aug.clone(), spec, depthwise: a.depthwise, ..AugNetConfig::new(shape, 10, a.model.conv) };
         let desc = format!(
             "{} supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
             a.arch,

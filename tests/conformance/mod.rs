@@ -99,7 +99,7 @@ pub fn make_case(name: String, x: [usize; 4], w: [usize; 4], geo: Conv2dGeometry
 /// The shape table: regular, strided, depthwise, grouped pointwise, pointwise, 5×5, 1×1 output,
 /// and channel counts that leave partial blocks of 4 (MobileNetV2-like sizes included).
 pub fn table() -> Vec<Case> {
-    let t: [([usize; 4], [usize; 4], Conv2dGeometry); 10] = [
+    let t: [([usize; 4], [usize; 4], Conv2dGeometry); 13] = [
         ([2, 3, 5, 5], [4, 3, 3, 3], geo(1, 1, 1)),
         ([2, 4, 7, 6], [6, 4, 3, 3], geo(2, 1, 1)),
         ([1, 4, 6, 6], [4, 1, 3, 3], geo(1, 1, 4)),   // depthwise
@@ -110,6 +110,9 @@ pub fn table() -> Vec<Case> {
         ([2, 16, 8, 8], [24, 16, 1, 1], geo(1, 0, 1)), // MBV2 pointwise
         ([2, 24, 8, 8], [24, 1, 3, 3], geo(2, 1, 24)), // MBV2 depthwise, stride 2
         ([1, 3, 9, 7], [7, 3, 3, 3], geo(3, 0, 1)),   // stride 3, odd sizes
+        ([5, 4, 20, 20], [4, 1, 3, 3], geo(1, 1, 4)), // ≥ 256 output pixels: one image per pass
+        ([3, 2, 15, 20], [6, 2, 3, 3], geo(1, 1, 1)), // 300 pixels (not a multiple of 8)
+        ([4, 6, 16, 16], [6, 6, 1, 1], geo(1, 0, 1)), // pointwise, 256 pixels, 4 images
     ];
     let mut rng = Rng::new(42);
     t.iter()
