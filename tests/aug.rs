@@ -376,7 +376,9 @@ fn checkpoints_resume_training_exactly_and_refuse_other_configs() {
     let logits = |m: &AugNet| read(m.valid().logits(probe.clone()).unwrap());
     // Straight: 2 epochs. (Both runs start from clones of one model: the device RNG is shared
     // with tests running in parallel threads.)
+    // Parameters initialise lazily from that RNG: one forward materialises them before cloning.
     let start = cfg.init(&device).unwrap();
+    let _ = start.logits(Tensor::zeros([1, 1, 28, 28], &device)).unwrap();
     let mut a = Trainer::new(start.clone(), 10, tc.clone()).unwrap();
     for e in 0..2 {
         block_on(a.fit_epoch(&train, e, &mut |_| true)).unwrap();
