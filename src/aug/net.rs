@@ -136,16 +136,8 @@ impl AugNetConfig {
     /// [`Error::Config`] naming the bad value and the valid choices.
     pub fn validate(&self) -> Result<()> {
         self.aug.validate()?;
-        let [c, h, w] = self.input_shape;
-        if c == 0 || h == 0 || w == 0 {
-            return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
-        }
-        if self.num_classes < 2 {
-            return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
-        }
-        if !(1..=2).contains(&self.stem_stride) {
-            return Err(Error::Config(format!("stemStride = {}; valid: 1, 2", self.stem_stride)));
-        }
+        crate::models::check_classifier_config(self.input_shape, self.num_classes, self.stem_stride)?;
+        let [_, h, w] = self.input_shape;
         let strides: usize = self.stem_stride * self.spec.blocks.iter().map(|b| b.stride).product::<usize>();
         if h < strides || w < strides {
             return Err(Error::Config(format!("inputShape {:?} is smaller than the total stride {strides}", self.input_shape)));

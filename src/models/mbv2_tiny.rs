@@ -115,15 +115,7 @@ impl MobileNetV2TinyConfig {
 
     fn plan(&self) -> Result<Plan> {
         let [c, h, w] = self.input_shape;
-        if c == 0 || h == 0 || w == 0 {
-            return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
-        }
-        if self.num_classes < 2 {
-            return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
-        }
-        if !(1..=2).contains(&self.stem_stride) {
-            return Err(Error::Config(format!("stemStride = {}; valid: 1, 2", self.stem_stride)));
-        }
+        super::check_classifier_config(self.input_shape, self.num_classes, self.stem_stride)?;
         let dw_kind = self.depthwise.unwrap_or(self.conv);
         let mut size = [h, w];
         let mut convs = Vec::new();

@@ -101,6 +101,18 @@ fn parse_json<T: serde::de::DeserializeOwned>(v: JsValue, what: &str) -> Result<
     serde_wasm_bindgen::from_value(v).map_err(|e| Error::Config(format!("{what}: {e}")))
 }
 
+/// `current` with the fields of the JS object `patch` replaced (absent fields keep their value).
+fn merge_patch<T: serde::Serialize + serde::de::DeserializeOwned>(current: &T, patch: JsValue, what: &str) -> Result<T> {
+    let patch: serde_json::Value = parse_json(patch, what)?;
+    let mut merged = serde_json::to_value(current).map_err(|e| Error::Config(e.to_string()))?;
+    match (merged.as_object_mut(), patch) {
+        (Some(m), serde_json::Value::Object(p)) => m.extend(p),
+        (_, serde_json::Value::Null) => {}
+        _ => return Err(Error::Config(format!("{what} must be an object"))),
+    }
+    serde_json::from_value(merged).map_err(|e| Error::Config(format!("{what}: {e}")))
+}
+
 fn labels_u32(y: &[i32]) -> Result<Vec<u32>> {
     y.iter()
         .map(|&l| u32::try_from(l).map_err(|_| Error::Dataset(format!("label {l} is negative"))))
@@ -174,15 +186,8 @@ impl Session {
     pub fn configure(&self, train_config: JsValue) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
         let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
-        let patch: serde_json::Value = parse_json(train_config, "trainConfig").map_err(js_error)?;
         let current = with_trainer!(&*t, t => t.config().clone());
-        let mut merged = serde_json::to_value(&current).map_err(|e| js_error(Error::Config(e.to_string())))?;
-        match (merged.as_object_mut(), patch) {
-            (Some(m), serde_json::Value::Object(p)) => m.extend(p),
-            (_, serde_json::Value::Null) => {}
-            _ => return Err(js_error(Error::Config("trainConfig must be an object".into()))),
-        }
-        let cfg: TrainConfig = serde_json::from_value(merged).map_err(|e| js_error(Error::Config(format!("trainConfig: {e}"))))?;
+        let cfg: TrainConfig = merge_patch(&current, train_config, "trainConfig").map_err(js_error)?;
         with_trainer!(t, t => t.set_config(cfg)).map_err(js_error)
     }
 
@@ -198,15 +203,8 @@ impl Session {
         let Net::Aug(t) = net else {
             return Err(js_error(Error::Config("augmentation options need a model created with model: 'mbv2-tiny'".into())));
         };
-        let patch: serde_json::Value = parse_json(aug, "aug").map_err(js_error)?;
         let current = t.model().config.aug.clone();
-        let mut merged = serde_json::to_value(&current).map_err(|e| js_error(Error::Config(e.to_string())))?;
-        match (merged.as_object_mut(), patch) {
-            (Some(m), serde_json::Value::Object(p)) => m.extend(p),
-            (_, serde_json::Value::Null) => {}
-            _ => return Err(js_error(Error::Config("aug must be an object".into()))),
-        }
-        let new: AugConfig = serde_json::from_value(merged).map_err(|e| js_error(Error::Config(format!("aug: {e}"))))?;
+        let new: AugConfig = merge_patch(&current, aug, "aug").map_err(js_error)?;
         new.validate().map_err(js_error)?;
         if new.width_list != current.width_list || new.expand_list != current.expand_list || new.remap != current.remap || new.remap_for_shift != current.remap_for_shift {
             return Err(js_error(Error::Config(
