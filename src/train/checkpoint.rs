@@ -5,6 +5,8 @@
 //! A checkpoint is refused (typed error, nothing loaded) when its model config differs from
 //! the model it is loaded into. Resuming continues bit-exactly: data order is seeded per
 //! epoch, per-step augmentation sampling is seeded per step, and the optimiser state is kept.
+//! Bit-exact needs a deterministic schedule (one thread, as the test runs): Flex's
+//! multi-threaded reductions may round differently from run to run, interrupted or not.
 //! Native only: taking a record reads tensors back synchronously.
 
 use super::{ImageClassifier, TrainConfig, Trainer};
