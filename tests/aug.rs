@@ -264,9 +264,9 @@ fn bad_aug_configs_name_the_valid_choices() {
 /// claim, which is BENCHMARKS.md's table): the augmented Shift net of a small spec learns (the
 /// training loss of the tiny pass falls by at least 0.15 between the first and the last 8
 /// steps); for Shift and Add, BN reset and export keep the model working and agree on held-out
-/// accuracy. Known gap, asserted so that a fix shows up: the augmented Add net does not learn
-/// in this budget (loss stays near ln 10; see BENCHMARKS.md), while the direct Add net of this
-/// spec does with the same SGD recipe.
+/// accuracy. Known gap: the augmented Add net learns little or nothing in this budget (its loss
+/// moved from ~2.32 to between ~2.30 and ~2.17 in our runs, depending on the initialisation;
+/// see BENCHMARKS.md), so for Add only the plumbing is asserted.
 #[test]
 fn augmented_training_learns_on_fashion_mnist() {
     let dir = std::path::Path::new(shiftaddaug::data::FASHION_MNIST_DIR);
@@ -298,9 +298,9 @@ fn augmented_training_learns_on_fashion_mnist() {
         let exported = net.export_tiny();
         let acc_export = block_on(shiftaddaug::train::evaluate(&exported, 10, &test, 500)).unwrap().accuracy;
         eprintln!("{conv:?}: tiny-pass loss {first:.3} → {last:.3}; test accuracy {acc}, exported {acc_export}");
-        match conv {
-            ConvKind::Add => assert!(last > first - 0.15, "augmented Add now learns ({first} → {last}): update BENCHMARKS.md and this test"),
-            _ => assert!(last < first - 0.15 && acc > 0.15, "{conv:?}: loss {first} → {last}, accuracy {acc}"),
+        assert!(losses.iter().all(|l| l.is_finite()), "{conv:?}: losses {losses:?}");
+        if conv == ConvKind::Shift {
+            assert!(last < first - 0.15 && acc > 0.15, "{conv:?}: loss {first} → {last}, accuracy {acc}");
         }
         assert!((acc - acc_export).abs() < 0.01, "{conv:?}: accuracy {acc}, export {acc_export}");
     }
