@@ -277,7 +277,7 @@ impl AugNetConfig {
 }
 
 fn residual(b: &BlockSpec) -> bool {
-    b.shortcut && b.stride == 1 && b.channels[0] == b.channels[2]
+    b.has_shortcut()
 }
 
 /// Expand → depthwise → project, each a dynamic conv + BN.

@@ -21,19 +21,26 @@ pub struct BlockSpec {
     pub stride: usize,
     /// `[in, mid, out]` channels (1×1 expand to `mid`, depthwise, 1×1 project to `out`).
     pub channels: [usize; 3],
-    /// Identity shortcut (requires stride 1 and in = out).
-    pub shortcut: bool,
+    /// `Some(false)`: no identity shortcut even where the shapes allow one (the first block of
+    /// a stage). Absent (JSON) or `None`: a shortcut wherever stride is 1 and in = out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortcut: Option<bool>,
 }
 
 impl BlockSpec {
     /// A block with a shortcut wherever the shapes allow one (stride 1, in = out).
     pub const fn new(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: stride == 1 && i == o }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None }
     }
 
     /// The first block of a stage: no shortcut even when the shapes allow one.
     pub const fn stage_start(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: false }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false) }
+    }
+
+    /// Whether the block adds its input to its output.
+    pub fn has_shortcut(&self) -> bool {
+        self.shortcut != Some(false) && self.stride == 1 && self.channels[0] == self.channels[2]
     }
 }
 
@@ -171,7 +178,7 @@ impl MobileNetV2TinyConfig {
         let ds_pw = next()?;
         let mut blocks = Vec::with_capacity(MBV2_TINY_BLOCKS.len());
         for blk in MBV2_TINY_BLOCKS {
-            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.shortcut });
+            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.has_shortcut() });
         }
         let head = next()?;
         let classifier = LinearConfig::new(HEAD, self.num_classes).init(device);
