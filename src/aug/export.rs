@@ -7,7 +7,8 @@
 //! - `classifier.weight` is `[features, classes]`, `classifier.bias` `[classes]` (f32).
 
 use super::dyn_layers::{DynBn, DynConvBn};
-use super::net::{AugNet, AugNetConfig};
+use super::config::AugNetConfig;
+use super::net::AugNet;
 use crate::error::{Error, Result};
 use crate::nn::ConvKind;
 use crate::ops::{min_exponent, pot_exponent};

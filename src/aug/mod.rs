@@ -1,19 +1,23 @@
 //! ShiftAddAug: a multiplication-free tiny net trained as the leading slice of a wider
 //! multiplicative net (NetAug layout, hybrid computing, heterogeneous weight sharing).
-//! METHOD.md §3–§4; every [I] choice there is a field of [`AugConfig`].
+//! METHOD.md §3–§4; every `[I]` choice there is a field of [`AugConfig`].
 //!
 //! - [`remap`]: the weight remaps R0–R4 (default R1);
 //! - [`dyn_layers`]: sliced convolutions / BatchNorm with the hybrid pass;
 //! - [`export`]: the static tiny model as JSON + safetensors (`docs/FORMAT.md`), and its loader;
+//! - [`config`]: widths of the tiny and augmented models, sampling, MAC counts;
 //! - [`net`]: the supernet of a tiny model spec (MobileNetV2-Tiny), sampling, channel sorting,
 //!   BN re-estimation and export of the static tiny model.
 
+pub mod config;
 pub mod dyn_layers;
 pub mod export;
 pub mod net;
 pub mod remap;
 
-pub use net::{Arch, AugNet, AugNetConfig, NetSpec, reset_bn};
+pub use crate::models::NetSpec;
+pub use config::{Arch, AugNetConfig};
+pub use net::{AugNet, reset_bn};
 pub use remap::{Remap, RemapKind};
 
 use crate::error::{Error, Result};

@@ -2,9 +2,11 @@
 
 mod mbv2_tiny;
 mod mf_cnn;
+mod zoo;
 
 pub use mbv2_tiny::{BlockSpec, ConvBn, MBV2_TINY_BLOCKS, MbConv, MobileNetV2Tiny, MobileNetV2TinyConfig};
 pub use mf_cnn::{Head, MfCnn, MfCnnConfig};
+pub use zoo::NetSpec;
 
 use crate::error::{Error, Result};
 

@@ -1,5 +1,5 @@
 //! Four-lane f32 vectors behind one trait, so that each CPU kernel is written once and
-//! instantiated for every instruction set: [`Scalar`] (portable, `[f32; 4]`), [`Simd128`]
+//! instantiated for every instruction set: [`Scalar`] (portable, `[f32; 4]`), `Simd128`
 //! (`core::arch::wasm32`, wasm builds with `+simd128`) and [`Sse2`] (`core::arch::x86_64`,
 //! baseline on every x86-64 CPU).
 //!

@@ -1,0 +1,217 @@
+//! Configuration of the ShiftAddAug supernet: the tiny and largest widths of a spec, the
+//! per-step architecture sampling, MAC counts, and building the [`AugNet`].
+
+use super::dyn_layers::{DynBn, DynConv, DynConvBn};
+use super::net::{AugNet, DynLinear, DynMbConv};
+use super::{AugConfig, RemapKind, make_divisible};
+use crate::data::Rng;
+use crate::error::{Error, Result};
+use crate::models::{BlockSpec, NetSpec};
+use crate::nn::ConvKind;
+use burn::tensor::Device;
+
+/// Active widths of one (tiny or augmented) model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arch {
+    /// Stem output.
+    pub stem: usize,
+    /// DS-block output.
+    pub ds: usize,
+    /// `[mid, out]` per MBConv block.
+    pub blocks: Vec<[usize; 2]>,
+    /// Head conv output (0 without a head conv).
+    pub head: usize,
+}
+
+impl Arch {
+    /// Channels entering the classifier.
+    pub fn features(&self) -> usize {
+        if self.head > 0 { self.head } else { self.blocks.last().map_or(self.ds, |b| b[1]) }
+    }
+}
+
+/// Configuration of [`AugNet`] (JSON camelCase).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AugNetConfig {
+    /// Input `[channels, height, width]`.
+    pub input_shape: [usize; 3],
+    /// Classes.
+    pub num_classes: usize,
+    /// MF operator of the tiny model's 1×1, depthwise and head convs (`mult` for NetAug's
+    /// Mult-augments-Mult baseline).
+    pub conv: ConvKind,
+    /// Operator of the depthwise convs when different from `conv`.
+    #[serde(default)]
+    pub depthwise: Option<ConvKind>,
+    /// Stem stride (1 for 28–32 px inputs, 2 for ImageNet sizes).
+    #[serde(default = "one")]
+    pub stem_stride: usize,
+    /// The architecture.
+    #[serde(default = "NetSpec::mbv2_tiny")]
+    pub spec: NetSpec,
+    /// Augmentation settings.
+    #[serde(default)]
+    pub aug: AugConfig,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl AugNetConfig {
+    /// MobileNetV2-Tiny with the default augmentation for `conv`.
+    pub fn new(input_shape: [usize; 3], num_classes: usize, conv: ConvKind) -> Self {
+        Self { input_shape, num_classes, conv, depthwise: None, stem_stride: 1, spec: NetSpec::mbv2_tiny(), aug: AugConfig::default() }
+    }
+
+    /// Checks the config (including that the input survives every stride).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad value and the valid choices.
+    pub fn validate(&self) -> Result<()> {
+        self.aug.validate()?;
+        crate::models::check_classifier_config(self.input_shape, self.num_classes, self.stem_stride)?;
+        let [_, h, w] = self.input_shape;
+        let strides: usize = self.stem_stride * self.spec.blocks.iter().map(|b| b.stride).product::<usize>();
+        if h < strides || w < strides {
+            return Err(Error::Config(format!("inputShape {:?} is smaller than the total stride {strides}", self.input_shape)));
+        }
+        if self.spec.blocks.is_empty() {
+            return Err(Error::Config("spec has no MBConv blocks".into()));
+        }
+        Ok(())
+    }
+
+    fn wmax(&self) -> f32 {
+        if self.aug.enabled { self.aug.width_list.iter().cloned().fold(1.0, f32::max) } else { 1.0 }
+    }
+
+    fn emax(&self) -> f32 {
+        if self.aug.enabled { self.aug.expand_list.iter().cloned().fold(1.0, f32::max) } else { 1.0 }
+    }
+
+    /// Multiply-accumulates of the tiny model for one image (convolutions and classifier;
+    /// BatchNorm and pooling not counted, as in NetAug's figures).
+    pub fn tiny_macs(&self) -> u64 {
+        let t = self.tiny_arch();
+        let [c, h, w] = self.input_shape;
+        let mut size = [h, w];
+        let mut macs = 0u64;
+        let mut conv = |i: usize, o: usize, k: usize, stride: usize, dw: bool| {
+            let p = k / 2;
+            size = [(size[0] + 2 * p - k) / stride + 1, (size[1] + 2 * p - k) / stride + 1];
+            macs += (size[0] * size[1] * o * if dw { 1 } else { i } * k * k) as u64;
+        };
+        conv(c, t.stem, 3, self.stem_stride, false);
+        conv(t.stem, t.stem, 3, 1, true);
+        conv(t.stem, t.ds, 1, 1, false);
+        let mut cur = t.ds;
+        for (b, &[m, o]) in self.spec.blocks.iter().zip(&t.blocks) {
+            conv(cur, m, 1, 1, false);
+            conv(m, m, b.kernel, b.stride, true);
+            conv(m, o, 1, 1, false);
+            cur = o;
+        }
+        if t.head > 0 {
+            conv(cur, t.head, 1, 1, false);
+        }
+        macs + (t.features() * self.num_classes) as u64
+    }
+
+    /// The tiny model's widths.
+    pub fn tiny_arch(&self) -> Arch {
+        let s = &self.spec;
+        Arch { stem: s.stem, ds: s.ds, blocks: s.blocks.iter().map(|b| [b.channels[1], b.channels[2]]).collect(), head: s.head.unwrap_or(0) }
+    }
+
+    /// The largest widths (every factor at its maximum).
+    pub fn max_arch(&self) -> Arch {
+        self.arch_with(|_| self.wmax(), |_| self.emax())
+    }
+
+    /// Widths for per-layer width factors `wf(i)` (i = 0 stem, 1 DS, 2 + b block b, last head)
+    /// and expand factors `ef(b)`; blocks with a shortcut keep their input width.
+    fn arch_with(&self, wf: impl Fn(usize) -> f32, ef: impl Fn(usize) -> f32) -> Arch {
+        let s = &self.spec;
+        let wd = |base: usize, f: f32| if f == 1.0 { base } else { make_divisible(base as f32 * f) };
+        let stem = wd(s.stem, wf(0));
+        let ds = wd(s.ds, wf(1));
+        let mut cur = ds;
+        let mut blocks = Vec::with_capacity(s.blocks.len());
+        for (i, b) in s.blocks.iter().enumerate() {
+            let [bi, bm, bo] = b.channels;
+            let ratio = bm as f32 / bi as f32;
+            let e = ef(i);
+            let mid = if cur == bi && e == 1.0 { bm } else { make_divisible(cur as f32 * ratio * e) };
+            let out = if residual(b) { cur } else { wd(bo, wf(2 + i)) };
+            blocks.push([mid, out]);
+            cur = out;
+        }
+        let head = s.head.map_or(0, |h| wd(h, wf(2 + s.blocks.len())));
+        Arch { stem, ds, blocks, head }
+    }
+
+    /// A random augmented architecture for `step` (deterministic in `aug.seed` and `step`).
+    /// Widths stay tiny when `widths` is false (after `stopWidthAug`).
+    pub fn sample_arch(&self, step: usize, widths: bool) -> Arch {
+        let rng = std::cell::RefCell::new(Rng::new(self.aug.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let pick = |list: &[f32]| list[rng.borrow_mut().below(list.len())];
+        let wl = &self.aug.width_list;
+        let el = &self.aug.expand_list;
+        let max = self.max_arch();
+        let mut a = self.arch_with(|_| if widths { pick(wl) } else { 1.0 }, |_| pick(el));
+        // make_divisible is not strictly monotone: never exceed the stored widths.
+        a.stem = a.stem.min(max.stem);
+        a.ds = a.ds.min(max.ds);
+        for (b, m) in a.blocks.iter_mut().zip(&max.blocks) {
+            b[0] = b[0].min(m[0]);
+            b[1] = b[1].min(m[1]);
+        }
+        a.head = a.head.min(max.head);
+        a
+    }
+
+    /// Builds the supernet (weights at the largest widths).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init(&self, device: &Device) -> Result<AugNet> {
+        self.validate()?;
+        let max = self.max_arch();
+        let dw_kind = self.depthwise.unwrap_or(self.conv);
+        let mut seed = self.aug.seed.wrapping_mul(31).wrapping_add(7);
+        let mut layer = |kind: ConvKind, io: [usize; 2], k: usize, stride: usize, dw: bool| {
+            seed = seed.wrapping_add(1);
+            let remap = if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
+            DynConvBn { conv: DynConv::new(kind, io, k, stride, dw, remap, seed, device), bn: DynBn::new(io[1], device) }
+        };
+        let c = self.input_shape[0];
+        let stem = layer(ConvKind::Mult, [c, max.stem], 3, self.stem_stride, false);
+        let ds_dw = layer(dw_kind, [max.stem, max.stem], 3, 1, true);
+        let ds_pw = layer(self.conv, [max.stem, max.ds], 1, 1, false);
+        let mut cur = max.ds;
+        let mut blocks = Vec::new();
+        for (b, [mid, out]) in self.spec.blocks.iter().zip(max.blocks.iter().copied()) {
+            blocks.push(DynMbConv {
+                expand: layer(self.conv, [cur, mid], 1, 1, false),
+                depthwise: layer(dw_kind, [mid, mid], b.kernel, b.stride, true),
+                project: layer(self.conv, [mid, out], 1, 1, false),
+            });
+            cur = out;
+        }
+        let head = self.spec.head.map(|_| layer(self.conv, [cur, max.head], 1, 1, false));
+        let feat = max.features();
+        let bound = 1.0 / (feat as f64).sqrt();
+        let classifier = DynLinear {
+            weight: burn::nn::Initializer::Uniform { min: -bound, max: bound }.init([feat, self.num_classes], device),
+            bias: burn::nn::Initializer::Uniform { min: -bound, max: bound }.init([self.num_classes], device),
+        };
+        Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, classifier, config: self.clone() })
+    }
+}
+
+pub(super) fn residual(b: &BlockSpec) -> bool {
+    b.has_shortcut()
+}
+
