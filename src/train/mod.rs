@@ -192,12 +192,16 @@ impl<M: ImageClassifier> Trainer<M> {
         self.step
     }
 
+    fn progress(&self) -> Progress {
+        Progress { step: self.step, total_steps: self.config.total_steps }
+    }
+
     /// Runs the model's start-of-epoch hook ([`ImageClassifier::begin_epoch`]); [`fit_epoch`]
     /// calls it, callers that drive batches themselves call it before each epoch.
     ///
     /// [`fit_epoch`]: Self::fit_epoch
     pub fn start_epoch(&mut self) {
-        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
+        let progress = self.progress();
         let model = self.model.take().expect("model is present between steps");
         self.model = Some(model.begin_epoch(progress));
     }
@@ -230,7 +234,7 @@ impl<M: ImageClassifier> Trainer<M> {
     pub async fn train_batch(&mut self, images: &[f32], labels: &[u32], read_metrics: bool) -> Result<Option<BatchMetrics>> {
         let model = self.model.take().expect("model is present between steps");
         let shape = model.input_shape();
-        let progress = Progress { step: self.step, total_steps: self.config.total_steps };
+        let progress = self.progress();
         let prepared = batch_tensors(images, labels, shape, self.num_classes, &self.device)
             .and_then(|(x, y, _)| Ok((model.training_passes(x, progress)?, y)));
         let (passes, y) = match prepared {
