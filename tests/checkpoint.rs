@@ -1,0 +1,83 @@
+//! Checkpoints: resume is bit-exact, other configs and damaged files are refused.
+//!
+//! Kept in its own test binary: run next to the other ShiftAddAug tests (parallel threads in
+//! one process) the resumed and the straight run have differed (2 of about 6 runs), alone they
+//! never have. The interference is not identified yet (candidates: the device RNG or
+//! BatchNorm running-state cells shared across threads).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use shiftaddaug::aug::{AugConfig, AugNet, AugNetConfig, NetSpec, RemapKind};
+use shiftaddaug::data::Rng;
+use shiftaddaug::engine::block_on;
+use shiftaddaug::models::BlockSpec;
+use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
+
+fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
+}
+
+fn gaussian(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut u = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    (0..n).map(|_| ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32).collect()
+}
+
+fn small_spec() -> NetSpec {
+    let b = BlockSpec::new;
+    NetSpec { stem: 8, ds: 8, blocks: vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], head: Some(32) }
+}
+
+/// Runs on a one-thread rayon pool: Flex's multi-threaded reductions may split work (and so
+/// round) differently from run to run under load, which would break bit equality between any
+/// two runs, resumed or not.
+#[test]
+fn checkpoints_resume_training_exactly_and_refuse_other_configs() {
+    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(checkpoint_round_trip);
+}
+
+fn checkpoint_round_trip() {
+    let dir = std::path::Path::new(shiftaddaug::data::FASHION_MNIST_DIR);
+    let train = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Train).unwrap().slice(0, 192);
+    let device = Device::flex().autodiff();
+    let cfg = AugNetConfig { spec: small_spec(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
+    let cfg_json = serde_json::to_string(&cfg).unwrap();
+    let tc = TrainConfig { batch_size: 32, total_steps: Some(12), optimizer: shiftaddaug::train::OptimizerKind::Sgd, learning_rate: 0.05, ..TrainConfig::default() };
+    let probe = Tensor::<4>::from_data(TensorData::new(gaussian(2 * 784, 3), [2, 1, 28, 28]), &Device::flex());
+    let logits = |m: &AugNet| read(m.valid().logits(probe.clone()).unwrap());
+    // Straight: 2 epochs. Both runs start from copies of one model made through its record:
+    // a clone would share the BatchNorm running-state cells between the two runs, and the
+    // device RNG is shared with tests running in parallel threads.
+    let start = cfg.init(&device).unwrap();
+    let record = start.into_record();
+    let copy = || cfg.init(&device).unwrap().load_record(record.clone());
+    let mut a = Trainer::new(copy(), 10, tc.clone()).unwrap();
+    for e in 0..2 {
+        block_on(a.fit_epoch(&train, e, &mut |_| true)).unwrap();
+    }
+    let straight = logits(a.model());
+    drop(a);
+    // Interrupted: 1 epoch, checkpoint, a fresh model restored from it, 1 more epoch.
+    let mut b = Trainer::new(copy(), 10, tc.clone()).unwrap();
+    block_on(b.fit_epoch(&train, 0, &mut |_| true)).unwrap();
+    let ckpt = b.checkpoint(&cfg_json, 1).unwrap();
+    drop(b);
+    let mut c = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
+    let next = c.restore(&ckpt, &cfg_json).unwrap();
+    assert_eq!((next, c.step()), (1, 6));
+    block_on(c.fit_epoch(&train, next, &mut |_| true)).unwrap();
+    assert_eq!(logits(c.model()), straight, "resumed training is bit-identical");
+    // Another config or a damaged file is refused and leaves the trainer as it was.
+    let other = AugNetConfig { aug: AugConfig { remap: RemapKind::R2, ..AugConfig::default() }, ..cfg.clone() };
+    let other_json = serde_json::to_string(&other).unwrap();
+    let mut d = Trainer::new(other.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
+    let before = logits(d.model());
+    let e = d.restore(&ckpt, &other_json).unwrap_err();
+    assert!(e.to_string().contains("another model config"), "{e}");
+    let e = d.restore(&ckpt[..ckpt.len() - 10], &other_json).unwrap_err();
+    assert!(e.to_string().contains("checkpoint"), "{e}");
+    assert!(d.restore(b"not a checkpoint at all", &other_json).unwrap_err().to_string().contains("bad magic"));
+    assert_eq!(logits(d.model()), before);
+    assert_eq!(d.step(), 0);
+}
