@@ -71,6 +71,12 @@ export interface ModelConfig {
   conv?: ConvKind;
   /** `'mbv2-tiny'`: operator of the depthwise convs when it differs from `conv`. */
   depthwise?: ConvKind;
+  /**
+   * `'mbv2-tiny'`: standard deviation of the adder weights at init (they are read from the shared
+   * bank times a fixed gain); adders with small weights collapse a deep net's features.
+   * `null`: weights as stored (exported models). @defaultValue 10
+   */
+  adderStd?: number | null;
   /** `'mbv2-tiny'`: stem stride, 1 for 28–32 px inputs. @defaultValue 1 */
   stemStride?: 1 | 2;
   /** `'mbv2-tiny'`: augmentation options. @defaultValue ShiftAddAug defaults */

@@ -53,16 +53,28 @@ pub struct AugNetConfig {
     /// Augmentation settings.
     #[serde(default)]
     pub aug: AugConfig,
+    /// Standard deviation of the Add layers' weights at init (default 10): they consume
+    /// `gain · R(W)` with the gain of [`adder_gain`](super::dyn_layers::adder_gain). `null` uses
+    /// the weights as stored (exported models, whose weights have the gain folded in).
+    #[serde(default = "default_adder_std")]
+    pub adder_std: Option<f32>,
 }
+
+/// Default [`AugNetConfig::adder_std`].
+pub const DEFAULT_ADDER_STD: f32 = 10.0;
 
 fn one() -> usize {
     1
 }
 
+fn default_adder_std() -> Option<f32> {
+    Some(DEFAULT_ADDER_STD)
+}
+
 impl AugNetConfig {
     /// MobileNetV2-Tiny with the default augmentation for `conv`.
     pub fn new(input_shape: [usize; 3], num_classes: usize, conv: ConvKind) -> Self {
-        Self { input_shape, num_classes, conv, depthwise: None, stem_stride: 1, spec: NetSpec::mbv2_tiny(), aug: AugConfig::default() }
+        Self { input_shape, num_classes, conv, depthwise: None, stem_stride: 1, spec: NetSpec::mbv2_tiny(), aug: AugConfig::default(), adder_std: default_adder_std() }
     }
 
     /// Checks the config (including that the input survives every stride).
@@ -76,6 +88,11 @@ impl AugNetConfig {
         let strides: usize = self.stem_stride * self.spec.blocks.iter().map(|b| b.stride).product::<usize>();
         if h < strides || w < strides {
             return Err(Error::Config(format!("inputShape {:?} is smaller than the total stride {strides}", self.input_shape)));
+        }
+        if let Some(s) = self.adder_std
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(Error::Config(format!("adderStd {s} must be a positive number (or null: weights as stored)")));
         }
         if self.spec.blocks.is_empty() {
             return Err(Error::Config("spec has no MBConv blocks".into()));
@@ -184,7 +201,7 @@ impl AugNetConfig {
         let mut layer = |kind: ConvKind, io: [usize; 2], k: usize, stride: usize, dw: bool| {
             seed = seed.wrapping_add(1);
             let remap = if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
-            DynConvBn { conv: DynConv::new(kind, io, k, stride, dw, remap, seed, device), bn: DynBn::new(io[1], device) }
+            DynConvBn { conv: DynConv::new(kind, io, k, stride, dw, remap, self.adder_std, seed, device), bn: DynBn::new(io[1], device) }
         };
         let c = self.input_shape[0];
         let stem = layer(ConvKind::Mult, [c, max.stem], 3, self.stem_stride, false);

@@ -41,12 +41,42 @@ pub struct DynConv {
     /// AdderNet gradient scaling η of the MF weight (Add layers).
     #[module(skip)]
     pub adder_eta: Option<f32>,
+    /// Add layers consume `adder_gain · R(W)` (1 = as stored); see [`adder_gain`].
+    #[module(skip)]
+    pub adder_gain: f32,
+    /// The adder weights' std at init that `adder_gain` gives (1 when the weights are used as stored).
+    #[module(skip)]
+    pub adder_std: f32,
+}
+
+/// The gain that gives an adder fed by a kaiming-uniform bank (std `1/√(3·fan_in)`) weights of
+/// standard deviation `std` at init.
+///
+/// Why (METHOD.md §2.4, measured on MobileNetV2-Tiny): `−Σ|x − w|` with `|w|` small against the
+/// unit-scale post-BN inputs is dominated by the common mode `−Σ|x|`, the same in every output
+/// channel. Through depth the channels collapse onto one direction: at std 0.3 the pooled features
+/// of the 50-adder net are perfectly correlated (mean |corr| 1.00), at std 1 (AdderNet's N(0, 1))
+/// still 0.70 and no linear probe fits them; at std 3–10 they decorrelate (0.08, like Mult's 0.15),
+/// because with `|w| ≫ |x|` an adder acts as `−Σ|w| + Σ sign(w)·x`, a ±1-weight linear map.
+pub fn adder_gain(fan_in: usize, std: f32) -> f32 {
+    std * (3.0 * fan_in as f32).sqrt()
 }
 
 impl DynConv {
-    /// A dense (`depthwise = false`) or depthwise layer with the largest widths `[max_in, max_out]`.
+    /// A dense (`depthwise = false`) or depthwise layer with the largest widths `[max_in, max_out]`;
+    /// an Add layer applies [`adder_gain`] for weights of std `adder_std` (`None`: as stored).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(kind: ConvKind, max: [usize; 2], kernel: usize, stride: usize, depthwise: bool, remap: RemapKind, seed: u64, device: &Device) -> Self {
+    pub fn new(
+        kind: ConvKind,
+        max: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        depthwise: bool,
+        remap: RemapKind,
+        adder_std: Option<f32>,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
         let [max_in, max_out] = max;
         let cin = if depthwise { 1 } else { max_in };
         let fan_in = cin * kernel * kernel;
@@ -57,7 +87,11 @@ impl DynConv {
             device,
         );
         let remap = Remap::new(if kind == ConvKind::Mult { RemapKind::R0 } else { remap }, kernel, max_out * cin * kernel * kernel, seed, device);
-        Self { weight, remap, kind, kernel, stride, depthwise, adder_eta: Some(0.2) }
+        let (adder_gain, adder_std) = match adder_std {
+            Some(s) if kind == ConvKind::Add => (adder_gain(fan_in, s), s),
+            _ => (1.0, 1.0),
+        };
+        Self { weight, remap, kind, kernel, stride, depthwise, adder_eta: Some(0.2), adder_gain, adder_std }
     }
 
     fn geometry(&self, groups: usize) -> Conv2dGeometry {
@@ -69,12 +103,22 @@ impl DynConv {
         conv2d(x, w, None, ConvOptions::new(g.stride, g.padding, [1, 1], groups))
     }
 
-    /// The MF weight of a slice: `R(W)` (and the adder gradient scaling step).
+    /// The MF weight of a slice: `R(W)`, for Add `gain · R(W)` (and the adder gradient scaling
+    /// step).
+    ///
+    /// The scaling targets norm `η·std·√k / gain²` on the adder weight, so the bank (after the chain
+    /// rule through `gain`) gets per-element steps `η·std / gain`: η relative to the bank's scale
+    /// `std / gain`, as AdderNet's η relative to its N(0, 1) weights.
     pub fn mf_weight(&self, w: Tensor<4>) -> Tensor<4> {
         let r = self.remap.apply(w);
-        match (self.kind, self.adder_eta) {
-            (ConvKind::Add, Some(eta)) => adder_grad_scale(r, eta),
-            _ => r,
+        if self.kind != ConvKind::Add {
+            return r;
+        }
+        let g = self.adder_gain;
+        let r = if g == 1.0 { r } else { r.mul_scalar(g) };
+        match self.adder_eta {
+            Some(eta) => adder_grad_scale(r, eta * self.adder_std / (g * g)),
+            None => r,
         }
     }
 

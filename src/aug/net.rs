@@ -65,6 +65,16 @@ impl AugNet {
     /// # Errors
     /// [`Error::Shape`] when `x` does not match the input shape.
     pub fn forward(&self, x: Tensor<4>, a: &Arch, pass: Pass) -> Result<Tensor<2>> {
+        let pooled = self.features(x, a, pass)?;
+        let wt = self.classifier.weight.val().narrow(0, 0, a.features());
+        Ok(pooled.matmul(wt) + self.classifier.bias.val().unsqueeze::<2>())
+    }
+
+    /// The pooled features entering the classifier, `[n, a.features()]`; see [`forward`](Self::forward).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `x` does not match the input shape.
+    pub fn features(&self, x: Tensor<4>, a: &Arch, pass: Pass) -> Result<Tensor<2>> {
         let [n, c, h, w] = x.dims();
         if [c, h, w] != self.config.input_shape {
             return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.config.input_shape, [c, h, w])));
@@ -84,10 +94,7 @@ impl AugNet {
         if let Some(head) = &self.head {
             x = head.forward(x, [ti, t.head], [ai, a.head], pass, true);
         }
-        let f = a.features();
-        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, f]);
-        let wt = self.classifier.weight.val().narrow(0, 0, f);
-        Ok(pooled.matmul(wt) + self.classifier.bias.val().unsqueeze::<2>())
+        Ok(adaptive_avg_pool2d(x, [1, 1]).reshape([n, a.features()]))
     }
 
     /// Every dynamic conv + BN in order.
@@ -168,11 +175,17 @@ impl AugNet {
         let t = self.config.tiny_arch();
         let mut config = self.config.clone();
         config.aug = AugConfig { remap: RemapKind::R0, ..AugConfig::direct() };
+        config.adder_std = None;
         let c = self.config.input_shape[0];
         let fold = |l: &DynConvBn, i: usize, o: usize| -> DynConvBn {
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
-            let w = if l.conv.kind == ConvKind::Mult { w } else { l.conv.remap.apply(w) }.detach();
+            let w = match l.conv.kind {
+                ConvKind::Mult => w,
+                ConvKind::Shift => l.conv.remap.apply(w),
+                ConvKind::Add => l.conv.remap.apply(w).mul_scalar(l.conv.adder_gain),
+            }
+            .detach();
             let device = w.device();
             let rg = |t: Tensor<1>| Param::from_tensor(t.detach());
             let bn = DynBn {
@@ -183,7 +196,7 @@ impl AugNet {
                 momentum: l.bn.momentum,
             };
             let remap = super::Remap::new(RemapKind::R0, l.conv.kernel, 0, 0, &device);
-            DynConvBn { conv: DynConv { weight: Param::from_tensor(w), remap, ..l.conv.clone() }, bn }
+            DynConvBn { conv: DynConv { weight: Param::from_tensor(w), remap, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() }, bn }
         };
         let mut cur = t.ds;
         let blocks = self
