@@ -8,7 +8,7 @@ use shiftaddaug::aug::remap::{Remap, RemapKind, cdf_transport, rank_transport};
 use shiftaddaug::aug::{AugConfig, AugMode, AugNet, AugNetConfig, NetSpec, Pass, make_divisible, reset_bn};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::block_on;
-use shiftaddaug::models::BlockSpec;
+use shiftaddaug::models::{Act, BlockSpec};
 use shiftaddaug::nn::ConvKind;
 use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 
@@ -111,20 +111,51 @@ fn remap_r1_gradient_matches_finite_differences() {
 fn erf(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 { 1.0 - r } else { r - 1.0 }
 }
 
 /// A small MBConv spec so the supernet tests run in seconds.
 fn small_spec() -> NetSpec {
     let b = BlockSpec::new;
-    NetSpec { stem: 8, ds: 8, blocks: vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], head: Some(32) }
+    NetSpec::plain(8, 8, vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], Some(32))
+}
+
+/// A small MobileNetV3-style spec: h-swish stem and head, DS shortcut, SE blocks, final conv.
+fn v3_spec() -> NetSpec {
+    let b = BlockSpec::new;
+    NetSpec {
+        stem_act: Act::Hswish,
+        ds_act: Act::Relu,
+        ds_shortcut: true,
+        final_conv: Some(24),
+        ..NetSpec::plain(
+            8,
+            8,
+            vec![
+                b(3, 2, 8, 16, 8).with(Act::Relu, true),
+                b(5, 1, 8, 16, 8).with(Act::Hswish, true),
+                b(3, 2, 8, 24, 16).with(Act::Hswish, false),
+            ],
+            Some(32),
+        )
+    }
 }
 
 fn small(conv: ConvKind, aug: AugConfig) -> AugNetConfig {
     AugNetConfig { spec: small_spec(), aug, ..AugNetConfig::new([1, 16, 16], 10, conv) }
+}
+
+/// `small` with each test spec.
+fn small_specs(conv: ConvKind, aug: AugConfig) -> [AugNetConfig; 2] {
+    [small(conv, aug.clone()), AugNetConfig { spec: v3_spec(), ..small(conv, aug) }]
 }
 
 fn images(n: usize, seed: u64, device: &Device) -> Tensor<4> {
@@ -178,8 +209,8 @@ fn sampling_is_seeded_and_respects_lists_and_shortcuts() {
 #[test]
 fn augmented_pass_at_factor_one_equals_tiny_pass_in_h1_and_h2() {
     let device = Device::flex();
-    for conv in [ConvKind::Shift, ConvKind::Add] {
-        let cfg = small(conv, AugConfig::default());
+    for cfg in [ConvKind::Shift, ConvKind::Add].into_iter().flat_map(|conv| small_specs(conv, AugConfig::default())) {
+        let conv = cfg.conv;
         let net = cfg.init(&device).unwrap();
         let x = images(3, 9, &device);
         let tiny = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Tiny).unwrap());
@@ -196,38 +227,41 @@ fn augmented_pass_at_factor_one_equals_tiny_pass_in_h1_and_h2() {
 #[test]
 fn channel_sorting_is_a_pure_permutation() {
     let device = Device::flex();
-    let cfg = small(ConvKind::Shift, AugConfig::default());
-    let net = cfg.init(&device).unwrap();
-    let x = images(2, 4, &device);
-    let max = cfg.max_arch();
-    let wide_before = read(net.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
-    let tiny_before = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Tiny).unwrap());
-    let mut expand_before: Vec<f32> = read(net.blocks[0].expand.conv.weight.val());
-    let sorted = net.sort_channels();
-    let wide_after = read(sorted.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
-    let tiny_after = read(sorted.forward(x, &cfg.tiny_arch(), Pass::Tiny).unwrap());
-    for (a, b) in wide_after.iter().zip(&wide_before) {
-        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "widest model unchanged: {a} vs {b}");
+    for cfg in small_specs(ConvKind::Shift, AugConfig::default()) {
+        let net = cfg.init(&device).unwrap();
+        let x = images(2, 4, &device);
+        let max = cfg.max_arch();
+        let wide_before = read(net.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
+        let tiny_before = read(net.forward(x.clone(), &cfg.tiny_arch(), Pass::Tiny).unwrap());
+        let mut expand_before: Vec<f32> = read(net.blocks[0].expand.conv.weight.val());
+        let sorted = net.sort_channels();
+        let wide_after = read(sorted.forward(x.clone(), &max, Pass::Aug(AugMode::B)).unwrap());
+        let tiny_after = read(sorted.forward(x, &cfg.tiny_arch(), Pass::Tiny).unwrap());
+        for (a, b) in wide_after.iter().zip(&wide_before) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "widest model unchanged: {a} vs {b}");
+        }
+        assert_ne!(tiny_after, tiny_before, "the tiny model now owns other middle channels");
+        let mut expand_after = read(sorted.blocks[0].expand.conv.weight.val());
+        expand_before.sort_by(f32::total_cmp);
+        expand_after.sort_by(f32::total_cmp);
+        assert_eq!(expand_after, expand_before, "same multiset of weights");
+        let imp: Vec<f32> = {
+            let w = read(sorted.blocks[0].project.conv.weight.val());
+            let [o, m, _, _] = sorted.blocks[0].project.conv.weight.dims();
+            (0..m).map(|c| (0..o).map(|r| w[r * m + c].abs()).sum()).collect()
+        };
+        assert!(imp.windows(2).all(|p| p[0] >= p[1]), "importance is descending after sorting");
     }
-    assert_ne!(tiny_after, tiny_before, "the tiny model now owns other middle channels");
-    let mut expand_after = read(sorted.blocks[0].expand.conv.weight.val());
-    expand_before.sort_by(f32::total_cmp);
-    expand_after.sort_by(f32::total_cmp);
-    assert_eq!(expand_after, expand_before, "same multiset of weights");
-    let imp: Vec<f32> = {
-        let w = read(sorted.blocks[0].project.conv.weight.val());
-        let [o, m, _, _] = sorted.blocks[0].project.conv.weight.dims();
-        (0..m).map(|c| (0..o).map(|r| w[r * m + c].abs()).sum()).collect()
-    };
-    assert!(imp.windows(2).all(|p| p[0] >= p[1]), "importance is descending after sorting");
 }
 
 #[test]
 fn export_reproduces_the_tiny_pass() {
     let device = Device::flex();
     for (conv, exact) in [(ConvKind::Shift, true), (ConvKind::Add, false)] {
-        for remap in [RemapKind::R1, RemapKind::R2, RemapKind::R4] {
-            let cfg = small(conv, AugConfig { remap, ..AugConfig::default() });
+        for (remap, cfg) in [RemapKind::R1, RemapKind::R2, RemapKind::R4]
+            .into_iter()
+            .flat_map(|remap| small_specs(conv, AugConfig { remap, ..AugConfig::default() }).map(|c| (remap, c)))
+        {
             let net = cfg.init(&device).unwrap();
             let x = images(3, 11, &device);
             let want = read(net.logits(x.clone()).unwrap());
@@ -326,13 +360,18 @@ fn dyn_bn_updates_running_statistics_of_the_active_slice_only() {
 fn export_files_round_trip_and_reproduce_the_tiny_pass() {
     use shiftaddaug::aug::export::{export, import};
     let device = Device::flex();
-    for (conv, exact) in [(ConvKind::Shift, true), (ConvKind::Add, false), (ConvKind::Mult, true)] {
-        let cfg = AugNetConfig { depthwise: Some(ConvKind::Mult), ..small(conv, AugConfig::default()) };
+    for (conv, exact, spec) in [
+        (ConvKind::Shift, true, small_spec()),
+        (ConvKind::Add, false, small_spec()),
+        (ConvKind::Mult, true, small_spec()),
+        (ConvKind::Add, false, v3_spec()),
+    ] {
+        let cfg = AugNetConfig { depthwise: Some(ConvKind::Mult), spec, ..small(conv, AugConfig::default()) };
         let net = cfg.init(&device).unwrap();
         let x = images(3, 12, &device);
         let want = read(net.logits(x.clone()).unwrap());
         let (json, bytes) = block_on(export(&net)).unwrap();
-        assert!(json.contains("\"format\": \"shiftaddaug-tiny/1\""));
+        assert!(json.contains("\"format\": \"shiftaddaug-tiny/2\""));
         if conv == ConvKind::Shift {
             assert!(json.contains("\"kind\": \"shift\"") && json.contains("\"kind\": \"mult\""), "pointwise shift, depthwise mult");
         }
@@ -350,7 +389,7 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         // Bad files are refused with a message, never half-loaded.
         let e = import(&json, &bytes[..bytes.len() - 4], &device).unwrap_err().to_string();
         assert!(e.contains("outside the data"), "{e}");
-        let other = AugNetConfig { spec: NetSpec { head: Some(40), ..small_spec() }, ..cfg.clone() };
+        let other = AugNetConfig { spec: NetSpec { head: Some(40), ..cfg.spec.clone() }, ..cfg.clone() };
         let (json2, _) = block_on(export(&other.init(&device).unwrap())).unwrap();
         let e = import(&json2, &bytes, &device).unwrap_err().to_string();
         assert!(e.contains("expected F32 [40") || e.contains("expected F32 [32, 40") || e.contains("head"), "{e}");

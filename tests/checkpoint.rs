@@ -26,7 +26,7 @@ fn gaussian(n: usize, seed: u64) -> Vec<f32> {
 
 fn small_spec() -> NetSpec {
     let b = BlockSpec::new;
-    NetSpec { stem: 8, ds: 8, blocks: vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], head: Some(32) }
+    NetSpec::plain(8, 8, vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], Some(32))
 }
 
 /// Runs on a one-thread rayon pool: Flex's multi-threaded reductions may split work (and so

@@ -91,7 +91,9 @@ fn trains_a_few_steps() {
 /// ImageNet resolutions, against hand counts from METHOD.md Appendix A (an independent
 /// per-layer count: Σ conv weights + BN γ, β + classifier; Σ h_out·w_out·c_out·(c_in/g)·k² +
 /// features·1000). They match NetAug's published 0.75 M / 23.5 M (MobileNetV2-Tiny, r144),
-/// 0.74 M / 81.8 M (MCUNet, r176) and 1.8 M / 35.7 M (ProxylessNAS-0.35, r160).
+/// 0.74 M / 81.8 M (MCUNet, r176) and 1.8 M / 35.7 M (ProxylessNAS-0.35, r160). MobileNetV3-0.35
+/// (r160) adds SE (`c·h + h + h·c + c` parameters, `2·c·h` MACs, `h = make_divisible(c/4)`) and
+/// the 336 → 1280 final conv with bias: 2 109 448 parameters, 19.5 M MACs.
 #[test]
 fn zoo_counts_match_hand_counts() {
     use shiftaddaug::aug::{AugNetConfig, NetSpec};
@@ -100,6 +102,7 @@ fn zoo_counts_match_hand_counts() {
         ("mbv2-tiny", NetSpec::mbv2_tiny(), 144, 750_280, 23_499_152u64),
         ("mcunet", NetSpec::mcunet(), 176, 737_408, 81_785_520),
         ("proxyless-0.35", NetSpec::proxyless_035(), 160, 1_781_344, 35_716_800),
+        ("mobilenetv3-0.35", NetSpec::mobilenet_v3_035(), 160, 2_109_448, 19_495_304),
     ] {
         let cfg = AugNetConfig { spec, stem_stride: 2, ..AugNetConfig::new([3, res, res], 1000, ConvKind::Shift) };
         assert_eq!(cfg.tiny_macs(), macs, "{name} MACs");

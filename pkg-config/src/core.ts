@@ -195,7 +195,7 @@ export class CoreModel {
         await emit('epochEnd', epoch, logs);
         await yieldToEventLoop(); last = Date.now();
       }
-      if (this.config.model === 'mbv2-tiny') {
+      if (this.config.model !== undefined && this.config.model !== 'mfcnn') {
         const n = opts.resetBn ?? 16000;
         if (!Number.isInteger(n) || n < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${n}; must be an integer >= 0`);
         if (n > 0) await s.resetBn(n);
@@ -230,7 +230,7 @@ export class CoreModel {
     });
   }
 
-  /** The deployed tiny model of a `'mbv2-tiny'` model (docs/FORMAT.md). */
+  /** The deployed tiny model of a zoo model (`'mbv2-tiny'`, ...) (docs/FORMAT.md). */
   exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
     return this.exclusive((s) => s.exportModel());
   }

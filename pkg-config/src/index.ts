@@ -167,7 +167,7 @@ export class Model {
 
   /** Frees the model's memory. Further calls reject with `DISPOSED`. */
   /**
-   * The deployed multiplication-free tiny model of a `'mbv2-tiny'` model: `model.json` text
+   * The deployed multiplication-free tiny model of a zoo model (`'mbv2-tiny'`, ...): `model.json` text
    * and `model.safetensors` bytes (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
    */
   async exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {

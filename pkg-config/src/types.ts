@@ -60,10 +60,12 @@ export interface AugOptions {
 /** Model description (JSON-serialisable). */
 export interface ModelConfig {
   /**
-   * `'mfcnn'`: the small MF CNN. `'mbv2-tiny'`: MobileNetV2-Tiny as the ShiftAddAug supernet
-   * (trained directly with `aug: { enabled: false }`). @defaultValue `'mfcnn'`
+   * `'mfcnn'`: the small MF CNN. `'mbv2-tiny'` (MobileNetV2-Tiny), `'mcunet'`, `'proxyless-0.35'`,
+   * `'mobilenetv3-0.35'`: the zoo models as ShiftAddAug supernets (trained directly with
+   * `aug: { enabled: false }`); the options below marked `'mbv2-tiny'` apply to all of them.
+   * @defaultValue `'mfcnn'`
    */
-  model?: 'mfcnn' | 'mbv2-tiny';
+  model?: 'mfcnn' | 'mbv2-tiny' | 'mcunet' | 'proxyless-0.35' | 'mobilenetv3-0.35';
   /** `[channels, height, width]` of one image, e.g. `[1, 28, 28]`. */
   inputShape: [number, number, number];
   numClasses: number;

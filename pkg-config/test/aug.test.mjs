@@ -48,10 +48,23 @@ test('augmented training matches the native run at the same seed', async () => {
     const ev = await model.evaluate(test.x, test.y);
     assert.ok(Math.abs(ev.acc - native.accuracy) <= 0.03, `${conv}: wasm accuracy ${ev.acc}, native ${native.accuracy}`);
     const { json, safetensors } = await model.exportModel();
-    assert.equal(JSON.parse(json).format, 'shiftaddaug-tiny/1');
+    assert.equal(JSON.parse(json).format, 'shiftaddaug-tiny/2');
     assert.ok(safetensors instanceof Uint8Array && safetensors.length > 1000);
     model.dispose();
   }
+});
+
+test('zoo models by name: MobileNetV3-0.35 (SE, h-swish) with Add trains augmented and exports', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const { x, y } = await split('train', 32);
+  const model = await sdk.createModel({ model: 'mobilenetv3-0.35', inputShape: [1, 28, 28], numClasses: 10, conv: 'add', aug: { enabled: true } });
+  const h = await model.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 32 });
+  assert.ok(Number.isFinite(h.history.loss[0]), `loss ${h.history.loss}`);
+  const { json } = await model.exportModel();
+  const doc = JSON.parse(json);
+  assert.equal(doc.format, 'shiftaddaug-tiny/2');
+  assert.ok(doc.layers.some((l) => l.act === 'hswish') && doc.config.spec.finalConv === 1280 && doc.config.spec.blocks.some((b) => b.se));
+  model.dispose();
 });
 
 test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has none', async () => {

@@ -1,12 +1,13 @@
 //! Configuration of the ShiftAddAug supernet: the tiny and largest widths of a spec, the
 //! per-step architecture sampling, MAC counts, and building the [`AugNet`].
 
+use super::blocks::{DynLinear, DynMbConv, DynSe, se_width};
 use super::dyn_layers::{DynBn, DynConv, DynConvBn};
-use super::net::{AugNet, DynLinear, DynMbConv};
+use super::net::AugNet;
 use super::{AugConfig, RemapKind, make_divisible};
 use crate::data::Rng;
 use crate::error::{Error, Result};
-use crate::models::{BlockSpec, NetSpec};
+use crate::models::NetSpec;
 use crate::nn::ConvKind;
 use burn::tensor::Device;
 
@@ -74,7 +75,16 @@ fn default_adder_std() -> Option<f32> {
 impl AugNetConfig {
     /// MobileNetV2-Tiny with the default augmentation for `conv`.
     pub fn new(input_shape: [usize; 3], num_classes: usize, conv: ConvKind) -> Self {
-        Self { input_shape, num_classes, conv, depthwise: None, stem_stride: 1, spec: NetSpec::mbv2_tiny(), aug: AugConfig::default(), adder_std: default_adder_std() }
+        Self {
+            input_shape,
+            num_classes,
+            conv,
+            depthwise: None,
+            stem_stride: 1,
+            spec: NetSpec::mbv2_tiny(),
+            aug: AugConfig::default(),
+            adder_std: default_adder_std(),
+        }
     }
 
     /// Checks the config (including that the input survives every stride).
@@ -94,6 +104,9 @@ impl AugNetConfig {
         {
             return Err(Error::Config(format!("adderStd {s} must be a positive number (or null: weights as stored)")));
         }
+        if self.spec.ds_shortcut && self.spec.stem != self.spec.ds {
+            return Err(Error::Config(format!("spec.dsShortcut needs stem = ds, got {} and {}", self.spec.stem, self.spec.ds)));
+        }
         if self.spec.blocks.is_empty() {
             return Err(Error::Config("spec has no MBConv blocks".into()));
         }
@@ -108,8 +121,8 @@ impl AugNetConfig {
         if self.aug.enabled { self.aug.expand_list.iter().cloned().fold(1.0, f32::max) } else { 1.0 }
     }
 
-    /// Multiply-accumulates of the tiny model for one image (convolutions and classifier;
-    /// BatchNorm and pooling not counted, as in NetAug's figures).
+    /// Multiply-accumulates of the tiny model for one image (convolutions, SE and final FCs,
+    /// classifier; BatchNorm, pooling, activations and SE gating not counted, as in NetAug's figures).
     pub fn tiny_macs(&self) -> u64 {
         let t = self.tiny_arch();
         let [c, h, w] = self.input_shape;
@@ -124,22 +137,36 @@ impl AugNetConfig {
         conv(t.stem, t.stem, 3, 1, true);
         conv(t.stem, t.ds, 1, 1, false);
         let mut cur = t.ds;
+        let mut fc = 0usize;
         for (b, &[m, o]) in self.spec.blocks.iter().zip(&t.blocks) {
             conv(cur, m, 1, 1, false);
             conv(m, m, b.kernel, b.stride, true);
+            if b.se {
+                fc += 2 * m * se_width(m);
+            }
             conv(m, o, 1, 1, false);
             cur = o;
         }
         if t.head > 0 {
             conv(cur, t.head, 1, 1, false);
         }
-        macs + (t.features() * self.num_classes) as u64
+        let mut features = t.features();
+        if let Some(w) = self.spec.final_conv {
+            fc += features * w;
+            features = w;
+        }
+        macs + (fc + features * self.num_classes) as u64
     }
 
     /// The tiny model's widths.
     pub fn tiny_arch(&self) -> Arch {
         let s = &self.spec;
-        Arch { stem: s.stem, ds: s.ds, blocks: s.blocks.iter().map(|b| [b.channels[1], b.channels[2]]).collect(), head: s.head.unwrap_or(0) }
+        Arch {
+            stem: s.stem,
+            ds: s.ds,
+            blocks: s.blocks.iter().map(|b| [b.channels[1], b.channels[2]]).collect(),
+            head: s.head.unwrap_or(0),
+        }
     }
 
     /// The largest widths (every factor at its maximum).
@@ -151,9 +178,11 @@ impl AugNetConfig {
     /// and expand factors `ef(b)`; blocks with a shortcut keep their input width.
     fn arch_with(&self, wf: impl Fn(usize) -> f32, ef: impl Fn(usize) -> f32) -> Arch {
         let s = &self.spec;
-        let wd = |base: usize, f: f32| if f == 1.0 { base } else { make_divisible(base as f32 * f) };
+        let wd = |base: usize, f: f32| {
+            if f == 1.0 { base } else { make_divisible(base as f32 * f) }
+        };
         let stem = wd(s.stem, wf(0));
-        let ds = wd(s.ds, wf(1));
+        let ds = if s.ds_shortcut { stem } else { wd(s.ds, wf(1)) };
         let mut cur = ds;
         let mut blocks = Vec::with_capacity(s.blocks.len());
         for (i, b) in s.blocks.iter().enumerate() {
@@ -161,7 +190,7 @@ impl AugNetConfig {
             let ratio = bm as f32 / bi as f32;
             let e = ef(i);
             let mid = if cur == bi && e == 1.0 { bm } else { make_divisible(cur as f32 * ratio * e) };
-            let out = if residual(b) { cur } else { wd(bo, wf(2 + i)) };
+            let out = if b.has_shortcut() { cur } else { wd(bo, wf(2 + i)) };
             blocks.push([mid, out]);
             cur = out;
         }
@@ -200,7 +229,8 @@ impl AugNetConfig {
         let mut seed = self.aug.seed.wrapping_mul(31).wrapping_add(7);
         let mut layer = |kind: ConvKind, io: [usize; 2], k: usize, stride: usize, dw: bool| {
             seed = seed.wrapping_add(1);
-            let remap = if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
+            let remap =
+                if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
             DynConvBn { conv: DynConv::new(kind, io, k, stride, dw, remap, self.adder_std, seed, device), bn: DynBn::new(io[1], device) }
         };
         let c = self.input_shape[0];
@@ -213,22 +243,14 @@ impl AugNetConfig {
             blocks.push(DynMbConv {
                 expand: layer(self.conv, [cur, mid], 1, 1, false),
                 depthwise: layer(dw_kind, [mid, mid], b.kernel, b.stride, true),
+                se: b.se.then(|| DynSe::new(mid, device)),
                 project: layer(self.conv, [mid, out], 1, 1, false),
             });
             cur = out;
         }
         let head = self.spec.head.map(|_| layer(self.conv, [cur, max.head], 1, 1, false));
-        let feat = max.features();
-        let bound = 1.0 / (feat as f64).sqrt();
-        let classifier = DynLinear {
-            weight: burn::nn::Initializer::Uniform { min: -bound, max: bound }.init([feat, self.num_classes], device),
-            bias: burn::nn::Initializer::Uniform { min: -bound, max: bound }.init([self.num_classes], device),
-        };
-        Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, classifier, config: self.clone() })
+        let final_conv = self.spec.final_conv.map(|w| DynLinear::new(max.features(), w, device));
+        let classifier = DynLinear::new(self.spec.final_conv.unwrap_or(max.features()), self.num_classes, device);
+        Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: self.clone() })
     }
 }
-
-pub(super) fn residual(b: &BlockSpec) -> bool {
-    b.has_shortcut()
-}
-

@@ -86,7 +86,8 @@ impl DynConv {
             Some(max_out * kernel * kernel),
             device,
         );
-        let remap = Remap::new(if kind == ConvKind::Mult { RemapKind::R0 } else { remap }, kernel, max_out * cin * kernel * kernel, seed, device);
+        let remap =
+            Remap::new(if kind == ConvKind::Mult { RemapKind::R0 } else { remap }, kernel, max_out * cin * kernel * kernel, seed, device);
         let (adder_gain, adder_std) = match adder_std {
             Some(s) if kind == ConvKind::Add => (adder_gain(fan_in, s), s),
             _ => (1.0, 1.0),
@@ -249,7 +250,7 @@ impl DynBn {
     }
 }
 
-/// A dynamic convolution followed by a dynamic BatchNorm and an optional ReLU6.
+/// A dynamic convolution followed by a dynamic BatchNorm (and an activation in `forward`).
 #[derive(Module, Debug)]
 pub struct DynConvBn {
     /// The convolution.
@@ -259,9 +260,8 @@ pub struct DynConvBn {
 }
 
 impl DynConvBn {
-    /// See [`DynConv::forward`]; ReLU6 when `act`.
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: bool) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x, t, a, pass));
-        if act { burn::tensor::activation::relu6(y) } else { y }
+    /// See [`DynConv::forward`], then BN and `act`.
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: crate::models::Act) -> Tensor<4> {
+        act.apply(self.bn.forward(self.conv.forward(x, t, a, pass)))
     }
 }

@@ -4,12 +4,15 @@
 //!   `sign · 2^exponent`, exactly the DeepShift-Q value the tiny pass used;
 //! - Add and Mult layers store `weight` (f32);
 //! - every conv has `bn.gamma`, `bn.beta`, `bn.mean`, `bn.var` (f32, ε = 1e-5);
-//! - `classifier.weight` is `[features, classes]`, `classifier.bias` `[classes]` (f32).
+//! - SE blocks and the final conv (MobileNetV3) and the classifier are f32 `[in, out]` weights
+//!   with `[out]` biases.
 
-use super::dyn_layers::{DynBn, DynConvBn};
+use super::blocks::{DynLinear, DynSe};
 use super::config::AugNetConfig;
+use super::dyn_layers::{DynBn, DynConvBn};
 use super::net::AugNet;
 use crate::error::{Error, Result};
+use crate::models::Act;
 use crate::nn::ConvKind;
 use crate::ops::{min_exponent, pot_exponent};
 use burn::module::{Param, RunningState};
@@ -18,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Format identifier written into the JSON.
-pub const FORMAT: &str = "shiftaddaug-tiny/1";
+pub const FORMAT: &str = "shiftaddaug-tiny/2";
 
 /// One convolution of the exported model, in forward order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,8 +41,8 @@ pub struct LayerInfo {
     pub padding: usize,
     /// Groups (= channels for depthwise).
     pub groups: usize,
-    /// ReLU6 after BN.
-    pub relu6: bool,
+    /// Activation after BN: `relu6`, `relu`, `hswish` or `none`.
+    pub act: Act,
 }
 
 /// The JSON document.
@@ -52,7 +55,7 @@ pub struct ExportJson {
     pub config: AugNetConfig,
     /// Every convolution in forward order.
     pub layers: Vec<LayerInfo>,
-    /// Input channels of the classifier (after global average pooling).
+    /// Input channels of the classifier (after global average pooling and the final conv).
     pub features: usize,
     /// Classes.
     pub classes: usize,
@@ -77,25 +80,42 @@ fn i8_entry(v: &[i8], shape: Vec<usize>) -> Entry {
     Entry { dtype: "I8", shape, bytes: v.iter().map(|&x| x as u8).collect() }
 }
 
-/// Layers of `net` in forward order with names and static geometry.
-fn layer_list(net: &AugNet) -> Vec<(String, &DynConvBn, bool, [usize; 2])> {
+/// Layers of `net` in forward order with names, activation and static `[in, out]` widths.
+fn layer_list(net: &AugNet) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
     let t = net.config.tiny_arch();
+    let spec = &net.config.spec;
     let c = net.config.input_shape[0];
     let mut v = vec![
-        ("stem".to_string(), &net.stem, true, [c, t.stem]),
-        ("ds.dw".to_string(), &net.ds_dw, true, [t.stem, t.stem]),
-        ("ds.pw".to_string(), &net.ds_pw, false, [t.stem, t.ds]),
+        ("stem".to_string(), &net.stem, spec.stem_act, [c, t.stem]),
+        ("ds.dw".to_string(), &net.ds_dw, spec.ds_act, [t.stem, t.stem]),
+        ("ds.pw".to_string(), &net.ds_pw, Act::None, [t.stem, t.ds]),
     ];
     let mut cur = t.ds;
-    for (i, (b, [m, o])) in net.blocks.iter().zip(t.blocks.iter().copied()).enumerate() {
-        v.push((format!("blocks.{i}.expand"), &b.expand, true, [cur, m]));
-        v.push((format!("blocks.{i}.depthwise"), &b.depthwise, true, [m, m]));
-        v.push((format!("blocks.{i}.project"), &b.project, false, [m, o]));
+    for (i, ((b, [m, o]), bs)) in net.blocks.iter().zip(t.blocks.iter().copied()).zip(&spec.blocks).enumerate() {
+        v.push((format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m]));
+        v.push((format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m]));
+        v.push((format!("blocks.{i}.project"), &b.project, Act::None, [m, o]));
         cur = o;
     }
     if let Some(h) = &net.head {
-        v.push(("head".to_string(), h, true, [cur, t.head]));
+        v.push(("head".to_string(), h, spec.stem_act, [cur, t.head]));
     }
+    v
+}
+
+/// The linear layers (SE, final conv, classifier) with their tensor-name prefixes.
+fn linear_list(net: &AugNet) -> Vec<(String, &DynLinear)> {
+    let mut v = Vec::new();
+    for (i, b) in net.blocks.iter().enumerate() {
+        if let Some(se) = &b.se {
+            v.push((format!("blocks.{i}.se.reduce"), &se.reduce));
+            v.push((format!("blocks.{i}.se.expand"), &se.expand));
+        }
+    }
+    if let Some(f) = &net.final_conv {
+        v.push(("final".to_string(), f));
+    }
+    v.push(("classifier".to_string(), &net.classifier));
     v
 }
 
@@ -108,10 +128,19 @@ pub async fn export(net: &AugNet) -> Result<(String, Vec<u8>)> {
     let net = net.export_tiny();
     let mut tensors: BTreeMap<String, Entry> = BTreeMap::new();
     let mut layers = Vec::new();
-    for (name, l, relu6, [i, o]) in layer_list(&net) {
+    for (name, l, act, [i, o]) in layer_list(&net) {
         let dims = l.conv.weight.dims();
         let groups = if l.conv.depthwise { o } else { 1 };
-        layers.push(LayerInfo { name: name.clone(), kind: l.conv.kind, channels: [i, o], kernel: l.conv.kernel, stride: l.conv.stride, padding: l.conv.kernel / 2, groups, relu6 });
+        layers.push(LayerInfo {
+            name: name.clone(),
+            kind: l.conv.kind,
+            channels: [i, o],
+            kernel: l.conv.kernel,
+            stride: l.conv.stride,
+            padding: l.conv.kernel / 2,
+            groups,
+            act,
+        });
         let w = l.conv.weight.val();
         if l.conv.kind == ConvKind::Shift {
             let p_min = min_exponent(super::dyn_layers::SHARED_SHIFT_BITS)?;
@@ -122,19 +151,19 @@ pub async fn export(net: &AugNet) -> Result<(String, Vec<u8>)> {
         } else {
             tensors.insert(format!("{name}.weight"), f32_entry(&read_f32(w).await?, dims.to_vec()));
         }
-        for (k, t) in [
-            ("gamma", l.bn.gamma.val()),
-            ("beta", l.bn.beta.val()),
-            ("mean", l.bn.running_mean.value()),
-            ("var", l.bn.running_var.value()),
-        ] {
+        for (k, t) in
+            [("gamma", l.bn.gamma.val()), ("beta", l.bn.beta.val()), ("mean", l.bn.running_mean.value()), ("var", l.bn.running_var.value())]
+        {
             tensors.insert(format!("{name}.bn.{k}"), f32_entry(&read_f32(t).await?, vec![o]));
         }
     }
-    let cw = net.classifier.weight.val();
-    let cdims = cw.dims();
-    tensors.insert("classifier.weight".into(), f32_entry(&read_f32(cw).await?, cdims.to_vec()));
-    tensors.insert("classifier.bias".into(), f32_entry(&read_f32(net.classifier.bias.val()).await?, vec![cdims[1]]));
+    for (name, l) in linear_list(&net) {
+        let w = l.weight.val();
+        let dims = w.dims();
+        tensors.insert(format!("{name}.weight"), f32_entry(&read_f32(w).await?, dims.to_vec()));
+        tensors.insert(format!("{name}.bias"), f32_entry(&read_f32(l.bias.val()).await?, vec![dims[1]]));
+    }
+    let cdims = net.classifier.weight.dims();
     let doc = ExportJson { format: FORMAT.into(), config: net.config.clone(), layers, features: cdims[0], classes: cdims[1] };
     let json = serde_json::to_string_pretty(&doc).map_err(|e| Error::Backend(format!("json: {e}")))?;
     Ok((json, safetensors(&tensors)))
@@ -238,26 +267,33 @@ pub fn import(json: &str, bytes: &[u8], device: &Device) -> Result<AugNet> {
         };
         loaded.push((w, bn));
     }
-    let cdims = template.classifier.weight.dims();
-    let cw = f32s(get("classifier.weight", "F32", &cdims)?);
-    let cb = vec1(f32s(get("classifier.bias", "F32", &[cdims[1]])?));
+    let mut linears = Vec::new();
+    for (name, l) in linear_list(&template) {
+        let dims = l.weight.dims();
+        let w = f32s(get(&format!("{name}.weight"), "F32", &dims)?);
+        let b = vec1(f32s(get(&format!("{name}.bias"), "F32", &[dims[1]])?));
+        linears.push(DynLinear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, dims), device)),
+            bias: Param::from_tensor(b),
+        });
+    }
     let mut it = loaded.into_iter();
     let mut set = |l: DynConvBn| {
         let (w, bn) = it.next().expect("one entry per layer");
         DynConvBn { conv: super::dyn_layers::DynConv { weight: Param::from_tensor(w), ..l.conv }, bn }
     };
+    let mut lin = linears.into_iter();
+    let mut next_linear = || lin.next().expect("one entry per linear layer");
     let stem = set(template.stem);
     let ds_dw = set(template.ds_dw);
     let ds_pw = set(template.ds_pw);
-    let blocks = template
-        .blocks
-        .into_iter()
-        .map(|b| super::net::DynMbConv { expand: set(b.expand), depthwise: set(b.depthwise), project: set(b.project) })
-        .collect();
+    let mut blocks = Vec::new();
+    for b in template.blocks {
+        let se = b.se.map(|_| DynSe { reduce: next_linear(), expand: next_linear() });
+        blocks.push(super::net::DynMbConv { expand: set(b.expand), depthwise: set(b.depthwise), se, project: set(b.project) });
+    }
     let head = template.head.map(&mut set);
-    let classifier = super::net::DynLinear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(cw, cdims), device)),
-        bias: Param::from_tensor(cb),
-    };
-    Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, classifier, config: template.config })
+    let final_conv = template.final_conv.map(|_| next_linear());
+    let classifier = next_linear();
+    Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: template.config })
 }

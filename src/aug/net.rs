@@ -2,38 +2,18 @@
 //! MBConv blocks → optional 1×1 head → average pool → Mult classifier, every layer stored at
 //! its largest augmented width.
 
-use super::config::{Arch, AugNetConfig, residual};
+pub use super::blocks::{DynLinear, DynMbConv, DynSe, se_width};
+use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynBn, DynConv, DynConvBn};
 use super::{AugConfig, Pass, RemapKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::Act;
 use crate::nn::ConvKind;
 use crate::train::{ImageClassifier, Progress};
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Tensor, TensorData};
-
-
-
-/// Expand → depthwise → project, each a dynamic conv + BN.
-#[derive(Module, Debug)]
-pub struct DynMbConv {
-    /// 1×1 expansion (ReLU6).
-    pub expand: DynConvBn,
-    /// Depthwise (ReLU6).
-    pub depthwise: DynConvBn,
-    /// 1×1 projection (linear).
-    pub project: DynConvBn,
-}
-
-/// The multiplicative classifier `[max_features, classes]`, sliced by input features.
-#[derive(Module, Debug)]
-pub struct DynLinear {
-    /// Weight `[features, classes]`.
-    pub weight: Param<Tensor<2>>,
-    /// Bias `[classes]`.
-    pub bias: Param<Tensor<1>>,
-}
 
 /// The supernet; see [`AugNetConfig`].
 #[derive(Module, Debug)]
@@ -48,6 +28,8 @@ pub struct AugNet {
     pub blocks: Vec<DynMbConv>,
     /// Head 1×1 conv.
     pub head: Option<DynConvBn>,
+    /// Multiplicative 1×1 conv with bias after pooling (MobileNetV3), `[max_features, width]`.
+    pub final_conv: Option<DynLinear>,
     /// Classifier.
     pub classifier: DynLinear,
     /// The configuration it was built from.
@@ -65,12 +47,13 @@ impl AugNet {
     /// # Errors
     /// [`Error::Shape`] when `x` does not match the input shape.
     pub fn forward(&self, x: Tensor<4>, a: &Arch, pass: Pass) -> Result<Tensor<2>> {
-        let pooled = self.features(x, a, pass)?;
-        let wt = self.classifier.weight.val().narrow(0, 0, a.features());
-        Ok(pooled.matmul(wt) + self.classifier.bias.val().unsqueeze::<2>())
+        let f = self.features(x, a, pass)?;
+        let classes = self.classifier.weight.dims()[1];
+        Ok(self.classifier.forward(f, classes))
     }
 
-    /// The pooled features entering the classifier, `[n, a.features()]`; see [`forward`](Self::forward).
+    /// The features entering the classifier: pooled, `[n, a.features()]`, or after the final
+    /// conv, `[n, final_conv]`; see [`forward`](Self::forward).
     ///
     /// # Errors
     /// [`Error::Shape`] when `x` does not match the input shape.
@@ -80,21 +63,24 @@ impl AugNet {
             return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.config.input_shape, [c, h, w])));
         }
         let t = self.config.tiny_arch();
-        let x = self.stem.forward(x, [c, t.stem], [c, a.stem], pass, true);
-        let x = self.ds_dw.forward(x, [t.stem; 2], [a.stem; 2], pass, true);
-        let mut x = self.ds_pw.forward(x, [t.stem, t.ds], [a.stem, a.ds], pass, false);
+        let spec = &self.config.spec;
+        let x = self.stem.forward(x, [c, t.stem], [c, a.stem], pass, spec.stem_act);
+        let y = self.ds_dw.forward(x.clone(), [t.stem; 2], [a.stem; 2], pass, spec.ds_act);
+        let y = self.ds_pw.forward(y, [t.stem, t.ds], [a.stem, a.ds], pass, Act::None);
+        let mut x = if spec.ds_shortcut { x + y } else { y };
         let (mut ti, mut ai) = (t.ds, a.ds);
-        for ((blk, tb), (ab, spec)) in self.blocks.iter().zip(&t.blocks).zip(a.blocks.iter().zip(&self.config.spec.blocks)) {
-            let y = blk.expand.forward(x.clone(), [ti, tb[0]], [ai, ab[0]], pass, true);
-            let y = blk.depthwise.forward(y, [tb[0]; 2], [ab[0]; 2], pass, true);
-            let y = blk.project.forward(y, [tb[0], tb[1]], [ab[0], ab[1]], pass, false);
-            x = if residual(spec) { x + y } else { y };
+        for ((blk, tb), (ab, bs)) in self.blocks.iter().zip(&t.blocks).zip(a.blocks.iter().zip(&spec.blocks)) {
+            x = blk.forward(x, [ti, tb[0], tb[1]], [ai, ab[0], ab[1]], pass, bs);
             (ti, ai) = (tb[1], ab[1]);
         }
         if let Some(head) = &self.head {
-            x = head.forward(x, [ti, t.head], [ai, a.head], pass, true);
+            x = head.forward(x, [ti, t.head], [ai, a.head], pass, spec.stem_act);
         }
-        Ok(adaptive_avg_pool2d(x, [1, 1]).reshape([n, a.features()]))
+        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, a.features()]);
+        Ok(match &self.final_conv {
+            Some(f) => Act::Hswish.apply(f.forward(pooled, f.weight.dims()[1])),
+            None => pooled,
+        })
     }
 
     /// Every dynamic conv + BN in order.
@@ -106,9 +92,10 @@ impl AugNet {
     }
 
     /// Learnable parameters of the tiny model (slices), counted like a static model: conv
-    /// weights, BN scale and shift, classifier. Remap parameters are training-only.
+    /// weights, BN scale and shift, SE, final conv, classifier. Remap parameters are training-only.
     pub fn tiny_param_count(&self) -> usize {
         let t = self.config.tiny_arch();
+        let spec = &self.config.spec;
         let c = self.config.input_shape[0];
         let mut count = 0;
         let mut conv = |i: usize, o: usize, k: usize, dw: bool| count += if dw { o * k * k } else { i * o * k * k } + 2 * o;
@@ -116,7 +103,7 @@ impl AugNet {
         conv(t.stem, t.stem, 3, true);
         conv(t.stem, t.ds, 1, false);
         let mut cur = t.ds;
-        for (b, [m, o]) in self.config.spec.blocks.iter().zip(t.blocks.iter().copied()) {
+        for (b, [m, o]) in spec.blocks.iter().zip(t.blocks.iter().copied()) {
             conv(cur, m, 1, false);
             conv(m, m, b.kernel, true);
             conv(m, o, 1, false);
@@ -125,12 +112,16 @@ impl AugNet {
         if t.head > 0 {
             conv(cur, t.head, 1, false);
         }
-        count + t.features() * self.config.num_classes + self.config.num_classes
+        let linear = |i: usize, o: usize| i * o + o;
+        let se: usize = spec.blocks.iter().zip(&t.blocks).filter(|(b, _)| b.se).map(|(_, &[m, _])| linear(m, se_width(m)) + linear(se_width(m), m)).sum();
+        let features = spec.final_conv.unwrap_or(t.features());
+        let final_conv = spec.final_conv.map_or(0, |w| linear(t.features(), w));
+        count + se + final_conv + linear(features, self.config.num_classes)
     }
 
     /// Re-sorts every MBConv's middle channels by importance `Σ |W_project[:, c]|` (descending,
-    /// over the whole bank): a pure permutation of expand rows, depthwise channels, their BNs
-    /// and project columns. The widest model's function is unchanged (in all-Mult mode B);
+    /// over the whole bank): a pure permutation of expand rows, depthwise channels, their BNs,
+    /// SE and project columns. The widest model's function is unchanged (in all-Mult mode B);
     /// the tiny model now owns the most important channels.
     pub fn sort_channels(self) -> Self {
         let blocks = self
@@ -139,12 +130,7 @@ impl AugNet {
             .map(|b| {
                 let imp = b.project.conv.weight.val().detach().abs().sum_dim(3).sum_dim(2).sum_dim(0);
                 let n = imp.dims()[1];
-                let perm = imp.reshape([n]).argsort_descending(0);
-                DynMbConv {
-                    expand: DynConvBn { conv: b.expand.conv.permute(0, perm.clone()), bn: b.expand.bn.permute(perm.clone()) },
-                    depthwise: DynConvBn { conv: b.depthwise.conv.permute(0, perm.clone()), bn: b.depthwise.bn.permute(perm.clone()) },
-                    project: DynConvBn { conv: b.project.conv.permute(1, perm), bn: b.project.bn },
-                }
+                b.permute_mid(imp.reshape([n]).argsort_descending(0))
             })
             .collect();
         Self { blocks, ..self }
@@ -157,11 +143,7 @@ impl AugNet {
             stem: set(self.stem),
             ds_dw: set(self.ds_dw),
             ds_pw: set(self.ds_pw),
-            blocks: self
-                .blocks
-                .into_iter()
-                .map(|b| DynMbConv { expand: set(b.expand), depthwise: set(b.depthwise), project: set(b.project) })
-                .collect(),
+            blocks: self.blocks.into_iter().map(|b| b.map_layers(set)).collect(),
             head: self.head.map(set),
             ..self
         }
@@ -204,23 +186,32 @@ impl AugNet {
             .iter()
             .zip(&t.blocks)
             .map(|(b, &[m, o])| {
-                let r = DynMbConv { expand: fold(&b.expand, cur, m), depthwise: fold(&b.depthwise, m, m), project: fold(&b.project, m, o) };
+                let r = DynMbConv {
+                    expand: fold(&b.expand, cur, m),
+                    depthwise: fold(&b.depthwise, m, m),
+                    se: b.se.as_ref().map(|s| s.slice(m)),
+                    project: fold(&b.project, m, o),
+                };
                 cur = o;
                 r
             })
             .collect();
         let head = self.head.as_ref().map(|h| fold(h, cur, t.head));
         let f = t.features();
+        let final_conv = self.final_conv.as_ref().map(|fc| fc.slice(f, fc.weight.dims()[1]));
+        let classes = self.classifier.weight.dims()[1];
+        let classifier = match &final_conv {
+            Some(_) => self.classifier.slice(self.classifier.weight.dims()[0], classes),
+            None => self.classifier.slice(f, classes),
+        };
         AugNet {
             stem: fold(&self.stem, c, t.stem),
             ds_dw: fold(&self.ds_dw, t.stem, t.stem),
             ds_pw: fold(&self.ds_pw, t.stem, t.ds),
             blocks,
             head,
-            classifier: DynLinear {
-                weight: Param::from_tensor(self.classifier.weight.val().narrow(0, 0, f).detach()),
-                bias: Param::from_tensor(self.classifier.bias.val().detach()),
-            },
+            final_conv,
+            classifier,
             config,
         }
     }
@@ -247,7 +238,10 @@ impl AugNet {
             let w = l.conv.weight.val();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
             if let Some(kl) = l.conv.remap.kl_penalty(l.conv.remap.apply(w)) {
-                total = Some(match total { Some(s) => s + kl, None => kl });
+                total = Some(match total {
+                    Some(s) => s + kl,
+                    None => kl,
+                });
             }
         }
         total.map(|t| t.mul_scalar(super::remap::R4_KL_WEIGHT))
@@ -290,7 +284,11 @@ impl ImageClassifier for AugNet {
     }
 
     fn begin_epoch(self, progress: Progress) -> Self {
-        if self.config.aug.enabled && self.config.aug.sort_channels && self.widths_augmented(progress) { self.sort_channels() } else { self }
+        if self.config.aug.enabled && self.config.aug.sort_channels && self.widths_augmented(progress) {
+            self.sort_channels()
+        } else {
+            self
+        }
     }
 }
 

@@ -1,20 +1,20 @@
 //! The native CLI (see `src/main.rs`).
 
+use shiftaddaug::aug::{AugConfig, AugNetConfig, reset_bn};
+use shiftaddaug::data::Dataset;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::data::Dataset;
-use shiftaddaug::aug::{AugConfig, AugNetConfig, reset_bn};
 use shiftaddaug::models::{MfCnnConfig, MobileNetV2TinyConfig};
 use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
-mbv2-tiny, mcunet, proxyless-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
+mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
 
 struct Args {
     data: PathBuf,
@@ -68,8 +68,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--data" => a.data = PathBuf::from(val()?),
             "--model" => {
                 a.arch = val()?;
-                if !["mfcnn", "mbv2-tiny", "mcunet", "proxyless-0.35"].contains(&a.arch.as_str()) {
-                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny, mcunet, proxyless-0.35", a.arch));
+                if !["mfcnn", "mbv2-tiny", "mcunet", "proxyless-0.35", "mobilenetv3-0.35"].contains(&a.arch.as_str()) {
+                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35", a.arch));
                 }
             }
             "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
@@ -109,20 +109,24 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--stop-width-aug" => a.aug.stop_width_aug = val()?.parse().map_err(|_| "--stop-width-aug: not a number".to_string())?,
             "--no-sort" => a.aug.sort_channels = false,
             "--bn-reset" => a.bn_reset = num(val()?)?,
-            "--optimizer" => a.train.optimizer = match val()?.as_str() {
-                "adam" => shiftaddaug::train::OptimizerKind::Adam,
-                "sgd" => shiftaddaug::train::OptimizerKind::Sgd,
-                o => return Err(format!("--optimizer {o:?}: valid: adam, sgd")),
-            },
+            "--optimizer" => {
+                a.train.optimizer = match val()?.as_str() {
+                    "adam" => shiftaddaug::train::OptimizerKind::Adam,
+                    "sgd" => shiftaddaug::train::OptimizerKind::Sgd,
+                    o => return Err(format!("--optimizer {o:?}: valid: adam, sgd")),
+                }
+            }
             "--momentum" => a.train.momentum = val()?.parse().map_err(|_| "--momentum: not a number".to_string())?,
             "--wd" => a.train.weight_decay = val()?.parse().map_err(|_| "--wd: not a number".to_string())?,
             "--label-smoothing" => a.train.label_smoothing = val()?.parse().map_err(|_| "--label-smoothing: not a number".to_string())?,
             "--warmup" => a.train.warmup_steps = num(val()?)?,
-            "--schedule" => a.schedule_cosine = match val()?.as_str() {
-                "cosine" => true,
-                "constant" => false,
-                v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
-            },
+            "--schedule" => {
+                a.schedule_cosine = match val()?.as_str() {
+                    "cosine" => true,
+                    "constant" => false,
+                    v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
+                }
+            }
             "--out" => {
                 let v = val()?;
                 a.out = if v == "none" { None } else { Some(PathBuf::from(v)) };
@@ -185,12 +189,14 @@ fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
     if a.arch != "mfcnn" {
-        let spec = match a.arch.as_str() {
-            "mcunet" => shiftaddaug::aug::NetSpec::mcunet(),
-            "proxyless-0.35" => shiftaddaug::aug::NetSpec::proxyless_035(),
-            _ => shiftaddaug::aug::NetSpec::mbv2_tiny(),
+        let spec = shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny);
+        let cfg = AugNetConfig {
+            aug: a.aug.clone(),
+            spec,
+            depthwise: a.depthwise,
+            adder_std: Some(a.adder_std),
+            ..AugNetConfig::new(shape, 10, a.model.conv)
         };
-        let cfg = AugNetConfig { aug: a.aug.clone(), spec, depthwise: a.depthwise, adder_std: Some(a.adder_std), ..AugNetConfig::new(shape, 10, a.model.conv) };
         let desc = format!(
             "{} supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
             a.arch,
@@ -317,7 +323,14 @@ fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> shiftaddaug::
     move |source| shiftaddaug::Error::Io { path: path.display().to_string(), source }
 }
 
-fn run<M: ImageClassifier>(model: M, desc: &str, cfg_json: &str, a: &Args, train_set: &Dataset, test_set: &Dataset) -> Result<M, shiftaddaug::Error> {
+fn run<M: ImageClassifier>(
+    model: M,
+    desc: &str,
+    cfg_json: &str,
+    a: &Args,
+    train_set: &Dataset,
+    test_set: &Dataset,
+) -> Result<M, shiftaddaug::Error> {
     println!(
         "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
         burn::module::Module::num_params(&model),
@@ -374,7 +387,9 @@ fn run<M: ImageClassifier>(model: M, desc: &str, cfg_json: &str, a: &Args, train
 /// end) and prints JSON `{ losses, accuracy }` (accuracy on the first 500 test images). The SDK
 /// test compares the browser/Node run with it.
 fn trace(args: &[String]) -> Result<(), String> {
-    let [model, tc, n, epochs] = args else { return Err("usage: shiftaddaug trace MODEL_JSON TRAIN_JSON N EPOCHS".into()) };
+    let [model, tc, n, epochs] = args else {
+        return Err("usage: shiftaddaug trace MODEL_JSON TRAIN_JSON N EPOCHS".into());
+    };
     let cfg: AugNetConfig = serde_json::from_str(model).map_err(|e| format!("model json: {e}"))?;
     let mut tc: TrainConfig = serde_json::from_str(tc).map_err(|e| format!("train json: {e}"))?;
     tc.log_every = 1;

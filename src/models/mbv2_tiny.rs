@@ -25,17 +25,65 @@ pub struct BlockSpec {
     /// a stage). Absent (JSON) or `None`: a shortcut wherever stride is 1 and in = out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shortcut: Option<bool>,
+    /// Activation after the expand and depthwise convs (default ReLU6).
+    #[serde(default, skip_serializing_if = "Act::is_relu6")]
+    pub act: Act,
+    /// Squeeze-and-excitation after the depthwise conv (MobileNetV3; multiplicative).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub se: bool,
+}
+
+/// An activation of the zoo's models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    /// `min(max(x, 0), 6)`.
+    #[default]
+    Relu6,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x · relu6(x + 3) / 6` (MobileNetV3).
+    Hswish,
+    /// Identity.
+    None,
+}
+
+impl Act {
+    /// Applies the activation.
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Act::Relu6 => relu6(x),
+            Act::Relu => burn::tensor::activation::relu(x),
+            Act::Hswish => x.clone().mul(hard_sigmoid(x)),
+            Act::None => x,
+        }
+    }
+
+    /// Whether this is the default ReLU6 (serde).
+    pub fn is_relu6(&self) -> bool {
+        *self == Act::Relu6
+    }
+}
+
+/// `relu6(x + 3) / 6` (MobileNetV3's h-sigmoid).
+pub fn hard_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu6(x.add_scalar(3.0)).div_scalar(6.0)
 }
 
 impl BlockSpec {
     /// A block with a shortcut wherever the shapes allow one (stride 1, in = out).
     pub const fn new(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None, act: Act::Relu6, se: false }
     }
 
     /// The first block of a stage: no shortcut even when the shapes allow one.
     pub const fn stage_start(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false) }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false), act: Act::Relu6, se: false }
+    }
+
+    /// The same block with activation `act` and squeeze-and-excitation `se`.
+    pub const fn with(self, act: Act, se: bool) -> Self {
+        BlockSpec { act, se, ..self }
     }
 
     /// Whether the block adds its input to its output.
@@ -51,11 +99,21 @@ const fn b(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> BlockS
 /// The MBConv blocks of MobileNetV2-Tiny after the stem and the depthwise-separable block,
 /// including the head MBConv 56→336→112 (NetAug `tiny_mbv2`).
 pub const MBV2_TINY_BLOCKS: [BlockSpec; 16] = [
-    b(3, 2, 8, 48, 8), b(3, 1, 8, 48, 8),
-    b(3, 2, 8, 48, 16), b(3, 1, 16, 96, 16), b(3, 1, 16, 96, 16),
-    b(3, 2, 16, 96, 24), b(3, 1, 24, 144, 24), b(3, 1, 24, 144, 24), b(3, 1, 24, 144, 24),
-    b(3, 1, 24, 144, 32), b(3, 1, 32, 192, 32), b(3, 1, 32, 192, 32),
-    b(3, 2, 32, 192, 56), b(3, 1, 56, 336, 56), b(3, 1, 56, 336, 56),
+    b(3, 2, 8, 48, 8),
+    b(3, 1, 8, 48, 8),
+    b(3, 2, 8, 48, 16),
+    b(3, 1, 16, 96, 16),
+    b(3, 1, 16, 96, 16),
+    b(3, 2, 16, 96, 24),
+    b(3, 1, 24, 144, 24),
+    b(3, 1, 24, 144, 24),
+    b(3, 1, 24, 144, 24),
+    b(3, 1, 24, 144, 32),
+    b(3, 1, 32, 192, 32),
+    b(3, 1, 32, 192, 32),
+    b(3, 2, 32, 192, 56),
+    b(3, 1, 56, 336, 56),
+    b(3, 1, 56, 336, 56),
     b(3, 1, 56, 336, 112),
 ];
 

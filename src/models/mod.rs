@@ -4,7 +4,7 @@ mod mbv2_tiny;
 mod mf_cnn;
 mod zoo;
 
-pub use mbv2_tiny::{BlockSpec, ConvBn, MBV2_TINY_BLOCKS, MbConv, MobileNetV2Tiny, MobileNetV2TinyConfig};
+pub use mbv2_tiny::{Act, BlockSpec, ConvBn, MBV2_TINY_BLOCKS, MbConv, MobileNetV2Tiny, MobileNetV2TinyConfig, hard_sigmoid};
 pub use mf_cnn::{Head, MfCnn, MfCnnConfig};
 pub use zoo::NetSpec;
 

@@ -1,7 +1,8 @@
-//! The tiny-model zoo as MBConv specs (METHOD.md Appendix A): MobileNetV2-Tiny, MCUNet and
-//! ProxylessNAS-0.35. The ShiftAddAug supernet ([`crate::aug::AugNet`]) is built from a spec.
+//! The tiny-model zoo as MBConv specs (METHOD.md Appendix A): MobileNetV2-Tiny, MCUNet,
+//! ProxylessNAS-0.35 and MobileNetV3-0.35. The ShiftAddAug supernet ([`crate::aug::AugNet`]) is
+//! built from a spec.
 
-use super::{BlockSpec, MBV2_TINY_BLOCKS};
+use super::{Act, BlockSpec, MBV2_TINY_BLOCKS};
 
 /// An MBConv tiny model: stem output, DS-block output, MBConv blocks, optional head conv.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -14,12 +15,77 @@ pub struct NetSpec {
     pub blocks: Vec<BlockSpec>,
     /// 1×1 head conv output channels (None: pool the last block directly).
     pub head: Option<usize>,
+    /// Activation of the stem and the head conv (default ReLU6).
+    #[serde(default, skip_serializing_if = "Act::is_relu6")]
+    pub stem_act: Act,
+    /// Activation of the DS block's depthwise conv (default ReLU6).
+    #[serde(default, skip_serializing_if = "Act::is_relu6")]
+    pub ds_act: Act,
+    /// Whether the DS block adds its input to its output (needs stem = ds; MobileNetV3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ds_shortcut: bool,
+    /// Width of a multiplicative 1×1 conv with bias and h-swish, no BN, between pooling and the
+    /// classifier (MobileNetV3's 1280).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_conv: Option<usize>,
 }
 
 impl NetSpec {
+    /// Names accepted by [`by_name`](Self::by_name) (CLI `--model`, SDK `model`).
+    pub const NAMES: [&'static str; 4] = ["mbv2-tiny", "mcunet", "proxyless-0.35", "mobilenetv3-0.35"];
+
+    /// The zoo spec called `name` (one of [`NAMES`](Self::NAMES)).
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "mbv2-tiny" => Some(Self::mbv2_tiny()),
+            "mcunet" => Some(Self::mcunet()),
+            "proxyless-0.35" => Some(Self::proxyless_035()),
+            "mobilenetv3-0.35" => Some(Self::mobilenet_v3_035()),
+            _ => None,
+        }
+    }
+
     /// MobileNetV2-Tiny (METHOD.md Appendix A).
     pub fn mbv2_tiny() -> Self {
-        Self { stem: 16, ds: 8, blocks: MBV2_TINY_BLOCKS.to_vec(), head: Some(448) }
+        Self::plain(16, 8, MBV2_TINY_BLOCKS.to_vec(), Some(448))
+    }
+
+    /// A spec with ReLU6 everywhere, no DS shortcut and no final conv.
+    pub fn plain(stem: usize, ds: usize, blocks: Vec<BlockSpec>, head: Option<usize>) -> Self {
+        Self { stem, ds, blocks, head, stem_act: Act::Relu6, ds_act: Act::Relu6, ds_shortcut: false, final_conv: None }
+    }
+
+    /// MobileNetV3-Large w0.35 (r160, METHOD.md Appendix A): stem 3×3 s2 → 8 (h-swish); DS block
+    /// 8 → 8 with shortcut (ReLU); stages of widths 8, 16, 32, 40, 56 (strides 2, 2, 2, 1, 2;
+    /// kernels 3, 5, 3, 3, 5; ReLU in the first two, h-swish after; SE in stages 2, 4, 5); head
+    /// conv 56 → 336 (h-swish); after pooling a 336 → 1280 conv with bias (h-swish); classifier.
+    pub fn mobilenet_v3_035() -> Self {
+        let stages: [(usize, usize, usize, Act, bool, &[usize]); 5] = [
+            (8, 2, 3, Act::Relu, false, &[24, 24]),
+            (16, 2, 5, Act::Relu, true, &[24, 40, 40]),
+            (32, 2, 3, Act::Hswish, false, &[88, 72, 64, 64]),
+            (40, 1, 3, Act::Hswish, true, &[168, 232]),
+            (56, 2, 5, Act::Hswish, true, &[232, 336, 336]),
+        ];
+        let mut blocks = Vec::new();
+        let mut cur = 8;
+        for (out, stride, k, act, se, mids) in stages {
+            for (j, &mid) in mids.iter().enumerate() {
+                let b = if j == 0 { BlockSpec::stage_start(k, stride, cur, mid, out) } else { BlockSpec::new(k, 1, cur, mid, out) };
+                blocks.push(b.with(act, se));
+                cur = out;
+            }
+        }
+        Self {
+            stem: 8,
+            ds: 8,
+            blocks,
+            head: Some(336),
+            stem_act: Act::Hswish,
+            ds_act: Act::Relu,
+            ds_shortcut: true,
+            final_conv: Some(1280),
+        }
     }
 
     /// MCUNet (ImageNet r176 model of METHOD.md Appendix A): no head conv, the head MBConv
@@ -30,14 +96,26 @@ impl NetSpec {
             stem: 16,
             ds: 8,
             blocks: vec![
-                s(7, 2, 8, 24, 16), b(3, 1, 16, 80, 16), b(7, 1, 16, 80, 16), b(5, 1, 16, 64, 16),
-                s(5, 2, 16, 80, 24), b(5, 1, 24, 120, 24), b(5, 1, 24, 120, 24),
-                s(3, 2, 24, 120, 40), b(7, 1, 40, 240, 40), b(5, 1, 40, 160, 40),
-                s(5, 1, 40, 200, 48), b(7, 1, 48, 240, 48), b(3, 1, 48, 240, 48),
-                s(3, 2, 48, 288, 96), b(7, 1, 96, 480, 96), b(3, 1, 96, 384, 96),
+                s(7, 2, 8, 24, 16),
+                b(3, 1, 16, 80, 16),
+                b(7, 1, 16, 80, 16),
+                b(5, 1, 16, 64, 16),
+                s(5, 2, 16, 80, 24),
+                b(5, 1, 24, 120, 24),
+                b(5, 1, 24, 120, 24),
+                s(3, 2, 24, 120, 40),
+                b(7, 1, 40, 240, 40),
+                b(5, 1, 40, 160, 40),
+                s(5, 1, 40, 200, 48),
+                b(7, 1, 48, 240, 48),
+                b(3, 1, 48, 240, 48),
+                s(3, 2, 48, 288, 96),
+                b(7, 1, 96, 480, 96),
+                b(3, 1, 96, 384, 96),
                 s(7, 1, 96, 480, 160),
             ],
             head: None,
+            ..Self::mbv2_tiny()
         }
     }
 
@@ -61,7 +139,6 @@ impl NetSpec {
             }
         }
         blocks.push(BlockSpec::stage_start(7, 1, cur, crate::aug::make_divisible((cur * 6) as f32), 112));
-        Self { stem: 16, ds: 8, blocks, head: Some(1280) }
+        Self::plain(16, 8, blocks, Some(1280))
     }
 }
-

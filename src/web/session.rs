@@ -2,7 +2,7 @@ use super::js_error;
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, webgpu_device};
 use crate::error::{Error, Result};
-use crate::aug::{AugConfig, AugNet, AugNetConfig, reset_bn};
+use crate::aug::{AugConfig, AugNet, AugNetConfig, NetSpec, reset_bn};
 use crate::models::{MfCnn, MfCnnConfig};
 use crate::train::{TrainConfig, Trainer};
 use burn::tensor::Device;
@@ -56,7 +56,8 @@ macro_rules! with_trainer {
     };
 }
 
-/// A model config from JS: `{ model: 'mbv2-tiny', ...AugNetConfig }` or `MfCnnConfig` (with
+/// A model config from JS: `{ model: 'mbv2-tiny' | 'mcunet' | 'proxyless-0.35' | 'mobilenetv3-0.35',
+/// ...AugNetConfig }` or `MfCnnConfig` (with
 /// `model: 'mfcnn'` or no `model` field).
 enum ModelCfg {
     Mf(MfCnnConfig),
@@ -72,8 +73,20 @@ fn parse_model(v: JsValue) -> Result<ModelCfg> {
     let bad = |e: serde_json::Error| Error::Config(format!("modelConfig: {e}"));
     match model.as_ref().map(|m| m.as_str()) {
         None | Some(Some("mfcnn")) => Ok(ModelCfg::Mf(serde_json::from_value(json).map_err(bad)?)),
-        Some(Some("mbv2-tiny")) => Ok(ModelCfg::Aug(serde_json::from_value(json).map_err(bad)?)),
-        _ => Err(Error::Config(format!("modelConfig.model = {}; valid: 'mfcnn', 'mbv2-tiny'", model.unwrap_or_default()))),
+        Some(Some(name)) if NetSpec::by_name(name).is_some() => {
+            // The zoo name picks the spec unless the config spells one out.
+            if let (Some(o), Some(spec)) = (json.as_object_mut(), NetSpec::by_name(name))
+                && !o.contains_key("spec")
+            {
+                o.insert("spec".into(), serde_json::to_value(spec).map_err(bad)?);
+            }
+            Ok(ModelCfg::Aug(serde_json::from_value(json).map_err(bad)?))
+        }
+        _ => Err(Error::Config(format!(
+            "modelConfig.model = {}; valid: 'mfcnn', {}",
+            model.unwrap_or_default(),
+            NetSpec::NAMES.map(|n| format!("'{n}'")).join(", ")
+        ))),
     }
 }
 

@@ -1,0 +1,135 @@
+//! The supernet's composite blocks: the dynamic MBConv (expand → depthwise → optional SE →
+//! project), squeeze-and-excitation, and the sliced multiplicative linear layer used by SE, the
+//! final conv and the classifier.
+
+use super::Pass;
+use super::dyn_layers::{DynConvBn, permute_param};
+use super::make_divisible;
+use crate::models::{Act, BlockSpec, hard_sigmoid};
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::{Device, Int, Tensor};
+
+/// A multiplicative linear layer `[max_in, max_out]` with bias, used on a leading slice.
+#[derive(Module, Debug)]
+pub struct DynLinear {
+    /// Weight `[in, out]`.
+    pub weight: Param<Tensor<2>>,
+    /// Bias `[out]`.
+    pub bias: Param<Tensor<1>>,
+}
+
+impl DynLinear {
+    /// PyTorch's default init: uniform in `±1/√in` for weight and bias.
+    pub fn new(max_in: usize, max_out: usize, device: &Device) -> Self {
+        let bound = 1.0 / (max_in as f64).sqrt();
+        let init = Initializer::Uniform { min: -bound, max: bound };
+        Self { weight: init.init([max_in, max_out], device), bias: init.init([max_out], device) }
+    }
+
+    /// `x: [n, i]` → `[n, o]` with the leading `[i, o]` slice.
+    pub fn forward(&self, x: Tensor<2>, o: usize) -> Tensor<2> {
+        let i = x.dims()[1];
+        let w = self.weight.val().narrow(0, 0, i).narrow(1, 0, o);
+        x.matmul(w) + self.bias.val().narrow(0, 0, o).unsqueeze::<2>()
+    }
+
+    /// The static `[i, o]` slice.
+    pub fn slice(&self, i: usize, o: usize) -> Self {
+        Self {
+            weight: Param::from_tensor(self.weight.val().narrow(0, 0, i).narrow(1, 0, o).detach()),
+            bias: Param::from_tensor(self.bias.val().narrow(0, 0, o).detach()),
+        }
+    }
+}
+
+/// Squeeze-and-excitation (MobileNetV3): `x · hsigmoid(W₂ relu(W₁ pool(x) + b₁) + b₂)`, with a
+/// hidden width of [`se_width`] of the active channels. Multiplicative in every pass.
+#[derive(Module, Debug)]
+pub struct DynSe {
+    /// `[max_c, max_hidden]`.
+    pub reduce: DynLinear,
+    /// `[max_hidden, max_c]`.
+    pub expand: DynLinear,
+}
+
+/// SE hidden width for `c` channels: `make_divisible(c / 4)` (torchvision's MobileNetV3).
+pub fn se_width(c: usize) -> usize {
+    make_divisible(c as f32 / 4.0)
+}
+
+impl DynSe {
+    /// An SE over at most `max_c` channels.
+    pub fn new(max_c: usize, device: &Device) -> Self {
+        let h = se_width(max_c);
+        Self { reduce: DynLinear::new(max_c, h, device), expand: DynLinear::new(h, max_c, device) }
+    }
+
+    /// `x: [n, c, h, w]` gated per channel.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, c, _, _] = x.dims();
+        let hidden = se_width(c).min(self.reduce.weight.dims()[1]);
+        let s = x.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
+        let z = burn::tensor::activation::relu(self.reduce.forward(s, hidden));
+        let g = hard_sigmoid(self.expand.forward(z, c));
+        x * g.reshape([n, c, 1, 1])
+    }
+
+    /// Reorders the gated channels by `perm` (SE rows of `reduce`, columns and bias of `expand`).
+    pub fn permute(self, perm: Tensor<1, Int>) -> Self {
+        let reduce = DynLinear { weight: permute_param(self.reduce.weight, 0, perm.clone()), ..self.reduce };
+        let expand =
+            DynLinear { weight: permute_param(self.expand.weight, 1, perm.clone()), bias: permute_param(self.expand.bias, 0, perm) };
+        Self { reduce, expand }
+    }
+
+    /// The static slice for `c` channels.
+    pub fn slice(&self, c: usize) -> Self {
+        let h = se_width(c).min(self.reduce.weight.dims()[1]);
+        Self { reduce: self.reduce.slice(c, h), expand: self.expand.slice(h, c) }
+    }
+}
+
+/// Expand → depthwise → (SE) → project, each conv a dynamic conv + BN.
+#[derive(Module, Debug)]
+pub struct DynMbConv {
+    /// 1×1 expansion (activation of the block).
+    pub expand: DynConvBn,
+    /// Depthwise (activation of the block).
+    pub depthwise: DynConvBn,
+    /// Squeeze-and-excitation after the depthwise conv.
+    pub se: Option<DynSe>,
+    /// 1×1 projection (linear).
+    pub project: DynConvBn,
+}
+
+impl DynMbConv {
+    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']` for target widths `t = [in, mid, out]` and
+    /// active widths `a`; adds the shortcut when `spec` has one.
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 3], a: [usize; 3], pass: Pass, spec: &BlockSpec) -> Tensor<4> {
+        let y = self.expand.forward(x.clone(), [t[0], t[1]], [a[0], a[1]], pass, spec.act);
+        let y = self.depthwise.forward(y, [t[1]; 2], [a[1]; 2], pass, spec.act);
+        let y = match &self.se {
+            Some(se) => se.forward(y),
+            None => y,
+        };
+        let y = self.project.forward(y, [t[1], t[2]], [a[1], a[2]], pass, Act::None);
+        if spec.has_shortcut() { x + y } else { y }
+    }
+
+    /// Permutes the middle channels (expand rows, depthwise channels, their BNs, SE, project
+    /// columns): the block computes the same function.
+    pub fn permute_mid(self, perm: Tensor<1, Int>) -> Self {
+        DynMbConv {
+            expand: DynConvBn { conv: self.expand.conv.permute(0, perm.clone()), bn: self.expand.bn.permute(perm.clone()) },
+            depthwise: DynConvBn { conv: self.depthwise.conv.permute(0, perm.clone()), bn: self.depthwise.bn.permute(perm.clone()) },
+            se: self.se.map(|s| s.permute(perm.clone())),
+            project: DynConvBn { conv: self.project.conv.permute(1, perm), bn: self.project.bn },
+        }
+    }
+
+    /// Applies `f` to each conv + BN.
+    pub fn map_layers(self, f: impl Fn(DynConvBn) -> DynConvBn) -> Self {
+        DynMbConv { expand: f(self.expand), depthwise: f(self.depthwise), se: self.se, project: f(self.project) }
+    }
+}
