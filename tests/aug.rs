@@ -375,6 +375,11 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         if conv == ConvKind::Shift {
             assert!(json.contains("\"kind\": \"shift\"") && json.contains("\"kind\": \"mult\""), "pointwise shift, depthwise mult");
         }
+        if cfg.spec.final_conv.is_some() {
+            for key in ["\"finalConv\": 24", "\"dsShortcut\": true", "\"se\": true", "\"act\": \"hswish\"", "\"stemAct\": \"hswish\""] {
+                assert!(json.contains(key), "{key} missing from {json}");
+            }
+        }
         let loaded = import(&json, &bytes, &device).unwrap();
         let got = read(loaded.logits(x).unwrap());
         if exact {

@@ -6,6 +6,7 @@ use super::{Act, BlockSpec, MBV2_TINY_BLOCKS};
 
 /// An MBConv tiny model: stem output, DS-block output, MBConv blocks, optional head conv.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NetSpec {
     /// Stem 3×3 conv output channels.
     pub stem: usize,
