@@ -9,7 +9,7 @@ use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
@@ -249,15 +249,20 @@ const GRID_MAIN: [(&str, &str); 5] = [
     ("Add direct", "--conv add --aug off"),
     ("Add + ShiftAddAug", "--conv add --aug on"),
 ];
-/// Ablations of "Shift + ShiftAddAug" (R1, H1), which is the main grid's row.
-const GRID_ABLATION: [(&str, &str); 4] = [
+/// Ablations of "Shift + ShiftAddAug" and "Add + ShiftAddAug" (R1, H1), the main grid's rows.
+const GRID_ABLATION: [(&str, &str); 5] = [
     ("Shift aug R0 (no remap)", "--conv shift --aug on --remap r0"),
     ("Shift aug R1 H2", "--conv shift --aug on --remap r1 --aug-mode h2"),
     ("Shift aug R1 B", "--conv shift --aug on --remap r1 --aug-mode b"),
     ("Shift aug MF-only", "--conv shift --aug on --aug-mode mf-only"),
+    ("Add aug R0 (no remap)", "--conv add --aug on --remap r0"),
 ];
+/// The other baselines: NetAug (Mult augmenting Mult) and DeepShift-PS (the static model,
+/// evaluated without BN re-estimation).
+const GRID_BASELINES: [(&str, &str); 2] =
+    [("Mult + NetAug", "--conv mult --aug on"), ("Shift direct (DeepShift-PS)", "--conv shift --shift-mode ps --aug off")];
 
-/// `shiftaddaug compare [--grid main|ablation] [--seeds 0,1] [train flags...]`: trains every
+/// `shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train flags...]`: trains every
 /// grid row for every seed with the common flags, prints each result as it lands and then a
 /// markdown table (mean and spread = max − min over seeds).
 fn compare(args: &[String]) -> Result<(), String> {
@@ -271,7 +276,8 @@ fn compare(args: &[String]) -> Result<(), String> {
                 grid = match it.next().map(String::as_str) {
                     Some("main") => &GRID_MAIN,
                     Some("ablation") => &GRID_ABLATION,
-                    g => return Err(format!("--grid {g:?}: valid: main, ablation")),
+                    Some("baselines") => &GRID_BASELINES,
+                    g => return Err(format!("--grid {g:?}: valid: main, ablation, baselines")),
                 }
             }
             "--seeds" => {
