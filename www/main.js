@@ -79,8 +79,9 @@ function plannedRuns() {
   if ($('model').value === 'mfcnn' && mode === 'direct') {
     return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
   }
-  // ShiftAddAug needs the MobileNetV2-Tiny supernet; the small CNN has no augmentation.
-  const mbv2 = (aug) => ({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv, aug });
+  // ShiftAddAug needs a zoo supernet (MobileNetV2-Tiny for the small CNN, which has no augmentation).
+  const model = $('model').value === 'mfcnn' ? 'mbv2-tiny' : $('model').value;
+  const mbv2 = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
   const direct = { label: 'direct', color: '#c62828', config: mbv2({ enabled: false, widthList: [1], expandList: [1] }) };
   const aug = { label: 'ShiftAddAug', color: '#6a1b9a', config: mbv2({}) };
   return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
