@@ -107,6 +107,34 @@ fn remap_r1_gradient_matches_finite_differences() {
 }
 
 /// erf by Abramowitz–Stegun 7.1.26 refined with one Newton-free series term is too coarse;
+/// The remap FC's gradient is the mean over the rows it transforms (the bias: over all
+/// entries), so its size does not grow with the layer: `dA = Tᵀ·C / rows`, `db = ΣC / numel`.
+#[test]
+fn remap_fc_gradient_is_the_row_mean() {
+    let device = Device::flex().autodiff();
+    let shape = [6, 4, 3, 3];
+    let (rows, kk) = (24usize, 9usize);
+    let n: usize = shape.iter().product();
+    let v = gaussian(n, 7);
+    let r = Remap::new(RemapKind::R3, 3, n, 0, &device);
+    let w = Tensor::<4>::from_data(TensorData::new(v.clone(), shape), &device);
+    let coef = gaussian(n, 8);
+    let c = Tensor::<4>::from_data(TensorData::new(coef.clone(), shape), &device);
+    let y = r.apply(w.clone());
+    assert_eq!(read(y.clone()), v, "identity FC at init, bit for bit");
+    let grads = y.mul(c).sum().backward();
+    let ga = read(r.fc.as_ref().unwrap().grad(&grads).unwrap());
+    let gb = read(r.bias.as_ref().unwrap().grad(&grads).unwrap());
+    for p in 0..kk {
+        for q in 0..kk {
+            let want: f64 = (0..rows).map(|row| v[row * kk + p] as f64 * coef[row * kk + q] as f64).sum::<f64>() / rows as f64;
+            assert!((ga[p * kk + q] as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "dA[{p},{q}] {} vs {want}", ga[p * kk + q]);
+        }
+    }
+    let want_b = coef.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+    assert!((gb[0] as f64 - want_b).abs() < 1e-5, "db {} vs {want_b}", gb[0]);
+}
+
 /// use the high-precision continued form via erfc of a rational approximation (|ε| < 1.2e-7).
 fn erf(x: f64) -> f64 {
     let z = x.abs();

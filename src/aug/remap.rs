@@ -112,10 +112,16 @@ impl Remap {
         }
     }
 
+    /// The FC over kernel positions. Its gradients are the *mean* over the `o·i` rows (the bias:
+    /// over all entries) it transforms, not the sum: the sum grows with the layer's size and made
+    /// SGD at lr 0.05 diverge (BENCHMARKS.md); Adam is invariant to this scale. Forward values
+    /// are unchanged (bit for bit).
     fn fc(&self, v: Tensor<4>, dims: [usize; 4]) -> Tensor<4> {
         let (Some(a), Some(b)) = (&self.fc, &self.bias) else { return v };
         let [o, i, kh, kw] = dims;
-        let rows = v.reshape([o * i, kh * kw]).matmul(a.val()).add(b.val().unsqueeze::<2>());
+        let a = grad_scaled(a.val(), 1.0 / (o * i) as f32);
+        let b = grad_scaled(b.val(), 1.0 / (o * i * kh * kw) as f32);
+        let rows = v.reshape([o * i, kh * kw]).matmul(a).add(b.unsqueeze::<2>());
         rows.reshape(dims)
     }
 
@@ -149,6 +155,12 @@ impl Remap {
         let p = softmax(v.unsqueeze::<2>(), 1);
         Some(p.mul(logp - logq).sum().reshape([1]))
     }
+}
+
+/// `t` in the forward pass (exactly), its gradient times `scale` in the backward pass.
+fn grad_scaled<const D: usize>(t: Tensor<D>, scale: f32) -> Tensor<D> {
+    let d = t.clone().detach();
+    d.clone() + (t - d).mul_scalar(scale)
 }
 
 /// Standard-Laplace quantile (scale 1, variance 2) of one probability.
