@@ -2,7 +2,7 @@
 //! kurtosis), identity at init, R1's gradient against finite differences, the FC's row-mean gradient.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use shiftaddaug::aug::remap::{Remap, RemapKind, cdf_transport, rank_transport};
+use shiftaddaug::aug::remap::{FcGrad, Remap, RemapKind, cdf_transport, rank_transport};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::block_on;
 
@@ -115,7 +115,7 @@ fn remap_fc_gradient_is_the_row_mean() {
     let c = Tensor::<4>::from_data(TensorData::new(coef.clone(), shape), &device);
     let y = r.apply(w.clone());
     assert_eq!(read(y.clone()), v, "identity FC at init, bit for bit");
-    let grads = y.mul(c).sum().backward();
+    let grads = y.mul(c.clone()).sum().backward();
     let ga = read(r.fc.as_ref().unwrap().grad(&grads).unwrap());
     let gb = read(r.bias.as_ref().unwrap().grad(&grads).unwrap());
     for p in 0..kk {
@@ -126,6 +126,15 @@ fn remap_fc_gradient_is_the_row_mean() {
     }
     let want_b = coef.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
     assert!((gb[0] as f64 - want_b).abs() < 1e-5, "db {} vs {want_b}", gb[0]);
+    // `FcGrad::Sum`: the plain gradient, `rows` times larger, same forward.
+    let sum = Remap { fc_grad: FcGrad::Sum, ..r.clone() };
+    let y = sum.apply(w);
+    assert_eq!(read(y.clone()), v);
+    let grads = y.mul(c).sum().backward();
+    let ga_sum = read(sum.fc.as_ref().unwrap().grad(&grads).unwrap());
+    for (s, m) in ga_sum.iter().zip(&ga) {
+        assert!((s - m * rows as f32).abs() < 1e-4 * (1.0 + s.abs()), "sum {s} vs mean·rows {}", m * rows as f32);
+    }
 }
 
 /// erf by Abramowitz–Stegun 7.1.26 refined with one Newton-free series term is too coarse;

@@ -47,6 +47,11 @@ export interface AugOptions {
   remap?: 'R0' | 'R1' | 'R2' | 'R3' | 'R4';
   /** Shift layers also get the Laplace remap. Fixed at creation. @defaultValue `true` */
   remapForShift?: boolean;
+  /**
+   * The remap FC's gradient over the rows it transforms: `'mean'` (stable under SGD) or `'sum'`
+   * (the plain gradient). Fixed at creation. @defaultValue `'mean'`
+   */
+  remapFcGrad?: 'mean' | 'sum';
   /** Weight of the augmented loss. @defaultValue 1 */
   alpha?: number;
   /** Fraction of the planned steps (`totalSteps`) after which widths stay tiny. @defaultValue 0.5 */

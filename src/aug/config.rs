@@ -231,7 +231,9 @@ impl AugNetConfig {
             seed = seed.wrapping_add(1);
             let remap =
                 if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
-            DynConvBn { conv: DynConv::new(kind, io, k, stride, dw, remap, self.adder_std, seed, device), bn: DynBn::new(io[1], device) }
+            let mut conv = DynConv::new(kind, io, k, stride, dw, remap, self.adder_std, seed, device);
+            conv.remap.fc_grad = self.aug.remap_fc_grad;
+            DynConvBn { conv, bn: DynBn::new(io[1], device) }
         };
         let c = self.input_shape[0];
         let stem = layer(ConvKind::Mult, [c, max.stem], 3, self.stem_stride, false);

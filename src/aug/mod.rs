@@ -20,7 +20,7 @@ pub mod remap;
 pub use crate::models::NetSpec;
 pub use config::{Arch, AugNetConfig};
 pub use net::{AugNet, reset_bn};
-pub use remap::{Remap, RemapKind};
+pub use remap::{FcGrad, Remap, RemapKind};
 
 use crate::error::{Error, Result};
 
@@ -77,6 +77,8 @@ pub struct AugConfig {
     pub remap: RemapKind,
     /// Whether Shift layers get the Laplace remap too (else identity before PoT).
     pub remap_for_shift: bool,
+    /// Whether the remap FC's gradient is the mean or the sum over the rows it transforms.
+    pub remap_fc_grad: FcGrad,
     /// Weight of the augmented loss.
     pub alpha: f32,
     /// Fraction of training after which widths stay at the tiny ones (expand still sampled).
@@ -96,6 +98,7 @@ impl Default for AugConfig {
             mode: AugMode::H1,
             remap: RemapKind::R1,
             remap_for_shift: true,
+            remap_fc_grad: FcGrad::Mean,
             alpha: 1.0,
             stop_width_aug: 0.5,
             sort_channels: true,

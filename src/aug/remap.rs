@@ -47,6 +47,28 @@ impl std::str::FromStr for RemapKind {
     }
 }
 
+/// How the R1–R3 FC and its bias collect their gradient over the rows they transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FcGrad {
+    /// The mean (default): the step size does not grow with the layer; SGD at lr 0.05 is stable.
+    #[default]
+    Mean,
+    /// The sum (the plain autodiff gradient); diverged under SGD at lr 0.05 (BENCHMARKS.md).
+    Sum,
+}
+
+impl std::str::FromStr for FcGrad {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mean" => Ok(Self::Mean),
+            "sum" => Ok(Self::Sum),
+            _ => Err(Error::Config(format!("unknown remap FC gradient {s:?}; valid: mean, sum"))),
+        }
+    }
+}
+
 /// Bins of `R4`.
 pub const R4_BINS: usize = 100;
 /// Weight of `R4`'s KL regulariser (ShiftAddNAS).
@@ -69,6 +91,9 @@ pub struct Remap {
     /// The variant.
     #[module(skip)]
     pub kind: RemapKind,
+    /// Gradient of the FC over its rows.
+    #[module(skip)]
+    pub fc_grad: FcGrad,
 }
 
 impl Remap {
@@ -97,7 +122,7 @@ impl Remap {
                 laplace = Some(Param::from_tensor(Tensor::from_data(TensorData::new(s, [n]), device)).set_require_grad(false));
             }
         }
-        Self { fc, bias, bins, laplace, kind }
+        Self { fc, bias, bins, laplace, kind, fc_grad: FcGrad::Mean }
     }
 
     /// `R(w)` for a weight slice `[c_out, c_in/g, k, k]` (same shape out).
@@ -112,15 +137,17 @@ impl Remap {
         }
     }
 
-    /// The FC over kernel positions. Its gradients are the *mean* over the `o·i` rows (the bias:
-    /// over all entries) it transforms, not the sum: the sum grows with the layer's size and made
-    /// SGD at lr 0.05 diverge (BENCHMARKS.md); Adam is invariant to this scale. Forward values
-    /// are unchanged (bit for bit).
+    /// The FC over kernel positions. With [`FcGrad::Mean`] its gradients are the mean over the
+    /// `o·i` rows (the bias: over all entries) it transforms, not the sum: the sum grows with the
+    /// layer's size and made SGD at lr 0.05 diverge (BENCHMARKS.md). Adam sees the scale only
+    /// through its ε. Forward values are the same either way (bit for bit).
     fn fc(&self, v: Tensor<4>, dims: [usize; 4]) -> Tensor<4> {
         let (Some(a), Some(b)) = (&self.fc, &self.bias) else { return v };
         let [o, i, kh, kw] = dims;
-        let a = grad_scaled(a.val(), 1.0 / (o * i) as f32);
-        let b = grad_scaled(b.val(), 1.0 / (o * i * kh * kw) as f32);
+        let (a, b) = match self.fc_grad {
+            FcGrad::Mean => (grad_scaled(a.val(), 1.0 / (o * i) as f32), grad_scaled(b.val(), 1.0 / (o * i * kh * kw) as f32)),
+            FcGrad::Sum => (a.val(), b.val()),
+        };
         let rows = v.reshape([o * i, kh * kw]).matmul(a).add(b.unsqueeze::<2>());
         rows.reshape(dims)
     }

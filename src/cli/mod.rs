@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
@@ -104,6 +104,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--remap" => a.aug.remap = val()?.parse().map_err(|e| format!("{e}"))?,
             "--width-list" => a.aug.width_list = floats(flag, val()?)?,
             "--expand-list" => a.aug.expand_list = floats(flag, val()?)?,
+            "--remap-fc-grad" => a.aug.remap_fc_grad = val()?.parse().map_err(|e| format!("{e}"))?,
             "--adder-std" => a.adder_std = val()?.parse().map_err(|_| "--adder-std: not a number".to_string())?,
             "--alpha" => a.aug.alpha = val()?.parse().map_err(|_| "--alpha: not a number".to_string())?,
             "--stop-width-aug" => a.aug.stop_width_aug = val()?.parse().map_err(|_| "--stop-width-aug: not a number".to_string())?,

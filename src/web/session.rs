@@ -207,7 +207,7 @@ impl Session {
     /// Updates the augmentation options of a `'mbv2-tiny'` model (camelCase `AugConfig`
     /// fields; omitted ones keep their value). `mode`, `alpha`, `stopWidthAug`, `sortChannels`,
     /// `seed` and `enabled: false` can change; `widthList`, `expandList`, `remap` and
-    /// `remapForShift` shape the stored weights and are fixed at creation. Throws
+    /// `remapForShift`, `remapFcGrad` shape the stored model and are fixed at creation. Throws
     /// `INVALID_CONFIG` (nothing changes) otherwise, or for an `'mfcnn'` model.
     #[wasm_bindgen(js_name = configureAug)]
     pub fn configure_aug(&self, aug: JsValue) -> Result<(), JsValue> {
@@ -219,9 +219,11 @@ impl Session {
         let current = t.model().config.aug.clone();
         let new: AugConfig = merge_patch(&current, aug, "aug").map_err(js_error)?;
         new.validate().map_err(js_error)?;
-        if new.width_list != current.width_list || new.expand_list != current.expand_list || new.remap != current.remap || new.remap_for_shift != current.remap_for_shift {
+        if new.width_list != current.width_list || new.expand_list != current.expand_list || new.remap != current.remap || new.remap_for_shift != current.remap_for_shift
+            || new.remap_fc_grad != current.remap_fc_grad
+        {
             return Err(js_error(Error::Config(
-                "aug.widthList, expandList, remap and remapForShift are fixed when the model is created (pass them to createModel)".into(),
+                "aug.widthList, expandList, remap, remapForShift and remapFcGrad are fixed when the model is created (pass them to createModel)".into(),
             )));
         }
         if new.enabled && !current.enabled {
