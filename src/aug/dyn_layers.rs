@@ -234,7 +234,7 @@ impl DynBn {
             let full = state.value_sync();
             let old = full.clone().narrow(0, 0, c);
             let new = old.mul_scalar(1.0 - mom).add(batch.detach().mul_scalar(mom));
-            state.update(full.slice_assign([0..c], new).detach());
+            set_running(state, full.slice_assign([0..c], new).detach());
         };
         upd(&self.running_mean, r.mean);
         upd(&self.running_var, r.variance);
@@ -244,10 +244,19 @@ impl DynBn {
     /// Permutes the channels (parameters and running statistics).
     pub fn permute(self, perm: Tensor<1, Int>) -> Self {
         let (m, v) = (self.running_mean.value_sync(), self.running_var.value_sync());
-        self.running_mean.update(m.select(0, perm.clone()));
-        self.running_var.update(v.select(0, perm.clone()));
+        set_running(&self.running_mean, m.select(0, perm.clone()));
+        set_running(&self.running_var, v.select(0, perm.clone()));
         Self { gamma: permute_param(self.gamma, 0, perm.clone()), beta: permute_param(self.beta, 0, perm), ..self }
     }
+}
+
+/// Sets a running state now. burn's `RunningState::update` only queues the value per thread until
+/// the next `value_sync`/`valid()`; until then `value()`, records and checkpoints still see the
+/// previous value, and queued values from several threads are averaged. Syncing at once keeps
+/// every reader (checkpoints, export) on the latest statistics, on any thread.
+fn set_running(state: &RunningState<Tensor<1>>, value: Tensor<1>) {
+    state.update(value);
+    let _ = state.value_sync();
 }
 
 /// A dynamic convolution followed by a dynamic BatchNorm (and an activation in `forward`).
