@@ -8,21 +8,13 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use shiftaddaug::aug::{AugConfig, AugNet, AugNetConfig, NetSpec, RemapKind};
-use shiftaddaug::data::Rng;
 use shiftaddaug::engine::block_on;
 use shiftaddaug::models::BlockSpec;
 use shiftaddaug::nn::ConvKind;
 use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 
-fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
-}
-
-fn gaussian(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut u = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    (0..n).map(|_| ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32).collect()
-}
+mod util;
+use util::{gaussian, read};
 
 fn small_spec() -> NetSpec {
     let b = BlockSpec::new;
