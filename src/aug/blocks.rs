@@ -65,10 +65,16 @@ impl DynSe {
         Self { reduce: DynLinear::new(max_c, h, device), expand: DynLinear::new(h, max_c, device) }
     }
 
+    /// Hidden width for `c` active channels ([`se_width`], never above the stored one:
+    /// `make_divisible` is not monotone).
+    fn hidden(&self, c: usize) -> usize {
+        se_width(c).min(self.reduce.weight.dims()[1])
+    }
+
     /// `x: [n, c, h, w]` gated per channel.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [n, c, _, _] = x.dims();
-        let hidden = se_width(c).min(self.reduce.weight.dims()[1]);
+        let hidden = self.hidden(c);
         let s = x.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
         let z = burn::tensor::activation::relu(self.reduce.forward(s, hidden));
         let g = hard_sigmoid(self.expand.forward(z, c));
@@ -85,7 +91,7 @@ impl DynSe {
 
     /// The static slice for `c` channels.
     pub fn slice(&self, c: usize) -> Self {
-        let h = se_width(c).min(self.reduce.weight.dims()[1]);
+        let h = self.hidden(c);
         Self { reduce: self.reduce.slice(c, h), expand: self.expand.slice(h, c) }
     }
 }
