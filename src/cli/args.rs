@@ -1,0 +1,153 @@
+//! Command-line flags of `train` (and the per-row flags of `compare`).
+
+use shiftaddaug::aug::AugConfig;
+use shiftaddaug::data::FASHION_MNIST_DIR;
+use shiftaddaug::models::MfCnnConfig;
+use shiftaddaug::train::TrainConfig;
+use std::path::PathBuf;
+
+pub(super) const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+[--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
+[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
+train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
+mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
+
+pub(super) struct Args {
+    pub(super) data: PathBuf,
+    /// `mfcnn` (default) or `mbv2-tiny`.
+    pub(super) arch: String,
+    pub(super) model: MfCnnConfig,
+    pub(super) train: TrainConfig,
+    pub(super) epochs: usize,
+    pub(super) train_limit: Option<usize>,
+    pub(super) test_limit: Option<usize>,
+    pub(super) input_size: usize,
+    pub(super) aug: AugConfig,
+    pub(super) schedule_cosine: bool,
+    pub(super) bn_reset: usize,
+    /// Output directory (checkpoint after every epoch, export at the end); None: write nothing.
+    pub(super) out: Option<PathBuf>,
+    pub(super) resume: Option<PathBuf>,
+    /// Operator of the depthwise convs of the supernet models (default: `--conv`).
+    pub(super) depthwise: Option<shiftaddaug::nn::ConvKind>,
+    /// Std of the supernets' adder weights at init.
+    pub(super) adder_std: f32,
+}
+
+fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
+    v.split(',').map(|s| s.trim().parse::<f32>().map_err(|_| format!("{flag}: {s:?} is not a number"))).collect()
+}
+
+pub(super) fn parse(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        data: PathBuf::from(FASHION_MNIST_DIR),
+        arch: "mfcnn".into(),
+        model: MfCnnConfig::default(),
+        train: TrainConfig::default(),
+        epochs: 1,
+        train_limit: None,
+        test_limit: None,
+        input_size: 28,
+        aug: AugConfig::direct(),
+        schedule_cosine: false,
+        bn_reset: 16_000,
+        out: Some(PathBuf::from("shiftaddaug-out")),
+        resume: None,
+        depthwise: None,
+        adder_std: shiftaddaug::aug::config::DEFAULT_ADDER_STD,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: {v:?} is not a non-negative integer"));
+        match flag.as_str() {
+            "--data" => a.data = PathBuf::from(val()?),
+            "--model" => {
+                a.arch = val()?;
+                if !["mfcnn", "mbv2-tiny", "mcunet", "proxyless-0.35", "mobilenetv3-0.35"].contains(&a.arch.as_str()) {
+                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35", a.arch));
+                }
+            }
+            "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--widths" => {
+                a.model.widths = val()?
+                    .split(',')
+                    .map(|s| s.trim().parse::<usize>().map_err(|_| format!("--widths: {s:?} is not an integer")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--head" => {
+                a.model.head = match val()?.as_str() {
+                    "flatten" => shiftaddaug::models::Head::Flatten,
+                    "avgpool" => shiftaddaug::models::Head::Avgpool,
+                    h => return Err(format!("--head {h:?}: valid: flatten, avgpool")),
+                }
+            }
+            "--shift-mode" => {
+                a.model.shift_mode = match val()?.as_str() {
+                    "q" => shiftaddaug::nn::ShiftMode::Q,
+                    "ps" => shiftaddaug::nn::ShiftMode::Ps,
+                    m => return Err(format!("--shift-mode {m:?}: valid: q, ps")),
+                }
+            }
+            "--input-size" => a.input_size = num(val()?)?,
+            "--depthwise" => a.depthwise = Some(val()?.parse().map_err(|e| format!("{e}"))?),
+            "--aug" => match val()?.as_str() {
+                "on" => a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::default() },
+                "off" => a.aug = AugConfig::direct(),
+                v => return Err(format!("--aug {v:?}: valid: on, off")),
+            },
+            "--aug-mode" => a.aug.mode = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--remap" => a.aug.remap = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--width-list" => a.aug.width_list = floats(flag, val()?)?,
+            "--expand-list" => a.aug.expand_list = floats(flag, val()?)?,
+            "--remap-fc-grad" => a.aug.remap_fc_grad = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--adder-std" => a.adder_std = val()?.parse().map_err(|_| "--adder-std: not a number".to_string())?,
+            "--alpha" => a.aug.alpha = val()?.parse().map_err(|_| "--alpha: not a number".to_string())?,
+            "--stop-width-aug" => a.aug.stop_width_aug = val()?.parse().map_err(|_| "--stop-width-aug: not a number".to_string())?,
+            "--no-sort" => a.aug.sort_channels = false,
+            "--bn-reset" => a.bn_reset = num(val()?)?,
+            "--optimizer" => {
+                a.train.optimizer = match val()?.as_str() {
+                    "adam" => shiftaddaug::train::OptimizerKind::Adam,
+                    "sgd" => shiftaddaug::train::OptimizerKind::Sgd,
+                    o => return Err(format!("--optimizer {o:?}: valid: adam, sgd")),
+                }
+            }
+            "--momentum" => a.train.momentum = val()?.parse().map_err(|_| "--momentum: not a number".to_string())?,
+            "--wd" => a.train.weight_decay = val()?.parse().map_err(|_| "--wd: not a number".to_string())?,
+            "--label-smoothing" => a.train.label_smoothing = val()?.parse().map_err(|_| "--label-smoothing: not a number".to_string())?,
+            "--warmup" => a.train.warmup_steps = num(val()?)?,
+            "--schedule" => {
+                a.schedule_cosine = match val()?.as_str() {
+                    "cosine" => true,
+                    "constant" => false,
+                    v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
+                }
+            }
+            "--out" => {
+                let v = val()?;
+                a.out = if v == "none" { None } else { Some(PathBuf::from(v)) };
+            }
+            "--resume" => a.resume = Some(PathBuf::from(val()?)),
+            "--epochs" => a.epochs = num(val()?)?,
+            "--batch-size" => a.train.batch_size = num(val()?)?,
+            "--lr" => a.train.learning_rate = val()?.parse().map_err(|_| "--lr: not a number".to_string())?,
+            "--seed" => {
+                a.train.seed = num(val()?)? as u64;
+                a.aug.seed = a.train.seed;
+            }
+            "--log-every" => a.train.log_every = num(val()?)?,
+            "--train-limit" => a.train_limit = Some(num(val()?)?),
+            "--test-limit" => a.test_limit = Some(num(val()?)?),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    if a.epochs == 0 {
+        return Err("--epochs must be >= 1".into());
+    }
+    if a.input_size < 28 {
+        return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", a.input_size));
+    }
+    Ok(a)
+}

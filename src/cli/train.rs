@@ -1,0 +1,163 @@
+//! `shiftaddaug train`: one training run, its evaluation and its files.
+
+use super::args::Args;
+use shiftaddaug::aug::{AugNetConfig, reset_bn};
+use shiftaddaug::data::Dataset;
+use shiftaddaug::data::{Split, load_fashion_mnist};
+use shiftaddaug::engine::{block_on, cpu_device};
+use shiftaddaug::models::MobileNetV2TinyConfig;
+use shiftaddaug::train::{ImageClassifier, Trainer};
+use std::time::Instant;
+
+/// Test accuracy of the deployed model (the exported tiny model for mbv2-tiny) and wall seconds.
+pub(super) struct Outcome {
+    pub(super) accuracy: f32,
+    pub(super) seconds: f64,
+}
+
+pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
+    let start = Instant::now();
+    let mut train_set = load_fashion_mnist(&a.data, Split::Train)?;
+    let mut test_set = load_fashion_mnist(&a.data, Split::Test)?;
+    if let Some(n) = a.train_limit {
+        train_set = train_set.slice(0, n);
+    }
+    if let Some(n) = a.test_limit {
+        test_set = test_set.slice(0, n);
+    }
+    if a.input_size > 28 {
+        train_set = train_set.pad_to(a.input_size);
+        test_set = test_set.pad_to(a.input_size);
+    }
+    let mut a = a;
+    if a.schedule_cosine {
+        a.train.total_steps = Some(a.epochs * train_set.len().div_ceil(a.train.batch_size.max(1)));
+    }
+    let device = cpu_device().autodiff();
+    device.seed(a.train.seed);
+    let shape = [1, a.input_size, a.input_size];
+    if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
+        let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, ..MobileNetV2TinyConfig::new(shape, 10) };
+        let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
+        let m = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
+        return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
+    }
+    if a.arch != "mfcnn" {
+        let spec = shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny);
+        let cfg = AugNetConfig {
+            aug: a.aug.clone(),
+            spec,
+            depthwise: a.depthwise,
+            adder_std: Some(a.adder_std),
+            ..AugNetConfig::new(shape, 10, a.model.conv)
+        };
+        let desc = format!(
+            "{} supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
+            a.arch,
+            cfg.conv,
+            cfg.aug.enabled,
+            cfg.aug.mode,
+            cfg.aug.remap,
+            cfg.aug.width_list,
+            cfg.aug.expand_list,
+            cfg.aug.alpha,
+            cfg.init(&burn::tensor::Device::flex())?.tiny_param_count(),
+            cfg.tiny_macs()
+        );
+        let net = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let t = Instant::now();
+        let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, 250)? } else { net };
+        let exported = net.export_tiny();
+        let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
+        if let Some(dir) = &a.out {
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+            let (j, bytes) = block_on(shiftaddaug::aug::export::export(&exported))?;
+            let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
+            std::fs::write(&pj, j).map_err(io_at(&pj))?;
+            std::fs::write(&ps, bytes).map_err(io_at(&ps))?;
+            println!("export: {} and model.safetensors", dir.join("model.json").display());
+        }
+        println!(
+            "exported tiny model (BN re-estimated on {} images): test accuracy {:.4} on {} images ({:.1} s)",
+            a.bn_reset.min(train_set.len()),
+            eval.accuracy,
+            eval.count,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
+    }
+    if a.input_size != 28 {
+        a.model.input_shape = shape;
+    }
+    let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
+    let m = run(a.model.init(&device)?, &desc, &json(&a.model), &a, &train_set, &test_set)?;
+    let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
+    Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() })
+}
+
+pub(super) fn json<T: serde::Serialize>(cfg: &T) -> String {
+    serde_json::to_string(cfg).expect("configs serialise")
+}
+
+pub(super) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> shiftaddaug::Error + '_ {
+    move |source| shiftaddaug::Error::Io { path: path.display().to_string(), source }
+}
+
+fn run<M: ImageClassifier>(
+    model: M,
+    desc: &str,
+    cfg_json: &str,
+    a: &Args,
+    train_set: &Dataset,
+    test_set: &Dataset,
+) -> Result<M, shiftaddaug::Error> {
+    println!(
+        "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
+        burn::module::Module::num_params(&model),
+        train_set.len(),
+        test_set.len(),
+        a.train.batch_size,
+        a.train.learning_rate,
+        a.train.seed
+    );
+    let mut trainer = Trainer::new(model, 10, a.train.clone())?;
+    let mut first = 0;
+    if let Some(path) = &a.resume {
+        let bytes = std::fs::read(path).map_err(io_at(path))?;
+        first = trainer.restore(&bytes, cfg_json)?;
+        println!("resumed {} at epoch {} (step {})", path.display(), first + 1, trainer.step());
+    }
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    }
+    let total = Instant::now();
+    for epoch in first..a.epochs {
+        let t = Instant::now();
+        let m = block_on(trainer.fit_epoch(train_set, epoch, &mut |b| {
+            if b.step % (a.train.log_every * 20) == 0 {
+                println!("  step {:>6}  loss {:.4}  acc {:.3}", b.step, b.loss, b.accuracy);
+            }
+            true
+        }))?;
+        let secs = t.elapsed().as_secs_f64();
+        let eval = block_on(trainer.evaluate(test_set))?;
+        println!(
+            "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} images/s",
+            epoch + 1,
+            m.loss,
+            m.accuracy,
+            eval.loss,
+            eval.accuracy,
+            secs,
+            train_set.len() as f64 / secs
+        );
+        if let Some(dir) = &a.out {
+            let p = dir.join("checkpoint.bin");
+            std::fs::write(&p, trainer.checkpoint(cfg_json, epoch + 1)?).map_err(io_at(&p))?;
+        }
+    }
+    let eval = block_on(trainer.evaluate(test_set))?;
+    println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
+    Ok(trainer.into_model())
+}
