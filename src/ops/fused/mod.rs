@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod lanes;
 
 mod autodiff;
+mod tiles;
 #[cfg(target_family = "wasm")]
 mod cube;
 
