@@ -123,6 +123,11 @@ impl AugNet {
     /// over the whole bank): a pure permutation of expand rows, depthwise channels, their BNs,
     /// SE and project columns. The widest model's function is unchanged (in all-Mult mode B);
     /// the tiny model now owns the most important channels.
+    ///
+    /// Parameter ids are kept, so an optimiser's per-parameter state (SGD momentum, Adam
+    /// moments) is *not* permuted with the values: after a sort at a step > 0 it acts on the
+    /// channels' old positions until it decays. The training loop sorts at the start of each
+    /// epoch while width augmentation is on; at step 0 no state exists yet.
     pub fn sort_channels(self) -> Self {
         let blocks = self
             .blocks
