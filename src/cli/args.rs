@@ -151,3 +151,48 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
     }
     Ok(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn flags_set_the_configs() {
+        let a = parse(&args("--model mbv2-tiny --conv add --aug on --remap r0 --seed 7 --epochs 3 --optimizer sgd --wd 4e-5 --out none")).unwrap();
+        assert_eq!(a.arch, "mbv2-tiny");
+        assert_eq!(a.model.conv, shiftaddaug::nn::ConvKind::Add);
+        assert!(a.aug.enabled);
+        assert_eq!(a.aug.remap, shiftaddaug::aug::RemapKind::R0);
+        assert_eq!((a.train.seed, a.aug.seed), (7, 7), "--seed seeds training and sampling");
+        assert_eq!(a.epochs, 3);
+        assert_eq!(a.train.optimizer, shiftaddaug::train::OptimizerKind::Sgd);
+        assert_eq!(a.train.weight_decay, 4e-5);
+        assert!(a.out.is_none());
+        // --aug on after --seed keeps the seed.
+        let b = parse(&args("--seed 3 --aug on")).unwrap();
+        assert_eq!(b.aug.seed, 3);
+    }
+
+    #[test]
+    fn bad_flags_name_the_valid_choices() {
+        for (argv, needle) in [
+            ("--model resnet", "valid: mfcnn, mbv2-tiny"),
+            ("--conv mul", "valid: 'mult', 'shift', 'add'"),
+            ("--aug maybe", "valid: on, off"),
+            ("--optimizer rmsprop", "valid: adam, sgd"),
+            ("--schedule step", "valid: constant, cosine"),
+            ("--epochs 0", "--epochs must be >= 1"),
+            ("--input-size 16", "must be >= 28"),
+            ("--epochs", "--epochs needs a value"),
+            ("--width-list 1,x", "\"x\" is not a number"),
+            ("--frobnicate", "unknown option \"--frobnicate\""),
+        ] {
+            let e = parse(&args(argv)).err().unwrap_or_else(|| panic!("{argv} was accepted"));
+            assert!(e.contains(needle), "{argv}: {e}");
+        }
+    }
+}
