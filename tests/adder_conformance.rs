@@ -4,21 +4,18 @@
 //! proptest over random shapes and values, and bad input.
 
 mod conformance;
+mod util;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use conformance::{Case, assert_close, check, geo};
 use proptest::prelude::*;
-use shiftaddaug::engine::block_on;
 use shiftaddaug::ops::fused::cpu::{self, AdderShape, CpuIsa};
 use shiftaddaug::ops::fused::{adder_conv2d_fused, fused_supported};
 use shiftaddaug::ops::{Conv2dGeometry, adaptive_grad_scale, adder_conv2d, adder_conv2d_reference, adder_linear};
+use util::read;
 
 type ConvFn = fn(Tensor<4>, Tensor<4>, Conv2dGeometry) -> shiftaddaug::Result<Tensor<4>>;
 const TENSOR_IMPLS: [(&str, ConvFn); 2] = [("reference", adder_conv2d_reference), ("fused", adder_conv2d_fused)];
-
-fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
-}
 
 /// `(y, dW, dX)` of a tensor implementation on an autodiff device.
 fn run_tensor(f: ConvFn, c: &Case, device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>) {

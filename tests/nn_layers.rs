@@ -6,13 +6,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use shiftaddaug::data::Rng;
-use shiftaddaug::engine::block_on;
 use shiftaddaug::nn::{AdderLinearConfig, ShiftConv2dConfig, ShiftLinearConfig, ShiftMode};
 use shiftaddaug::ops::Conv2dGeometry;
 
-fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
-}
+mod util;
+use util::read;
 
 fn uniform(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0).collect()

@@ -1,4 +1,5 @@
-//! Helpers shared by the native ShiftAddAug tests (`aug`, `remap`, `checkpoint`).
+//! Helpers shared by the native test binaries (`aug`, `remap`, `checkpoint`, `adder_conformance`,
+//! `nn_layers`).
 #![allow(dead_code)]
 
 use burn::tensor::Tensor;
