@@ -1,6 +1,6 @@
 // End-to-end: the demo page (served from dist/) trains one epoch in headless Chromium through the
 // SDK's worker on the wasm backend; asserts the test accuracy the page shows. Then the side-by-side
-// mode trains direct and ShiftAddAug MobileNetV2-Tiny at once. Screenshots: target/e2e-*.png.
+// mode trains direct and ShiftAddAug MobileNetV2-Tiny at once (with random crop and flip). Screenshots: target/e2e-*.png.
 import { mkdirSync } from 'node:fs';
 import { withDemoPage } from './demo-page.mjs';
 
@@ -40,7 +40,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
 // Side by side: direct and ShiftAddAug MobileNetV2-Tiny train at once in two workers; the
 // page shows both test accuracies and both final losses.
 const t1 = Date.now();
-const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&autostart=1', 600_000, async (page, errors) => {
+const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&croppad=2&flip=1&autostart=1', 600_000, async (page, errors) => {
   const state = await page.evaluate(() => document.body.dataset.state);
   const status = await page.textContent('#status');
   const acc = await page.textContent('#testacc');

@@ -35,7 +35,17 @@ fn checkpoint_round_trip() {
     let device = Device::flex().autodiff();
     let cfg = AugNetConfig { spec: small_spec(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
     let cfg_json = serde_json::to_string(&cfg).unwrap();
-    let tc = TrainConfig { batch_size: 32, total_steps: Some(12), optimizer: shiftaddaug::train::OptimizerKind::Sgd, learning_rate: 0.05, ..TrainConfig::default() };
+    // Random crop and flip on: a resumed run must redraw the same crops (they are seeded by
+    // (seed, epoch, batch)), and the restored config must carry them.
+    let tc = TrainConfig {
+        batch_size: 32,
+        total_steps: Some(12),
+        optimizer: shiftaddaug::train::OptimizerKind::Sgd,
+        learning_rate: 0.05,
+        crop_padding: 2,
+        horizontal_flip: true,
+        ..TrainConfig::default()
+    };
     let probe = Tensor::<4>::from_data(TensorData::new(gaussian(2 * 784, 3), [2, 1, 28, 28]), &Device::flex());
     let logits = |m: &AugNet| read(m.valid().logits(probe.clone()).unwrap());
     // Straight: 2 epochs. Both runs start from copies of one model made through its record:
@@ -60,6 +70,15 @@ fn checkpoint_round_trip() {
     assert_eq!((next, c.step()), (1, 6));
     block_on(c.fit_epoch(&train, next, &mut |_| true)).unwrap();
     assert_eq!(logits(c.model()), straight, "resumed training is bit-identical");
+    assert_eq!((c.config().crop_padding, c.config().horizontal_flip), (2, true));
+    drop(c);
+    // The same 2 epochs without crop / flip end elsewhere: the augmentation was applied.
+    let mut p = Trainer::new(copy(), 10, TrainConfig { crop_padding: 0, horizontal_flip: false, ..tc.clone() }).unwrap();
+    for e in 0..2 {
+        block_on(p.fit_epoch(&train, e, &mut |_| true)).unwrap();
+    }
+    assert_ne!(logits(p.model()), straight, "crop / flip change the trained weights");
+    drop(p);
     // Another config or a damaged file is refused and leaves the trainer as it was.
     let other = AugNetConfig { aug: AugConfig { remap: RemapKind::R2, ..AugConfig::default() }, ..cfg.clone() };
     let other_json = serde_json::to_string(&other).unwrap();

@@ -5,7 +5,8 @@ const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal'
 const N_TEST = 2000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const k of ['model', 'mode', 'backend', 'conv', 'ntrain', 'epochs', 'batch']) if (params.has(k)) $(k).value = params.get(k);
+for (const k of ['model', 'mode', 'backend', 'conv', 'ntrain', 'epochs', 'batch', 'croppad']) if (params.has(k)) $(k).value = params.get(k);
+if (params.has('flip')) $('flip').checked = params.get('flip') !== '0';
 
 const status = (s) => { $('status').textContent = s; };
 let rt = null;
@@ -110,6 +111,7 @@ async function train() {
     const accs = runs.map(() => '–');
     const histories = await Promise.all(runs.map((r, i) => models[i].fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
       epochs, batchSize, signal: controller.signal,
+      cropPadding: Number($('croppad').value), horizontalFlip: $('flip').checked,
       validationData: [data.testX, data.testY],
       resetBn: Math.min(nTrain, 4096),
       callbacks: {

@@ -111,7 +111,7 @@ function asLabels(y: unknown): Int32Array {
   throw new ShiftAddAugError('INVALID_DATASET', 'labels must be an Int32Array, Uint8Array or array of integers');
 }
 
-const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps'] as const;
+const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps', 'cropPadding', 'horizontalFlip'] as const;
 
 function trainConfig(o: TrainOptions): Record<string, unknown> {
   const c: Record<string, unknown> = { logEvery: 1 };

@@ -114,6 +114,13 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Linear learning-rate warm-up steps. @defaultValue 0 */
   warmupSteps?: number;
+  /**
+   * Random crop after zero-padding every side by this many pixels (torchvision's
+   * `RandomCrop(size, padding)`), per training image; 0 turns it off. Integer in 0..=32. @defaultValue 0
+   */
+  cropPadding?: number;
+  /** Random left-right mirror of each training image with probability 1/2. @defaultValue false */
+  horizontalFlip?: boolean;
   /** Cosine decay to 0 at this step (also the schedule of `aug.stopWidthAug`); absent: constant. */
   totalSteps?: number;
   /**

@@ -1,6 +1,6 @@
 // ShiftAddAug from the SDK (Node, in-thread wasm CPU): the augmented MobileNetV2-style
 // supernet trains through `fit` with augmentation options, its per-step losses agree with the
-// native CLI at the same seed (`shiftaddaug trace`), BN reset and export work, and bad
+// native CLI at the same seed (`shiftaddaug trace`), random crop and flip included, BN reset and export work, and bad
 // augmentation options are typed errors. Needs the native binary: SHIFTADDAUG_BIN or
 // target/release/shiftaddaug (scripts/test.sh builds it first).
 import { test } from 'node:test';
@@ -32,8 +32,13 @@ test('augmented training matches the native run at the same seed', async () => {
   const test = await split('t10k', 500);
   for (const conv of ['shift', 'add']) {
     const modelCfg = { inputShape: [1, 28, 28], numClasses: 10, conv, spec, aug: { seed: 3 } };
-    const trainCfg = { batchSize: 32, seed: 3, totalSteps: 16 };
-    const native = JSON.parse(execFileSync(BIN, ['trace', JSON.stringify(modelCfg), JSON.stringify(trainCfg), String(N), '2']).toString());
+    // Random crop (padding 2) and flip on both sides: the draws depend only on (seed, epoch,
+    // batch), so the SDK's batches are the native ones pixel for pixel.
+    const trainCfg = { batchSize: 32, seed: 3, totalSteps: 16, cropPadding: 2, horizontalFlip: true };
+    const trace = (tc, epochs) => JSON.parse(execFileSync(BIN, ['trace', JSON.stringify(modelCfg), JSON.stringify(tc), String(N), String(epochs)]).toString());
+    const native = trace(trainCfg, 2);
+    const plain = trace({ batchSize: 32, seed: 3, totalSteps: 16 }, 1);
+    assert.ok(Math.abs(plain.losses[0] - native.losses[0]) > 1e-3 * native.losses[0], `${conv}: crop/flip change the first batch (${plain.losses[0]} vs ${native.losses[0]})`);
     const model = await sdk.createModel({ model: 'mbv2-tiny', ...modelCfg }, trainCfg);
     const losses = [];
     await model.fit(x, y, { epochs: 2, ...trainCfg, resetBn: N, callbacks: { onBatchEnd: (_, l) => { losses.push(l.loss); } } });

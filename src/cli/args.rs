@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 pub(super) const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
-[--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--warmup N] [--schedule constant|cosine] \
+[--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--crop-pad N] [--flip] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
 mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
@@ -118,6 +118,8 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
             "--wd" => a.train.weight_decay = val()?.parse().map_err(|_| "--wd: not a number".to_string())?,
             "--label-smoothing" => a.train.label_smoothing = val()?.parse().map_err(|_| "--label-smoothing: not a number".to_string())?,
             "--warmup" => a.train.warmup_steps = num(val()?)?,
+            "--crop-pad" => a.train.crop_padding = num(val()?)?,
+            "--flip" => a.train.horizontal_flip = true,
             "--schedule" => {
                 a.schedule_cosine = match val()?.as_str() {
                     "cosine" => true,
@@ -149,6 +151,7 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
     if a.input_size < 28 {
         return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", a.input_size));
     }
+    a.train.validate().map_err(|e| e.to_string())?;
     Ok(a)
 }
 
@@ -175,6 +178,10 @@ mod tests {
         // --aug on after --seed keeps the seed.
         let b = parse(&args("--seed 3 --aug on")).unwrap();
         assert_eq!(b.aug.seed, 3);
+        let c = parse(&args("--crop-pad 4 --flip")).unwrap();
+        assert_eq!((c.train.crop_padding, c.train.horizontal_flip), (4, true));
+        let d = parse(&args("")).unwrap();
+        assert_eq!((d.train.crop_padding, d.train.horizontal_flip), (0, false), "no augmentation unless asked");
     }
 
     #[test]
@@ -190,6 +197,8 @@ mod tests {
             ("--epochs", "--epochs needs a value"),
             ("--width-list 1,x", "\"x\" is not a number"),
             ("--frobnicate", "unknown option \"--frobnicate\""),
+            ("--crop-pad 40", "cropPadding = 40; valid: 0..=32"),
+            ("--lr -1", "learningRate = -1"),
         ] {
             let e = parse(&args(argv)).err().unwrap_or_else(|| panic!("{argv} was accepted"));
             assert!(e.contains(needle), "{argv}: {e}");

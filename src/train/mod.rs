@@ -8,7 +8,7 @@ mod config;
 
 pub use config::{OptimizerKind, TrainConfig};
 
-use crate::data::{Dataset, check_images, check_labels};
+use crate::data::{Dataset, batch_seed, check_images, check_labels, random_crop_flip};
 use crate::error::{Error, Result};
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
@@ -226,6 +226,14 @@ impl<M: ImageClassifier> Trainer<M> {
         }
     }
 
+    /// Applies the configured random crop / flip (`crop_padding`, `horizontal_flip`) in place to
+    /// the images of batch `batch` of epoch `epoch`; the draws depend only on
+    /// `(seed, epoch, batch)`. Call it on a gathered batch before [`train_batch`](Self::train_batch).
+    pub fn augment_batch(&self, images: &mut [f32], epoch: usize, batch: usize) {
+        let c = &self.config;
+        random_crop_flip(images, self.model().input_shape(), c.crop_padding, c.horizontal_flip, batch_seed(c.seed, epoch, batch));
+    }
+
     /// One optimisation step on a batch. Reads metrics back (async) only when `read_metrics`.
     ///
     /// # Errors
@@ -281,7 +289,7 @@ impl<M: ImageClassifier> Trainer<M> {
         Ok(Some(BatchMetrics { step: self.step, loss: v[0], accuracy: v[1] / labels.len() as f32 }))
     }
 
-    /// One epoch over `data` (seeded shuffle `seed + epoch`). Calls `on_batch` with the
+    /// One epoch over `data` (seeded shuffle `seed + epoch`, then [`augment_batch`](Self::augment_batch)). Calls `on_batch` with the
     /// metrics of every `log_every`-th batch and of the last one; it returns `false` to stop.
     ///
     /// # Errors
@@ -292,7 +300,8 @@ impl<M: ImageClassifier> Trainer<M> {
         let (mut loss_sum, mut acc_sum, mut reads) = (0.0f64, 0.0f64, 0usize);
         let last = batches.len().saturating_sub(1);
         for (i, idx) in batches.iter().enumerate() {
-            let (x, y) = data.gather(idx);
+            let (mut x, y) = data.gather(idx);
+            self.augment_batch(&mut x, epoch, i);
             let read = i == last || (i + 1) % self.config.log_every == 0;
             if let Some(m) = self.train_batch(&x, &y, read).await? {
                 loss_sum += m.loss as f64;

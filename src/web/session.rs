@@ -95,6 +95,8 @@ struct State {
     data: Option<Dataset>,
     batches: Vec<Vec<usize>>,
     cursor: usize,
+    /// Epoch index of `batches` (seeds the crop / flip draws).
+    epoch: usize,
 }
 
 /// A model with its trainer on one backend. Create with `Session.create(modelConfig,
@@ -156,7 +158,7 @@ impl Session {
                 ModelCfg::Aug(c) => (Net::Aug(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
             };
             Ok::<_, Error>(Session {
-                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0 })),
+                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0, epoch: 0 })),
                 backend: name,
                 num_classes,
             })
@@ -324,6 +326,7 @@ impl Session {
         let n = batches.len();
         s.batches = batches;
         s.cursor = 0;
+        s.epoch = epoch as usize;
         Ok(n)
     }
 
@@ -334,14 +337,16 @@ impl Session {
         let state = self.state.clone();
         future_to_promise(async move {
             let run = async {
-                let (x, y) = {
+                let (mut x, y, epoch, i) = {
                     let mut s = state.borrow_mut();
                     let i = s.cursor;
                     let idx = s.batches.get(i).cloned().ok_or_else(|| Error::Dataset("no batch left: call beginEpoch".into()))?;
                     s.cursor += 1;
-                    s.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(&idx)
+                    let (x, y) = s.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(&idx);
+                    (x, y, s.epoch, i)
                 };
                 let mut t = Session::take(&state)?;
+                with_trainer!(&t, t => t.augment_batch(&mut x, epoch, i));
                 let r = with_trainer!(&mut t, t => t.train_batch(&x, &y, read_metrics).await);
                 state.borrow_mut().trainer = Some(t);
                 let m = r?;
