@@ -70,6 +70,10 @@ fn tiny_slice_has_the_base_architecture_parameter_count() {
     let max = cfg.max_arch();
     assert_eq!((max.stem, max.ds, max.head), (make_divisible(16.0 * 2.6), make_divisible(8.0 * 2.6), make_divisible(448.0 * 2.6)));
     assert_eq!(net.stem.conv.weight.dims(), [max.stem, 3, 3, 3]);
+    // An MF classifier replaces the 1 000 biases by BN scale and shift (2 × 1 000); an MF stem
+    // has the same count as the Mult one.
+    let mf = AugNetConfig { stem_conv: ConvKind::Add, classifier: ConvKind::Shift, ..cfg };
+    assert_eq!(mf.init(&Device::flex()).unwrap().tiny_param_count(), 750_280 + 1_000);
 }
 
 #[test]
@@ -101,7 +105,8 @@ fn sampling_is_seeded_and_respects_lists_and_shortcuts() {
 #[test]
 fn augmented_pass_at_factor_one_equals_tiny_pass_in_h1_and_h2() {
     let device = Device::flex();
-    for cfg in [ConvKind::Shift, ConvKind::Add].into_iter().flat_map(|conv| small_specs(conv, AugConfig::default())) {
+    let mf_ends = |c: AugNetConfig| AugNetConfig { stem_conv: c.conv, classifier: c.conv, ..c };
+    for cfg in [ConvKind::Shift, ConvKind::Add].into_iter().flat_map(|conv| small_specs(conv, AugConfig::default())).flat_map(|c| [c.clone(), mf_ends(c)]) {
         let conv = cfg.conv;
         let net = cfg.init(&device).unwrap();
         let x = images(3, 9, &device);
@@ -197,8 +202,9 @@ fn augmented_training_learns_on_fashion_mnist() {
     let train = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Train).unwrap().slice(0, 1024);
     let test = shiftaddaug::data::load_fashion_mnist(dir, shiftaddaug::data::Split::Test).unwrap().slice(0, 1000);
     let device = Device::flex().autodiff();
-    for conv in [ConvKind::Shift, ConvKind::Add] {
-        let cfg = AugNetConfig { spec: small_spec(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
+    // The third run is all-Add but for the depthwise-free parts: Add stem and Add classifier too.
+    for (conv, ends) in [(ConvKind::Shift, ConvKind::Mult), (ConvKind::Add, ConvKind::Mult), (ConvKind::Add, ConvKind::Add)] {
+        let cfg = AugNetConfig { spec: small_spec(), stem_conv: ends, classifier: ends, ..AugNetConfig::new([1, 28, 28], 10, conv) };
         let net: AugNet = cfg.init(&device).unwrap();
         let tc = TrainConfig { batch_size: 32, total_steps: Some(64), log_every: 1, label_smoothing: 0.0, ..TrainConfig::default() };
         let mut trainer = Trainer::new(net, 10, tc).unwrap();
@@ -216,7 +222,7 @@ fn augmented_training_learns_on_fashion_mnist() {
         let acc = block_on(shiftaddaug::train::evaluate(&net, 10, &test, 500)).unwrap().accuracy;
         let exported = net.export_tiny();
         let acc_export = block_on(shiftaddaug::train::evaluate(&exported, 10, &test, 500)).unwrap().accuracy;
-        eprintln!("{conv:?}: tiny-pass loss {first:.3} → {last:.3}; test accuracy {acc}, exported {acc_export}");
+        eprintln!("{conv:?} (stem / classifier {ends:?}): tiny-pass loss {first:.3} → {last:.3}; test accuracy {acc}, exported {acc_export}");
         assert!(losses.iter().all(|l| l.is_finite()), "{conv:?}: losses {losses:?}");
         assert!(last < first - 0.15 && acc > 0.15, "{conv:?}: loss {first} → {last}, accuracy {acc}");
         assert!((acc - acc_export).abs() < 0.01, "{conv:?}: accuracy {acc}, export {acc_export}");
@@ -250,13 +256,17 @@ fn dyn_bn_updates_running_statistics_of_the_active_slice_only() {
 fn export_files_round_trip_and_reproduce_the_tiny_pass() {
     use shiftaddaug::aug::export::{export, import};
     let device = Device::flex();
-    for (conv, exact, spec) in [
-        (ConvKind::Shift, true, small_spec()),
-        (ConvKind::Add, false, small_spec()),
-        (ConvKind::Mult, true, small_spec()),
-        (ConvKind::Add, false, v3_spec()),
+    let m = ConvKind::Mult;
+    // (operator, bit-exact, spec, stem, classifier)
+    for (conv, exact, spec, stem_conv, classifier) in [
+        (ConvKind::Shift, true, small_spec(), m, m),
+        (ConvKind::Add, false, small_spec(), m, m),
+        (ConvKind::Mult, true, small_spec(), m, m),
+        (ConvKind::Add, false, v3_spec(), m, m),
+        (ConvKind::Shift, true, small_spec(), ConvKind::Shift, ConvKind::Shift),
+        (ConvKind::Add, false, v3_spec(), ConvKind::Add, ConvKind::Add),
     ] {
-        let cfg = AugNetConfig { depthwise: Some(ConvKind::Mult), spec, ..small(conv, AugConfig::default()) };
+        let cfg = AugNetConfig { depthwise: Some(ConvKind::Mult), spec, stem_conv, classifier, ..small(conv, AugConfig::default()) };
         let net = cfg.init(&device).unwrap();
         let x = images(3, 12, &device);
         let want = read(net.logits(x.clone()).unwrap());
@@ -264,6 +274,16 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         assert!(json.contains("\"format\": \"shiftaddaug-tiny/2\""));
         if conv == ConvKind::Shift {
             assert!(json.contains("\"kind\": \"shift\"") && json.contains("\"kind\": \"mult\""), "pointwise shift, depthwise mult");
+        }
+        if classifier != m {
+            // The MF classifier is the last layer entry: a 1×1 conv + BN, no classifier.weight.
+            let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let last = doc["layers"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!((last["name"].as_str(), last["kernel"].as_u64(), last["channels"][1].as_u64()), (Some("classifier"), Some(1), Some(10)));
+            assert_eq!(doc["layers"][0]["kind"], doc["config"]["conv"], "MF stem");
+            assert_eq!(doc["config"]["classifier"], doc["config"]["conv"]);
+        } else {
+            assert!(!json.contains("\"classifier\""), "default stem / classifier are not written: {json}");
         }
         if cfg.spec.final_conv.is_some() {
             for key in ["\"finalConv\": 24", "\"dsShortcut\": true", "\"se\": true", "\"act\": \"hswish\"", "\"stemAct\": \"hswish\""] {

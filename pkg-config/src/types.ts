@@ -86,6 +86,14 @@ export interface ModelConfig {
   adderStd?: number | null;
   /** `'mbv2-tiny'`: stem stride, 1 for 28–32 px inputs. @defaultValue 1 */
   stemStride?: 1 | 2;
+  /** `'mbv2-tiny'`: operator of the 3×3 stem conv. @defaultValue `'mult'` */
+  stemConv?: ConvKind;
+  /**
+   * `'mbv2-tiny'`: operator of the classifier: `'mult'` (linear with bias), or `'shift'` / `'add'`
+   * (a 1×1 conv of that operator on the pooled features, then BatchNorm over the classes).
+   * @defaultValue `'mult'`
+   */
+  classifier?: ConvKind;
   /** `'mbv2-tiny'`: augmentation options. @defaultValue ShiftAddAug defaults */
   aug?: AugOptions;
   /** `'mfcnn'`: channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */

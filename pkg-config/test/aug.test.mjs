@@ -61,17 +61,20 @@ test('augmented training matches the native run at the same seed', async () => {
   }
 });
 
-test('zoo models by name: MobileNetV3-0.35 (SE, h-swish) with Add trains augmented and exports', async () => {
+test('zoo models by name: MobileNetV3-0.35 (SE, h-swish) with Add, Add stem and Add classifier trains augmented and exports', async () => {
   await sdk.init({ backend: 'wasm', worker: false });
   const { x, y } = await split('train', 32);
-  const model = await sdk.createModel({ model: 'mobilenetv3-0.35', inputShape: [1, 28, 28], numClasses: 10, conv: 'add', aug: { enabled: true } });
+  const model = await sdk.createModel({ model: 'mobilenetv3-0.35', inputShape: [1, 28, 28], numClasses: 10, conv: 'add', stemConv: 'add', classifier: 'add', aug: { enabled: true } });
   const h = await model.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 32 });
   assert.ok(Number.isFinite(h.history.loss[0]), `loss ${h.history.loss}`);
   const { json } = await model.exportModel();
   const doc = JSON.parse(json);
   assert.equal(doc.format, 'shiftaddaug-tiny/2');
   assert.ok(doc.layers.some((l) => l.act === 'hswish') && doc.config.spec.finalConv === 1280 && doc.config.spec.blocks.some((b) => b.se));
+  const [first, last] = [doc.layers[0], doc.layers[doc.layers.length - 1]];
+  assert.deepEqual([first.name, first.kind, last.name, last.kind, last.channels], ['stem', 'add', 'classifier', 'add', [1280, 10]]);
   model.dispose();
+  await assert.rejects(sdk.createModel({ model: 'mcunet', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', classifier: 'conv' }), code('INVALID_CONFIG'));
 });
 
 test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has none', async () => {

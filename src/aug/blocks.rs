@@ -1,8 +1,8 @@
 //! The supernet's composite blocks: the dynamic MBConv (expand → depthwise → optional SE →
-//! project), squeeze-and-excitation, and the sliced multiplicative linear layer used by SE, the
-//! final conv and the classifier.
+//! project), squeeze-and-excitation, the sliced multiplicative linear layer used by SE, the
+//! final conv and the Mult classifier, and the classifier (Mult linear or MF 1×1 conv + BN).
 
-use super::Pass;
+use super::{AugMode, Pass};
 use super::dyn_layers::{DynConvBn, permute_param};
 use super::make_divisible;
 use crate::models::{Act, BlockSpec, hard_sigmoid};
@@ -137,5 +137,40 @@ impl DynMbConv {
     /// Applies `f` to each conv + BN.
     pub fn map_layers(self, f: impl Fn(DynConvBn) -> DynConvBn) -> Self {
         DynMbConv { expand: f(self.expand), depthwise: f(self.depthwise), se: self.se, project: f(self.project) }
+    }
+}
+
+/// The classifier on the pooled features: a Mult linear layer with bias (default), or an MF
+/// (Shift / Add) 1×1 conv + BatchNorm over the classes; see `AugNetConfig::classifier`.
+#[derive(Module, Debug)]
+pub enum Classifier {
+    /// `[max_features, classes]` linear with bias.
+    Mult(DynLinear),
+    /// 1×1 conv `[classes, max_features, 1, 1]` + BN over the classes, on `[n, f, 1, 1]`.
+    Mf(DynConvBn),
+}
+
+impl Classifier {
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        match self {
+            Classifier::Mult(l) => l.weight.dims()[1],
+            Classifier::Mf(l) => l.conv.weight.dims()[0],
+        }
+    }
+
+    /// `x: [n, a_f]` (active features, of which the leading `t_f` are the tiny ones) → logits
+    /// `[n, classes]`. An MF classifier computes augmented passes under H2 as H1 (the augmented
+    /// features reach the logits through Mult).
+    pub fn forward(&self, x: Tensor<2>, t_f: usize, pass: Pass) -> Tensor<2> {
+        let k = self.classes();
+        match self {
+            Classifier::Mult(l) => l.forward(x, k),
+            Classifier::Mf(l) => {
+                let [n, a_f] = x.dims();
+                let pass = if pass == Pass::Aug(AugMode::H2) { Pass::Aug(AugMode::H1) } else { pass };
+                l.forward(x.reshape([n, a_f, 1, 1]), [t_f, k], [a_f, k], pass, Act::None).reshape([n, k])
+            }
+        }
     }
 }

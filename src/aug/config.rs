@@ -1,7 +1,7 @@
 //! Configuration of the ShiftAddAug supernet: the tiny and largest widths of a spec, the
 //! per-step architecture sampling, MAC counts, and building the [`AugNet`].
 
-use super::blocks::{DynLinear, DynMbConv, DynSe, se_width};
+use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::dyn_layers::{DynBn, DynConv, DynConvBn};
 use super::net::AugNet;
 use super::{AugConfig, RemapKind, make_divisible};
@@ -48,6 +48,19 @@ pub struct AugNetConfig {
     /// Stem stride (1 for 28–32 px inputs, 2 for ImageNet sizes).
     #[serde(default = "one")]
     pub stem_stride: usize,
+    /// Operator of the 3×3 stem conv: `mult` (default; AdderNet and ShiftAddNet keep the first
+    /// layer multiplicative), `shift` or `add`. Under augmentation an MF stem is hybrid like
+    /// every other MF layer.
+    #[serde(default = "mult", skip_serializing_if = "is_mult")]
+    pub stem_conv: ConvKind,
+    /// Operator of the classifier: `mult` (default: a linear layer with bias), or `shift` /
+    /// `add`: a 1×1 conv of that operator over the pooled features `[n, f, 1, 1]` followed by
+    /// BatchNorm over the classes (AdderNet's final FC + BN), whose BN shift is the bias. In
+    /// augmented passes its logits sum the MF product of the tiny features and the Mult product
+    /// of the augmented ones (H1) under H1 and H2: the classifier has no augmented outputs, and
+    /// H2's rule (tiny outputs read tiny inputs only) would cut the augmented features off.
+    #[serde(default = "mult", skip_serializing_if = "is_mult")]
+    pub classifier: ConvKind,
     /// The architecture.
     #[serde(default = "NetSpec::mbv2_tiny")]
     pub spec: NetSpec,
@@ -68,6 +81,14 @@ fn one() -> usize {
     1
 }
 
+fn mult() -> ConvKind {
+    ConvKind::Mult
+}
+
+fn is_mult(k: &ConvKind) -> bool {
+    *k == ConvKind::Mult
+}
+
 fn default_adder_std() -> Option<f32> {
     Some(DEFAULT_ADDER_STD)
 }
@@ -81,6 +102,8 @@ impl AugNetConfig {
             conv,
             depthwise: None,
             stem_stride: 1,
+            stem_conv: ConvKind::Mult,
+            classifier: ConvKind::Mult,
             spec: NetSpec::mbv2_tiny(),
             aug: AugConfig::default(),
             adder_std: default_adder_std(),
@@ -236,7 +259,7 @@ impl AugNetConfig {
             DynConvBn { conv, bn: DynBn::new(io[1], device) }
         };
         let c = self.input_shape[0];
-        let stem = layer(ConvKind::Mult, [c, max.stem], 3, self.stem_stride, false);
+        let stem = layer(self.stem_conv, [c, max.stem], 3, self.stem_stride, false);
         let ds_dw = layer(dw_kind, [max.stem, max.stem], 3, 1, true);
         let ds_pw = layer(self.conv, [max.stem, max.ds], 1, 1, false);
         let mut cur = max.ds;
@@ -252,7 +275,11 @@ impl AugNetConfig {
         }
         let head = self.spec.head.map(|_| layer(self.conv, [cur, max.head], 1, 1, false));
         let final_conv = self.spec.final_conv.map(|w| DynLinear::new(max.features(), w, device));
-        let classifier = DynLinear::new(self.spec.final_conv.unwrap_or(max.features()), self.num_classes, device);
+        let features = self.spec.final_conv.unwrap_or(max.features());
+        let classifier = match self.classifier {
+            ConvKind::Mult => Classifier::Mult(DynLinear::new(features, self.num_classes, device)),
+            kind => Classifier::Mf(layer(kind, [features, self.num_classes], 1, 1, false)),
+        };
         Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: self.clone() })
     }
 }

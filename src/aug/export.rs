@@ -7,7 +7,7 @@
 //! - SE blocks and the final conv (MobileNetV3) and the classifier are f32 `[in, out]` weights
 //!   with `[out]` biases.
 
-use super::blocks::{DynLinear, DynSe};
+use super::blocks::{Classifier, DynLinear, DynSe};
 use super::config::AugNetConfig;
 use super::dyn_layers::{DynBn, DynConvBn};
 use super::net::AugNet;
@@ -80,30 +80,7 @@ fn i8_entry(v: &[i8], shape: Vec<usize>) -> Entry {
     Entry { dtype: "I8", shape, bytes: v.iter().map(|&x| x as u8).collect() }
 }
 
-/// Layers of `net` in forward order with names, activation and static `[in, out]` widths.
-fn layer_list(net: &AugNet) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
-    let t = net.config.tiny_arch();
-    let spec = &net.config.spec;
-    let c = net.config.input_shape[0];
-    let mut v = vec![
-        ("stem".to_string(), &net.stem, spec.stem_act, [c, t.stem]),
-        ("ds.dw".to_string(), &net.ds_dw, spec.ds_act, [t.stem, t.stem]),
-        ("ds.pw".to_string(), &net.ds_pw, Act::None, [t.stem, t.ds]),
-    ];
-    let mut cur = t.ds;
-    for (i, ((b, [m, o]), bs)) in net.blocks.iter().zip(t.blocks.iter().copied()).zip(&spec.blocks).enumerate() {
-        v.push((format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m]));
-        v.push((format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m]));
-        v.push((format!("blocks.{i}.project"), &b.project, Act::None, [m, o]));
-        cur = o;
-    }
-    if let Some(h) = &net.head {
-        v.push(("head".to_string(), h, spec.stem_act, [cur, t.head]));
-    }
-    v
-}
-
-/// The linear layers (SE, final conv, classifier) with their tensor-name prefixes.
+/// The linear layers (SE, final conv, Mult classifier) with their tensor-name prefixes.
 fn linear_list(net: &AugNet) -> Vec<(String, &DynLinear)> {
     let mut v = Vec::new();
     for (i, b) in net.blocks.iter().enumerate() {
@@ -115,7 +92,9 @@ fn linear_list(net: &AugNet) -> Vec<(String, &DynLinear)> {
     if let Some(f) = &net.final_conv {
         v.push(("final".to_string(), f));
     }
-    v.push(("classifier".to_string(), &net.classifier));
+    if let Classifier::Mult(l) = &net.classifier {
+        v.push(("classifier".to_string(), l));
+    }
     v
 }
 
@@ -128,7 +107,7 @@ pub async fn export(net: &AugNet) -> Result<(String, Vec<u8>)> {
     let net = net.export_tiny();
     let mut tensors: BTreeMap<String, Entry> = BTreeMap::new();
     let mut layers = Vec::new();
-    for (name, l, act, [i, o]) in layer_list(&net) {
+    for (name, l, act, [i, o]) in net.tiny_layers() {
         let dims = l.conv.weight.dims();
         let groups = if l.conv.depthwise { o } else { 1 };
         layers.push(LayerInfo {
@@ -163,8 +142,7 @@ pub async fn export(net: &AugNet) -> Result<(String, Vec<u8>)> {
         tensors.insert(format!("{name}.weight"), f32_entry(&read_f32(w).await?, dims.to_vec()));
         tensors.insert(format!("{name}.bias"), f32_entry(&read_f32(l.bias.val()).await?, vec![dims[1]]));
     }
-    let cdims = net.classifier.weight.dims();
-    let doc = ExportJson { format: FORMAT.into(), config: net.config.clone(), layers, features: cdims[0], classes: cdims[1] };
+    let doc = ExportJson { format: FORMAT.into(), config: net.config.clone(), layers, features: net.tiny_features(), classes: net.config.num_classes };
     let json = serde_json::to_string_pretty(&doc).map_err(|e| Error::Backend(format!("json: {e}")))?;
     Ok((json, safetensors(&tensors)))
 }
@@ -247,7 +225,7 @@ pub fn import(json: &str, bytes: &[u8], device: &Device) -> Result<AugNet> {
     }
     // Build every replacement first; the model is assembled only when all succeeded.
     let mut loaded = Vec::new();
-    for (name, l, _, [_, o]) in layer_list(&template) {
+    for (name, l, _, [_, o]) in template.tiny_layers() {
         let dims = l.conv.weight.dims();
         let w = if l.conv.kind == ConvKind::Shift {
             let s = get(&format!("{name}.sign"), "I8", &dims)?;
@@ -294,6 +272,9 @@ pub fn import(json: &str, bytes: &[u8], device: &Device) -> Result<AugNet> {
     }
     let head = template.head.map(&mut set);
     let final_conv = template.final_conv.map(|_| next_linear());
-    let classifier = next_linear();
+    let classifier = match template.classifier {
+        Classifier::Mult(_) => Classifier::Mult(next_linear()),
+        Classifier::Mf(l) => Classifier::Mf(set(l)),
+    };
     Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: template.config })
 }

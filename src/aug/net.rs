@@ -1,8 +1,8 @@
-//! The ShiftAddAug supernet of an MBConv tiny model: stem (Mult) → depthwise-separable block →
-//! MBConv blocks → optional 1×1 head → average pool → Mult classifier, every layer stored at
-//! its largest augmented width.
+//! The ShiftAddAug supernet of an MBConv tiny model: stem (Mult by default) → depthwise-separable
+//! block → MBConv blocks → optional 1×1 head → average pool → classifier (Mult by default), every
+//! layer stored at its largest augmented width.
 
-pub use super::blocks::{DynLinear, DynMbConv, DynSe, se_width};
+pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynBn, DynConv, DynConvBn};
 use super::{AugConfig, Pass, RemapKind};
@@ -18,7 +18,7 @@ use burn::tensor::{Tensor, TensorData};
 /// The supernet; see [`AugNetConfig`].
 #[derive(Module, Debug)]
 pub struct AugNet {
-    /// Multiplicative stem.
+    /// Stem (`config.stem_conv`, Mult by default).
     pub stem: DynConvBn,
     /// DS block depthwise.
     pub ds_dw: DynConvBn,
@@ -30,8 +30,8 @@ pub struct AugNet {
     pub head: Option<DynConvBn>,
     /// Multiplicative 1×1 conv with bias after pooling (MobileNetV3), `[max_features, width]`.
     pub final_conv: Option<DynLinear>,
-    /// Classifier.
-    pub classifier: DynLinear,
+    /// Classifier (`config.classifier`, Mult by default).
+    pub classifier: Classifier,
     /// The configuration it was built from.
     #[module(skip)]
     pub config: AugNetConfig,
@@ -48,8 +48,7 @@ impl AugNet {
     /// [`Error::Shape`] when `x` does not match the input shape.
     pub fn forward(&self, x: Tensor<4>, a: &Arch, pass: Pass) -> Result<Tensor<2>> {
         let f = self.features(x, a, pass)?;
-        let classes = self.classifier.weight.dims()[1];
-        Ok(self.classifier.forward(f, classes))
+        Ok(self.classifier.forward(f, self.tiny_features(), pass))
     }
 
     /// The features entering the classifier: pooled, `[n, a.features()]`, or after the final
@@ -83,12 +82,36 @@ impl AugNet {
         })
     }
 
-    /// Every dynamic conv + BN in order.
-    fn layers(&self) -> impl Iterator<Item = &DynConvBn> {
-        [&self.stem, &self.ds_dw, &self.ds_pw]
-            .into_iter()
-            .chain(self.blocks.iter().flat_map(|b| [&b.expand, &b.depthwise, &b.project]))
-            .chain(self.head.iter())
+    /// Input width of the tiny model's classifier (the final conv's width, else the tiny features).
+    pub(super) fn tiny_features(&self) -> usize {
+        self.config.spec.final_conv.unwrap_or(self.config.tiny_arch().features())
+    }
+
+    /// Every dynamic conv + BN in forward order (the MF classifier last), with its tensor-name
+    /// prefix, activation and the tiny model's `[in, out]` widths.
+    pub(super) fn tiny_layers(&self) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
+        let t = self.config.tiny_arch();
+        let spec = &self.config.spec;
+        let c = self.config.input_shape[0];
+        let mut v = vec![
+            ("stem".to_string(), &self.stem, spec.stem_act, [c, t.stem]),
+            ("ds.dw".to_string(), &self.ds_dw, spec.ds_act, [t.stem, t.stem]),
+            ("ds.pw".to_string(), &self.ds_pw, Act::None, [t.stem, t.ds]),
+        ];
+        let mut cur = t.ds;
+        for (i, ((b, [m, o]), bs)) in self.blocks.iter().zip(t.blocks.iter().copied()).zip(&spec.blocks).enumerate() {
+            v.push((format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m]));
+            v.push((format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m]));
+            v.push((format!("blocks.{i}.project"), &b.project, Act::None, [m, o]));
+            cur = o;
+        }
+        if let Some(h) = &self.head {
+            v.push(("head".to_string(), h, spec.stem_act, [cur, t.head]));
+        }
+        if let Classifier::Mf(l) = &self.classifier {
+            v.push(("classifier".to_string(), l, Act::None, [self.tiny_features(), self.config.num_classes]));
+        }
+        v
     }
 
     /// Learnable parameters of the tiny model (slices), counted like a static model: conv
@@ -114,9 +137,14 @@ impl AugNet {
         }
         let linear = |i: usize, o: usize| i * o + o;
         let se: usize = spec.blocks.iter().zip(&t.blocks).filter(|(b, _)| b.se).map(|(_, &[m, _])| linear(m, se_width(m)) + linear(se_width(m), m)).sum();
-        let features = spec.final_conv.unwrap_or(t.features());
+        let features = self.tiny_features();
         let final_conv = spec.final_conv.map_or(0, |w| linear(t.features(), w));
-        count + se + final_conv + linear(features, self.config.num_classes)
+        let k = self.config.num_classes;
+        let classifier = match self.classifier {
+            Classifier::Mult(_) => linear(features, k),
+            Classifier::Mf(_) => features * k + 2 * k,
+        };
+        count + se + final_conv + classifier
     }
 
     /// Re-sorts every MBConv's middle channels by importance `Σ |W_project[:, c]|` (descending,
@@ -150,6 +178,10 @@ impl AugNet {
             ds_pw: set(self.ds_pw),
             blocks: self.blocks.into_iter().map(|b| b.map_layers(set)).collect(),
             head: self.head.map(set),
+            classifier: match self.classifier {
+                Classifier::Mf(l) => Classifier::Mf(set(l)),
+                mult => mult,
+            },
             ..self
         }
     }
@@ -202,12 +234,11 @@ impl AugNet {
             })
             .collect();
         let head = self.head.as_ref().map(|h| fold(h, cur, t.head));
-        let f = t.features();
-        let final_conv = self.final_conv.as_ref().map(|fc| fc.slice(f, fc.weight.dims()[1]));
-        let classes = self.classifier.weight.dims()[1];
-        let classifier = match &final_conv {
-            Some(_) => self.classifier.slice(self.classifier.weight.dims()[0], classes),
-            None => self.classifier.slice(f, classes),
+        let final_conv = self.final_conv.as_ref().map(|fc| fc.slice(t.features(), fc.weight.dims()[1]));
+        let (f, k) = (self.tiny_features(), self.config.num_classes);
+        let classifier = match &self.classifier {
+            Classifier::Mult(l) => Classifier::Mult(l.slice(f, k)),
+            Classifier::Mf(l) => Classifier::Mf(fold(l, f, k)),
         };
         AugNet {
             stem: fold(&self.stem, c, t.stem),
@@ -226,17 +257,8 @@ impl AugNet {
         if self.config.aug.remap != RemapKind::R4 || !self.config.aug.enabled {
             return None;
         }
-        let t = self.config.tiny_arch();
         let mut total: Option<Tensor<1>> = None;
-        let c = self.config.input_shape[0];
-        let mut io = vec![[c, t.stem], [t.stem, t.stem], [t.stem, t.ds]];
-        let mut cur = t.ds;
-        for &[m, o] in &t.blocks {
-            io.extend([[cur, m], [m, m], [m, o]]);
-            cur = o;
-        }
-        io.push([cur, t.head]);
-        for (l, [i, o]) in self.layers().zip(io) {
+        for (_, l, _, [i, o]) in self.tiny_layers() {
             if l.conv.kind == ConvKind::Mult {
                 continue;
             }

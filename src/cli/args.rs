@@ -7,7 +7,7 @@ use shiftaddaug::train::TrainConfig;
 use std::path::PathBuf;
 
 pub(super) const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--input-size 28|32|N] [--depthwise mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--input-size 28|32|N] [--depthwise mult|shift|add] [--stem-conv mult|shift|add] [--classifier mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--crop-pad N] [--flip] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
@@ -33,6 +33,9 @@ pub(super) struct Args {
     pub(super) depthwise: Option<shiftaddaug::nn::ConvKind>,
     /// Std of the supernets' adder weights at init.
     pub(super) adder_std: f32,
+    /// Operators of the supernets' stem and classifier (default Mult).
+    pub(super) stem_conv: shiftaddaug::nn::ConvKind,
+    pub(super) classifier: shiftaddaug::nn::ConvKind,
 }
 
 fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
@@ -56,6 +59,8 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
         resume: None,
         depthwise: None,
         adder_std: shiftaddaug::aug::config::DEFAULT_ADDER_STD,
+        stem_conv: shiftaddaug::nn::ConvKind::Mult,
+        classifier: shiftaddaug::nn::ConvKind::Mult,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -92,6 +97,8 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--input-size" => a.input_size = num(val()?)?,
             "--depthwise" => a.depthwise = Some(val()?.parse().map_err(|e| format!("{e}"))?),
+            "--stem-conv" => a.stem_conv = val()?.parse().map_err(|e| format!("--stem-conv: {e}"))?,
+            "--classifier" => a.classifier = val()?.parse().map_err(|e| format!("--classifier: {e}"))?,
             "--aug" => match val()?.as_str() {
                 "on" => a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::default() },
                 "off" => a.aug = AugConfig::direct(),
@@ -151,6 +158,10 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
     if a.input_size < 28 {
         return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", a.input_size));
     }
+    let static_model = a.arch == "mfcnn" || (a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps);
+    if static_model && (a.stem_conv != shiftaddaug::nn::ConvKind::Mult || a.classifier != shiftaddaug::nn::ConvKind::Mult) {
+        return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
+    }
     a.train.validate().map_err(|e| e.to_string())?;
     Ok(a)
 }
@@ -178,6 +189,8 @@ mod tests {
         // --aug on after --seed keeps the seed.
         let b = parse(&args("--seed 3 --aug on")).unwrap();
         assert_eq!(b.aug.seed, 3);
+        let s = parse(&args("--model mcunet --stem-conv add --classifier shift")).unwrap();
+        assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
         let c = parse(&args("--crop-pad 4 --flip")).unwrap();
         assert_eq!((c.train.crop_padding, c.train.horizontal_flip), (4, true));
         let d = parse(&args("")).unwrap();
@@ -198,6 +211,8 @@ mod tests {
             ("--width-list 1,x", "\"x\" is not a number"),
             ("--frobnicate", "unknown option \"--frobnicate\""),
             ("--crop-pad 40", "cropPadding = 40; valid: 0..=32"),
+            ("--model mbv2-tiny --classifier conv", "--classifier: invalid config: unknown conv kind \"conv\"; valid: 'mult', 'shift', 'add'"),
+            ("--stem-conv shift", "apply to the supernet models"),
             ("--lr -1", "learningRate = -1"),
         ] {
             let e = parse(&args(argv)).err().unwrap_or_else(|| panic!("{argv} was accepted"));

@@ -49,13 +49,17 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             aug: a.aug.clone(),
             spec,
             depthwise: a.depthwise,
+            stem_conv: a.stem_conv,
+            classifier: a.classifier,
             adder_std: Some(a.adder_std),
             ..AugNetConfig::new(shape, 10, a.model.conv)
         };
         let desc = format!(
-            "{} supernet conv={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
+            "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
             a.arch,
             cfg.conv,
+            cfg.stem_conv,
+            cfg.classifier,
             cfg.aug.enabled,
             cfg.aug.mode,
             cfg.aug.remap,
