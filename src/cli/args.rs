@@ -7,7 +7,7 @@ use shiftaddaug::train::TrainConfig;
 use std::path::PathBuf;
 
 pub(super) const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--input-size 28|32|N] [--depthwise mult|shift|add] [--stem-conv mult|shift|add] [--classifier mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
+[--input-size 28|32|N] [--stem-stride 1|2] [--depthwise mult|shift|add] [--stem-conv mult|shift|add] [--classifier mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--crop-pad N] [--flip] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
 train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
@@ -35,6 +35,8 @@ pub(super) struct Args {
     pub(super) adder_std: f32,
     /// Operators of the supernets' stem and classifier (default Mult).
     pub(super) stem_conv: shiftaddaug::nn::ConvKind,
+    /// Stem stride of the supernet models (1 for 28–32 px, 2 for larger inputs).
+    pub(super) stem_stride: usize,
     pub(super) classifier: shiftaddaug::nn::ConvKind,
 }
 
@@ -60,6 +62,7 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
         depthwise: None,
         adder_std: shiftaddaug::aug::config::DEFAULT_ADDER_STD,
         stem_conv: shiftaddaug::nn::ConvKind::Mult,
+        stem_stride: 1,
         classifier: shiftaddaug::nn::ConvKind::Mult,
     };
     let mut it = args.iter();
@@ -97,6 +100,13 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--input-size" => a.input_size = num(val()?)?,
             "--depthwise" => a.depthwise = Some(val()?.parse().map_err(|e| format!("{e}"))?),
+            "--stem-stride" => {
+                a.stem_stride = match val()?.as_str() {
+                    "1" => 1,
+                    "2" => 2,
+                    v => return Err(format!("--stem-stride {v:?}: valid: 1, 2")),
+                }
+            }
             "--stem-conv" => a.stem_conv = val()?.parse().map_err(|e| format!("--stem-conv: {e}"))?,
             "--classifier" => a.classifier = val()?.parse().map_err(|e| format!("--classifier: {e}"))?,
             "--aug" => match val()?.as_str() {
@@ -162,6 +172,9 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
     if static_model && (a.stem_conv != shiftaddaug::nn::ConvKind::Mult || a.classifier != shiftaddaug::nn::ConvKind::Mult) {
         return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
     }
+    if a.arch == "mfcnn" && a.stem_stride != 1 {
+        return Err("--stem-stride applies to mbv2-tiny, mcunet, proxyless-0.35 and mobilenetv3-0.35 (mfcnn's stem has stride 1)".into());
+    }
     a.train.validate().map_err(|e| e.to_string())?;
     Ok(a)
 }
@@ -191,6 +204,7 @@ mod tests {
         assert_eq!(b.aug.seed, 3);
         let s = parse(&args("--model mcunet --stem-conv add --classifier shift")).unwrap();
         assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
+        assert_eq!(parse(&args("--model mcunet --input-size 64 --stem-stride 2")).unwrap().stem_stride, 2);
         let c = parse(&args("--crop-pad 4 --flip")).unwrap();
         assert_eq!((c.train.crop_padding, c.train.horizontal_flip), (4, true));
         let d = parse(&args("")).unwrap();
@@ -213,6 +227,7 @@ mod tests {
             ("--crop-pad 40", "cropPadding = 40; valid: 0..=32"),
             ("--model mbv2-tiny --classifier conv", "--classifier: invalid config: unknown conv kind \"conv\"; valid: 'mult', 'shift', 'add'"),
             ("--stem-conv shift", "apply to the supernet models"),
+            ("--stem-stride 3", "--stem-stride \"3\": valid: 1, 2"),
             ("--lr -1", "learningRate = -1"),
         ] {
             let e = parse(&args(argv)).err().unwrap_or_else(|| panic!("{argv} was accepted"));
