@@ -310,3 +310,54 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         assert!(e.contains("expected F32 [40") || e.contains("expected F32 [32, 40") || e.contains("head"), "{e}");
     }
 }
+
+/// The Shift layer's hybrid pass (one conv with a block weight) against the block-wise
+/// reference from plain ops: an MF conv of the target inputs to the target outputs, plus (H1) a
+/// Mult conv of the augmented inputs, and a Mult conv of all inputs for the augmented outputs.
+/// Outputs and the gradients of weights and inputs agree to float summation order (1e-4 relative).
+#[test]
+fn shift_hybrid_pass_matches_the_blockwise_reference() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use shiftaddaug::aug::dyn_layers::{DynConv, SHARED_SHIFT_BITS};
+    use shiftaddaug::ops::{min_exponent, pot_quantize};
+    let device = Device::flex().autodiff();
+    let close = |got: &[f32], want: &[f32], what: &str| {
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "{what}[{i}]: {a} vs {b} (scale {scale})");
+        }
+    };
+    for depthwise in [false, true] {
+        for mode in [AugMode::H1, AugMode::H2] {
+            let ([t_in, t_out], [a_in, a_out], max) = if depthwise { ([5, 5], [9, 9], [11, 11]) } else { ([4, 5], [7, 9], [8, 12]) };
+            let conv = DynConv::new(ConvKind::Shift, max, 3, 1, depthwise, RemapKind::R1, None, 7, &device);
+            let x = Tensor::<4>::from_data(TensorData::new(gaussian(2 * a_in * 36, 5), [2, a_in, 6, 6]), &device).require_grad();
+            let r = Tensor::<4>::from_data(TensorData::new(gaussian(2 * a_out * 36, 6), [2, a_out, 6, 6]), &device);
+            let run = |y: Tensor<4>| {
+                let grads = y.clone().mul(r.clone()).sum().backward();
+                (read(y), read(conv.weight.grad(&grads).unwrap()), read(x.grad(&grads).unwrap()))
+            };
+            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode)));
+            let w = conv.weight.val();
+            let q = |w: Tensor<4>| pot_quantize(conv.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap());
+            let c = |x: Tensor<4>, w: Tensor<4>, groups: usize| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
+            let want = if depthwise {
+                let yt = c(x.clone().narrow(1, 0, t_out), q(w.clone().slice([0..t_out])), t_out);
+                let ya = c(x.clone().narrow(1, t_out, a_out - t_out), w.slice([t_out..a_out]), a_out - t_out);
+                run(Tensor::cat(vec![yt, ya], 1))
+            } else {
+                let mut yt = c(x.clone().narrow(1, 0, t_in), q(w.clone().slice([0..t_out, 0..t_in])), 1);
+                if mode == AugMode::H1 {
+                    yt = yt + c(x.clone().narrow(1, t_in, a_in - t_in), w.clone().slice([0..t_out, t_in..a_in]), 1);
+                }
+                let ya = c(x.clone(), w.slice([t_out..a_out, 0..a_in]), 1);
+                run(Tensor::cat(vec![yt, ya], 1))
+            };
+            let what = format!("depthwise {depthwise} {mode:?}");
+            close(&got.0, &want.0, &format!("{what} output"));
+            close(&got.1, &want.1, &format!("{what} weight grad"));
+            close(&got.2, &want.2, &format!("{what} input grad"));
+        }
+    }
+}

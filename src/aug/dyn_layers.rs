@@ -126,9 +126,14 @@ impl DynConv {
     fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
         match self.kind {
             ConvKind::Mult => self.mult(x, w, groups),
-            ConvKind::Shift => self.mult(x, pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15)), groups),
+            ConvKind::Shift => self.mult(x, self.shift_weight(w), groups),
             ConvKind::Add => adder_conv2d(x, self.mf_weight(w), self.geometry(groups)).expect("shapes fixed by the supernet plan"),
         }
+    }
+
+    /// The Shift weight of the target block, `PoT(R(W))`.
+    fn shift_weight(&self, w: Tensor<4>) -> Tensor<4> {
+        pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))
     }
 
     /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]` and
@@ -137,6 +142,11 @@ impl DynConv {
         let w = self.weight.val();
         let [t_in, t_out] = t;
         let [a_in, a_out] = a;
+        if self.kind == ConvKind::Shift
+            && let Pass::Aug(mode @ (AugMode::H1 | AugMode::H2)) = pass
+        {
+            return self.shift_hybrid(x, w, t, a, mode);
+        }
         if self.depthwise {
             let ws = |lo: usize, hi: usize| w.clone().slice([lo..hi]);
             return match pass {
@@ -172,6 +182,30 @@ impl DynConv {
                 Tensor::cat(vec![yt, ya], 1)
             }
         }
+    }
+
+    /// The hybrid pass (H1 / H2) of a Shift layer as one convolution. A shift conv is a Mult conv
+    /// with power-of-two weights, so the per-block products of [`forward`](Self::forward)'s
+    /// general path (`Σ` of an MF conv of the target inputs, a Mult conv of the augmented inputs
+    /// and a Mult conv for the augmented outputs) are the blocks of one weight:
+    /// `[[PoT(R(W_tt)), W_ta or 0 (H2)], [W_a·]]`. Same values up to float summation order,
+    /// one im2col and no channel slicing or concatenation of activations.
+    fn shift_hybrid(&self, x: Tensor<4>, w: Tensor<4>, [t_in, t_out]: [usize; 2], [a_in, a_out]: [usize; 2], mode: AugMode) -> Tensor<4> {
+        if self.depthwise {
+            let mut wh = self.shift_weight(w.clone().slice([0..t_out]));
+            if a_out > t_out {
+                wh = Tensor::cat(vec![wh, w.slice([t_out..a_out])], 0);
+            }
+            return self.mult(x, wh, a_out);
+        }
+        let mut top = self.shift_weight(w.clone().slice([0..t_out, 0..t_in]));
+        if a_in > t_in {
+            let rest = w.clone().slice([0..t_out, t_in..a_in]);
+            let rest = if mode == AugMode::H1 { rest } else { rest.zeros_like() };
+            top = Tensor::cat(vec![top, rest], 1);
+        }
+        let wh = if a_out > t_out { Tensor::cat(vec![top, w.slice([t_out..a_out, 0..a_in])], 0) } else { top };
+        self.mult(x, wh, 1)
     }
 
     /// Permutes output channels (`dim = 0`) or input channels (`dim = 1`) of the bank.
