@@ -54,7 +54,9 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
         train_limit: None,
         test_limit: None,
         input_size: 28,
-        aug: AugConfig::direct(),
+        // The augmentation flags apply in any order relative to `--aug on|off`; without
+        // `--aug on` the config becomes `AugConfig::direct()` after parsing.
+        aug: AugConfig { enabled: false, ..AugConfig::default() },
         schedule_cosine: false,
         bn_reset: 16_000,
         out: Some(PathBuf::from("shiftaddaug-out")),
@@ -110,8 +112,8 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
             "--stem-conv" => a.stem_conv = val()?.parse().map_err(|e| format!("--stem-conv: {e}"))?,
             "--classifier" => a.classifier = val()?.parse().map_err(|e| format!("--classifier: {e}"))?,
             "--aug" => match val()?.as_str() {
-                "on" => a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::default() },
-                "off" => a.aug = AugConfig::direct(),
+                "on" => a.aug.enabled = true,
+                "off" => a.aug.enabled = false,
                 v => return Err(format!("--aug {v:?}: valid: on, off")),
             },
             "--aug-mode" => a.aug.mode = val()?.parse().map_err(|e| format!("{e}"))?,
@@ -162,6 +164,9 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }
+    if !a.aug.enabled {
+        a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::direct() };
+    }
     if a.epochs == 0 {
         return Err("--epochs must be >= 1".into());
     }
@@ -181,7 +186,7 @@ pub(super) fn parse(args: &[String]) -> Result<Args, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{AugConfig, parse};
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -199,9 +204,15 @@ mod tests {
         assert_eq!(a.train.optimizer, shiftaddaug::train::OptimizerKind::Sgd);
         assert_eq!(a.train.weight_decay, 4e-5);
         assert!(a.out.is_none());
-        // --aug on after --seed keeps the seed.
+        // --aug on after --seed keeps the seed, and after other augmentation flags keeps them
+        // (compare appends its rows' `--aug on` after the common flags).
         let b = parse(&args("--seed 3 --aug on")).unwrap();
         assert_eq!(b.aug.seed, 3);
+        let b = parse(&args("--alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on")).unwrap();
+        assert_eq!((b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode), (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2));
+        assert!(b.aug.enabled);
+        let d = parse(&args("--alpha 0.25 --aug on --seed 2 --aug off")).unwrap();
+        assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "direct training ignores the augmentation flags");
         let s = parse(&args("--model mcunet --stem-conv add --classifier shift")).unwrap();
         assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
         assert_eq!(parse(&args("--model mcunet --input-size 64 --stem-stride 2")).unwrap().stem_stride, 2);

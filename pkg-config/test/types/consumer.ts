@@ -7,6 +7,9 @@ async function main(x: Float32Array, y: Uint8Array): Promise<number> {
   const h: History = await model.fit(x, y, { epochs: 1, batchSize: 32, callbacks: { onEpochEnd: (e, l) => void (e + l.loss) } });
   const p: Float32Array = await model.predict(x, [1, 1, 28, 28]);
   model.dispose();
+  const zoo = await createModel({ model: 'mbv2-tiny', inputShape: [1, 32, 32], numClasses: 10, conv: 'shift', stemConv: 'mult', classifier: 'add', aug: { alpha: 0.5 } });
+  await zoo.fit(x, y, { epochs: 1, cropPadding: 2, horizontalFlip: true });
+  zoo.dispose();
   try { await init({ backend: 'wasm' }); } catch (e) { if (e instanceof ShiftAddAugError) return e.code.length; }
   return h.history.loss.length + p.length + rt.version.length;
 }
