@@ -52,7 +52,7 @@ export interface AugOptions {
    * (the plain gradient). Fixed at creation. @defaultValue `'mean'`
    */
   remapFcGrad?: 'mean' | 'sum';
-  /** Weight of the augmented loss. @defaultValue 1 */
+  /** Weight α of the augmented loss (`L_tiny + α·L_aug`); METHOD.md's value is 1. @defaultValue 0.5 */
   alpha?: number;
   /** Fraction of the planned steps (`totalSteps`) after which widths stay tiny. @defaultValue 0.5 */
   stopWidthAug?: number;
