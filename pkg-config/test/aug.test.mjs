@@ -38,7 +38,9 @@ test('augmented training matches the native run at the same seed', async () => {
     const trace = (tc, epochs) => JSON.parse(execFileSync(BIN, ['trace', JSON.stringify(modelCfg), JSON.stringify(tc), String(N), String(epochs)]).toString());
     const native = trace(trainCfg, 2);
     const plain = trace({ batchSize: 32, seed: 3, totalSteps: 16 }, 1);
-    assert.ok(Math.abs(plain.losses[0] - native.losses[0]) > 1e-3 * native.losses[0], `${conv}: crop/flip change the first batch (${plain.losses[0]} vs ${native.losses[0]})`);
+    // At init every loss is near ln 10, so crop/flip move the first loss by only ~0.1 %; that is
+    // still 10× the 1e-5 agreement of two runs on the same images asserted below.
+    assert.ok(Math.abs(plain.losses[0] - native.losses[0]) > 1e-4 * native.losses[0], `${conv}: crop/flip change the first batch (${plain.losses[0]} vs ${native.losses[0]})`);
     const model = await sdk.createModel({ model: 'mbv2-tiny', ...modelCfg }, trainCfg);
     const losses = [];
     await model.fit(x, y, { epochs: 2, ...trainCfg, resetBn: N, callbacks: { onBatchEnd: (_, l) => { losses.push(l.loss); } } });
