@@ -80,8 +80,9 @@ pub struct AugConfig {
     /// Whether the remap FC's gradient is the mean or the sum over the rows it transforms.
     pub remap_fc_grad: FcGrad,
     /// Weight α of the augmented loss in `L_tiny + α·L_aug`. Default 0.5: it beat METHOD.md's
-    /// α = 1 for Shift on 3 000 images × 2 epochs and on one 60 000-image epoch, and for Add on
-    /// the 3 000-image budget (BENCHMARKS.md; Add at α = 0.5 on the full epoch is not measured).
+    /// α = 1 for Shift on 3 000 images × 2 epochs (mean of 4 runs against 2; the spread is
+    /// several points) and on one 60 000-image epoch (one seed), and for Add on the 3 000-image
+    /// budget (BENCHMARKS.md; Add at α = 0.5 on the full epoch is not measured).
     pub alpha: f32,
     /// Fraction of training after which widths stay at the tiny ones (expand still sampled).
     pub stop_width_aug: f32,
