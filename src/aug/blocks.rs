@@ -1,6 +1,6 @@
 //! The supernet's composite blocks: the dynamic MBConv (expand → depthwise → optional SE →
-//! project), squeeze-and-excitation, the sliced multiplicative linear layer used by SE, the
-//! final conv and the Mult classifier, and the classifier (Mult linear or MF 1×1 conv + BN).
+//! project), squeeze-and-excitation, the sliced multiplicative linear layer (SE, final conv,
+//! Mult classifier), and the classifier itself (Mult linear, or MF 1×1 conv + BN).
 
 use super::{AugMode, Pass};
 use super::dyn_layers::{DynConvBn, permute_param};

@@ -4,8 +4,8 @@
 //!   `sign · 2^exponent`, exactly the DeepShift-Q value the tiny pass used;
 //! - Add and Mult layers store `weight` (f32);
 //! - every conv has `bn.gamma`, `bn.beta`, `bn.mean`, `bn.var` (f32, ε = 1e-5);
-//! - SE blocks and the final conv (MobileNetV3) and the classifier are f32 `[in, out]` weights
-//!   with `[out]` biases.
+//! - SE blocks, the final conv (MobileNetV3) and a Mult classifier are f32 `[in, out]` weights
+//!   with `[out]` biases; a Shift / Add classifier is the last conv layer (1×1, with BN).
 
 use super::blocks::{Classifier, DynLinear, DynSe};
 use super::config::AugNetConfig;
