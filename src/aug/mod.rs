@@ -81,8 +81,8 @@ pub struct AugConfig {
     pub remap_fc_grad: FcGrad,
     /// Weight α of the augmented loss in `L_tiny + α·L_aug`. Default 0.5: it beat METHOD.md's
     /// α = 1 for Shift on 3 000 images × 2 epochs (mean of 4 runs against 2; the spread is
-    /// several points) and on one 60 000-image epoch (one seed), and for Add on the 3 000-image
-    /// budget (BENCHMARKS.md; Add at α = 0.5 on the full epoch is not measured).
+    /// several points) and on one 60 000-image epoch (+0.49 pt, two seeds), and for Add on both
+    /// budgets (full epoch: +0.51 pt, seed 0 only; BENCHMARKS.md).
     pub alpha: f32,
     /// Fraction of training after which widths stay at the tiny ones (expand still sampled).
     pub stop_width_aug: f32,
