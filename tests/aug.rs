@@ -195,7 +195,8 @@ fn bad_aug_configs_name_the_valid_choices() {
 /// claim, which is BENCHMARKS.md's table): the augmented Shift net of a small spec learns (the
 /// training loss of the tiny pass falls by at least 0.15 between the first and the last 8
 /// steps), and so does the Add net; BN reset and export keep the model working and agree on
-/// held-out accuracy.
+/// held-out accuracy, and the training-time evaluation (`Trainer::validate`) agrees with the
+/// exported model within 2 pt.
 #[test]
 fn augmented_training_learns_on_fashion_mnist() {
     let dir = std::path::Path::new(shiftaddaug::data::FASHION_MNIST_DIR);
@@ -218,14 +219,20 @@ fn augmented_training_learns_on_fashion_mnist() {
         }
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
         let (first, last) = (mean(&losses[..8]), mean(&losses[losses.len() - 8..]));
+        // Training-time evaluation (BN re-estimated on a copy) against the running statistics.
+        let running = block_on(shiftaddaug::train::evaluate(trainer.model(), 10, &test, 500)).unwrap().accuracy;
+        let val = block_on(trainer.validate(&test, &train)).unwrap().accuracy;
         let net = reset_bn(trainer.into_model(), &train, 1024, 128).unwrap();
         let acc = block_on(shiftaddaug::train::evaluate(&net, 10, &test, 500)).unwrap().accuracy;
         let exported = net.export_tiny();
         let acc_export = block_on(shiftaddaug::train::evaluate(&exported, 10, &test, 500)).unwrap().accuracy;
-        eprintln!("{conv:?} (stem / classifier {ends:?}): tiny-pass loss {first:.3} → {last:.3}; test accuracy {acc}, exported {acc_export}");
+        eprintln!(
+            "{conv:?} (stem / classifier {ends:?}): tiny-pass loss {first:.3} → {last:.3}; test accuracy {acc}, exported {acc_export}; during training: validate {val}, running statistics {running}"
+        );
         assert!(losses.iter().all(|l| l.is_finite()), "{conv:?}: losses {losses:?}");
         assert!(last < first - 0.15 && acc > 0.15, "{conv:?}: loss {first} → {last}, accuracy {acc}");
         assert!((acc - acc_export).abs() < 0.01, "{conv:?}: accuracy {acc}, export {acc_export}");
+        assert!((val - acc_export).abs() < 0.02, "{conv:?}: training-time accuracy {val}, exported {acc_export}");
     }
 }
 

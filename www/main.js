@@ -88,10 +88,18 @@ function plannedRuns() {
   return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
+/** Locks (or unlocks) the form while training; Stop is enabled only while training. */
+function lockForm(locked) {
+  for (const el of document.querySelectorAll('fieldset select, fieldset input')) el.disabled = locked;
+  $('train').disabled = locked; $('stop').disabled = !locked;
+}
+
+const PHASE = { training: 'training', validation: 'evaluating on the test images', bnReestimation: 'BatchNorm re-estimation' };
+
 async function train() {
-  $('train').disabled = true; $('stop').disabled = false; $('testacc').textContent = '–';
+  lockForm(true); $('testacc').textContent = '–';
   const planned = plannedRuns();
-  runs = planned.map((r) => ({ ...r, points: [] }));
+  runs = planned.map((r) => ({ ...r, points: [], phase: null }));
   plot();
   controller = new AbortController();
   const models = [];
@@ -109,6 +117,14 @@ async function train() {
       + runs.map((r, i) => `${r.label}: ${models[i].numParams} parameters`).join(', ');
     const t0 = performance.now();
     const accs = runs.map(() => '–');
+    const phaseText = (q) => (q.phase && q.phase.phase !== 'training' ? `  [${PHASE[q.phase.phase]} ${q.phase.done}/${q.phase.total}]` : '');
+    const showStatus = () => {
+      const s = (performance.now() - t0) / 1000;
+      const images = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
+      status(`${head}\n` + runs.map((q) => `${q.label}: batch ${q.points.length % total || total}/${total}  loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)}${phaseText(q)}`).join('  |  ')
+        + `  ${(images / s).toFixed(0)} images/s`);
+    };
+    let stopped = false;
     const histories = await Promise.all(runs.map((r, i) => models[i].fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
       epochs, batchSize, signal: controller.signal,
       cropPadding: Number($('croppad').value), horizontalFlip: $('flip').checked,
@@ -117,40 +133,38 @@ async function train() {
       callbacks: {
         onBatchEnd: (b, logs) => {
           r.points.push(logs);
-          if (b % 5 === 0 || b === total - 1) {
-            plot();
-            const s = (performance.now() - t0) / 1000;
-            const images = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
-            status(`${head}\n` + runs.map((q) => `${q.label}: batch ${q.points.length % total || total}/${total}  loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)}`).join('  |  ')
-              + `  ${(images / s).toFixed(0)} images/s`);
-          }
+          if (b % 5 === 0 || b === total - 1) { plot(); showStatus(); }
         },
+        onPhase: (p) => { r.phase = p; if (p.phase !== 'training') showStatus(); },
         onEpochEnd: (e, logs) => {
           accs[i] = logs.valAcc.toFixed(4);
           $('testacc').textContent = runs.length === 1 ? accs[0] : runs.map((q, k) => `${q.label} ${accs[k]}`).join('  ·  ');
           $('testacc').dataset.epoch = String(e + 1);
         },
       },
+    }).catch((e) => {
+      // Stop is a normal end: the model keeps what it learned.
+      if (e.code === 'ABORTED') { stopped = true; return e.history; }
+      throw e;
     })));
     const secs = (performance.now() - t0) / 1000;
     plot();
-    const finals = histories.map((h, i) => {
-      // After the BN re-estimation (ShiftAddAug models) the deployed tiny model is re-evaluated.
-      return models[i].evaluate(data.testX, data.testY).then((v) => { accs[i] = v.acc.toFixed(4); return v.acc; });
-    });
-    const final = await Promise.all(finals);
+    // After the BN re-estimation (zoo models) the deployed tiny model is re-evaluated.
+    const final = await Promise.all(models.map((m, i) => m.evaluate(data.testX, data.testY).then((v) => { accs[i] = v.acc.toFixed(4); return v.acc; })));
     $('testacc').textContent = runs.length === 1 ? accs[0] : runs.map((q, k) => `${q.label} ${accs[k]}`).join('  ·  ');
-    const trainLoss = histories.map((h) => h.history.loss.at(-1).toFixed(4));
-    status(`${head}\ndone: ${epochs} epoch(s) on ${nTrain} images in ${secs.toFixed(1)} s (${(nTrain * epochs * runs.length / secs).toFixed(0)} images/s); `
+    const trainLoss = runs.map((r) => (r.points.at(-1)?.loss ?? NaN).toFixed(4));
+    const seen = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
+    status(`${head}\n${stopped ? 'stopped' : 'done'}: ${stopped ? `after ${seen} images` : `${epochs} epoch(s) on ${nTrain} images`} in ${secs.toFixed(1)} s (${(seen / secs).toFixed(0)} images/s); `
       + runs.map((r, i) => `${runs.length > 1 ? r.label + ': ' : ''}train loss ${trainLoss[i]}, test accuracy ${final[i].toFixed(4)}`).join('; '));
-    document.body.dataset.state = 'done';
+    void histories;
+    document.body.dataset.state = stopped ? 'stopped' : 'done';
     showPredictions(await models.at(-1).predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
   } catch (e) {
     status(`error ${e.code ?? ''}: ${e.message}`);
-    document.body.dataset.state = e.code === 'ABORTED' ? 'aborted' : 'error';
+    document.body.dataset.state = 'error';
   } finally {
     for (const m of models) m.dispose();
-    $('train').disabled = false; $('stop').disabled = true;
+    lockForm(false);
   }
 }
 

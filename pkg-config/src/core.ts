@@ -2,12 +2,18 @@
 // Used directly when `worker: false` (and in Node), and inside the worker otherwise.
 import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } from './shiftaddaug.js';
 import {
-  BackendName, FitOptions, History, InitOptions, Logs, ModelConfig, RuntimeInfo, ShiftAddAugError,
-  TrainOptions, toError,
+  BackendName, DEFAULT_RESET_BN, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo,
+  STOP_BN_IMAGES, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
 
 let loaded: Promise<unknown> | null = null;
 let runtime: RuntimeInfo | null = null;
+/** Set once the module trapped: a trapped wasm instance cannot run again in this thread. */
+let crashed: ShiftAddAugError | null = null;
+/** Rejecters of the calls in flight, told when the module traps. */
+const inFlight = new Set<(e: ShiftAddAugError) => void>();
+/** Whether the in-thread trap listeners are installed (never inside the worker: there a trap ends the worker, and the main thread replaces it). */
+let catchTraps = false;
 
 const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
 const isNode = !!proc?.versions?.node;
@@ -27,6 +33,59 @@ async function loadWasm(wasmUrl?: string | URL): Promise<void> {
     loaded.catch(() => { loaded = null; });
   }
   await loaded;
+}
+
+/**
+ * A trap inside an async wasm call (out-of-memory abort, panic) escapes as an uncaught
+ * exception from a microtask, not as a rejection: these listeners turn it into a
+ * `BACKEND_LOST` rejection of the calls in flight. Installed only while a call is in flight.
+ */
+function isTrap(e: unknown): boolean { return e instanceof WebAssembly.RuntimeError; }
+
+function trapped(e: unknown): void {
+  crashed = new ShiftAddAugError('BACKEND_LOST',
+    `the wasm module crashed (${(e as Error)?.message ?? String(e)}); its models are lost and this runtime cannot run again in this thread: ` +
+    'restart the process or reload the page, or use init({ worker: true }) in a browser, where a crashed worker is replaced on the next call');
+  for (const reject of inFlight) reject(crashed);
+  inFlight.clear();
+}
+
+type Listener = { remove(): void };
+function listenForTraps(): Listener {
+  const proc2 = (globalThis as { process?: { on(ev: string, f: (e: unknown) => void): void; off(ev: string, f: (e: unknown) => void): void } }).process;
+  if (isNode && proc2) {
+    const onErr = (e: unknown) => { if (isTrap(e)) trapped(e); else throw e; };
+    proc2.on('uncaughtException', onErr);
+    proc2.on('unhandledRejection', onErr);
+    return { remove() { proc2.off('uncaughtException', onErr); proc2.off('unhandledRejection', onErr); } };
+  }
+  const g = globalThis as unknown as { addEventListener?: (t: string, f: (e: any) => void) => void; removeEventListener?: (t: string, f: (e: any) => void) => void };
+  if (!g.addEventListener || !g.removeEventListener) return { remove() {} };
+  const onError = (ev: ErrorEvent) => { if (isTrap(ev.error)) { ev.preventDefault(); trapped(ev.error); } };
+  const onRejection = (ev: PromiseRejectionEvent) => { if (isTrap(ev.reason)) { ev.preventDefault(); trapped(ev.reason); } };
+  g.addEventListener('error', onError);
+  g.addEventListener('unhandledrejection', onRejection);
+  return { remove() { g.removeEventListener!('error', onError); g.removeEventListener!('unhandledrejection', onRejection); } };
+}
+
+let listeners: Listener | null = null;
+
+/** Runs `f` so that a trap rejects it with `BACKEND_LOST` instead of leaving it pending. */
+async function guarded<T>(f: () => Promise<T>): Promise<T> {
+  if (crashed) throw crashed;
+  let reject!: (e: ShiftAddAugError) => void;
+  const trap = new Promise<never>((_, r) => { reject = r; });
+  inFlight.add(reject);
+  if (catchTraps && !listeners) listeners = listenForTraps();
+  try {
+    return await Promise.race([f(), trap]);
+  } catch (e) {
+    if (isTrap(e)) trapped(e);
+    throw crashed ?? toError(e);
+  } finally {
+    inFlight.delete(reject);
+    if (inFlight.size === 0 && listeners) { listeners.remove(); listeners = null; }
+  }
 }
 
 interface GpuProbe { ok: boolean; reason: string; info?: RuntimeInfo['adapterInfo'] }
@@ -80,6 +139,8 @@ async function chooseBackend(opts: InitOptions): Promise<{ backend: BackendName;
 
 /** Loads the module and selects the backend (in this thread). */
 export async function coreInit(opts: InitOptions, inWorker: boolean): Promise<RuntimeInfo> {
+  if (crashed) throw crashed;
+  catchTraps = !inWorker;
   await loadWasm(opts.wasmUrl);
   const choice = await chooseBackend(opts);
   runtime = {
@@ -90,6 +151,7 @@ export async function coreInit(opts: InitOptions, inWorker: boolean): Promise<Ru
 }
 
 function requireRuntime(): RuntimeInfo {
+  if (crashed) throw crashed;
   if (!runtime) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
   return runtime;
 }
@@ -111,7 +173,7 @@ function asLabels(y: unknown): Int32Array {
   throw new ShiftAddAugError('INVALID_DATASET', 'labels must be an Int32Array, Uint8Array or array of integers');
 }
 
-const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps', 'cropPadding', 'horizontalFlip'] as const;
+const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps', 'cropPadding', 'horizontalFlip', 'evalBnImages'] as const;
 
 function trainConfig(o: TrainOptions): Record<string, unknown> {
   const c: Record<string, unknown> = { logEvery: 1 };
@@ -120,7 +182,10 @@ function trainConfig(o: TrainOptions): Record<string, unknown> {
 }
 
 /** Emits progress; the worker forwards it, in-thread calls the user's callbacks. */
-export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd', index: number, logs?: Logs) => unknown;
+export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase', index: number, logs?: Logs | PhaseInfo) => unknown;
+
+/** Re-estimation batches done before a stop is honoured in that phase. */
+const MIN_BN_BATCHES_BEFORE_STOP = 2;
 
 const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -132,16 +197,15 @@ export class CoreModel {
 
   static async create(config: ModelConfig, opts: TrainOptions = {}): Promise<CoreModel> {
     const rt = requireRuntime();
-    try {
-      const s = await Session.create(config, trainConfig(opts), rt.backend);
-      return new CoreModel(s, config);
-    } catch (e) { throw toError(e); }
+    const s = await guarded(() => Session.create(config, trainConfig(opts), rt.backend) as Promise<Session>);
+    return new CoreModel(s, config);
   }
 
   get backend(): string { return this.live().backend; }
   numParams(): number { return this.live().numParams(); }
 
   private live(): Session {
+    if (crashed) throw crashed;
     if (!this.session) throw new ShiftAddAugError('DISPOSED', 'model was disposed');
     return this.session;
   }
@@ -150,10 +214,14 @@ export class CoreModel {
     const s = this.live();
     if (this.busy) throw new ShiftAddAugError('BUSY', 'model is busy with another call; await the previous call first');
     this.busy = true;
-    try { return await f(s); } catch (e) { throw toError(e); } finally { this.busy = false; }
+    try { return await guarded(() => f(s)); } finally { this.busy = false; }
   }
 
-  /** Trains; `isAborted` is polled between batches. */
+  /**
+   * Trains; `isAborted` is polled between batches. A stop ends training, still re-estimates a
+   * zoo model's BN statistics (at most STOP_BN_IMAGES images), and rejects with `ABORTED`
+   * carrying the history; the model stays usable.
+   */
   fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean): Promise<History> {
     return this.exclusive(async (s) => {
       const epochs = opts.epochs ?? 1;
@@ -161,6 +229,9 @@ export class CoreModel {
       const yieldEvery = opts.yieldEvery ?? 50;
       const logEvery = opts.logEvery ?? 1;
       if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
+      const zoo = this.config.model !== undefined && this.config.model !== 'mfcnn';
+      const resetBn = opts.resetBn ?? DEFAULT_RESET_BN;
+      if (!Number.isInteger(resetBn) || resetBn < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
       s.configure(trainConfig(opts));
       if (opts.aug !== undefined) s.configureAug(opts.aug);
       const xs = asF32(x, 'x');
@@ -170,23 +241,30 @@ export class CoreModel {
       const history: History = { epoch: [], history: { loss: [], acc: [], valLoss: [], valAcc: [] } };
       await emit('trainBegin', 0);
       let last = Date.now();
-      for (let epoch = 0; epoch < epochs; epoch++) {
+      const breathe = async () => { if (Date.now() - last >= yieldEvery) { await yieldToEventLoop(); last = Date.now(); } };
+      let stoppedAt: string | null = null;
+      for (let epoch = 0; epoch < epochs && !stoppedAt; epoch++) {
         await emit('epochBegin', epoch);
         const n = s.beginEpoch(epoch);
+        await emit('phase', epoch, { phase: 'training', epoch, done: 0, total: n });
         let lossSum = 0, accSum = 0, reads = 0;
         for (let b = 0; b < n; b++) {
-          if (isAborted()) throw new ShiftAddAugError('ABORTED', 'training was aborted');
+          if (isAborted()) { stoppedAt = `epoch ${epoch + 1}, batch ${b}/${n}`; break; }
           // Metrics cost a device readback: only every `logEvery` batches and on the last one.
           const m = await s.trainNext((b + 1) % logEvery === 0 || b === n - 1);
           if (m) {
             lossSum += m.loss; accSum += m.accuracy; reads++;
             await emit('batchEnd', b, { loss: m.loss, acc: m.accuracy });
           }
-          if (Date.now() - last >= yieldEvery) { await yieldToEventLoop(); last = Date.now(); }
+          await emit('phase', epoch, { phase: 'training', epoch, done: b + 1, total: n });
+          await breathe();
         }
+        if (stoppedAt) break;
         const logs: Logs = { loss: lossSum / Math.max(reads, 1), acc: accSum / Math.max(reads, 1) };
-        if (val) {
-          const v = await s.evaluate(val[0], val[1]);
+        if (val && !isAborted()) {
+          await emit('phase', epoch, { phase: 'validation', epoch, done: 0, total: 1 });
+          const v = await s.validate(val[0], val[1]);
+          await emit('phase', epoch, { phase: 'validation', epoch, done: 1, total: 1 });
           logs.valLoss = v.loss; logs.valAcc = v.accuracy;
           history.history.valLoss.push(v.loss); history.history.valAcc.push(v.accuracy);
         }
@@ -195,14 +273,29 @@ export class CoreModel {
         await emit('epochEnd', epoch, logs);
         await yieldToEventLoop(); last = Date.now();
       }
-      if (this.config.model !== undefined && this.config.model !== 'mfcnn') {
-        const n = opts.resetBn ?? 16000;
-        if (!Number.isInteger(n) || n < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${n}; must be an integer >= 0`);
-        if (n > 0) await s.resetBn(n);
+      if (zoo && resetBn > 0) {
+        const total = s.resetBnBegin(stoppedAt ? Math.min(resetBn, STOP_BN_IMAGES) : resetBn);
+        await emit('phase', 0, { phase: 'bnReestimation', done: 0, total });
+        for (let k = 0; k < total; k++) {
+          if (k >= MIN_BN_BATCHES_BEFORE_STOP && isAborted()) { stoppedAt ??= `BatchNorm re-estimation, batch ${k}/${total}`; break; }
+          s.resetBnStep();
+          await emit('phase', 0, { phase: 'bnReestimation', done: k + 1, total });
+          await breathe();
+        }
+        s.resetBnFinish();
+      }
+      if (!stoppedAt && isAborted()) stoppedAt = 'the end of training';
+      if (stoppedAt) {
+        throw new ShiftAddAugError('ABORTED', `training was stopped at ${stoppedAt}; the model keeps what it learned (history attached)`, history);
       }
       await emit('trainEnd', epochs);
       return history;
     });
+  }
+
+  /** Test hook: makes the wasm module trap inside an async call. */
+  testTrap(): Promise<unknown> {
+    return this.exclusive((s) => s.testTrap());
   }
 
   evaluate(x: unknown, y: unknown): Promise<{ loss: number; acc: number; count: number }> {

@@ -13,12 +13,12 @@
  */
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
 import {
-  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, RuntimeInfo, ShiftAddAugError, TrainOptions,
+  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, ShiftAddAugError, TrainOptions,
 } from './types.js';
 
 export * from './types.js';
 
-type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: Logs) => void };
+type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: Logs | PhaseInfo) => void };
 
 /** Main-thread proxy of the worker. */
 class WorkerClient {
@@ -26,6 +26,8 @@ class WorkerClient {
   private pending = new Map<number, Pending>();
   private nextId = 1;
   dead: ShiftAddAugError | null = null;
+  /** The worker died (trap, out of memory); a new one replaces it on the next call. */
+  crashed = false;
 
   constructor(url: URL) {
     this.worker = new Worker(url, { type: 'module' });
@@ -36,10 +38,12 @@ class WorkerClient {
       if (msg.event) { p.onEvent?.(msg.event, msg.index, msg.logs); return; }
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.value);
-      else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message));
+      else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message, msg.error.history));
     };
     const die = (why: string) => {
-      this.dead = new ShiftAddAugError('BACKEND_LOST', why);
+      this.crashed = true;
+      this.worker.terminate();
+      this.dead = new ShiftAddAugError('BACKEND_LOST', `${why}; its models are lost. The next init(), createModel() or parseIdx() starts a new worker`);
       for (const p of this.pending.values()) p.reject(this.dead);
       this.pending.clear();
     };
@@ -70,6 +74,23 @@ class WorkerClient {
 
 let client: WorkerClient | null = null;
 let info: RuntimeInfo | null = null;
+/** The options of the last successful {@link init}, to replace a crashed worker. */
+let lastInit: InitOptions | null = null;
+
+/** The worker client, replaced by a fresh worker (same init options) when the last one crashed. */
+async function liveClient(): Promise<WorkerClient | null> {
+  if (client?.crashed && lastInit) {
+    const c = new WorkerClient(new URL('./worker.js', import.meta.url));
+    try {
+      info = await c.call<RuntimeInfo>('init', [lastInit]).promise;
+    } catch (e) {
+      c.terminate();
+      throw e;
+    }
+    client = c;
+  }
+  return client;
+}
 
 /**
  * Loads the wasm module and chooses the backend. Call once before {@link createModel}.
@@ -92,6 +113,7 @@ export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
       throw e;
     }
     client = c;
+    lastInit = opts;
   } else {
     info = await coreInit(opts, false);
   }
@@ -104,7 +126,8 @@ export function runtimeInfo(): RuntimeInfo | null { return info; }
 /** Parses IDX bytes (raw or gzip) into `{ dims, data }`; rejects with `INVALID_IDX` when corrupt. */
 export async function parseIdx(bytes: Uint8Array): Promise<{ dims: number[]; data: Uint8Array }> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
-  if (client) return client.call<{ dims: number[]; data: Uint8Array }>('parseIdx', [bytes]).promise;
+  const c = await liveClient();
+  if (c) return c.call<{ dims: number[]; data: Uint8Array }>('parseIdx', [bytes]).promise;
   return coreParseIdx(bytes);
 }
 
@@ -132,13 +155,14 @@ export class Model {
     const { callbacks, signal, ...rest } = options;
     if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
     const cb: Callbacks = callbacks ?? {};
-    const dispatch = (ev: string, i: number, logs?: Logs) => {
+    const dispatch = (ev: string, i: number, logs?: Logs | PhaseInfo) => {
       switch (ev) {
         case 'trainBegin': return cb.onTrainBegin?.();
         case 'epochBegin': return cb.onEpochBegin?.(i);
-        case 'batchEnd': return cb.onBatchEnd?.(i, logs!);
-        case 'epochEnd': return cb.onEpochEnd?.(i, logs!);
+        case 'batchEnd': return cb.onBatchEnd?.(i, logs as Logs);
+        case 'epochEnd': return cb.onEpochEnd?.(i, logs as Logs);
         case 'trainEnd': return cb.onTrainEnd?.();
+        case 'phase': return cb.onPhase?.(logs as unknown as PhaseInfo);
       }
     };
     if ('core' in this.impl) {
@@ -165,7 +189,6 @@ export class Model {
     return this.impl.client.call<Float32Array>('predict', [this.impl.worker, x, shape]).promise;
   }
 
-  /** Frees the model's memory. Further calls reject with `DISPOSED`. */
   /**
    * The deployed multiplication-free tiny model of a zoo model (`'mbv2-tiny'`, ...): `model.json` text
    * and `model.safetensors` bytes (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
@@ -176,6 +199,7 @@ export class Model {
     return this.impl.client.call<{ json: string; safetensors: Uint8Array }>('exportModel', [this.impl.worker]).promise;
   }
 
+  /** Frees the model's memory. Further calls reject with `DISPOSED`. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -183,16 +207,28 @@ export class Model {
     else void this.impl.client.call('dispose', [this.impl.worker]).promise.catch(() => undefined);
   }
 
-  /** `using model = await createModel(...)` support. */
-  [Symbol.dispose](): void { this.dispose(); }
+  /** @internal Test hook: makes the backend trap inside a call (as an out-of-memory abort does). */
+  _testTrap(): Promise<unknown> {
+    this.check();
+    if ('core' in this.impl) return this.impl.core.testTrap();
+    return this.impl.client.call('testTrap', [this.impl.worker]).promise;
+  }
+}
+
+// `using model = await createModel(...)` where the runtime has `Symbol.dispose` (ES2024+). Added
+// at run time so that the published types compile under `lib: ["es2022", "dom"]` too.
+const disposeSymbol = (Symbol as { dispose?: symbol }).dispose;
+if (typeof disposeSymbol === 'symbol') {
+  Object.defineProperty(Model.prototype, disposeSymbol, { value(this: Model) { this.dispose(); }, configurable: true });
 }
 
 /** Creates a model on the backend chosen by {@link init}. Rejects with `INVALID_CONFIG` on a bad config. */
 export async function createModel(config: ModelConfig, options: TrainOptions = {}): Promise<Model> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
-  if (client) {
-    const r = await client.call<{ handle: number; backend: string; numParams: number }>('create', [config, options]).promise;
-    return new Model({ worker: r.handle, client }, config, r.backend, r.numParams);
+  const c = await liveClient();
+  if (c) {
+    const r = await c.call<{ handle: number; backend: string; numParams: number }>('create', [config, options]).promise;
+    return new Model({ worker: r.handle, client: c }, config, r.backend, r.numParams);
   }
   const core = await CoreModel.create(config, options);
   return new Model({ core }, config, core.backend, core.numParams());

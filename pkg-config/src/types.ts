@@ -132,6 +132,13 @@ export interface TrainOptions {
   /** Cosine decay to 0 at this step (also the schedule of `aug.stopWidthAug`); absent: constant. */
   totalSteps?: number;
   /**
+   * Zoo models: the validation at the end of each epoch first re-estimates BatchNorm statistics,
+   * on a copy of the model, from this many training images, so that `valAcc` is the accuracy of
+   * the model you get (the running statistics lag an adder net's weights); 0 uses the running
+   * statistics. @defaultValue 2000
+   */
+  evalBnImages?: number;
+  /**
    * Read loss/accuracy back every this many batches (each read is a GPU sync); `onBatchEnd`
    * fires for those batches and the last one. @defaultValue 1
    */
@@ -146,8 +153,20 @@ export interface Logs {
   valAcc?: number;
 }
 
+/** A phase of {@link Model.fit}; `done` of `total` units (batches) are finished. */
+export interface PhaseInfo {
+  /** `'training'` (units: batches of this epoch), `'validation'` (the end-of-epoch evaluation), `'bnReestimation'` (batches of re-estimation images). */
+  phase: 'training' | 'validation' | 'bnReestimation';
+  /** Epoch index (training and validation). */
+  epoch?: number;
+  done: number;
+  total: number;
+}
+
 /** Callbacks named as in TensorFlow.js; may return a Promise (awaited when running in-thread). */
 export interface Callbacks {
+  /** At the start of each phase and after each unit of it (see {@link PhaseInfo}). */
+  onPhase?: (info: PhaseInfo) => void | Promise<void>;
   onTrainBegin?: () => void | Promise<void>;
   onEpochBegin?: (epoch: number) => void | Promise<void>;
   onBatchEnd?: (batch: number, logs: Logs) => void | Promise<void>;
@@ -155,14 +174,24 @@ export interface Callbacks {
   onTrainEnd?: () => void | Promise<void>;
 }
 
-/** Options of {@link Model.fit}. */
+/**
+ * Options of {@link Model.fit}. The training options ({@link TrainOptions}) given here replace
+ * those given to {@link createModel} for this fit and later ones; options not given keep their
+ * current value.
+ */
 export interface FitOptions extends TrainOptions {
   /** @defaultValue 1 */
   epochs?: number;
   /** `[x, y]` evaluated at the end of every epoch. */
   validationData?: [Float32Array, ArrayLike<number>];
   callbacks?: Callbacks;
-  /** Stops training; the promise rejects with code `ABORTED`. */
+  /**
+   * Stops training between batches. The model keeps what it learned and stays usable (predict,
+   * evaluate, export); zoo models still re-estimate BatchNorm statistics, on at most
+   * `STOP_BN_IMAGES` images when stopped during training, and a stop during the re-estimation
+   * keeps the statistics of the batches done (at least two). The promise then rejects with code
+   * `ABORTED`; the error's `history` holds the epochs completed.
+   */
   signal?: AbortSignal;
   /** Give the event loop a turn at least this often (ms). @defaultValue 50 */
   yieldEvery?: number;
@@ -173,7 +202,7 @@ export interface FitOptions extends TrainOptions {
   aug?: AugOptions;
   /**
    * `'mbv2-tiny'` models: re-estimate the tiny model's BatchNorm statistics on this many
-   * training images after the last epoch (NetAug `reset_bn`; 0 skips). @defaultValue 16000 (capped at the data)
+   * training images after the last epoch (NetAug `reset_bn`; 0 skips). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
    */
   resetBn?: number;
 }
@@ -190,13 +219,21 @@ export type ErrorCode =
   | 'UNKNOWN_BACKEND' | 'WEBGPU_UNAVAILABLE' | 'BACKEND_ERROR' | 'BACKEND_LOST' | 'ABORTED'
   | 'BUSY' | 'DISPOSED' | 'NOT_INITIALIZED' | 'IO_ERROR';
 
+/** Default of {@link FitOptions.resetBn}: BatchNorm re-estimation images after training. */
+export const DEFAULT_RESET_BN = 16000;
+/** BatchNorm re-estimation images after a stop during training (see {@link FitOptions.signal}). */
+export const STOP_BN_IMAGES = 500;
+
 /** Every error thrown or rejected by the SDK. */
 export class ShiftAddAugError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+  /** `ABORTED` by {@link FitOptions.signal}: the epochs completed before the stop. */
+  history?: History;
+  constructor(code: ErrorCode, message: string, history?: History) {
     super(message);
     this.name = 'ShiftAddAugError';
     this.code = code;
+    if (history) this.history = history;
   }
 }
 
@@ -204,7 +241,9 @@ export class ShiftAddAugError extends Error {
 export function toError(e: unknown): ShiftAddAugError {
   if (e instanceof ShiftAddAugError) return e;
   const anyE = e as { code?: string; message?: string } | undefined;
-  if (anyE && typeof anyE.code === 'string') return new ShiftAddAugError(anyE.code as ErrorCode, anyE.message ?? String(e));
+  if (anyE && typeof anyE.code === 'string') {
+    return new ShiftAddAugError(anyE.code as ErrorCode, anyE.message ?? String(e), (anyE as { history?: History }).history);
+  }
   const msg = (anyE && anyE.message) || String(e);
   // A wasm trap (RuntimeError: unreachable) means the module is dead.
   if (e instanceof WebAssembly.RuntimeError) return new ShiftAddAugError('BACKEND_LOST', `wasm module crashed: ${msg}`);

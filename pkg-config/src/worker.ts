@@ -1,6 +1,8 @@
 // Dedicated-worker entry: serves the in-thread engine over postMessage.
 // Protocol: {id, op, args} → {id, ok: true, value} | {id, ok: false, error: {code, message}};
 // progress: {id, event, index, logs}. `{op: 'abort', target}` aborts a running fit.
+// A trap ends this worker (its uncaught error reaches the main thread's `onerror`), and the
+// main thread replaces it on the next call.
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
 import { InitOptions, toError } from './types.js';
 
@@ -33,6 +35,8 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
       return model(args[0]).predict(args[1], args[2]);
     case 'exportModel':
       return model(args[0]).exportModel();
+    case 'testTrap':
+      return model(args[0]).testTrap();
     case 'dispose':
       models.get(args[0])?.dispose();
       models.delete(args[0]);
@@ -57,7 +61,7 @@ scope.onmessage = async (e: MessageEvent) => {
     scope.postMessage({ id, ok: true, value }, transfer);
   } catch (err) {
     const e2 = toError(err);
-    scope.postMessage({ id, ok: false, error: { code: e2.code, message: e2.message } });
+    scope.postMessage({ id, ok: false, error: { code: e2.code, message: e2.message, history: e2.history } });
   } finally {
     aborted.delete(id);
   }

@@ -224,6 +224,21 @@ pub fn permute_param<const D: usize>(p: Param<Tensor<D>>, dim: usize, perm: Tens
     })
 }
 
+/// Weight of the current batch in a [`DynBn`]'s running statistics during training.
+pub const DEFAULT_MOMENTUM: f64 = 0.1;
+
+/// Which statistics a [`DynBn`] normalises with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BnMode {
+    /// Batch statistics and a running-statistics update on an autodiff device (training);
+    /// running statistics on any other device (evaluation).
+    #[default]
+    ByDevice,
+    /// Batch statistics and a running-statistics update on any device: BN re-estimation, run
+    /// on the inner (non-autodiff) device so that no graph is recorded.
+    Estimate,
+}
+
 /// BatchNorm stored at the largest width; a pass normalises the leading `c` channels and
 /// updates only their running statistics.
 #[derive(Module, Debug)]
@@ -239,6 +254,9 @@ pub struct DynBn {
     /// Weight of the current batch in the running statistics (0.1; `1/k` during BN reset).
     #[module(skip)]
     pub momentum: f64,
+    /// Which statistics [`forward`](Self::forward) uses.
+    #[module(skip)]
+    pub mode: BnMode,
 }
 
 impl DynBn {
@@ -249,30 +267,54 @@ impl DynBn {
             beta: Param::from_tensor(Tensor::zeros([max], device)),
             running_mean: RunningState::new(Tensor::zeros([max], device)),
             running_var: RunningState::new(Tensor::ones([max], device)),
-            momentum: 0.1,
+            momentum: DEFAULT_MOMENTUM,
+            mode: BnMode::ByDevice,
         }
     }
 
-    /// Normalises `x: [n, c, h, w]` with channels `[0, c)`: batch statistics on an autodiff
-    /// device (and a running-statistics update), running statistics otherwise.
+    /// Normalises `x: [n, c, h, w]` with channels `[0, c)`: batch statistics (and a
+    /// running-statistics update) on an autodiff device or in [`BnMode::Estimate`], running
+    /// statistics otherwise.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.normalize(x, true)
+    }
+
+    /// [`forward`](Self::forward), updating the running statistics only when `track` (the
+    /// augmented passes leave the tiny model's statistics alone).
+    pub fn normalize(&self, x: Tensor<4>, track: bool) -> Tensor<4> {
         let c = x.dims()[1];
         let (g, b) = (self.gamma.val().narrow(0, 0, c), self.beta.val().narrow(0, 0, c));
-        if !x.device().is_autodiff() {
+        if self.mode == BnMode::ByDevice && !x.device().is_autodiff() {
             let (m, v) = (self.running_mean.value().narrow(0, 0, c), self.running_var.value().narrow(0, 0, c));
             return batch_norm(x, g, b, m, v, 1e-5);
         }
         let r = batch_norm_train(x, g, b, 1e-5);
-        let mom = self.momentum as f32;
-        let upd = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
-            let full = state.value_sync();
-            let old = full.clone().narrow(0, 0, c);
-            let new = old.mul_scalar(1.0 - mom).add(batch.detach().mul_scalar(mom));
-            set_running(state, full.slice_assign([0..c], new).detach());
-        };
-        upd(&self.running_mean, r.mean);
-        upd(&self.running_var, r.variance);
+        if track {
+            let mom = self.momentum as f32;
+            let upd = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
+                let full = state.value_sync();
+                let old = full.clone().narrow(0, 0, c);
+                let new = old.mul_scalar(1.0 - mom).add(batch.detach().mul_scalar(mom));
+                set_running(state, full.slice_assign([0..c], new).detach());
+            };
+            upd(&self.running_mean, r.mean);
+            upd(&self.running_var, r.variance);
+        }
         r.output
+    }
+
+    /// The running `(mean, variance)` over all channels.
+    pub fn statistics(&self) -> (Tensor<1>, Tensor<1>) {
+        (self.running_mean.value_sync(), self.running_var.value_sync())
+    }
+
+    /// Replaces the running statistics (all channels), moved onto this BN's device kind
+    /// (autodiff or not).
+    pub fn set_statistics(&self, mean: Tensor<1>, var: Tensor<1>) {
+        let autodiff = self.running_mean.value().is_autodiff();
+        let fit = |t: Tensor<1>| if autodiff { t.detach().autodiff() } else { t.without_autodiff() };
+        set_running(&self.running_mean, fit(mean));
+        set_running(&self.running_var, fit(var));
     }
 
     /// Permutes the channels (parameters and running statistics).
@@ -305,6 +347,6 @@ pub struct DynConvBn {
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
     pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: crate::models::Act) -> Tensor<4> {
-        act.apply(self.bn.forward(self.conv.forward(x, t, a, pass)))
+        act.apply(self.bn.normalize(self.conv.forward(x, t, a, pass), pass == Pass::Tiny))
     }
 }

@@ -242,6 +242,7 @@ pub fn import(json: &str, bytes: &[u8], device: &Device) -> Result<AugNet> {
             running_mean: RunningState::new(bn("mean")?),
             running_var: RunningState::new(bn("var")?),
             momentum: l.bn.momentum,
+            mode: l.bn.mode,
         };
         loaded.push((w, bn));
     }

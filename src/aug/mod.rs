@@ -11,6 +11,7 @@
 //!   BN re-estimation and export of the static tiny model.
 
 pub mod blocks;
+pub mod bn_reset;
 pub mod config;
 pub mod dyn_layers;
 pub mod export;
@@ -19,7 +20,8 @@ pub mod remap;
 
 pub use crate::models::NetSpec;
 pub use config::{Arch, AugNetConfig};
-pub use net::{AugNet, reset_bn};
+pub use bn_reset::{BnEstimator, reset_bn};
+pub use net::AugNet;
 pub use remap::{FcGrad, Remap, RemapKind};
 
 use crate::error::{Error, Result};

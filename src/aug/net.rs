@@ -6,14 +6,13 @@ pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynBn, DynConv, DynConvBn};
 use super::{AugConfig, Pass, RemapKind};
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::Act;
 use crate::nn::ConvKind;
 use crate::train::{ImageClassifier, Progress};
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::module::adaptive_avg_pool2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 /// The supernet; see [`AugNetConfig`].
 #[derive(Module, Debug)]
@@ -169,21 +168,19 @@ impl AugNet {
         Self { blocks, ..self }
     }
 
-    /// Sets every BatchNorm's running-statistics momentum.
-    pub fn with_bn_momentum(self, momentum: f64) -> Self {
-        let set = |l: DynConvBn| DynConvBn { bn: DynBn { momentum, ..l.bn }, ..l };
-        Self {
-            stem: set(self.stem),
-            ds_dw: set(self.ds_dw),
-            ds_pw: set(self.ds_pw),
-            blocks: self.blocks.into_iter().map(|b| b.map_layers(set)).collect(),
-            head: self.head.map(set),
-            classifier: match self.classifier {
-                Classifier::Mf(l) => Classifier::Mf(set(l)),
-                mult => mult,
-            },
-            ..self
+    /// Every BatchNorm, in forward order (stem, DS, blocks, head, MF classifier).
+    pub fn bns_mut(&mut self) -> Vec<&mut DynBn> {
+        let mut v = vec![&mut self.stem.bn, &mut self.ds_dw.bn, &mut self.ds_pw.bn];
+        for b in &mut self.blocks {
+            v.extend([&mut b.expand.bn, &mut b.depthwise.bn, &mut b.project.bn]);
         }
+        if let Some(h) = &mut self.head {
+            v.push(&mut h.bn);
+        }
+        if let Classifier::Mf(l) = &mut self.classifier {
+            v.push(&mut l.bn);
+        }
+        v
     }
 
     /// The static tiny model: a supernet whose widths are the tiny ones, with `R` folded into
@@ -213,6 +210,7 @@ impl AugNet {
                 running_mean: burn::module::RunningState::new(l.bn.running_mean.value().narrow(0, 0, o)),
                 running_var: burn::module::RunningState::new(l.bn.running_var.value().narrow(0, 0, o)),
                 momentum: l.bn.momentum,
+                mode: l.bn.mode,
             };
             let remap = super::Remap::new(RemapKind::R0, l.conv.kernel, 0, 0, &device);
             DynConvBn { conv: DynConv { weight: Param::from_tensor(w), remap, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() }, bn }
@@ -310,6 +308,15 @@ impl ImageClassifier for AugNet {
         self.remap_penalty()
     }
 
+    fn eval_model(&self, train: &crate::data::Dataset, bn_images: usize) -> Result<Self> {
+        if bn_images == 0 {
+            return Ok(self.valid());
+        }
+        let mut e = super::BnEstimator::new(self, train, bn_images, super::bn_reset::BN_RESET_BATCH)?;
+        while e.step(train)? {}
+        Ok(e.into_model())
+    }
+
     fn begin_epoch(self, progress: Progress) -> Self {
         if self.config.aug.enabled && self.config.aug.sort_channels && self.widths_augmented(progress) {
             self.sort_channels()
@@ -317,29 +324,4 @@ impl ImageClassifier for AugNet {
             self
         }
     }
-}
-
-/// Re-estimates the tiny model's BatchNorm statistics on up to `images` training images
-/// (NetAug `reset_bn`: cumulative average of batch statistics), in order, batches of `batch`.
-/// `model` must be on an autodiff device (BN uses batch statistics there).
-///
-/// # Errors
-/// [`Error::Shape`] / [`Error::Dataset`] when the data do not fit the model.
-pub fn reset_bn(model: AugNet, data: &Dataset, images: usize, batch: usize) -> Result<AugNet> {
-    if data.image_shape != model.config.input_shape {
-        return Err(Error::Shape(format!("dataset images are {:?}, model expects {:?}", data.image_shape, model.config.input_shape)));
-    }
-    let device = model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
-    let n = images.min(data.len());
-    let [c, h, w] = data.image_shape;
-    let mut model = model;
-    for (k, start) in (0..n).step_by(batch.max(1)).enumerate() {
-        let end = (start + batch.max(1)).min(n);
-        let idx: Vec<usize> = (start..end).collect();
-        let (x, _) = data.gather(&idx);
-        let x = Tensor::<4>::from_data(TensorData::new(x, [end - start, c, h, w]), &device);
-        model = model.with_bn_momentum(1.0 / (k + 1) as f64);
-        let _ = model.logits(x)?;
-    }
-    Ok(model.with_bn_momentum(0.1))
 }

@@ -7,6 +7,7 @@ mod train;
 use args::{USAGE, parse};
 use compare::compare;
 use shiftaddaug::aug::{AugNetConfig, reset_bn};
+use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::train::{TrainConfig, Trainer};
@@ -41,7 +42,7 @@ fn trace(args: &[String]) -> Result<(), String> {
                 true
             }))?;
         }
-        let net = reset_bn(trainer.into_model(), &train_set, n, 250)?;
+        let net = reset_bn(trainer.into_model(), &train_set, n, BN_RESET_BATCH)?;
         let eval = block_on(shiftaddaug::train::evaluate(&net, 10, &test_set, 500))?;
         Ok(serde_json::json!({ "losses": losses, "accuracy": eval.accuracy }).to_string())
     };

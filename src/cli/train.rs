@@ -2,6 +2,7 @@
 
 use super::args::Args;
 use shiftaddaug::aug::{AugNetConfig, reset_bn};
+use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
 use shiftaddaug::data::Dataset;
 use shiftaddaug::data::{Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
@@ -72,7 +73,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         );
         let net = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let t = Instant::now();
-        let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, 250)? } else { net };
+        let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, BN_RESET_BATCH)? } else { net };
         let exported = net.export_tiny();
         let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
         if let Some(dir) = &a.out {
@@ -146,7 +147,7 @@ fn run<M: ImageClassifier>(
             true
         }))?;
         let secs = t.elapsed().as_secs_f64();
-        let eval = block_on(trainer.evaluate(test_set))?;
+        let eval = block_on(trainer.validate(test_set, train_set))?;
         println!(
             "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} images/s",
             epoch + 1,
@@ -162,7 +163,7 @@ fn run<M: ImageClassifier>(
             std::fs::write(&p, trainer.checkpoint(cfg_json, epoch + 1)?).map_err(io_at(&p))?;
         }
     }
-    let eval = block_on(trainer.evaluate(test_set))?;
+    let eval = block_on(trainer.validate(test_set, train_set))?;
     println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
     Ok(trainer.into_model())
 }

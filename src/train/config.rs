@@ -41,6 +41,11 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Batch size of evaluation. Default 500.
     pub eval_batch_size: usize,
+    /// Training-time evaluation ([`Trainer::validate`](super::Trainer::validate)) of a model
+    /// whose BatchNorm statistics are re-estimated before deployment (the zoo supernets)
+    /// first re-estimates them, on a copy, from this many training images; 0 evaluates with
+    /// the running statistics. Default 2000.
+    pub eval_bn_images: usize,
     /// Random crop after zero-padding each side by this many pixels (torchvision's
     /// `RandomCrop(size, padding)`), per training image; 0 disables it. Default 0.
     pub crop_padding: usize,
@@ -63,6 +68,7 @@ impl Default for TrainConfig {
             seed: 0,
             log_every: 10,
             eval_batch_size: 500,
+            eval_bn_images: 2000,
             crop_padding: 0,
             horizontal_flip: false,
         }

@@ -40,6 +40,17 @@ pub trait ImageClassifier: Module + Sized {
     fn extra_loss(&self) -> Option<Tensor<1>> {
         None
     }
+    /// The model to evaluate during training: the one the user will get. Supernets whose
+    /// BatchNorm statistics are re-estimated before deployment return a copy re-estimated on
+    /// the first `bn_images` images of `train` (their running statistics lag the weights); the
+    /// default is `self` on the inner device. `self` is not changed.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `train` does not fit the model.
+    fn eval_model(&self, train: &Dataset, bn_images: usize) -> Result<Self> {
+        let _ = (train, bn_images);
+        Ok(self.valid())
+    }
     /// Called at the start of every epoch (e.g. NetAug channel sorting). Default: unchanged.
     fn begin_epoch(self, progress: Progress) -> Self {
         let _ = progress;
@@ -323,6 +334,17 @@ impl<M: ImageClassifier> Trainer<M> {
     /// [`Error::Shape`] / [`Error::Dataset`] when `data` does not fit the model.
     pub async fn evaluate(&self, data: &Dataset) -> Result<EvalMetrics> {
         evaluate(self.model(), self.num_classes, data, self.config.eval_batch_size).await
+    }
+
+    /// Loss and accuracy on `data` of the model the user will get
+    /// ([`ImageClassifier::eval_model`] with the config's `eval_bn_images` images of `train`):
+    /// the training-time evaluation.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate), also for `train`.
+    pub async fn validate(&self, data: &Dataset, train: &Dataset) -> Result<EvalMetrics> {
+        let model = self.model().eval_model(train, self.config.eval_bn_images)?;
+        evaluate(&model, self.num_classes, data, self.config.eval_batch_size).await
     }
 
     /// Class probabilities `[n, classes]` (row-major) for `n` images.

@@ -2,7 +2,8 @@ use super::js_error;
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, webgpu_device};
 use crate::error::{Error, Result};
-use crate::aug::{AugConfig, AugNet, AugNetConfig, NetSpec, reset_bn};
+use crate::aug::bn_reset::BN_RESET_BATCH;
+use crate::aug::{AugConfig, AugNet, AugNetConfig, BnEstimator, NetSpec};
 use crate::models::{MfCnn, MfCnnConfig};
 use crate::train::{TrainConfig, Trainer};
 use burn::tensor::Device;
@@ -90,6 +91,11 @@ fn parse_model(v: JsValue) -> Result<ModelCfg> {
     }
 }
 
+/// The zoo model names, quoted, for error texts.
+fn zoo_names() -> String {
+    NetSpec::NAMES.map(|n| format!("model: '{n}'")).join(", ")
+}
+
 struct State {
     trainer: Option<Net>,
     data: Option<Dataset>,
@@ -97,6 +103,8 @@ struct State {
     cursor: usize,
     /// Epoch index of `batches` (seeds the crop / flip draws).
     epoch: usize,
+    /// BatchNorm re-estimation in progress (`resetBnBegin` … `resetBnFinish`).
+    bn: Option<BnEstimator>,
 }
 
 /// A model with its trainer on one backend. Create with `Session.create(modelConfig,
@@ -158,7 +166,7 @@ impl Session {
                 ModelCfg::Aug(c) => (Net::Aug(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
             };
             Ok::<_, Error>(Session {
-                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0, epoch: 0 })),
+                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0, epoch: 0, bn: None })),
                 backend: name,
                 num_classes,
             })
@@ -216,7 +224,7 @@ impl Session {
         let mut s = self.state.borrow_mut();
         let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
         let Net::Aug(t) = net else {
-            return Err(js_error(Error::Config("augmentation options need a model created with model: 'mbv2-tiny'".into())));
+            return Err(js_error(Error::Config(format!("augmentation options need a zoo model ({}); this is an 'mfcnn' model", zoo_names()))));
         };
         let current = t.model().config.aug.clone();
         let new: AugConfig = merge_patch(&current, aug, "aug").map_err(js_error)?;
@@ -238,32 +246,46 @@ impl Session {
         .map_err(js_error)
     }
 
-    /// Re-estimates the BatchNorm statistics of the deployed (tiny) model on the first
-    /// `images` training images (NetAug `reset_bn`; ShiftAddAug models only, a no-op for
-    /// `'mfcnn'`). Rejects with `INVALID_DATASET` before `setTrainingData`.
-    #[wasm_bindgen(js_name = resetBn)]
-    pub fn reset_bn(&self, images: usize) -> js_sys::Promise {
-        let state = self.state.clone();
-        future_to_promise(async move {
-            let run = async {
-                let data = state.borrow().data.clone().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
-                let mut net = Session::take(&state)?;
-                let r = match &mut net {
-                    Net::Aug(t) => t.map_model(|m| {
-                        // reset_bn only fails on a shape mismatch, checked here first.
-                        if data.image_shape != m.config.input_shape {
-                            let e = Error::Shape(format!("data {:?} vs model {:?}", data.image_shape, m.config.input_shape));
-                            return Err((m, e));
-                        }
-                        Ok(reset_bn(m, &data, images, 250).expect("shapes checked"))
-                    }),
-                    Net::Mf(_) => Ok(()),
-                };
-                state.borrow_mut().trainer = Some(net);
-                r.map(|_| JsValue::UNDEFINED)
-            };
-            run.await.map_err(js_error)
-        })
+    /// Starts re-estimating the BatchNorm statistics of the deployed (tiny) model on the
+    /// first `images` training images (NetAug `reset_bn`), one batch per `resetBnStep`;
+    /// returns the number of batches (0 for `'mfcnn'`, whose statistics are kept). Throws
+    /// `INVALID_DATASET` before `setTrainingData`.
+    #[wasm_bindgen(js_name = resetBnBegin)]
+    pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
+        let mut s = self.state.borrow_mut();
+        let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
+        let e = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
+            Net::Aug(t) => Some(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
+            Net::Mf(_) => None,
+        };
+        let n = e.as_ref().map_or(0, BnEstimator::batches);
+        s.bn = e;
+        Ok(n)
+    }
+
+    /// Runs the next re-estimation batch (a forward pass on a copy of the model, no
+    /// gradient); returns whether batches remain.
+    #[wasm_bindgen(js_name = resetBnStep)]
+    pub fn reset_bn_step(&self) -> Result<bool, JsValue> {
+        let mut s = self.state.borrow_mut();
+        let State { bn, data, .. } = &mut *s;
+        let (Some(e), Some(data)) = (bn.as_mut(), data.as_ref()) else {
+            return Err(js_error(Error::Config("call resetBnBegin first".into())));
+        };
+        e.step(data).map_err(js_error)
+    }
+
+    /// Writes the statistics estimated so far (all batches, or fewer after a stop) into the
+    /// model. A no-op without `resetBnBegin`.
+    #[wasm_bindgen(js_name = resetBnFinish)]
+    pub fn reset_bn_finish(&self) -> Result<(), JsValue> {
+        let mut s = self.state.borrow_mut();
+        let Some(e) = s.bn.take() else { return Ok(()) };
+        let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        if let Net::Aug(t) = net {
+            t.map_model(|m| Ok(e.finish(m))).map_err(js_error)?;
+        }
+        Ok(())
     }
 
     /// The deployed tiny model of a `'mbv2-tiny'` session as `{ json: string, safetensors:
@@ -276,7 +298,7 @@ impl Session {
                 let net = Session::take(&state)?;
                 let r = match &net {
                     Net::Aug(t) => crate::aug::export::export(t.model()).await,
-                    Net::Mf(_) => Err(Error::Config("export needs a model created with model: 'mbv2-tiny'".into())),
+                    Net::Mf(_) => Err(Error::Config(format!("exportModel needs a zoo model ({}); 'mfcnn' models have no export format yet", zoo_names()))),
                 };
                 state.borrow_mut().trainer = Some(net);
                 let (json, bytes) = r?;
@@ -374,6 +396,41 @@ impl Session {
             };
             run.await.map_err(js_error)
         })
+    }
+
+    /// Loss and accuracy on `(x, y)` of the model as it will be deployed, during training:
+    /// zoo models first re-estimate their BN statistics on a copy from `evalBnImages`
+    /// training images (see `TrainConfig`). `{ loss, accuracy, count }`; rejects with
+    /// `INVALID_DATASET` before `setTrainingData`.
+    pub fn validate(&self, x: Vec<f32>, y: Vec<i32>) -> js_sys::Promise {
+        let state = self.state.clone();
+        let classes = self.num_classes;
+        future_to_promise(async move {
+            let run = async {
+                let t = Session::take(&state)?;
+                // The training data are moved out for the call (not copied) and put back.
+                let train = state.borrow_mut().data.take();
+                let r = async {
+                    let train = train.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
+                    let shape = with_trainer!(&t, t => crate::train::ImageClassifier::input_shape(t.model()));
+                    let d = Dataset::new(x, labels_u32(&y)?, shape, classes)?;
+                    with_trainer!(&t, t => t.validate(&d, train).await)
+                }
+                .await;
+                let mut s = state.borrow_mut();
+                s.trainer = Some(t);
+                s.data = train;
+                serde_wasm_bindgen::to_value(&r?).map_err(|e| Error::Backend(e.to_string()))
+            };
+            run.await.map_err(js_error)
+        })
+    }
+
+    /// Test hook: panics inside an async call, as an out-of-memory abort would (the module
+    /// traps and is unusable afterwards). Not part of the SDK's API.
+    #[wasm_bindgen(js_name = testTrap)]
+    pub fn test_trap(&self) -> js_sys::Promise {
+        future_to_promise(async move { panic!("testTrap: deliberate trap") })
     }
 
     /// Class probabilities (`Float32Array` of `n * numClasses`) for `n` images in `x`.

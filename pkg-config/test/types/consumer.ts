@@ -1,5 +1,6 @@
-// Compiles only if the public .d.ts fits a consumer's code (tsc --noEmit, see scripts/test.sh).
-import { init, createModel, ShiftAddAugError, type History, type RuntimeInfo } from '../../../pkg/index.js';
+// Compiles only if the public .d.ts fits a consumer's code (tsc --noEmit, see scripts/test.sh),
+// under lib es2022 + dom (no ESNext.Disposable).
+import { init, createModel, ShiftAddAugError, type History, type PhaseInfo, type RuntimeInfo } from '../../../pkg/index.js';
 
 async function main(x: Float32Array, y: Uint8Array): Promise<number> {
   const rt: RuntimeInfo = await init({ backend: ['webgpu', 'wasm'], worker: true });
@@ -8,7 +9,13 @@ async function main(x: Float32Array, y: Uint8Array): Promise<number> {
   const p: Float32Array = await model.predict(x, [1, 1, 28, 28]);
   model.dispose();
   const zoo = await createModel({ model: 'mbv2-tiny', inputShape: [1, 32, 32], numClasses: 10, conv: 'shift', stemConv: 'mult', classifier: 'add', aug: { alpha: 0.5 } });
-  await zoo.fit(x, y, { epochs: 1, cropPadding: 2, horizontalFlip: true });
+  const phases: PhaseInfo[] = [];
+  const stop = new AbortController();
+  try {
+    await zoo.fit(x, y, { epochs: 1, cropPadding: 2, horizontalFlip: true, evalBnImages: 500, signal: stop.signal, callbacks: { onPhase: (p) => void phases.push(p) } });
+  } catch (e) {
+    if (e instanceof ShiftAddAugError && e.code === 'ABORTED') return (e.history?.epoch.length ?? 0) + phases.length;
+  }
   zoo.dispose();
   try { await init({ backend: 'wasm' }); } catch (e) { if (e instanceof ShiftAddAugError) return e.code.length; }
   return h.history.loss.length + p.length + rt.version.length;

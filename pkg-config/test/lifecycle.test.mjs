@@ -1,0 +1,105 @@
+// The SDK in Node (in-thread): a stop keeps the work (fit rejects ABORTED with the history; the
+// model predicts and exports; every phase reports progress and honours the signal), training-time
+// validation reports the deployed model, and a wasm trap is a catchable BACKEND_LOST.
+// The trap test comes last: a trapped module cannot run again in this process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import * as sdk from '../../pkg/index.js';
+
+const DIR = '/usr/share/datasets/fashion-mnist';
+async function split(prefix, n) {
+  const images = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-images-idx3-ubyte.gz`)));
+  const labels = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-labels-idx1-ubyte.gz`)));
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
+  return { x, y: labels.data.slice(0, n) };
+}
+const code = (c) => (e) => { assert.equal(e.name, 'ShiftAddAugError'); assert.equal(e.code, c, e.message); return true; };
+const spec = { stem: 8, ds: 8, head: 32, blocks: [
+  { kernel: 3, stride: 2, channels: [8, 16, 8] }, { kernel: 3, stride: 1, channels: [8, 16, 8] },
+  { kernel: 3, stride: 2, channels: [8, 24, 16] }] };
+const zoo = (conv) => ({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv, spec, aug: { enabled: false } });
+
+test('Stop during training keeps the model: ABORTED with history, BN re-estimated on a few images, predict and export work', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const { x, y } = await split('train', 2048);
+  const model = await sdk.createModel(zoo('add'));
+  const controller = new AbortController();
+  const phases = [];
+  let batches = 0;
+  // Epoch 1 completes (16 batches of 64 over 1024 images); the stop comes in epoch 2.
+  const run = model.fit(x.subarray(0, 1024 * 784), y.subarray(0, 1024), {
+    epochs: 3, batchSize: 64, signal: controller.signal,
+    callbacks: { onBatchEnd: () => { if (++batches === 20) controller.abort(); }, onPhase: (p) => { phases.push(p); } },
+  });
+  const err = await run.then(() => null, (e) => e);
+  assert.ok(err, 'fit resolved after a stop');
+  code('ABORTED')(err);
+  assert.deepEqual(err.history.epoch, [0], 'history holds the completed epoch');
+  assert.equal(err.history.history.loss.length, 1);
+  assert.equal(batches, 20, 'no batch ran after the stop');
+  const bn = phases.filter((p) => p.phase === 'bnReestimation');
+  // STOP_BN_IMAGES = 500 → 2 batches of 250.
+  assert.equal(sdk.STOP_BN_IMAGES, 500);
+  assert.deepEqual(bn.map((p) => [p.done, p.total]), [[0, 2], [1, 2], [2, 2]]);
+  assert.ok(phases.some((p) => p.phase === 'training' && p.epoch === 1 && p.done === 4 && p.total === 16), 'training progress reported');
+  const probs = await model.predict(x.subarray(0, 784 * 4), [4, 1, 28, 28]);
+  assert.equal(probs.length, 40);
+  assert.ok(probs.every(Number.isFinite));
+  const { json } = await model.exportModel();
+  assert.equal(JSON.parse(json).format, 'shiftaddaug-tiny/2');
+  // The partly trained Add model is usable: above chance on held-out images after its BN re-estimation.
+  const test = await split('t10k', 500);
+  const ev = await model.evaluate(test.x, test.y);
+  assert.ok(ev.acc > 0.15, `accuracy after stop ${ev.acc}`);
+  model.dispose();
+});
+
+test('Stop during BN re-estimation keeps the batches done (at least two)', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const { x, y } = await split('train', 1500);
+  const model = await sdk.createModel(zoo('shift'));
+  const controller = new AbortController();
+  const bn = [];
+  const err = await model.fit(x, y, {
+    epochs: 1, batchSize: 250, signal: controller.signal, resetBn: 1500,
+    callbacks: { onPhase: (p) => { if (p.phase === 'bnReestimation') { bn.push(p.done); if (p.done === 1) controller.abort(); } } },
+  }).then(() => null, (e) => e);
+  code('ABORTED')(err);
+  assert.deepEqual(bn, [0, 1, 2], 'stops after the minimum of two batches of six');
+  assert.deepEqual(err.history.epoch, [0]);
+  assert.equal((await model.predict(x.subarray(0, 784), [1, 1, 28, 28])).length, 10);
+  model.dispose();
+});
+
+test('validation during fit is the deployed model: valAcc agrees with evaluate() after fit within 2 pt (Add)', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const { x, y } = await split('train', 1024);
+  const test = await split('t10k', 1000);
+  const model = await sdk.createModel(zoo('add'));
+  const phases = [];
+  const h = await model.fit(x, y, { epochs: 1, batchSize: 32, validationData: [test.x, test.y], resetBn: 1024, evalBnImages: 1024,
+    callbacks: { onPhase: (p) => { if (p.phase !== 'training') phases.push(`${p.phase} ${p.done}/${p.total}`); } } });
+  const after = await model.evaluate(test.x, test.y);
+  console.log(`valAcc ${h.history.valAcc[0]}, evaluate() after fit ${after.acc}`);
+  assert.ok(Math.abs(h.history.valAcc[0] - after.acc) < 0.02, `valAcc ${h.history.valAcc[0]} vs ${after.acc}`);
+  assert.ok(after.acc > 0.15, `accuracy ${after.acc}`);
+  assert.deepEqual(phases, ['validation 0/1', 'validation 1/1', 'bnReestimation 0/5', 'bnReestimation 1/5', 'bnReestimation 2/5',
+    'bnReestimation 3/5', 'bnReestimation 4/5', 'bnReestimation 5/5']);
+  model.dispose();
+});
+
+test('a wasm trap is a catchable BACKEND_LOST, later calls say what to do, the process lives on', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const model = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, widths: [4, 8] });
+  let caught = null;
+  try { await model._testTrap(); } catch (e) { caught = e; }
+  assert.ok(caught, 'the trap did not reject');
+  code('BACKEND_LOST')(caught);
+  assert.match(caught.message, /crashed/);
+  await assert.rejects(model.predict(new Float32Array(784), [1, 1, 28, 28]), code('BACKEND_LOST'));
+  await assert.rejects(sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10 }), (e) => code('BACKEND_LOST')(e) && /worker: true/.test(e.message));
+  // Still alive: unrelated work goes on.
+  await new Promise((r) => setTimeout(r, 50));
+});

@@ -1,0 +1,125 @@
+//! BatchNorm re-estimation (NetAug `reset_bn`): every BN of the tiny model gets the cumulative
+//! average of its batch statistics over the first `images` training images, in order.
+//!
+//! The passes run on a copy of the model on the inner (non-autodiff) device with the BNs in
+//! [`BnMode::Estimate`]: no graph is recorded, nothing is read back, and each batch's
+//! activations are freed before the next one, so peak memory is that of one forward batch
+//! whatever the number of images. [`BnEstimator`] runs one batch per [`step`](BnEstimator::step),
+//! so a caller can report progress and stop between batches; [`reset_bn`] runs them all.
+
+use super::AugNet;
+use super::dyn_layers::{BnMode, DEFAULT_MOMENTUM};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::train::ImageClassifier;
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+
+/// Images per re-estimation batch unless a caller says otherwise.
+pub const BN_RESET_BATCH: usize = 250;
+
+/// A BatchNorm re-estimation in progress; see the module docs.
+pub struct BnEstimator {
+    /// Inner-device copy of the model, BNs in [`BnMode::Estimate`].
+    model: AugNet,
+    /// Images used: `min(images, data.len())`.
+    images: usize,
+    batch: usize,
+    /// Batches done.
+    done: usize,
+}
+
+impl BnEstimator {
+    /// Prepares the re-estimation of `model`'s BN statistics on the first `images` images of
+    /// `data` in batches of `batch`; `model` itself is not touched until [`finish`](Self::finish).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the images do not fit the model, [`Error::Config`] for `batch = 0`.
+    pub fn new(model: &AugNet, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
+        if data.image_shape != model.config.input_shape {
+            return Err(Error::Shape(format!("dataset images are {:?}, model expects {:?}", data.image_shape, model.config.input_shape)));
+        }
+        if batch == 0 {
+            return Err(Error::Config("BN re-estimation batch must be >= 1".into()));
+        }
+        let mut copy = model.valid();
+        for bn in copy.bns_mut() {
+            bn.mode = BnMode::Estimate;
+        }
+        Ok(Self { model: copy, images: images.min(data.len()), batch, done: 0 })
+    }
+
+    /// Number of batches in all.
+    pub fn batches(&self) -> usize {
+        self.images.div_ceil(self.batch)
+    }
+
+    /// Batches done so far.
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Images whose statistics are in the estimate so far.
+    pub fn images_done(&self) -> usize {
+        (self.done * self.batch).min(self.images)
+    }
+
+    /// Runs the next batch (a tiny-model forward pass); `Ok(false)` once every batch is done.
+    /// `data` must be the dataset given to [`new`](Self::new).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `data` does not fit the model.
+    pub fn step(&mut self, data: &Dataset) -> Result<bool> {
+        if self.done >= self.batches() {
+            return Ok(false);
+        }
+        let start = self.done * self.batch;
+        let end = (start + self.batch).min(self.images);
+        let idx: Vec<usize> = (start..end).collect();
+        let (x, _) = data.gather(&idx);
+        let [c, h, w] = data.image_shape;
+        let device = self.model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
+        let x = Tensor::<4>::from_data(TensorData::new(x, [end - start, c, h, w]), &device);
+        // Batch k enters the cumulative average with weight 1 / (k + 1).
+        let momentum = 1.0 / (self.done + 1) as f64;
+        for bn in self.model.bns_mut() {
+            bn.momentum = momentum;
+        }
+        let _ = self.model.logits(x)?;
+        self.done += 1;
+        Ok(self.done < self.batches())
+    }
+
+    /// The estimate so far, as a model on the inner device in eval mode (for evaluation
+    /// without touching the trained model).
+    pub fn into_model(mut self) -> AugNet {
+        for bn in self.model.bns_mut() {
+            (bn.mode, bn.momentum) = (BnMode::ByDevice, DEFAULT_MOMENTUM);
+        }
+        self.model
+    }
+
+    /// `model` with the statistics estimated so far (every batch done, or fewer when the
+    /// caller stopped early; unchanged when none was done). `model` must be the model given
+    /// to [`new`](Self::new), on any device.
+    pub fn finish(mut self, mut model: AugNet) -> AugNet {
+        if self.done > 0 {
+            for (from, to) in self.model.bns_mut().into_iter().zip(model.bns_mut()) {
+                let (mean, var) = from.statistics();
+                to.set_statistics(mean, var);
+            }
+        }
+        model
+    }
+}
+
+/// Re-estimates `model`'s BN statistics on up to `images` images of `data` in batches of
+/// `batch` (see the module docs); `model` may be on any device and stays there.
+///
+/// # Errors
+/// As [`BnEstimator::new`] and [`BnEstimator::step`].
+pub fn reset_bn(model: AugNet, data: &Dataset, images: usize, batch: usize) -> Result<AugNet> {
+    let mut e = BnEstimator::new(&model, data, images, batch)?;
+    while e.step(data)? {}
+    Ok(e.finish(model))
+}

@@ -1,0 +1,81 @@
+//! BatchNorm re-estimation memory does not grow with the number of images (issue: 2 MB were
+//! retained per image when it ran on the autodiff device). A counting global allocator gives
+//! the peak heap of each call; its own test binary, so no other test allocates meanwhile.
+
+use burn::tensor::Device;
+use shiftaddaug::aug::{AugConfig, AugNetConfig, BnEstimator, NetSpec, reset_bn};
+use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
+use shiftaddaug::nn::ConvKind;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let now = CURRENT.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(now, Relaxed);
+            } else {
+                CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak heap above the level at the call, in bytes, while `f` runs.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let r = f();
+    (r, PEAK.load(Relaxed).saturating_sub(base))
+}
+
+#[test]
+fn bn_reestimation_peak_memory_does_not_grow_with_images() {
+    let dir = std::path::Path::new(FASHION_MNIST_DIR);
+    let data = load_fashion_mnist(dir, Split::Train).unwrap().slice(0, 2000);
+    // MobileNetV2-Tiny, Add, with its default augmentation widths, as trained (autodiff device).
+    let cfg = AugNetConfig { spec: NetSpec::mbv2_tiny(), aug: AugConfig::default(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let mut model = cfg.init(&device).unwrap();
+    let batch = 250;
+    // Warm-up: first-use allocations (thread pools, caches) are not per-image memory.
+    model = reset_bn(model, &data, batch, batch).unwrap();
+    // One batch's activations: the peak of a single re-estimation batch.
+    let (_, one) = peak_of(|| {
+        let mut e = BnEstimator::new(&model, &data, batch, batch).unwrap();
+        e.step(&data).unwrap();
+        e.finish(model.clone())
+    });
+    let before = CURRENT.load(Relaxed);
+    let (m, peak_n) = peak_of(|| reset_bn(model.clone(), &data, 500, batch).unwrap());
+    drop(m);
+    let (m, peak_4n) = peak_of(|| reset_bn(model.clone(), &data, 2000, batch).unwrap());
+    drop(m);
+    let retained = CURRENT.load(Relaxed) as i64 - before as i64;
+    eprintln!("BN re-estimation peak: one batch {one} B, 500 images {peak_n} B, 2000 images {peak_4n} B; retained after {retained} B");
+    assert!(peak_4n < peak_n + one, "peak over 2000 images ({peak_4n} B) exceeds the peak over 500 ({peak_n} B) by one batch ({one} B) or more");
+    assert!(retained < one as i64, "{retained} B retained after the re-estimations");
+}
