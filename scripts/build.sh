@@ -30,7 +30,8 @@ p = json.load(open("pkg/package.json"))
 p.pop("devDependencies", None)
 json.dump(p, open("pkg/package.json", "w"), indent=2)
 PY
-cp README.md pkg/README.md
+# The package README (pkg-config/README.md) refers to nothing outside the package.
+cp pkg-config/README.md pkg/README.md
 
 rm -rf dist && mkdir -p dist/data
 cp -r www/* dist/

@@ -1,6 +1,6 @@
 // Shared by e2e.mjs, epoch-browser.mjs and bench-browser.mjs: serves dist/ on a free 127.0.0.1 port, opens a page
 // (the demo by default) in headless Chromium (playwright-core driving Debian's /usr/bin/chromium) with `query`,
-// and waits until the page reports a final state (body[data-state] = done | error | aborted).
+// and waits until the page reports a final state (body[data-state] = done | stopped | error | aborted), or the states given.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -21,12 +21,12 @@ const freePort = () => new Promise((res) => {
  * Runs `fn(page, errors)` after the demo at `?query` reached a final state; `errors` collects
  * page errors and console errors. Always closes the browser and the server.
  */
-export function withDemoPage(query, timeoutMs, fn) {
-  return withPage('', query, timeoutMs, fn);
+export function withDemoPage(query, timeoutMs, fn, until) {
+  return withPage('', query, timeoutMs, fn, until);
 }
 
 /** As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`). */
-export async function withPage(path, query, timeoutMs, fn) {
+export async function withPage(path, query, timeoutMs, fn, until = ['done', 'stopped', 'error', 'aborted']) {
   const port = await freePort();
   const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', 'dist'], { stdio: 'ignore' });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -41,7 +41,7 @@ export async function withPage(path, query, timeoutMs, fn) {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    await page.waitForFunction(() => ['done', 'error', 'aborted'].includes(document.body.dataset.state), null, { timeout: timeoutMs, polling: 500 });
+    await page.waitForFunction((states) => states.includes(document.body.dataset.state), until, { timeout: timeoutMs, polling: 500 });
     return await fn(page, errors);
   } finally {
     await browser.close();

@@ -32,7 +32,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
     [preds === 24, `${preds} predictions shown`],
-    [/worker true/.test(status), 'training did not run in a worker'],
+    [/in a background worker/.test(status), 'training did not run in a worker'],
     [reinit.oldResult === 'DISPOSED' && reinit.freshLength === 10, `after re-init: ${JSON.stringify(reinit)}`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
@@ -54,7 +54,43 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });
-const failed = [failures, failures2].filter((f) => f.length > 0).length;
-for (const msg of [...failures, ...failures2]) console.error(`e2e FAILED: ${msg}`);
-console.log(`${2 - failed} passed, ${failed} failed`);
+// Recovery and Stop: a worker that traps (test hook, as an out-of-memory abort would) rejects with
+// BACKEND_LOST, and the demo's next Train runs in a fresh worker; the form is locked while
+// training; Stop ends training as a normal end that keeps the partly trained model (BN
+// re-estimated on a few images, test accuracy and predictions shown).
+const t2 = Date.now();
+const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&conv=add&ntrain=4096&epochs=1&batch=64', 600_000, async (page, errors) => {
+  const trap = await page.evaluate(async () => {
+    const sdk = await import('./pkg/index.js');
+    const m = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, widths: [4, 8] });
+    try { await m._testTrap(); return 'resolved'; } catch (e) { return `${e.code}: ${e.message}`; }
+  });
+  await page.click('#train');
+  await page.waitForFunction(() => /batch (\d+)\/64/.exec(document.getElementById('status').textContent)?.[1] >= 6, null, { timeout: 300_000, polling: 250 });
+  const locked = await page.evaluate(() => ['model', 'conv', 'ntrain', 'batch'].every((id) => document.getElementById(id).disabled) && document.getElementById('train').disabled);
+  await page.click('#stop');
+  await page.waitForFunction(() => ['stopped', 'done', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 500 });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  const status = await page.textContent('#status');
+  const acc = Number(await page.textContent('#testacc'));
+  const preds = await page.locator('#preds .pred').count();
+  const unlocked = await page.evaluate(() => !document.getElementById('model').disabled && !document.getElementById('train').disabled);
+  await page.screenshot({ path: 'target/e2e-stop.png', fullPage: true });
+  console.log(`e2e trap + stop: trap → ${trap}; state=${state} test accuracy=${acc} predictions=${preds} in ${((Date.now() - t2) / 1000).toFixed(1)} s\n${status}`);
+  const pageErrors = errors.filter((e) => !/testTrap|unreachable/.test(e));
+  return [
+    [/^BACKEND_LOST: .*new worker/.test(trap), `trap: ${trap}`],
+    [locked, 'form not locked while training'],
+    [state === 'stopped', `page state ${state}`],
+    [/stopped: after \d+ images/.test(status), 'status does not say stopped'],
+    [acc > 0 && acc <= 1, `test accuracy shown: ${acc}`],
+    [preds === 24, `${preds} predictions shown`],
+    [unlocked, 'form still locked after the stop'],
+    [pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`],
+  ].filter(([ok]) => !ok).map(([, msg]) => msg);
+}, ['ready', 'error']);
+const all = [failures, failures2, failures3];
+const failed = all.filter((f) => f.length > 0).length;
+for (const msg of all.flat()) console.error(`e2e FAILED: ${msg}`);
+console.log(`${all.length - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

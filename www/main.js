@@ -94,6 +94,10 @@ function lockForm(locked) {
   $('train').disabled = locked; $('stop').disabled = !locked;
 }
 
+/** A plain sentence for where training runs. */
+const backendText = (r) => `training on ${r.backend === 'webgpu' ? 'the GPU (WebGPU)' : `the CPU (WebAssembly${r.simd ? ' with SIMD' : ''})`}`
+  + `${r.worker ? ' in a background worker' : ' on the page thread'}`;
+
 const PHASE = { training: 'training', validation: 'evaluating on the test images', bnReestimation: 'BatchNorm re-estimation' };
 
 async function train() {
@@ -113,8 +117,7 @@ async function train() {
     const batchSize = Number($('batch').value), epochs = Number($('epochs').value);
     const total = Math.ceil(nTrain / batchSize);
     for (const r of runs) models.push(await createModel(r.config, { totalSteps: total * epochs }));
-    const head = `backend ${rt.backend} (${rt.reason}); simd ${rt.simd}; worker ${rt.worker}; `
-      + runs.map((r, i) => `${r.label}: ${models[i].numParams} parameters`).join(', ');
+    const head = `${backendText(rt)}; ` + runs.map((r, i) => `${r.label}: ${models[i].numParams} parameters`).join(', ');
     const t0 = performance.now();
     const accs = runs.map(() => '–');
     const phaseText = (q) => (q.phase && q.phase.phase !== 'training' ? `  [${PHASE[q.phase.phase]} ${q.phase.done}/${q.phase.total}]` : '');

@@ -139,7 +139,7 @@ export class Model {
     private readonly impl: { worker: number; client: WorkerClient } | { core: CoreModel },
     /** The model config. */ readonly config: ModelConfig,
     /** Backend it runs on. */ readonly backend: string,
-    /** Number of parameters. */ readonly numParams: number,
+    /** Parameters of the deployed model (a zoo model's tiny model; training-only widths excluded). */ readonly numParams: number,
   ) {}
 
   private check(): void {

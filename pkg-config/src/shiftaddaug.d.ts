@@ -10,12 +10,16 @@ export class Session {
   numParams(): number;
   configure(trainConfig: unknown): void;
   configureAug(aug: unknown): void;
-  resetBn(images: number): Promise<void>;
+  resetBnBegin(images: number): number;
+  resetBnStep(): boolean;
+  resetBnFinish(): void;
   exportModel(): Promise<{ json: string; safetensors: Uint8Array }>;
   setTrainingData(x: Float32Array, y: Int32Array): void;
   beginEpoch(epoch: number): number;
   trainNext(readMetrics: boolean): Promise<{ step: number; loss: number; accuracy: number } | null>;
   evaluate(x: Float32Array, y: Int32Array): Promise<{ loss: number; accuracy: number; count: number }>;
+  validate(x: Float32Array, y: Int32Array): Promise<{ loss: number; accuracy: number; count: number }>;
+  testTrap(): Promise<unknown>;
   predict(x: Float32Array, n: number): Promise<Float32Array>;
   free(): void;
 }

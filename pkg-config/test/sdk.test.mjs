@@ -134,4 +134,9 @@ test('package.json exports point at files that exist', async () => {
     for (const f of Object.values(entry)) await readFile(new URL(`../../pkg/${f}`, import.meta.url));
   }
   await readFile(new URL('../../pkg/shiftaddaug_bg.wasm', import.meta.url));
+  // The shipped README points at nothing outside the package: no relative links, no ../ paths.
+  const readme = await readFile(new URL('../../pkg/README.md', import.meta.url), 'utf8');
+  assert.doesNotMatch(readme, /\]\((?!https?:|#)[^)]*\)/, 'relative link in the package README');
+  assert.doesNotMatch(readme, /\.\.\/|docs\/|BENCHMARKS|METHOD\.md/, 'the package README names files outside the package');
+  for (const c of ['INVALID_IDX', 'IO_ERROR', 'BACKEND_LOST', 'ABORTED', 'NOT_INITIALIZED']) assert.match(readme, new RegExp(c));
 });

@@ -26,6 +26,12 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
     if let Some(n) = a.test_limit {
         test_set = test_set.slice(0, n);
     }
+    if train_set.is_empty() || test_set.is_empty() {
+        return Err(shiftaddaug::Error::Dataset(format!(
+            "no {} images (--train-limit / --test-limit must be >= 1)",
+            if train_set.is_empty() { "training" } else { "test" }
+        )));
+    }
     if a.input_size > 28 {
         train_set = train_set.pad_to(a.input_size);
         test_set = test_set.pad_to(a.input_size);

@@ -196,12 +196,15 @@ impl Session {
         self.backend.to_string()
     }
 
-    /// Number of parameters of the model.
+    /// Number of parameters of the deployed model: for a zoo model its tiny model (the
+    /// training-only augmented widths and remaps excluded), else the whole model.
     #[wasm_bindgen(js_name = numParams)]
     pub fn num_params(&self) -> Result<usize, JsValue> {
         let s = self.state.borrow();
-        let t = s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?;
-        Ok(with_trainer!(t, t => burn::module::Module::num_params(t.model())))
+        match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
+            Net::Aug(t) => Ok(t.model().tiny_param_count()),
+            Net::Mf(t) => Ok(burn::module::Module::num_params(t.model())),
+        }
     }
 
     /// Updates training options (camelCase `TrainConfig` fields; omitted ones keep their value).
