@@ -76,6 +76,22 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
   const preds = await page.locator('#preds .pred').count();
   const unlocked = await page.evaluate(() => !document.getElementById('model').disabled && !document.getElementById('train').disabled);
   await page.screenshot({ path: 'target/e2e-stop.png', fullPage: true });
+  // MobileNetV2-Tiny on 8 192 images with the default fit options (BN re-estimated on all of them) in the worker.
+  const big = await page.evaluate(async () => {
+    const sdk = await import('./pkg/index.js');
+    const idx = async (n) => sdk.parseIdx(new Uint8Array(await (await fetch(`./data/${n}`)).arrayBuffer()));
+    const [im, lb] = [await idx('train-images-idx3-ubyte.gz'), await idx('train-labels-idx1-ubyte.gz')];
+    const n = 8192, x = new Float32Array(n * 784);
+    for (let i = 0; i < x.length; i++) x[i] = im.data[i] / 255;
+    const m = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'add', aug: { enabled: false } });
+    let bn = 0;
+    try {
+      const h = await m.fit(x, lb.data.slice(0, n), { callbacks: { onPhase: (p) => { if (p.phase === 'bnReestimation') bn = p.done; } } });
+      const probs = await m.predict(x.subarray(0, 784), [1, 1, 28, 28]);
+      return { loss: h.history.loss[0], bn, probs: probs.length };
+    } catch (e) { return { error: `${e.code}: ${e.message}`, bn }; } finally { m.dispose(); }
+  });
+  console.log(`e2e 8192 images: ${JSON.stringify(big)}`);
   console.log(`e2e trap + stop: trap → ${trap}; state=${state} test accuracy=${acc} predictions=${preds} in ${((Date.now() - t2) / 1000).toFixed(1)} s\n${status}`);
   const pageErrors = errors.filter((e) => !/testTrap|unreachable/.test(e));
   return [
@@ -86,6 +102,7 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
     [acc > 0 && acc <= 1, `test accuracy shown: ${acc}`],
     [preds === 24, `${preds} predictions shown`],
     [unlocked, 'form still locked after the stop'],
+    [!big.error && big.bn === Math.ceil(8192 / 250) && big.probs === 10 && Number.isFinite(big.loss), `8192 images: ${JSON.stringify(big)}`],
     [pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 }, ['ready', 'error']);
