@@ -10,33 +10,10 @@
 use burn::tensor::Device;
 use shiftaddaug::engine::bench::{BenchLayer, BenchOp, inputs, mbv2_tiny_layers, run_once};
 use shiftaddaug::engine::block_on;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// Heap accounting: current and peak bytes (all threads).
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to `System`, only adding relaxed counters.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        CURRENT.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "../tests/util/counting_alloc.rs"]
+mod counting_alloc;
 
 const BATCH: usize = 64;
 
@@ -46,13 +23,11 @@ fn time(layer: &BenchLayer, op: BenchOp, device: &Device, reps: usize) -> (f64, 
     let mut peak = 0;
     for i in 0..=reps {
         let (x, w) = inputs(layer, device);
-        let base = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
         let t = Instant::now();
-        block_on(run_once(layer, op, x, w)).unwrap();
+        let (_, p) = counting_alloc::peak_of(|| block_on(run_once(layer, op, x, w)).unwrap());
         if i > 0 {
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            peak = peak.max(PEAK.load(Ordering::Relaxed).saturating_sub(base));
+            peak = peak.max(p);
         }
     }
     times.sort_by(f64::total_cmp);

@@ -6,50 +6,9 @@ use burn::tensor::Device;
 use shiftaddaug::aug::{AugConfig, AugNetConfig, BnEstimator, NetSpec, reset_bn};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::nn::ConvKind;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
-            PEAK.fetch_max(now, Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                let now = CURRENT.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
-                PEAK.fetch_max(now, Relaxed);
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Peak heap above the level at the call, in bytes, while `f` runs.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    let r = f();
-    (r, PEAK.load(Relaxed).saturating_sub(base))
-}
+#[path = "util/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{current, peak_of};
 
 #[test]
 fn bn_reestimation_peak_memory_does_not_grow_with_images() {
@@ -69,12 +28,12 @@ fn bn_reestimation_peak_memory_does_not_grow_with_images() {
         e.step(&data).unwrap();
         e.finish(model.clone())
     });
-    let before = CURRENT.load(Relaxed);
+    let before = current();
     let (m, peak_n) = peak_of(|| reset_bn(model.clone(), &data, 500, batch).unwrap());
     drop(m);
     let (m, peak_4n) = peak_of(|| reset_bn(model.clone(), &data, 2000, batch).unwrap());
     drop(m);
-    let retained = CURRENT.load(Relaxed) as i64 - before as i64;
+    let retained = current() as i64 - before as i64;
     eprintln!("BN re-estimation peak: one batch {one} B, 500 images {peak_n} B, 2000 images {peak_4n} B; retained after {retained} B");
     assert!(peak_4n < peak_n + one, "peak over 2000 images ({peak_4n} B) exceeds the peak over 500 ({peak_n} B) by one batch ({one} B) or more");
     assert!(retained < one as i64, "{retained} B retained after the re-estimations");

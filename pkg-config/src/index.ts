@@ -77,18 +77,25 @@ let info: RuntimeInfo | null = null;
 /** The options of the last successful {@link init}, to replace a crashed worker. */
 let lastInit: InitOptions | null = null;
 
+/** Starts a worker and initialises it with `opts`; on success it becomes the client. */
+async function startWorker(opts: InitOptions): Promise<RuntimeInfo> {
+  const c = new WorkerClient(new URL('./worker.js', import.meta.url));
+  let r: RuntimeInfo;
+  try {
+    r = await c.call<RuntimeInfo>('init', [opts]).promise;
+  } catch (e) {
+    c.terminate();
+    throw e;
+  }
+  client = c;
+  lastInit = opts;
+  info = r;
+  return r;
+}
+
 /** The worker client, replaced by a fresh worker (same init options) when the last one crashed. */
 async function liveClient(): Promise<WorkerClient | null> {
-  if (client?.crashed && lastInit) {
-    const c = new WorkerClient(new URL('./worker.js', import.meta.url));
-    try {
-      info = await c.call<RuntimeInfo>('init', [lastInit]).promise;
-    } catch (e) {
-      c.terminate();
-      throw e;
-    }
-    client = c;
-  }
+  if (client?.crashed && lastInit) await startWorker(lastInit);
   return client;
 }
 
@@ -105,15 +112,7 @@ export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   const opts: InitOptions = { ...options, wasmUrl: options.wasmUrl ? new URL(String(options.wasmUrl), base).href : undefined };
   if (useWorker) {
     if (typeof Worker === 'undefined') throw new ShiftAddAugError('BACKEND_ERROR', 'worker: true needs Web Workers');
-    const c = new WorkerClient(new URL('./worker.js', import.meta.url));
-    try {
-      info = await c.call<RuntimeInfo>('init', [opts]).promise;
-    } catch (e) {
-      c.terminate();
-      throw e;
-    }
-    client = c;
-    lastInit = opts;
+    return startWorker(opts);
   } else {
     info = await coreInit(opts, false);
   }

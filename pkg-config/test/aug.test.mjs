@@ -5,25 +5,11 @@
 // target/release/shiftaddaug (scripts/test.sh builds it first).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import * as sdk from '../../pkg/index.js';
+import { code, spec, split } from '../fixtures/shared.mjs';
 
-const DIR = '/usr/share/datasets/fashion-mnist';
 const BIN = process.env.SHIFTADDAUG_BIN ?? new URL('../../target/release/shiftaddaug', import.meta.url).pathname;
-
-async function split(prefix, n) {
-  const images = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-images-idx3-ubyte.gz`)));
-  const labels = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-labels-idx1-ubyte.gz`)));
-  const x = new Float32Array(n * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
-  return { x, y: labels.data.slice(0, n) };
-}
-
-const code = (c) => (e) => { assert.equal(e.name, 'ShiftAddAugError'); assert.equal(e.code, c, e.message); return true; };
-const spec = { stem: 8, ds: 8, head: 32, blocks: [
-  { kernel: 3, stride: 2, channels: [8, 16, 8] }, { kernel: 3, stride: 1, channels: [8, 16, 8] },
-  { kernel: 3, stride: 2, channels: [8, 24, 16] }] };
 
 test('augmented training matches the native run at the same seed', async () => {
   await sdk.init({ backend: 'wasm', worker: false });

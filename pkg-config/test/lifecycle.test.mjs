@@ -4,23 +4,11 @@
 // The trap runs in a child process: a trapped module cannot run again in its process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as sdk from '../../pkg/index.js';
+import { code, spec, split } from '../fixtures/shared.mjs';
 
-const DIR = '/usr/share/datasets/fashion-mnist';
-async function split(prefix, n) {
-  const images = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-images-idx3-ubyte.gz`)));
-  const labels = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${prefix}-labels-idx1-ubyte.gz`)));
-  const x = new Float32Array(n * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
-  return { x, y: labels.data.slice(0, n) };
-}
-const code = (c) => (e) => { assert.equal(e.name, 'ShiftAddAugError'); assert.equal(e.code, c, e.message); return true; };
-const spec = { stem: 8, ds: 8, head: 32, blocks: [
-  { kernel: 3, stride: 2, channels: [8, 16, 8] }, { kernel: 3, stride: 1, channels: [8, 16, 8] },
-  { kernel: 3, stride: 2, channels: [8, 24, 16] }] };
 const zoo = (conv) => ({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv, spec, aug: { enabled: false } });
 
 test('Stop during training keeps the model: ABORTED with history, BN re-estimated on a few images, predict and export work', async () => {

@@ -135,11 +135,8 @@ impl DynMbConv {
     }
 
     /// Applies `f` to each conv + BN.
-    pub fn map_layers(self, mut f: impl FnMut(DynConvBn) -> DynConvBn) -> Self {
-        let expand = f(self.expand);
-        let depthwise = f(self.depthwise);
-        let project = f(self.project);
-        DynMbConv { expand, depthwise, se: self.se, project }
+    pub fn map_layers(self, f: impl Fn(DynConvBn) -> DynConvBn) -> Self {
+        DynMbConv { expand: f(self.expand), depthwise: f(self.depthwise), se: self.se, project: f(self.project) }
     }
 }
 

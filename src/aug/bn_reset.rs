@@ -13,7 +13,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::train::ImageClassifier;
 use burn::module::Module;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Images per re-estimation batch unless a caller says otherwise.
 pub const BN_RESET_BATCH: usize = 250;
@@ -22,6 +22,8 @@ pub const BN_RESET_BATCH: usize = 250;
 pub struct BnEstimator {
     /// Inner-device copy of the model, BNs in [`BnMode::Estimate`].
     model: AugNet,
+    /// The copy's device.
+    device: Device,
     /// Images used: `min(images, data.len())`.
     images: usize,
     batch: usize,
@@ -46,22 +48,23 @@ impl BnEstimator {
         for bn in copy.bns_mut() {
             bn.mode = BnMode::Estimate;
         }
-        Ok(Self { model: copy, images: images.min(data.len()), batch, done: 0 })
+        let device = copy.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
+        Ok(Self { model: copy, device, images: images.min(data.len()), batch, done: 0 })
+    }
+
+    /// [`new`](Self::new), then every batch.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new) and [`step`](Self::step).
+    pub fn run(model: &AugNet, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
+        let mut e = Self::new(model, data, images, batch)?;
+        while e.step(data)? {}
+        Ok(e)
     }
 
     /// Number of batches in all.
     pub fn batches(&self) -> usize {
         self.images.div_ceil(self.batch)
-    }
-
-    /// Batches done so far.
-    pub fn done(&self) -> usize {
-        self.done
-    }
-
-    /// Images whose statistics are in the estimate so far.
-    pub fn images_done(&self) -> usize {
-        (self.done * self.batch).min(self.images)
     }
 
     /// Runs the next batch (a tiny-model forward pass); `Ok(false)` once every batch is done.
@@ -78,8 +81,7 @@ impl BnEstimator {
         let idx: Vec<usize> = (start..end).collect();
         let (x, _) = data.gather(&idx);
         let [c, h, w] = data.image_shape;
-        let device = self.model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
-        let x = Tensor::<4>::from_data(TensorData::new(x, [end - start, c, h, w]), &device);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [end - start, c, h, w]), &self.device);
         // Batch k enters the cumulative average with weight 1 / (k + 1).
         let momentum = 1.0 / (self.done + 1) as f64;
         for bn in self.model.bns_mut() {
@@ -119,7 +121,5 @@ impl BnEstimator {
 /// # Errors
 /// As [`BnEstimator::new`] and [`BnEstimator::step`].
 pub fn reset_bn(model: AugNet, data: &Dataset, images: usize, batch: usize) -> Result<AugNet> {
-    let mut e = BnEstimator::new(&model, data, images, batch)?;
-    while e.step(data)? {}
-    Ok(e.finish(model))
+    Ok(BnEstimator::run(&model, data, images, batch)?.finish(model))
 }

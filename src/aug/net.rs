@@ -312,9 +312,7 @@ impl ImageClassifier for AugNet {
         if bn_images == 0 {
             return Ok(self.valid());
         }
-        let mut e = super::BnEstimator::new(self, train, bn_images, super::bn_reset::BN_RESET_BATCH)?;
-        while e.step(train)? {}
-        Ok(e.into_model())
+        Ok(super::BnEstimator::run(self, train, bn_images, super::bn_reset::BN_RESET_BATCH)?.into_model())
     }
 
     fn begin_epoch(self, progress: Progress) -> Self {

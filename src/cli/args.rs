@@ -6,7 +6,7 @@ use shiftaddaug::models::MfCnnConfig;
 use shiftaddaug::train::TrainConfig;
 use std::path::PathBuf;
 
-pub(super) const USAGE: &str = "usage: shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
+pub(super) const USAGE: &str = "usage: shiftaddaug --help | --version\n       shiftaddaug trace MODEL_JSON TRAIN_JSON N EPOCHS   (the SDK's fit, natively, for comparisons)\n       shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
 [--input-size 28|32|N] [--stem-stride 1|2] [--depthwise mult|shift|add] [--stem-conv mult|shift|add] [--classifier mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
 [--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--crop-pad N] [--flip] [--warmup N] [--schedule constant|cosine] \
 [--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\

@@ -52,6 +52,15 @@ fn trace(args: &[String]) -> Result<(), String> {
 
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--help` / `--version` anywhere (also after a subcommand) print and exit 0.
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    if args.iter().any(|a| a == "-V" || a == "--version") {
+        println!("shiftaddaug {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
     let code = match args.first().map(String::as_str) {
         Some("trace") => match trace(&args[1..]) {
             Ok(()) => 0,
@@ -80,10 +89,6 @@ pub fn main() {
                 2
             }
         },
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            0
-        }
         _ => {
             eprintln!("{USAGE}");
             2

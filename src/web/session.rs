@@ -174,6 +174,36 @@ impl Session {
         inner.await.map_err(js_error)
     }
 
+    /// [`evaluate`](Self::evaluate), or [`validate`](Self::validate) when `deployed`.
+    fn eval_promise(&self, x: Vec<f32>, y: Vec<i32>, deployed: bool) -> js_sys::Promise {
+        let state = self.state.clone();
+        let classes = self.num_classes;
+        future_to_promise(async move {
+            let run = async {
+                let t = Session::take(&state)?;
+                // The training data are moved out for the call (not copied) and put back.
+                let train = if deployed { state.borrow_mut().data.take() } else { None };
+                let r = async {
+                    let shape = with_trainer!(&t, t => crate::train::ImageClassifier::input_shape(t.model()));
+                    let d = Dataset::new(x, labels_u32(&y)?, shape, classes)?;
+                    if !deployed {
+                        return with_trainer!(&t, t => t.evaluate(&d).await);
+                    }
+                    let train = train.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
+                    with_trainer!(&t, t => t.validate(&d, train).await)
+                }
+                .await;
+                let mut s = state.borrow_mut();
+                s.trainer = Some(t);
+                if deployed {
+                    s.data = train;
+                }
+                serde_wasm_bindgen::to_value(&r?).map_err(|e| Error::Backend(e.to_string()))
+            };
+            run.await.map_err(js_error)
+        })
+    }
+
     /// Takes the trainer out for the duration of an async call (`BUSY` if already out).
     fn take(state: &Rc<RefCell<State>>) -> Result<Net> {
         state.borrow_mut().trainer.take().ok_or(Error::Busy)
@@ -383,22 +413,7 @@ impl Session {
 
     /// Loss and accuracy on `(x, y)` in eval mode: `{ loss, accuracy, count }`.
     pub fn evaluate(&self, x: Vec<f32>, y: Vec<i32>) -> js_sys::Promise {
-        let state = self.state.clone();
-        let classes = self.num_classes;
-        future_to_promise(async move {
-            let run = async {
-                let t = Session::take(&state)?;
-                let r = async {
-                    let shape = with_trainer!(&t, t => crate::train::ImageClassifier::input_shape(t.model()));
-                    let d = Dataset::new(x, labels_u32(&y)?, shape, classes)?;
-                    with_trainer!(&t, t => t.evaluate(&d).await)
-                }
-                .await;
-                state.borrow_mut().trainer = Some(t);
-                serde_wasm_bindgen::to_value(&r?).map_err(|e| Error::Backend(e.to_string()))
-            };
-            run.await.map_err(js_error)
-        })
+        self.eval_promise(x, y, false)
     }
 
     /// Loss and accuracy on `(x, y)` of the model as it will be deployed, during training:
@@ -406,27 +421,7 @@ impl Session {
     /// training images (see `TrainConfig`). `{ loss, accuracy, count }`; rejects with
     /// `INVALID_DATASET` before `setTrainingData`.
     pub fn validate(&self, x: Vec<f32>, y: Vec<i32>) -> js_sys::Promise {
-        let state = self.state.clone();
-        let classes = self.num_classes;
-        future_to_promise(async move {
-            let run = async {
-                let t = Session::take(&state)?;
-                // The training data are moved out for the call (not copied) and put back.
-                let train = state.borrow_mut().data.take();
-                let r = async {
-                    let train = train.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
-                    let shape = with_trainer!(&t, t => crate::train::ImageClassifier::input_shape(t.model()));
-                    let d = Dataset::new(x, labels_u32(&y)?, shape, classes)?;
-                    with_trainer!(&t, t => t.validate(&d, train).await)
-                }
-                .await;
-                let mut s = state.borrow_mut();
-                s.trainer = Some(t);
-                s.data = train;
-                serde_wasm_bindgen::to_value(&r?).map_err(|e| Error::Backend(e.to_string()))
-            };
-            run.await.map_err(js_error)
-        })
+        self.eval_promise(x, y, true)
     }
 
     /// Test hook: panics inside an async call, as an out-of-memory abort would (the module
