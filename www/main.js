@@ -51,8 +51,9 @@ function plot() {
   for (const r of runs) draw(r.points, 'loss', maxLoss, r.color);
   if (runs.length === 1) draw(runs[0].points, 'acc', 1, '#1565c0');
   g.fillStyle = '#333'; g.font = '12px sans-serif';
-  const legend = runs.length === 1 ? `loss (red, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`
-    : runs.map((r) => `${r.label} loss (${r.color === '#c62828' ? 'red' : 'purple'})`).join('  ·  ') + `  ·  max ${maxLoss.toFixed(2)}`;
+  const colour = (r) => (r.color === '#c62828' ? 'red' : 'purple');
+  const legend = runs.length === 1 ? `${runs[0].label} loss (${colour(runs[0])}, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`
+    : runs.map((r) => `${r.label} loss (${colour(r)})`).join('  ·  ') + `  ·  max ${maxLoss.toFixed(2)}`;
   g.fillText(legend, 8, 14);
 }
 
@@ -160,8 +161,9 @@ async function train() {
     status(`${head}\n${stopped ? 'stopped' : 'done'}: ${stopped ? `after ${seen} images` : `${epochs} epoch(s) on ${nTrain} images`} in ${secs.toFixed(1)} s (${(seen / secs).toFixed(0)} images/s); `
       + runs.map((r, i) => `${runs.length > 1 ? r.label + ': ' : ''}train loss ${trainLoss[i]}, test accuracy ${final[i].toFixed(4)}`).join('; '));
     void histories;
-    document.body.dataset.state = stopped ? 'stopped' : 'done';
     showPredictions(await models.at(-1).predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
+    // Final state only once everything the run shows is on the page.
+    document.body.dataset.state = stopped ? 'stopped' : 'done';
   } catch (e) {
     status(`error ${e.code ?? ''}: ${e.message}`);
     document.body.dataset.state = 'error';
