@@ -39,6 +39,22 @@ pub fn cpu_device() -> Device {
     Device::flex()
 }
 
+/// Builds a model with `init` on the CPU seeded with `seed`, then moves it to `device` (an
+/// autodiff device) as a fresh leaf module. Every backend draws its own random stream from the
+/// same seed, so initialising on the CPU is what makes one seed give one model everywhere: a
+/// WebGPU run and a wasm run at the same seed start from the same weights.
+///
+/// # Errors
+/// Whatever `init` returns.
+pub fn init_seeded<M: burn::module::Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> Result<M>) -> Result<M> {
+    let cpu = cpu_device();
+    cpu.seed(seed);
+    let model = init(&cpu.autodiff())?;
+    // Plain tensors cross backends; an autodiff `to_device` would put the host transfer (a
+    // synchronous readback, which panics on WebGPU) into every backward pass.
+    Ok(model.valid().to_device(&device.clone().inner()).train())
+}
+
 /// The wgpu device, once initialised: burn registers one server per device, so a second
 /// `init_async` for the same adapter fails ("a server is still registered").
 #[cfg(any(target_family = "wasm", feature = "wgpu"))]

@@ -1,6 +1,6 @@
 use super::js_error;
 use crate::data::Dataset;
-use crate::engine::{BackendKind, cpu_device, webgpu_device};
+use crate::engine::{BackendKind, cpu_device, init_seeded, webgpu_device};
 use crate::error::{Error, Result};
 use crate::aug::bn_reset::BN_RESET_BATCH;
 use crate::aug::{AugConfig, AugNet, AugNetConfig, BnEstimator, NetSpec};
@@ -160,10 +160,10 @@ impl Session {
             tc.validate()?;
             let (device, name) = device_for(kind).await?;
             device.seed(tc.seed);
-            let ad = device.clone().autodiff();
+            let (ad, seed) = (device.clone().autodiff(), tc.seed);
             let (net, num_classes) = match mc {
-                ModelCfg::Mf(c) => (Net::Mf(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
-                ModelCfg::Aug(c) => (Net::Aug(Trainer::new(c.init(&ad)?, c.num_classes, tc)?), c.num_classes),
+                ModelCfg::Mf(c) => (Net::Mf(Trainer::new(init_seeded(&ad, seed, |d| c.init(d))?, c.num_classes, tc)?), c.num_classes),
+                ModelCfg::Aug(c) => (Net::Aug(Trainer::new(init_seeded(&ad, seed, |d| c.init(d))?, c.num_classes, tc)?), c.num_classes),
             };
             Ok::<_, Error>(Session {
                 state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0, epoch: 0, bn: None })),
