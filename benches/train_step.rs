@@ -17,9 +17,15 @@ const BATCH: usize = 64;
 
 fn main() {
     let steps: usize = std::env::var("BENCH_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
-    let data = load_fashion_mnist(std::path::Path::new(FASHION_MNIST_DIR), Split::Train).expect("Debian's dataset-fashion-mnist").slice(0, BATCH * (steps + 2)).pad_to(32);
+    let data = load_fashion_mnist(std::path::Path::new(FASHION_MNIST_DIR), Split::Train)
+        .expect("Debian's dataset-fashion-mnist")
+        .slice(0, BATCH * (steps + 2))
+        .pad_to(32);
     let device = Device::flex().autodiff();
-    println!("MobileNetV2-Tiny 32×32, batch {BATCH}, SGD, Flex CPU (native), {} threads; images/s, median of {steps} steps\n", rayon::current_num_threads());
+    println!(
+        "MobileNetV2-Tiny 32×32, batch {BATCH}, SGD, Flex CPU (native), {} threads; images/s, median of {steps} steps\n",
+        rayon::current_num_threads()
+    );
     println!("| conv | direct | ShiftAddAug (H1, R1) | augmented / direct |");
     println!("|---|---|---|---|");
     let only: Option<ConvKind> = std::env::var("BENCH_CONV").ok().map(|v| v.parse().expect("BENCH_CONV: mult, shift or add"));
@@ -27,7 +33,8 @@ fn main() {
         let rate = |aug: AugConfig| {
             let cfg = AugNetConfig { aug, ..AugNetConfig::new([1, 32, 32], 10, conv) };
             // A long planned schedule keeps width augmentation on for every timed step.
-            let tc = TrainConfig { optimizer: OptimizerKind::Sgd, learning_rate: 0.05, total_steps: Some(100_000), ..TrainConfig::default() };
+            let tc =
+                TrainConfig { optimizer: OptimizerKind::Sgd, learning_rate: 0.05, total_steps: Some(100_000), ..TrainConfig::default() };
             let mut t = Trainer::new(cfg.init(&device).expect("valid config"), 10, tc).expect("trainer");
             let mut times = Vec::new();
             for (i, idx) in (0..steps + 2).map(|b| (b * BATCH..(b + 1) * BATCH).collect::<Vec<_>>()).enumerate() {

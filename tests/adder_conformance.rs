@@ -110,11 +110,9 @@ fn method_appendix_b_hand_cases() {
 #[test]
 fn gradients_match_finite_differences() {
     let mut rng = shiftaddaug::data::Rng::new(7);
-    for (xd, wd, g) in [
-        ([2, 4, 5, 5], [6, 2, 3, 3], geo(2, 1, 2)),
-        ([1, 3, 4, 4], [3, 1, 3, 3], geo(1, 1, 3)),
-        ([2, 5, 3, 3], [4, 5, 1, 1], geo(1, 0, 1)),
-    ] {
+    for (xd, wd, g) in
+        [([2, 4, 5, 5], [6, 2, 3, 3], geo(2, 1, 2)), ([1, 3, 4, 4], [3, 1, 3, 3], geo(1, 1, 3)), ([2, 5, 3, 3], [4, 5, 1, 1], geo(1, 0, 1))]
+    {
         let xv: Vec<f32> = conformance::uniform(&mut rng, xd.iter().product()).iter().map(|v| 2.5 + v / 4.0).collect();
         let wv: Vec<f32> = conformance::uniform(&mut rng, wd.iter().product()).iter().map(|v| 0.45 * v).collect();
         let s = AdderShape::new(xd, wd, g).unwrap();

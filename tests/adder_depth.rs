@@ -31,7 +31,8 @@ fn channel_correlation(cfg: &AugNetConfig, n: usize) -> f32 {
     let z = f.clone().sub(f.clone().mean_dim(0)).div(f.var(0).sqrt().add_scalar(1e-6));
     let corr = z.clone().transpose().matmul(z).div_scalar(n as f32);
     let v: Vec<f32> = corr.into_data().try_to_vec::<f32>().unwrap();
-    let off: Vec<f32> = (0..c).flat_map(|a| (0..c).filter(move |&b| b != a).map(move |b| (a, b))).map(|(a, b)| v[a * c + b].abs()).collect();
+    let off: Vec<f32> =
+        (0..c).flat_map(|a| (0..c).filter(move |&b| b != a).map(move |b| (a, b))).map(|(a, b)| v[a * c + b].abs()).collect();
     off.iter().sum::<f32>() / off.len() as f32
 }
 

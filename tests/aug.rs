@@ -106,7 +106,11 @@ fn sampling_is_seeded_and_respects_lists_and_shortcuts() {
 fn augmented_pass_at_factor_one_equals_tiny_pass_in_h1_and_h2() {
     let device = Device::flex();
     let mf_ends = |c: AugNetConfig| AugNetConfig { stem_conv: c.conv, classifier: c.conv, ..c };
-    for cfg in [ConvKind::Shift, ConvKind::Add].into_iter().flat_map(|conv| small_specs(conv, AugConfig::default())).flat_map(|c| [c.clone(), mf_ends(c)]) {
+    for cfg in [ConvKind::Shift, ConvKind::Add]
+        .into_iter()
+        .flat_map(|conv| small_specs(conv, AugConfig::default()))
+        .flat_map(|c| [c.clone(), mf_ends(c)])
+    {
         let conv = cfg.conv;
         let net = cfg.init(&device).unwrap();
         let x = images(3, 9, &device);
@@ -286,7 +290,10 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
             // The MF classifier is the last layer entry: a 1×1 conv + BN, no classifier.weight.
             let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
             let last = doc["layers"].as_array().unwrap().last().unwrap().clone();
-            assert_eq!((last["name"].as_str(), last["kernel"].as_u64(), last["channels"][1].as_u64()), (Some("classifier"), Some(1), Some(10)));
+            assert_eq!(
+                (last["name"].as_str(), last["kernel"].as_u64(), last["channels"][1].as_u64()),
+                (Some("classifier"), Some(1), Some(10))
+            );
             assert_eq!(doc["layers"][0]["kind"], doc["config"]["conv"], "MF stem");
             assert_eq!(doc["config"]["classifier"], doc["config"]["conv"]);
         } else {

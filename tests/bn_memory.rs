@@ -35,6 +35,9 @@ fn bn_reestimation_peak_memory_does_not_grow_with_images() {
     drop(m);
     let retained = current() as i64 - before as i64;
     eprintln!("BN re-estimation peak: one batch {one} B, 500 images {peak_n} B, 2000 images {peak_4n} B; retained after {retained} B");
-    assert!(peak_4n < peak_n + one, "peak over 2000 images ({peak_4n} B) exceeds the peak over 500 ({peak_n} B) by one batch ({one} B) or more");
+    assert!(
+        peak_4n < peak_n + one,
+        "peak over 2000 images ({peak_4n} B) exceeds the peak over 500 ({peak_n} B) by one batch ({one} B) or more"
+    );
     assert!(retained < one as i64, "{retained} B retained after the re-estimations");
 }

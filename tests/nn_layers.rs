@@ -2,9 +2,9 @@
 //! weights they report, PS weights are ternary powers of two, AdderLinear matches its definition
 //! (value and AdderNet gradients), and bad configs are typed errors naming the value.
 
-use burn::tensor::{Device, Tensor, TensorData};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
 use shiftaddaug::data::Rng;
 use shiftaddaug::nn::{AdderLinearConfig, ShiftConv2dConfig, ShiftLinearConfig, ShiftMode};
 use shiftaddaug::ops::Conv2dGeometry;

@@ -142,7 +142,13 @@ pub async fn export(net: &AugNet) -> Result<(String, Vec<u8>)> {
         tensors.insert(format!("{name}.weight"), f32_entry(&read_f32(w).await?, dims.to_vec()));
         tensors.insert(format!("{name}.bias"), f32_entry(&read_f32(l.bias.val()).await?, vec![dims[1]]));
     }
-    let doc = ExportJson { format: FORMAT.into(), config: net.config.clone(), layers, features: net.tiny_features(), classes: net.config.num_classes };
+    let doc = ExportJson {
+        format: FORMAT.into(),
+        config: net.config.clone(),
+        layers,
+        features: net.tiny_features(),
+        classes: net.config.num_classes,
+    };
     let json = serde_json::to_string_pretty(&doc).map_err(|e| Error::Backend(format!("json: {e}")))?;
     Ok((json, safetensors(&tensors)))
 }

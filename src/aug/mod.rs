@@ -19,8 +19,8 @@ pub mod net;
 pub mod remap;
 
 pub use crate::models::NetSpec;
-pub use config::{Arch, AugNetConfig};
 pub use bn_reset::{BnEstimator, reset_bn};
+pub use config::{Arch, AugNetConfig};
 pub use net::AugNet;
 pub use remap::{FcGrad, Remap, RemapKind};
 

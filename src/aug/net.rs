@@ -11,8 +11,8 @@ use crate::models::Act;
 use crate::nn::ConvKind;
 use crate::train::{ImageClassifier, Progress};
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::Tensor;
+use burn::tensor::module::adaptive_avg_pool2d;
 
 /// The supernet; see [`AugNetConfig`].
 #[derive(Module, Debug)]
@@ -135,7 +135,13 @@ impl AugNet {
             conv(cur, t.head, 1, false);
         }
         let linear = |i: usize, o: usize| i * o + o;
-        let se: usize = spec.blocks.iter().zip(&t.blocks).filter(|(b, _)| b.se).map(|(_, &[m, _])| linear(m, se_width(m)) + linear(se_width(m), m)).sum();
+        let se: usize = spec
+            .blocks
+            .iter()
+            .zip(&t.blocks)
+            .filter(|(b, _)| b.se)
+            .map(|(_, &[m, _])| linear(m, se_width(m)) + linear(se_width(m), m))
+            .sum();
         let features = self.tiny_features();
         let final_conv = spec.final_conv.map_or(0, |w| linear(t.features(), w));
         let k = self.config.num_classes;

@@ -194,7 +194,8 @@ mod tests {
 
     #[test]
     fn flags_set_the_configs() {
-        let a = parse(&args("--model mbv2-tiny --conv add --aug on --remap r0 --seed 7 --epochs 3 --optimizer sgd --wd 4e-5 --out none")).unwrap();
+        let a = parse(&args("--model mbv2-tiny --conv add --aug on --remap r0 --seed 7 --epochs 3 --optimizer sgd --wd 4e-5 --out none"))
+            .unwrap();
         assert_eq!(a.arch, "mbv2-tiny");
         assert_eq!(a.model.conv, shiftaddaug::nn::ConvKind::Add);
         assert!(a.aug.enabled);
@@ -209,7 +210,10 @@ mod tests {
         let b = parse(&args("--seed 3 --aug on")).unwrap();
         assert_eq!(b.aug.seed, 3);
         let b = parse(&args("--alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on")).unwrap();
-        assert_eq!((b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode), (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2));
+        assert_eq!(
+            (b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode),
+            (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2)
+        );
         assert!(b.aug.enabled);
         let d = parse(&args("--alpha 0.25 --aug on --seed 2 --aug off")).unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "direct training ignores the augmentation flags");
@@ -236,7 +240,10 @@ mod tests {
             ("--width-list 1,x", "\"x\" is not a number"),
             ("--frobnicate", "unknown option \"--frobnicate\""),
             ("--crop-pad 40", "cropPadding = 40; valid: 0..=32"),
-            ("--model mbv2-tiny --classifier conv", "--classifier: invalid config: unknown conv kind \"conv\"; valid: 'mult', 'shift', 'add'"),
+            (
+                "--model mbv2-tiny --classifier conv",
+                "--classifier: invalid config: unknown conv kind \"conv\"; valid: 'mult', 'shift', 'add'",
+            ),
             ("--stem-conv shift", "apply to the supernet models"),
             ("--stem-stride 3", "--stem-stride \"3\": valid: 1, 2"),
             ("--lr -1", "learningRate = -1"),

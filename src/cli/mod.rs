@@ -6,8 +6,8 @@ mod train;
 
 use args::{USAGE, parse};
 use compare::compare;
-use shiftaddaug::aug::{AugNetConfig, reset_bn};
 use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
+use shiftaddaug::aug::{AugNetConfig, reset_bn};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::train::{TrainConfig, Trainer};

@@ -1,8 +1,8 @@
 //! `shiftaddaug train`: one training run, its evaluation and its files.
 
 use super::args::Args;
-use shiftaddaug::aug::{AugNetConfig, reset_bn};
 use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
+use shiftaddaug::aug::{AugNetConfig, reset_bn};
 use shiftaddaug::data::Dataset;
 use shiftaddaug::data::{Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
@@ -44,7 +44,12 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
     device.seed(a.train.seed);
     let shape = [1, a.input_size, a.input_size];
     if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
-        let cfg = MobileNetV2TinyConfig { conv: a.model.conv, shift_mode: a.model.shift_mode, stem_stride: a.stem_stride, ..MobileNetV2TinyConfig::new(shape, 10) };
+        let cfg = MobileNetV2TinyConfig {
+            conv: a.model.conv,
+            shift_mode: a.model.shift_mode,
+            stem_stride: a.stem_stride,
+            ..MobileNetV2TinyConfig::new(shape, 10)
+        };
         let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
         let m = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;

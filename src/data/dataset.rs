@@ -49,10 +49,7 @@ impl Dataset {
             return Err(Error::Dataset(format!("labels must be [n], got dims {:?}", labels.dims)));
         }
         if images.dims[0] != labels.dims[0] {
-            return Err(Error::Dataset(format!(
-                "image/label count mismatch: {} images, {} labels",
-                images.dims[0], labels.dims[0]
-            )));
+            return Err(Error::Dataset(format!("image/label count mismatch: {} images, {} labels", images.dims[0], labels.dims[0])));
         }
         let pixels = images.data.iter().map(|&b| b as f32 / 255.0).collect();
         let labels = labels.data.iter().map(|&l| l as u32).collect();
@@ -136,11 +133,7 @@ impl Dataset {
 pub fn check_images(images: &[f32], n: usize, image_shape: [usize; 3]) -> Result<()> {
     let per = image_shape.iter().product::<usize>();
     if images.len() != n * per {
-        return Err(Error::Shape(format!(
-            "{} image values for {n} images of shape {image_shape:?} (expected {})",
-            images.len(),
-            n * per
-        )));
+        return Err(Error::Shape(format!("{} image values for {n} images of shape {image_shape:?} (expected {})", images.len(), n * per)));
     }
     if let Some(i) = images.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite(format!("image value {} at index {i}", images[i])));

@@ -47,10 +47,7 @@ fn parse_raw(bytes: &[u8]) -> Result<IdxArray> {
         )));
     }
     if bytes[2] != 0x08 {
-        return Err(Error::Idx(format!(
-            "element type 0x{:02x} is not supported (only 0x08, unsigned byte)",
-            bytes[2]
-        )));
+        return Err(Error::Idx(format!("element type 0x{:02x} is not supported (only 0x08, unsigned byte)", bytes[2])));
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 {
@@ -73,16 +70,10 @@ fn parse_raw(bytes: &[u8]) -> Result<IdxArray> {
     }
     let payload = &bytes[header..];
     if payload.len() < total {
-        return Err(Error::Idx(format!(
-            "truncated payload: header {dims:?} promises {total} bytes, file has {}",
-            payload.len()
-        )));
+        return Err(Error::Idx(format!("truncated payload: header {dims:?} promises {total} bytes, file has {}", payload.len())));
     }
     if payload.len() > total {
-        return Err(Error::Idx(format!(
-            "{} trailing bytes after the {total}-byte payload of {dims:?}",
-            payload.len() - total
-        )));
+        return Err(Error::Idx(format!("{} trailing bytes after the {total}-byte payload of {dims:?}", payload.len() - total)));
     }
     Ok(IdxArray { dims, data: payload.to_vec() })
 }

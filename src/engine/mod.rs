@@ -70,10 +70,7 @@ pub async fn webgpu_device() -> Result<Device> {
     if let Some(d) = WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))?.clone() {
         return Ok(d);
     }
-    let d = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))?;
+    let d = Device::wgpu_options().init_async().await.map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))?;
     *WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))? = Some(d.clone());
     Ok(d)
 }

@@ -55,7 +55,14 @@ fn default_widths() -> Vec<usize> {
 
 impl Default for MfCnnConfig {
     fn default() -> Self {
-        Self { input_shape: [1, 28, 28], num_classes: 10, conv: default_conv(), widths: default_widths(), head: Head::Flatten, shift_mode: ShiftMode::Q }
+        Self {
+            input_shape: [1, 28, 28],
+            num_classes: 10,
+            conv: default_conv(),
+            widths: default_widths(),
+            head: Head::Flatten,
+            shift_mode: ShiftMode::Q,
+        }
     }
 }
 
@@ -92,17 +99,14 @@ impl MfCnnConfig {
             return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
         }
         if self.widths.len() < 2 || self.widths.contains(&0) || self.widths.iter().any(|w| *w > 4096) {
-            return Err(Error::Config(format!(
-                "widths {:?}: need at least 2 entries, each in 1..=4096",
-                self.widths
-            )));
+            return Err(Error::Config(format!("widths {:?}: need at least 2 entries, each in 1..=4096", self.widths)));
         }
         let mut size = [self.input_shape[1], self.input_shape[2]];
         let geo = Conv2dGeometry { stride: [2, 2], padding: [1, 1], groups: 1 };
         for _ in 1..self.widths.len() {
-            size = geo
-                .output_size(size, [3, 3])
-                .map_err(|e| Error::Config(format!("inputShape {:?} is too small for {} layers: {e}", self.input_shape, self.widths.len())))?;
+            size = geo.output_size(size, [3, 3]).map_err(|e| {
+                Error::Config(format!("inputShape {:?} is too small for {} layers: {e}", self.input_shape, self.widths.len()))
+            })?;
         }
         Ok(size)
     }

@@ -2,8 +2,8 @@ use crate::error::{Error, Result};
 use crate::nn::{AdderConv2d, AdderConv2dConfig, ShiftConv2d, ShiftConv2dConfig, ShiftMode};
 use crate::ops::Conv2dGeometry;
 use burn::module::{Module, ParamId};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
 
 /// Which operator a convolution slot computes with.

@@ -40,8 +40,12 @@ impl ShiftWeight {
         Ok(match mode {
             ShiftMode::Q => {
                 let fan_in = shape[1] * shape[2] * shape[3];
-                let w = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }
-                    .init_with(shape, Some(fan_in), None, device);
+                let w = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }.init_with(
+                    shape,
+                    Some(fan_in),
+                    None,
+                    device,
+                );
                 Self { weight: Some(w), shift: None, sign: None, p_min: min_exponent(bits)? }
             }
             ShiftMode::Ps => Self {

@@ -66,10 +66,7 @@ impl Conv2dGeometry {
             return Err(Error::Shape(format!("zero-sized dimension in input {x:?} or weight {w:?}")));
         }
         if self.groups == 0 || c % self.groups != 0 || m % self.groups != 0 {
-            return Err(Error::Shape(format!(
-                "groups = {} must divide input channels {c} and output channels {m}",
-                self.groups
-            )));
+            return Err(Error::Shape(format!("groups = {} must divide input channels {c} and output channels {m}", self.groups)));
         }
         if cg * self.groups != c {
             return Err(Error::Shape(format!(
@@ -149,8 +146,7 @@ fn adder_chunk(p: Tensor<4>, wg: Tensor<3>, with_grad: bool) -> Tensor<4> {
         return y;
     }
     // Weight part: Σ_e x·w - ½ Σ_e w²   → d/dw = x - w.
-    let s_w = wg.clone().unsqueeze_dim::<4>(0).matmul(pd)
-        - wg.square().sum_dim(2).mul_scalar(0.5).unsqueeze_dim::<4>(0);
+    let s_w = wg.clone().unsqueeze_dim::<4>(0).matmul(pd) - wg.square().sum_dim(2).mul_scalar(0.5).unsqueeze_dim::<4>(0);
     // Input part: Σ_e HT(w - x)·x         → d/dx = clamp(w - x, -1, 1).
     let ht = d.neg().clamp(-1.0, 1.0);
     let s_x = ht.mul(p.unsqueeze_dim::<5>(2)).sum_dim(3).reshape([nc, g, mg, l]);

@@ -81,9 +81,7 @@ pub fn ps_weight<const D: usize>(shift: Tensor<D>, sign: Tensor<D>, p_min: i32) 
 /// [`Error::Config`] when `int_bits` is not in 1..=24 or `frac_bits` not in 0..=24.
 pub fn round_to_fixed<const D: usize>(x: Tensor<D>, int_bits: u32, frac_bits: u32) -> Result<Tensor<D>> {
     if !(1..=24).contains(&int_bits) || frac_bits > 24 {
-        return Err(Error::Config(format!(
-            "fixed point {int_bits}.{frac_bits}: integer bits must be in 1..=24, fraction bits in 0..=24"
-        )));
+        return Err(Error::Config(format!("fixed point {int_bits}.{frac_bits}: integer bits must be in 1..=24, fraction bits in 0..=24")));
     }
     let scale = (frac_bits as f32).exp2();
     let max = (int_bits as f32 - 1.0).exp2();

@@ -87,9 +87,7 @@ impl<M: ImageClassifier> Trainer<M> {
         let obytes = Bytes::from_bytes_vec(bytes[start + header.model_len..end].to_vec());
         let record = burn::store::ModuleRecord::from_bytes(mbytes).map_err(|e| bad(format!("model record: {e:?}")))?;
         let model = self.model().clone().try_load_record(record).map_err(|e| bad(format!("model record does not fit: {e:?}")))?;
-        let optim = super::make_optimizer(&header.train_config)
-            .from_bytes(obytes)
-            .map_err(|e| bad(format!("optimiser record: {e:?}")))?;
+        let optim = super::make_optimizer(&header.train_config).from_bytes(obytes).map_err(|e| bad(format!("optimiser record: {e:?}")))?;
         header.train_config.validate()?;
         self.model = Some(model);
         self.optim = optim;

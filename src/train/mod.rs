@@ -103,7 +103,13 @@ pub struct Trainer<M: ImageClassifier> {
 }
 
 /// Input tensors of one batch, checked.
-fn batch_tensors(images: &[f32], labels: &[u32], shape: [usize; 3], classes: usize, device: &Device) -> Result<(Tensor<4>, Tensor<1, Int>, usize)> {
+fn batch_tensors(
+    images: &[f32],
+    labels: &[u32],
+    shape: [usize; 3],
+    classes: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>, usize)> {
     let n = labels.len();
     if n == 0 {
         return Err(Error::Shape("empty batch".into()));
@@ -157,11 +163,7 @@ impl<M: ImageClassifier> Trainer<M> {
     /// [`Error::Config`] when the config is invalid or the model is not on an autodiff device.
     pub fn new(model: M, num_classes: usize, config: TrainConfig) -> Result<Self> {
         config.validate()?;
-        let device = model
-            .devices()
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::Config("model has no parameters".into()))?;
+        let device = model.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
         if !device.is_autodiff() {
             return Err(Error::Config("create the model on `device.autodiff()` to train it".into()));
         }
@@ -191,7 +193,10 @@ impl<M: ImageClassifier> Trainer<M> {
     /// [`Error::Config`] when the new config is invalid; the old one stays in force.
     pub fn set_config(&mut self, config: TrainConfig) -> Result<()> {
         config.validate()?;
-        if config.optimizer != self.config.optimizer || config.momentum != self.config.momentum || config.weight_decay != self.config.weight_decay {
+        if config.optimizer != self.config.optimizer
+            || config.momentum != self.config.momentum
+            || config.weight_decay != self.config.weight_decay
+        {
             self.optim = make_optimizer(&config);
         }
         self.config = config;
@@ -273,7 +278,10 @@ impl<M: ImageClassifier> Trainer<M> {
                 report = Some(l.clone().detach());
             }
             let l = if weight == 1.0 { l } else { l.mul_scalar(weight) };
-            loss = Some(match loss { Some(s) => s + l, None => l });
+            loss = Some(match loss {
+                Some(s) => s + l,
+                None => l,
+            });
         }
         let (Some(mut loss), Some(correct), Some(report)) = (loss, correct, report) else {
             self.model = Some(model);
@@ -305,7 +313,12 @@ impl<M: ImageClassifier> Trainer<M> {
     ///
     /// # Errors
     /// As [`train_batch`](Self::train_batch); [`Error::Aborted`] when `on_batch` stops the epoch.
-    pub async fn fit_epoch(&mut self, data: &Dataset, epoch: usize, on_batch: &mut dyn FnMut(&BatchMetrics) -> bool) -> Result<EvalMetrics> {
+    pub async fn fit_epoch(
+        &mut self,
+        data: &Dataset,
+        epoch: usize,
+        on_batch: &mut dyn FnMut(&BatchMetrics) -> bool,
+    ) -> Result<EvalMetrics> {
         let batches = data.epoch_batches(self.config.batch_size, self.config.seed.wrapping_add(epoch as u64));
         self.start_epoch();
         let (mut loss_sum, mut acc_sum, mut reads) = (0.0f64, 0.0f64, 0usize);
@@ -377,8 +390,14 @@ pub async fn evaluate<M: ImageClassifier>(model: &M, num_classes: usize, data: &
         let (xt, yt, n) = batch_tensors(&x, &y, data.image_shape, num_classes, &device)?;
         let (loss, correct) = loss_and_correct(model.logits(xt)?, &y, yt, num_classes, 0.0, &device);
         let loss = loss.mul_scalar(n as f32);
-        loss_sum = Some(match loss_sum { Some(s) => s + loss, None => loss });
-        correct_sum = Some(match correct_sum { Some(s) => s + correct, None => correct });
+        loss_sum = Some(match loss_sum {
+            Some(s) => s + loss,
+            None => loss,
+        });
+        correct_sum = Some(match correct_sum {
+            Some(s) => s + correct,
+            None => correct,
+        });
     }
     let v = read_floats(Tensor::cat(vec![loss_sum.unwrap().reshape([1]), correct_sum.unwrap().reshape([1])], 0)).await?;
     let n = data.len() as f32;

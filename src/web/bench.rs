@@ -47,9 +47,7 @@ pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> R
                 "shift" => Ok(BenchOp::Shift),
                 "addReference" => Ok(BenchOp::AddReference),
                 "addFused" => Ok(BenchOp::AddFused),
-                other => Err(js_error(Error::Config(format!(
-                    "unknown op {other:?} (valid: mult, shift, addReference, addFused)"
-                )))),
+                other => Err(js_error(Error::Config(format!("unknown op {other:?} (valid: mult, shift, addReference, addFused)")))),
             })
             .collect::<Result<_, _>>()?
     };

@@ -1,9 +1,9 @@
 use super::js_error;
+use crate::aug::bn_reset::BN_RESET_BATCH;
+use crate::aug::{AugConfig, AugNet, AugNetConfig, BnEstimator, NetSpec};
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, init_seeded, webgpu_device};
 use crate::error::{Error, Result};
-use crate::aug::bn_reset::BN_RESET_BATCH;
-use crate::aug::{AugConfig, AugNet, AugNetConfig, BnEstimator, NetSpec};
 use crate::models::{MfCnn, MfCnnConfig};
 use crate::train::{TrainConfig, Trainer};
 use burn::tensor::Device;
@@ -118,8 +118,7 @@ pub struct Session {
 
 fn parse_json<T: serde::de::DeserializeOwned>(v: JsValue, what: &str) -> Result<T> {
     if v.is_undefined() || v.is_null() {
-        return serde_wasm_bindgen::from_value(js_sys::Object::new().into())
-            .map_err(|e| Error::Config(format!("{what}: {e}")));
+        return serde_wasm_bindgen::from_value(js_sys::Object::new().into()).map_err(|e| Error::Config(format!("{what}: {e}")));
     }
     serde_wasm_bindgen::from_value(v).map_err(|e| Error::Config(format!("{what}: {e}")))
 }
@@ -137,9 +136,7 @@ fn merge_patch<T: serde::Serialize + serde::de::DeserializeOwned>(current: &T, p
 }
 
 fn labels_u32(y: &[i32]) -> Result<Vec<u32>> {
-    y.iter()
-        .map(|&l| u32::try_from(l).map_err(|_| Error::Dataset(format!("label {l} is negative"))))
-        .collect()
+    y.iter().map(|&l| u32::try_from(l).map_err(|_| Error::Dataset(format!("label {l} is negative")))).collect()
 }
 
 impl Session {
@@ -257,12 +254,18 @@ impl Session {
         let mut s = self.state.borrow_mut();
         let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
         let Net::Aug(t) = net else {
-            return Err(js_error(Error::Config(format!("augmentation options need a zoo model ({}); this is an 'mfcnn' model", zoo_names()))));
+            return Err(js_error(Error::Config(format!(
+                "augmentation options need a zoo model ({}); this is an 'mfcnn' model",
+                zoo_names()
+            ))));
         };
         let current = t.model().config.aug.clone();
         let new: AugConfig = merge_patch(&current, aug, "aug").map_err(js_error)?;
         new.validate().map_err(js_error)?;
-        if new.width_list != current.width_list || new.expand_list != current.expand_list || new.remap != current.remap || new.remap_for_shift != current.remap_for_shift
+        if new.width_list != current.width_list
+            || new.expand_list != current.expand_list
+            || new.remap != current.remap
+            || new.remap_for_shift != current.remap_for_shift
             || new.remap_fc_grad != current.remap_fc_grad
         {
             return Err(js_error(Error::Config(
@@ -270,7 +273,9 @@ impl Session {
             )));
         }
         if new.enabled && !current.enabled {
-            return Err(js_error(Error::Config("this model was created without augmentation (aug.enabled: false); create it with aug to train augmented".into())));
+            return Err(js_error(Error::Config(
+                "this model was created without augmentation (aug.enabled: false); create it with aug to train augmented".into(),
+            )));
         }
         t.map_model(|mut m| {
             m.config.aug = new;
@@ -331,7 +336,10 @@ impl Session {
                 let net = Session::take(&state)?;
                 let r = match &net {
                     Net::Aug(t) => crate::aug::export::export(t.model()).await,
-                    Net::Mf(_) => Err(Error::Config(format!("exportModel needs a zoo model ({}); 'mfcnn' models have no export format yet", zoo_names()))),
+                    Net::Mf(_) => Err(Error::Config(format!(
+                        "exportModel needs a zoo model ({}); 'mfcnn' models have no export format yet",
+                        zoo_names()
+                    ))),
                 };
                 state.borrow_mut().trainer = Some(net);
                 let (json, bytes) = r?;

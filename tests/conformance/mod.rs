@@ -102,23 +102,20 @@ pub fn table() -> Vec<Case> {
     let t: [([usize; 4], [usize; 4], Conv2dGeometry); 13] = [
         ([2, 3, 5, 5], [4, 3, 3, 3], geo(1, 1, 1)),
         ([2, 4, 7, 6], [6, 4, 3, 3], geo(2, 1, 1)),
-        ([1, 4, 6, 6], [4, 1, 3, 3], geo(1, 1, 4)),   // depthwise
-        ([3, 6, 4, 4], [4, 3, 1, 1], geo(1, 0, 2)),   // grouped pointwise
-        ([2, 8, 4, 4], [5, 8, 1, 1], geo(1, 0, 1)),   // pointwise, 4 + 1 output rows
-        ([1, 2, 5, 5], [3, 2, 5, 5], geo(2, 2, 1)),   // 5×5 kernel, stride 2
-        ([1, 1, 3, 3], [2, 1, 3, 3], geo(1, 0, 1)),   // 1×1 output
+        ([1, 4, 6, 6], [4, 1, 3, 3], geo(1, 1, 4)),    // depthwise
+        ([3, 6, 4, 4], [4, 3, 1, 1], geo(1, 0, 2)),    // grouped pointwise
+        ([2, 8, 4, 4], [5, 8, 1, 1], geo(1, 0, 1)),    // pointwise, 4 + 1 output rows
+        ([1, 2, 5, 5], [3, 2, 5, 5], geo(2, 2, 1)),    // 5×5 kernel, stride 2
+        ([1, 1, 3, 3], [2, 1, 3, 3], geo(1, 0, 1)),    // 1×1 output
         ([2, 16, 8, 8], [24, 16, 1, 1], geo(1, 0, 1)), // MBV2 pointwise
         ([2, 24, 8, 8], [24, 1, 3, 3], geo(2, 1, 24)), // MBV2 depthwise, stride 2
-        ([1, 3, 9, 7], [7, 3, 3, 3], geo(3, 0, 1)),   // stride 3, odd sizes
-        ([5, 4, 20, 20], [4, 1, 3, 3], geo(1, 1, 4)), // ≥ 256 output pixels: one image per pass
-        ([3, 2, 15, 20], [6, 2, 3, 3], geo(1, 1, 1)), // 300 pixels (not a multiple of 8)
-        ([4, 6, 16, 16], [6, 6, 1, 1], geo(1, 0, 1)), // pointwise, 256 pixels, 4 images
+        ([1, 3, 9, 7], [7, 3, 3, 3], geo(3, 0, 1)),    // stride 3, odd sizes
+        ([5, 4, 20, 20], [4, 1, 3, 3], geo(1, 1, 4)),  // ≥ 256 output pixels: one image per pass
+        ([3, 2, 15, 20], [6, 2, 3, 3], geo(1, 1, 1)),  // 300 pixels (not a multiple of 8)
+        ([4, 6, 16, 16], [6, 6, 1, 1], geo(1, 0, 1)),  // pointwise, 256 pixels, 4 images
     ];
     let mut rng = Rng::new(42);
-    t.iter()
-        .enumerate()
-        .map(|(i, &(x, w, g))| make_case(format!("table {i} x {x:?} w {w:?} {g:?}"), x, w, g, &mut rng))
-        .collect()
+    t.iter().enumerate().map(|(i, &(x, w, g))| make_case(format!("table {i} x {x:?} w {w:?} {g:?}"), x, w, g, &mut rng)).collect()
 }
 
 /// `count` seeded random geometries (batch, channels, groups incl. depthwise, kernel, stride,

@@ -2,14 +2,14 @@
 //! records a backward step that runs `B`'s fused backward kernel (AdderNet gradients).
 
 use super::AdderBackend;
-use burn::backend::{AutodiffBackend, Backend};
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::Autodiff;
-use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Backend};
 use burn::tensor::Shape;
 
 /// `(stride_h, stride_w, pad_h, pad_w, groups)`.

@@ -16,9 +16,9 @@ pub mod cpu;
 pub mod lanes;
 
 mod autodiff;
-mod tiles;
 #[cfg(target_family = "wasm")]
 mod cube;
+mod tiles;
 
 use crate::error::Result;
 use crate::ops::Conv2dGeometry;
@@ -162,11 +162,7 @@ pub fn adder_conv2d_fused(x: Tensor<4>, weight: Tensor<4>, geo: Conv2dGeometry) 
         return Err(crate::Error::Backend(format!("no fused adder kernel on device {:?}", x.device())));
     }
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-        return Err(crate::Error::Backend(format!(
-            "fused adder kernels take f32, got {:?} and {:?}",
-            x.dtype(),
-            weight.dtype()
-        )));
+        return Err(crate::Error::Backend(format!("fused adder kernels take f32, got {:?} and {:?}", x.dtype(), weight.dtype())));
     }
     let out = <Dispatch as AdderBackend>::adder_conv2d_forward(
         x.into_dispatch(),
