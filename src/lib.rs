@@ -25,6 +25,7 @@ pub mod aug;
 pub mod data;
 pub mod engine;
 mod error;
+pub mod export;
 pub mod models;
 pub mod nn;
 pub mod ops;

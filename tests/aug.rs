@@ -5,10 +5,11 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use shiftaddaug::aug::remap::RemapKind;
-use shiftaddaug::aug::{AugConfig, AugMode, AugNet, AugNetConfig, NetSpec, Pass, make_divisible, reset_bn};
+use shiftaddaug::aug::{AugConfig, AugMode, AugNet, AugNetConfig, NetSpec, Pass, make_divisible};
 use shiftaddaug::engine::block_on;
 use shiftaddaug::models::{Act, BlockSpec};
 use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::reset_bn;
 use shiftaddaug::train::{ImageClassifier, TrainConfig, Trainer};
 
 mod util;
@@ -242,7 +243,7 @@ fn augmented_training_learns_on_fashion_mnist() {
 
 #[test]
 fn dyn_bn_updates_running_statistics_of_the_active_slice_only() {
-    use shiftaddaug::aug::dyn_layers::DynBn;
+    use shiftaddaug::nn::DynBn;
     let device = Device::flex().autodiff();
     let bn = DynBn::new(4, &device);
     // 2 active channels with means 3 and -1 and variance 1 (values m ± 1).
@@ -265,7 +266,12 @@ fn dyn_bn_updates_running_statistics_of_the_active_slice_only() {
 
 #[test]
 fn export_files_round_trip_and_reproduce_the_tiny_pass() {
-    use shiftaddaug::aug::export::{export, import};
+    use shiftaddaug::export::{Deployed, export_supernet as export, import};
+    let import = |j: &str, b: &[u8], d: &Device| match import(j, b, d) {
+        Ok(Deployed::Supernet(n)) => Ok(n),
+        Ok(other) => panic!("a supernet export read back as {other:?}"),
+        Err(e) => Err(e),
+    };
     let device = Device::flex();
     let m = ConvKind::Mult;
     // (operator, bit-exact, spec, stem, classifier)
@@ -282,7 +288,7 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         let x = images(3, 12, &device);
         let want = read(net.logits(x.clone()).unwrap());
         let (json, bytes) = block_on(export(&net)).unwrap();
-        assert!(json.contains("\"format\": \"shiftaddaug-tiny/2\""));
+        assert!(json.contains("\"format\": \"shiftaddaug-tiny/3\"") && json.contains("\"model\": \"supernet\""), "{json}");
         if conv == ConvKind::Shift {
             assert!(json.contains("\"kind\": \"shift\"") && json.contains("\"kind\": \"mult\""), "pointwise shift, depthwise mult");
         }
@@ -315,6 +321,10 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
         }
         // Exporting the loaded model gives the same files.
         assert_eq!(block_on(export(&loaded)).unwrap(), (json.clone(), bytes.clone()));
+        // A file of the previous version (no `model` field) still loads.
+        let v2 = json.replace("\"shiftaddaug-tiny/3\"", "\"shiftaddaug-tiny/2\"").replace("  \"model\": \"supernet\",\n", "");
+        assert!(!v2.contains("\"model\""), "{v2}");
+        assert_eq!(read(import(&v2, &bytes, &device).unwrap().logits(images(3, 12, &device)).unwrap()), got);
         // Bad files are refused with a message, never half-loaded.
         let e = import(&json, &bytes[..bytes.len() - 4], &device).unwrap_err().to_string();
         assert!(e.contains("outside the data"), "{e}");

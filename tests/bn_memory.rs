@@ -3,9 +3,10 @@
 //! the peak heap of each call; its own test binary, so no other test allocates meanwhile.
 
 use burn::tensor::Device;
-use shiftaddaug::aug::{AugConfig, AugNetConfig, BnEstimator, NetSpec, reset_bn};
+use shiftaddaug::aug::{AugConfig, AugNetConfig, NetSpec};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::{BnEstimator, reset_bn};
 #[path = "util/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{current, peak_of};

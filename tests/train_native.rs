@@ -1,12 +1,14 @@
 //! Native training on real Fashion-MNIST (Debian's `dataset-fashion-mnist`): loss falls and
-//! held-out test accuracy clears 0.7 for Shift and Add nets, on a subset sized for CI.
+//! held-out test accuracy clears 0.7 for Shift and Add nets, on a subset sized for CI, and the
+//! exported model scores what the training-time evaluation said.
 
 use burn::tensor::Device;
 use shiftaddaug::data::{Dataset, FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::block_on;
+use shiftaddaug::export::{Deployed, export_mfcnn, import};
 use shiftaddaug::models::MfCnnConfig;
 use shiftaddaug::nn::ConvKind;
-use shiftaddaug::train::{TrainConfig, Trainer};
+use shiftaddaug::train::{BN_RESET_BATCH, TrainConfig, Trainer, evaluate, reset_bn};
 use std::path::Path;
 
 /// Held-out accuracy every tier must clear (issue: at least 0.7).
@@ -53,6 +55,18 @@ fn train_and_check(conv: ConvKind) {
     }
     let sub = block_on(trainer.evaluate(&test.slice(0, n))).unwrap();
     assert!((sub.accuracy - correct as f32 / n as f32).abs() < 1e-6);
+    // The training-time evaluation (BN re-estimated on a copy) is the accuracy of the model the
+    // user gets: BN re-estimation, export, import (issue 16.3 and 16.6).
+    let val = block_on(trainer.validate(&test, &train)).unwrap().accuracy;
+    let model = reset_bn(trainer.into_model(), &train, 16_000, BN_RESET_BATCH).unwrap();
+    let (json, bytes) = block_on(export_mfcnn(&model)).unwrap();
+    let Deployed::Mfcnn(loaded) = import(&json, &bytes, &Device::flex()).unwrap() else {
+        panic!("mfcnn export read back as another family")
+    };
+    let exported = block_on(evaluate(&loaded, 10, &test, 500)).unwrap().accuracy;
+    println!("{conv:?}: running statistics {:.3}, validate {val:.3}, exported {exported:.3}", after.accuracy);
+    assert!((val - exported).abs() < 0.02, "{conv:?}: training-time accuracy {val}, exported {exported}");
+    assert!(exported >= MIN_ACCURACY, "{conv:?}: exported accuracy {exported}");
 }
 
 #[test]

@@ -127,7 +127,8 @@ async fn boundary_errors_have_codes() {
 /// the 1 500 extra images here would have grown it by about 3 GB.
 #[wasm_bindgen_test]
 fn bn_reestimation_memory_does_not_grow_with_images() {
-    use shiftaddaug::aug::{AugConfig, AugNetConfig, NetSpec, reset_bn};
+    use shiftaddaug::aug::{AugConfig, AugNetConfig, NetSpec};
+    use shiftaddaug::train::reset_bn;
     let (train, _) = common::fashion(2000, 1);
     let cfg = AugNetConfig { spec: NetSpec::mbv2_tiny(), aug: AugConfig::default(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
     let device = cpu_device().autodiff();

@@ -218,8 +218,8 @@ export class CoreModel {
   }
 
   /**
-   * Trains; `isAborted` is polled between batches. A stop ends training, still re-estimates a
-   * zoo model's BN statistics (at most STOP_BN_IMAGES images), and rejects with `ABORTED`
+   * Trains; `isAborted` is polled between batches. A stop ends training, still re-estimates the
+   * BN statistics (at most STOP_BN_IMAGES images), and rejects with `ABORTED`
    * carrying the history; the model stays usable.
    */
   fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean): Promise<History> {
@@ -229,7 +229,6 @@ export class CoreModel {
       const yieldEvery = opts.yieldEvery ?? 50;
       const logEvery = opts.logEvery ?? 1;
       if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
-      const zoo = this.config.model !== undefined && this.config.model !== 'mfcnn';
       const resetBn = opts.resetBn ?? DEFAULT_RESET_BN;
       if (!Number.isInteger(resetBn) || resetBn < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
       s.configure(trainConfig(opts));
@@ -273,7 +272,7 @@ export class CoreModel {
         await emit('epochEnd', epoch, logs);
         await yieldToEventLoop(); last = Date.now();
       }
-      if (zoo && resetBn > 0) {
+      if (resetBn > 0) {
         const total = s.resetBnBegin(stoppedAt ? Math.min(resetBn, STOP_BN_IMAGES) : resetBn);
         await emit('phase', 0, { phase: 'bnReestimation', done: 0, total });
         for (let k = 0; k < total; k++) {
@@ -323,7 +322,7 @@ export class CoreModel {
     });
   }
 
-  /** The deployed tiny model of a zoo model (`'mbv2-tiny'`, ...) (docs/FORMAT.md). */
+  /** The deployed model (a zoo model's tiny model, or the `'mfcnn'` model) (docs/FORMAT.md). */
   exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
     return this.exclusive((s) => s.exportModel());
   }

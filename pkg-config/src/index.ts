@@ -189,8 +189,8 @@ export class Model {
   }
 
   /**
-   * The deployed multiplication-free tiny model of a zoo model (`'mbv2-tiny'`, ...): `model.json` text
-   * and `model.safetensors` bytes (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
+   * The deployed multiplication-free model (a zoo model's tiny model, or the `'mfcnn'` model):
+   * `model.json` text and `model.safetensors` bytes (docs/FORMAT.md).
    */
   async exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
     this.check();

@@ -132,7 +132,7 @@ export interface TrainOptions {
   /** Cosine decay to 0 at this step (also the schedule of `aug.stopWidthAug`); absent: constant. */
   totalSteps?: number;
   /**
-   * Zoo models: the validation at the end of each epoch first re-estimates BatchNorm statistics,
+   * The validation at the end of each epoch first re-estimates BatchNorm statistics,
    * on a copy of the model, from this many training images, so that `valAcc` is the accuracy of
    * the model you get (the running statistics lag an adder net's weights); 0 uses the running
    * statistics. @defaultValue 2000
@@ -187,7 +187,7 @@ export interface FitOptions extends TrainOptions {
   callbacks?: Callbacks;
   /**
    * Stops training between batches. The model keeps what it learned and stays usable (predict,
-   * evaluate, export); zoo models still re-estimate BatchNorm statistics, on at most
+   * evaluate, export); BatchNorm statistics are still re-estimated, on at most
    * `STOP_BN_IMAGES` images when stopped during training, and a stop during the re-estimation
    * keeps the statistics of the batches done (at least two). The promise then rejects with code
    * `ABORTED`; the error's `history` holds the epochs completed.
@@ -201,8 +201,9 @@ export interface FitOptions extends TrainOptions {
    */
   aug?: AugOptions;
   /**
-   * `'mbv2-tiny'` models: re-estimate the tiny model's BatchNorm statistics on this many
-   * training images after the last epoch (NetAug `reset_bn`; 0 skips). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
+   * Re-estimate the deployed model's BatchNorm statistics (a zoo model's tiny model) on this
+   * many training images after the last epoch (NetAug `reset_bn`; 0 keeps the running
+   * statistics, which lag the weights, badly so for `conv: 'add'`). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
    */
   resetBn?: number;
 }

@@ -2,10 +2,11 @@
 //! project), squeeze-and-excitation, the sliced multiplicative linear layer (SE, final conv,
 //! Mult classifier), and the classifier itself (Mult linear, or MF 1×1 conv + BN).
 
-use super::dyn_layers::{DynConvBn, permute_param};
+use super::dyn_layers::DynConvBn;
 use super::make_divisible;
 use super::{AugMode, Pass};
 use crate::models::{Act, BlockSpec, hard_sigmoid};
+use crate::nn::permute_param;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Int, Tensor};

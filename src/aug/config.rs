@@ -2,13 +2,14 @@
 //! per-step architecture sampling, MAC counts, and building the [`AugNet`].
 
 use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
-use super::dyn_layers::{DynBn, DynConv, DynConvBn};
+use super::dyn_layers::{DynConv, DynConvBn};
 use super::net::AugNet;
 use super::{AugConfig, RemapKind, make_divisible};
 use crate::data::Rng;
 use crate::error::{Error, Result};
 use crate::models::NetSpec;
 use crate::nn::ConvKind;
+use crate::nn::DynBn;
 use burn::tensor::Device;
 
 /// Active widths of one (tiny or augmented) model.

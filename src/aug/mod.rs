@@ -5,21 +5,17 @@
 //! - [`remap`]: the weight remaps R0–R4 (default R1);
 //! - [`dyn_layers`]: sliced convolutions / BatchNorm with the hybrid pass;
 //! - [`blocks`]: the dynamic MBConv, squeeze-and-excitation and sliced linear layers;
-//! - [`export`]: the static tiny model as JSON + safetensors (`docs/FORMAT.md`), and its loader;
 //! - [`config`]: widths of the tiny and augmented models, sampling, MAC counts;
-//! - [`net`]: the supernet of a tiny model spec (MobileNetV2-Tiny, MCUNet, ProxylessNAS, MobileNetV3), sampling, channel sorting,
-//!   BN re-estimation and export of the static tiny model.
+//! - [`net`]: the supernet of a tiny model spec (MobileNetV2-Tiny, MCUNet, ProxylessNAS, MobileNetV3), sampling, channel sorting
+//!   and export of the static tiny model (its BatchNorms are re-estimated by [`crate::train::BnEstimator`]).
 
 pub mod blocks;
-pub mod bn_reset;
 pub mod config;
 pub mod dyn_layers;
-pub mod export;
 pub mod net;
 pub mod remap;
 
 pub use crate::models::NetSpec;
-pub use bn_reset::{BnEstimator, reset_bn};
 pub use config::{Arch, AugNetConfig};
 pub use net::AugNet;
 pub use remap::{FcGrad, Remap, RemapKind};

@@ -4,11 +4,12 @@
 
 pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
-use super::dyn_layers::{DynBn, DynConv, DynConvBn};
+use super::dyn_layers::{DynConv, DynConvBn};
 use super::{AugConfig, Pass, RemapKind};
 use crate::error::{Error, Result};
 use crate::models::Act;
 use crate::nn::ConvKind;
+use crate::nn::DynBn;
 use crate::train::{ImageClassifier, Progress};
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::Tensor;
@@ -82,13 +83,13 @@ impl AugNet {
     }
 
     /// Input width of the tiny model's classifier (the final conv's width, else the tiny features).
-    pub(super) fn tiny_features(&self) -> usize {
+    pub(crate) fn tiny_features(&self) -> usize {
         self.config.spec.final_conv.unwrap_or(self.config.tiny_arch().features())
     }
 
     /// Every dynamic conv + BN in forward order (the MF classifier last), with its tensor-name
     /// prefix, activation and the tiny model's `[in, out]` widths.
-    pub(super) fn tiny_layers(&self) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
+    pub(crate) fn tiny_layers(&self) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
         let t = self.config.tiny_arch();
         let spec = &self.config.spec;
         let c = self.config.input_shape[0];
@@ -172,21 +173,6 @@ impl AugNet {
             })
             .collect();
         Self { blocks, ..self }
-    }
-
-    /// Every BatchNorm, in forward order (stem, DS, blocks, head, MF classifier).
-    pub fn bns_mut(&mut self) -> Vec<&mut DynBn> {
-        let mut v = vec![&mut self.stem.bn, &mut self.ds_dw.bn, &mut self.ds_pw.bn];
-        for b in &mut self.blocks {
-            v.extend([&mut b.expand.bn, &mut b.depthwise.bn, &mut b.project.bn]);
-        }
-        if let Some(h) = &mut self.head {
-            v.push(&mut h.bn);
-        }
-        if let Classifier::Mf(l) = &mut self.classifier {
-            v.push(&mut l.bn);
-        }
-        v
     }
 
     /// The static tiny model: a supernet whose widths are the tiny ones, with `R` folded into
@@ -314,11 +300,19 @@ impl ImageClassifier for AugNet {
         self.remap_penalty()
     }
 
-    fn eval_model(&self, train: &crate::data::Dataset, bn_images: usize) -> Result<Self> {
-        if bn_images == 0 {
-            return Ok(self.valid());
+    /// Every BatchNorm, in forward order (stem, DS, blocks, head, MF classifier).
+    fn bns_mut(&mut self) -> Vec<&mut DynBn> {
+        let mut v = vec![&mut self.stem.bn, &mut self.ds_dw.bn, &mut self.ds_pw.bn];
+        for b in &mut self.blocks {
+            v.extend([&mut b.expand.bn, &mut b.depthwise.bn, &mut b.project.bn]);
         }
-        Ok(super::BnEstimator::run(self, train, bn_images, super::bn_reset::BN_RESET_BATCH)?.into_model())
+        if let Some(h) = &mut self.head {
+            v.push(&mut h.bn);
+        }
+        if let Classifier::Mf(l) = &mut self.classifier {
+            v.push(&mut l.bn);
+        }
+        v
     }
 
     fn begin_epoch(self, progress: Progress) -> Self {

@@ -6,11 +6,10 @@ mod train;
 
 use args::{USAGE, parse};
 use compare::compare;
-use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
-use shiftaddaug::aug::{AugNetConfig, reset_bn};
+use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
-use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::train::{TrainConfig, Trainer};
+use shiftaddaug::engine::{block_on, cpu_device, init_seeded};
+use shiftaddaug::train::{BN_RESET_BATCH, TrainConfig, Trainer, reset_bn};
 use std::path::PathBuf;
 use train::train;
 
@@ -32,9 +31,8 @@ fn trace(args: &[String]) -> Result<(), String> {
         let dir = PathBuf::from(FASHION_MNIST_DIR);
         let train_set = load_fashion_mnist(&dir, Split::Train)?.slice(0, n);
         let test_set = load_fashion_mnist(&dir, Split::Test)?.slice(0, 500);
-        let device = cpu_device();
-        device.seed(tc.seed);
-        let mut trainer = Trainer::new(cfg.init(&device.clone().autodiff())?, cfg.num_classes, tc)?;
+        let model = init_seeded(&cpu_device().autodiff(), tc.seed, |d| cfg.init(d))?;
+        let mut trainer = Trainer::new(model, cfg.num_classes, tc)?;
         let mut losses = Vec::new();
         for e in 0..epochs {
             block_on(trainer.fit_epoch(&train_set, e, &mut |b| {

@@ -1,13 +1,12 @@
 //! `shiftaddaug train`: one training run, its evaluation and its files.
 
 use super::args::Args;
-use shiftaddaug::aug::bn_reset::BN_RESET_BATCH;
-use shiftaddaug::aug::{AugNetConfig, reset_bn};
+use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::Dataset;
 use shiftaddaug::data::{Split, load_fashion_mnist};
-use shiftaddaug::engine::{block_on, cpu_device};
+use shiftaddaug::engine::{block_on, cpu_device, init_seeded};
 use shiftaddaug::models::MobileNetV2TinyConfig;
-use shiftaddaug::train::{ImageClassifier, Trainer};
+use shiftaddaug::train::{BN_RESET_BATCH, ImageClassifier, Trainer, reset_bn};
 use std::time::Instant;
 
 /// Test accuracy of the deployed model (the exported tiny model for mbv2-tiny) and wall seconds.
@@ -41,7 +40,6 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         a.train.total_steps = Some(a.epochs * train_set.len().div_ceil(a.train.batch_size.max(1)));
     }
     let device = cpu_device().autodiff();
-    device.seed(a.train.seed);
     let shape = [1, a.input_size, a.input_size];
     if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
         let cfg = MobileNetV2TinyConfig {
@@ -51,7 +49,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             ..MobileNetV2TinyConfig::new(shape, 10)
         };
         let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
-        let m = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let m = run(init_seeded(&device, a.train.seed, |d| cfg.init(d))?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
@@ -82,18 +80,13 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             cfg.init(&burn::tensor::Device::flex())?.tiny_param_count(),
             cfg.tiny_macs()
         );
-        let net = run(cfg.init(&device)?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let net = run(init_seeded(&device, a.train.seed, |d| cfg.init(d))?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
         let t = Instant::now();
         let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, BN_RESET_BATCH)? } else { net };
         let exported = net.export_tiny();
         let eval = block_on(shiftaddaug::train::evaluate(&exported, 10, &test_set, a.train.eval_batch_size))?;
         if let Some(dir) = &a.out {
-            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
-            let (j, bytes) = block_on(shiftaddaug::aug::export::export(&exported))?;
-            let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
-            std::fs::write(&pj, j).map_err(io_at(&pj))?;
-            std::fs::write(&ps, bytes).map_err(io_at(&ps))?;
-            println!("export: {} and model.safetensors", dir.join("model.json").display());
+            write_export(dir, block_on(shiftaddaug::export::export_supernet(&exported))?)?;
         }
         println!(
             "exported tiny model (BN re-estimated on {} images): test accuracy {:.4} on {} images ({:.1} s)",
@@ -108,9 +101,29 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         a.model.input_shape = shape;
     }
     let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
-    let m = run(a.model.init(&device)?, &desc, &json(&a.model), &a, &train_set, &test_set)?;
+    let m = run(init_seeded(&device, a.train.seed, |d| a.model.init(d))?, &desc, &json(&a.model), &a, &train_set, &test_set)?;
+    let m = if a.bn_reset > 0 { reset_bn(m, &train_set, a.bn_reset, BN_RESET_BATCH)? } else { m };
     let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
+    println!(
+        "final model (BN re-estimated on {} images): test accuracy {:.4} on {} images",
+        a.bn_reset.min(train_set.len()),
+        eval.accuracy,
+        eval.count
+    );
+    if let Some(dir) = &a.out {
+        write_export(dir, block_on(shiftaddaug::export::export_mfcnn(&m))?)?;
+    }
     Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Writes an export's `model.json` and `model.safetensors` into `dir` and says where.
+fn write_export(dir: &std::path::Path, (json, bytes): (String, Vec<u8>)) -> Result<(), shiftaddaug::Error> {
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
+    std::fs::write(&pj, json).map_err(io_at(&pj))?;
+    std::fs::write(&ps, bytes).map_err(io_at(&ps))?;
+    println!("export: {} and {}", pj.display(), ps.display());
+    Ok(())
 }
 
 pub(super) fn json<T: serde::Serialize>(cfg: &T) -> String {

@@ -40,9 +40,12 @@ pub fn cpu_device() -> Device {
 }
 
 /// Builds a model with `init` on the CPU seeded with `seed`, then moves it to `device` (an
-/// autodiff device) as a fresh leaf module. Every backend draws its own random stream from the
-/// same seed, so initialising on the CPU is what makes one seed give one model everywhere: a
-/// WebGPU run and a wasm run at the same seed start from the same weights.
+/// autodiff device) as a fresh leaf module. One seed gives one model everywhere (a WebGPU run,
+/// a wasm run and a native run at the same seed start from the same weights) because:
+/// - every backend draws its own random stream from a seed, so the draws happen on the CPU;
+/// - burn initialises parameters lazily, on first access, so the draw order would follow
+///   whichever parameter is touched first; the move right after seeding draws them all in
+///   module order.
 ///
 /// # Errors
 /// Whatever `init` returns.

@@ -1,8 +1,8 @@
 use crate::error::{Error, Result};
-use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, ShiftMode};
+use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, DynBn, ShiftMode};
 use crate::ops::Conv2dGeometry;
 use burn::module::{Module, ParamId};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
@@ -122,10 +122,10 @@ impl MfCnnConfig {
         let slot = |kind, channels, geometry| ConvSlotConfig { kind, channels, kernel: 3, geometry, shift_mode: self.shift_mode };
         let stem = slot(ConvKind::Mult, [self.input_shape[0], self.widths[0]], same).init(device)?;
         let mut layers = Vec::new();
-        let mut norms = vec![BatchNormConfig::new(self.widths[0]).init(device)];
+        let mut norms = vec![DynBn::new(self.widths[0], device)];
         for pair in self.widths.windows(2) {
             layers.push(slot(self.conv, [pair[0], pair[1]], down).init(device)?);
-            norms.push(BatchNormConfig::new(pair[1]).init(device));
+            norms.push(DynBn::new(pair[1], device));
         }
         let [fh, fw] = self.feature_size()?;
         let features = match self.head {
@@ -133,7 +133,7 @@ impl MfCnnConfig {
             Head::Avgpool => *self.widths.last().unwrap(),
         };
         let classifier = LinearConfig::new(features, self.num_classes).init(device);
-        Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape, head: self.head })
+        Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape, config: self.clone() })
     }
 }
 
@@ -145,14 +145,14 @@ pub struct MfCnn {
     /// Body layers (Mult, Shift or Add).
     pub layers: Vec<ConvSlot>,
     /// One BatchNorm after the stem and after each body layer.
-    pub norms: Vec<BatchNorm>,
+    pub norms: Vec<DynBn>,
     /// Multiplicative classifier.
     pub classifier: Linear,
     /// Expected input `[c, h, w]`.
     pub input_shape: [usize; 3],
-    /// Classifier input.
+    /// The config it was built from.
     #[module(skip)]
-    pub head: Head,
+    pub config: MfCnnConfig,
 }
 
 impl MfCnn {
@@ -173,7 +173,7 @@ impl MfCnn {
             x = relu(norm.forward(layer.forward(x)?));
         }
         let [_, ch, h, w] = x.dims();
-        let features = match self.head {
+        let features = match self.config.head {
             Head::Flatten => x.reshape([n, ch * h * w]),
             Head::Avgpool => adaptive_avg_pool2d(x, [1, 1]).reshape([n, ch]),
         };
@@ -192,5 +192,9 @@ impl crate::train::ImageClassifier for MfCnn {
 
     fn adder_weight_ids(&self) -> Vec<ParamId> {
         self.layers.iter().filter_map(|l| l.adder_weight_id()).collect()
+    }
+
+    fn bns_mut(&mut self) -> Vec<&mut DynBn> {
+        self.norms.iter_mut().collect()
     }
 }

@@ -41,10 +41,10 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Batch size of evaluation. Default 500.
     pub eval_batch_size: usize,
-    /// Training-time evaluation ([`Trainer::validate`](super::Trainer::validate)) of a model
-    /// whose BatchNorm statistics are re-estimated before deployment (the zoo supernets)
-    /// first re-estimates them, on a copy, from this many training images; 0 evaluates with
-    /// the running statistics. Default 2000.
+    /// Training-time evaluation ([`Trainer::validate`](super::Trainer::validate)) first
+    /// re-estimates the model's BatchNorm statistics, on a copy, from this many training
+    /// images (they are re-estimated before deployment too); 0 evaluates with the running
+    /// statistics. Default 2000.
     pub eval_bn_images: usize,
     /// Random crop after zero-padding each side by this many pixels (torchvision's
     /// `RandomCrop(size, padding)`), per training image; 0 disables it. Default 0.

@@ -3,13 +3,16 @@
 //! readback of loss and correct count), at the end of [`Trainer::evaluate`] and in
 //! [`Trainer::predict`].
 
+mod bn_reset;
 pub mod checkpoint;
 mod config;
 
+pub use bn_reset::{BN_RESET_BATCH, BnEstimator, reset_bn};
 pub use config::{OptimizerKind, TrainConfig};
 
 use crate::data::{Dataset, batch_seed, check_images, check_labels, random_crop_flip};
 use crate::error::{Error, Result};
+use crate::nn::DynBn;
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
@@ -40,16 +43,24 @@ pub trait ImageClassifier: Module + Sized {
     fn extra_loss(&self) -> Option<Tensor<1>> {
         None
     }
-    /// The model to evaluate during training: the one the user will get. Supernets whose
-    /// BatchNorm statistics are re-estimated before deployment return a copy re-estimated on
-    /// the first `bn_images` images of `train` (their running statistics lag the weights); the
-    /// default is `self` on the inner device. `self` is not changed.
+    /// The BatchNorms of the deployed model, in forward order: those that
+    /// [`BnEstimator`] re-estimates before deployment. Default: none.
+    fn bns_mut(&mut self) -> Vec<&mut DynBn> {
+        Vec::new()
+    }
+    /// The model to evaluate during training: the one the user will get, on the inner device.
+    /// A model with BatchNorms gets a copy with its statistics re-estimated on the first
+    /// `bn_images` images of `train` (running statistics lag the weights, badly so in adder
+    /// nets); `bn_images = 0` or no BatchNorm: the running statistics. `self` is not changed.
     ///
     /// # Errors
     /// [`Error::Shape`] when `train` does not fit the model.
     fn eval_model(&self, train: &Dataset, bn_images: usize) -> Result<Self> {
-        let _ = (train, bn_images);
-        Ok(self.valid())
+        let mut copy = self.valid();
+        if bn_images == 0 || copy.bns_mut().is_empty() {
+            return Ok(copy);
+        }
+        Ok(BnEstimator::run(&copy, train, bn_images, BN_RESET_BATCH)?.into_model())
     }
     /// Called at the start of every epoch (e.g. NetAug channel sorting). Default: unchanged.
     fn begin_epoch(self, progress: Progress) -> Self {

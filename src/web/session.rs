@@ -1,11 +1,10 @@
 use super::js_error;
-use crate::aug::bn_reset::BN_RESET_BATCH;
-use crate::aug::{AugConfig, AugNet, AugNetConfig, BnEstimator, NetSpec};
+use crate::aug::{AugConfig, AugNet, AugNetConfig, NetSpec};
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, init_seeded, webgpu_device};
 use crate::error::{Error, Result};
 use crate::models::{MfCnn, MfCnnConfig};
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{BN_RESET_BATCH, BnEstimator, TrainConfig, Trainer};
 use burn::tensor::Device;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -45,6 +44,12 @@ async fn device_for(kind: BackendKind) -> Result<(Device, &'static str)> {
 enum Net {
     Mf(Trainer<MfCnn>),
     Aug(Trainer<AugNet>),
+}
+
+/// A BatchNorm re-estimation of either model family.
+enum Estimate {
+    Mf(BnEstimator<MfCnn>),
+    Aug(BnEstimator<AugNet>),
 }
 
 /// Runs `$body` with `$t` bound to the trainer, whatever its model type.
@@ -104,7 +109,7 @@ struct State {
     /// Epoch index of `batches` (seeds the crop / flip draws).
     epoch: usize,
     /// BatchNorm re-estimation in progress (`resetBnBegin` … `resetBnFinish`).
-    bn: Option<BnEstimator>,
+    bn: Option<Estimate>,
 }
 
 /// A model with its trainer on one backend. Create with `Session.create(modelConfig,
@@ -284,20 +289,27 @@ impl Session {
         .map_err(js_error)
     }
 
-    /// Starts re-estimating the BatchNorm statistics of the deployed (tiny) model on the
-    /// first `images` training images (NetAug `reset_bn`), one batch per `resetBnStep`;
-    /// returns the number of batches (0 for `'mfcnn'`, whose statistics are kept). Throws
-    /// `INVALID_DATASET` before `setTrainingData`.
+    /// Starts re-estimating the BatchNorm statistics of the deployed model (a supernet's tiny
+    /// model) on the first `images` training images (NetAug `reset_bn`), one batch per
+    /// `resetBnStep`; returns the number of batches. Throws `INVALID_DATASET` before
+    /// `setTrainingData`.
     #[wasm_bindgen(js_name = resetBnBegin)]
     pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
         let mut s = self.state.borrow_mut();
         let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
-        let e = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
-            Net::Aug(t) => Some(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
-            Net::Mf(_) => None,
+        let (e, n) = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
+            Net::Mf(t) => {
+                let e = BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?;
+                let n = e.batches();
+                (Estimate::Mf(e), n)
+            }
+            Net::Aug(t) => {
+                let e = BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?;
+                let n = e.batches();
+                (Estimate::Aug(e), n)
+            }
         };
-        let n = e.as_ref().map_or(0, BnEstimator::batches);
-        s.bn = e;
+        s.bn = Some(e);
         Ok(n)
     }
 
@@ -310,7 +322,11 @@ impl Session {
         let (Some(e), Some(data)) = (bn.as_mut(), data.as_ref()) else {
             return Err(js_error(Error::Config("call resetBnBegin first".into())));
         };
-        e.step(data).map_err(js_error)
+        match e {
+            Estimate::Mf(e) => e.step(data),
+            Estimate::Aug(e) => e.step(data),
+        }
+        .map_err(js_error)
     }
 
     /// Writes the statistics estimated so far (all batches, or fewer after a stop) into the
@@ -319,15 +335,16 @@ impl Session {
     pub fn reset_bn_finish(&self) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
         let Some(e) = s.bn.take() else { return Ok(()) };
-        let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
-        if let Net::Aug(t) = net {
-            t.map_model(|m| Ok(e.finish(m))).map_err(js_error)?;
+        match (s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?, e) {
+            (Net::Mf(t), Estimate::Mf(e)) => t.map_model(|m| Ok(e.finish(m))),
+            (Net::Aug(t), Estimate::Aug(e)) => t.map_model(|m| Ok(e.finish(m))),
+            _ => Err(Error::Config("resetBnBegin was called on another model".into())),
         }
-        Ok(())
+        .map_err(js_error)
     }
 
-    /// The deployed tiny model of a `'mbv2-tiny'` session as `{ json: string, safetensors:
-    /// Uint8Array }` (docs/FORMAT.md). Rejects with `INVALID_CONFIG` for `'mfcnn'`.
+    /// The deployed model (a zoo model's tiny model) as `{ json: string, safetensors:
+    /// Uint8Array }` (docs/FORMAT.md).
     #[wasm_bindgen(js_name = exportModel)]
     pub fn export_model(&self) -> js_sys::Promise {
         let state = self.state.clone();
@@ -335,11 +352,8 @@ impl Session {
             let run = async {
                 let net = Session::take(&state)?;
                 let r = match &net {
-                    Net::Aug(t) => crate::aug::export::export(t.model()).await,
-                    Net::Mf(_) => Err(Error::Config(format!(
-                        "exportModel needs a zoo model ({}); 'mfcnn' models have no export format yet",
-                        zoo_names()
-                    ))),
+                    Net::Aug(t) => crate::export::export_supernet(t.model()).await,
+                    Net::Mf(t) => crate::export::export_mfcnn(t.model()).await,
                 };
                 state.borrow_mut().trainer = Some(net);
                 let (json, bytes) = r?;

@@ -1,5 +1,6 @@
-//! BatchNorm re-estimation (NetAug `reset_bn`): every BN of the tiny model gets the cumulative
-//! average of its batch statistics over the first `images` training images, in order.
+//! BatchNorm re-estimation (NetAug `reset_bn`): every BN of the deployed model (a supernet's
+//! tiny model, or a plain model) gets the cumulative average of its batch statistics over the
+//! first `images` training images, in order.
 //!
 //! The passes run on a copy of the model on the inner (non-autodiff) device with the BNs in
 //! [`BnMode::Estimate`]: no graph is recorded, nothing is read back, and each batch's
@@ -7,21 +8,19 @@
 //! whatever the number of images. [`BnEstimator`] runs one batch per [`step`](BnEstimator::step),
 //! so a caller can report progress and stop between batches; [`reset_bn`] runs them all.
 
-use super::AugNet;
-use super::dyn_layers::{BnMode, DEFAULT_MOMENTUM};
+use super::ImageClassifier;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::train::ImageClassifier;
-use burn::module::Module;
+use crate::nn::{BnMode, DEFAULT_MOMENTUM};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Images per re-estimation batch unless a caller says otherwise.
 pub const BN_RESET_BATCH: usize = 250;
 
 /// A BatchNorm re-estimation in progress; see the module docs.
-pub struct BnEstimator {
+pub struct BnEstimator<M> {
     /// Inner-device copy of the model, BNs in [`BnMode::Estimate`].
-    model: AugNet,
+    model: M,
     /// The copy's device.
     device: Device,
     /// Images used: `min(images, data.len())`.
@@ -31,15 +30,15 @@ pub struct BnEstimator {
     done: usize,
 }
 
-impl BnEstimator {
+impl<M: ImageClassifier> BnEstimator<M> {
     /// Prepares the re-estimation of `model`'s BN statistics on the first `images` images of
     /// `data` in batches of `batch`; `model` itself is not touched until [`finish`](Self::finish).
     ///
     /// # Errors
     /// [`Error::Shape`] when the images do not fit the model, [`Error::Config`] for `batch = 0`.
-    pub fn new(model: &AugNet, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
-        if data.image_shape != model.config.input_shape {
-            return Err(Error::Shape(format!("dataset images are {:?}, model expects {:?}", data.image_shape, model.config.input_shape)));
+    pub fn new(model: &M, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
+        if data.image_shape != model.input_shape() {
+            return Err(Error::Shape(format!("dataset images are {:?}, model expects {:?}", data.image_shape, model.input_shape())));
         }
         if batch == 0 {
             return Err(Error::Config("BN re-estimation batch must be >= 1".into()));
@@ -56,7 +55,7 @@ impl BnEstimator {
     ///
     /// # Errors
     /// As [`new`](Self::new) and [`step`](Self::step).
-    pub fn run(model: &AugNet, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
+    pub fn run(model: &M, data: &Dataset, images: usize, batch: usize) -> Result<Self> {
         let mut e = Self::new(model, data, images, batch)?;
         while e.step(data)? {}
         Ok(e)
@@ -94,7 +93,7 @@ impl BnEstimator {
 
     /// The estimate so far, as a model on the inner device in eval mode (for evaluation
     /// without touching the trained model).
-    pub fn into_model(mut self) -> AugNet {
+    pub fn into_model(mut self) -> M {
         for bn in self.model.bns_mut() {
             (bn.mode, bn.momentum) = (BnMode::ByDevice, DEFAULT_MOMENTUM);
         }
@@ -104,9 +103,10 @@ impl BnEstimator {
     /// `model` with the statistics estimated so far (every batch done, or fewer when the
     /// caller stopped early; unchanged when none was done). `model` must be the model given
     /// to [`new`](Self::new), on any device.
-    pub fn finish(mut self, mut model: AugNet) -> AugNet {
+    pub fn finish(self, mut model: M) -> M {
+        let mut copy = self.model;
         if self.done > 0 {
-            for (from, to) in self.model.bns_mut().into_iter().zip(model.bns_mut()) {
+            for (from, to) in copy.bns_mut().into_iter().zip(model.bns_mut()) {
                 let (mean, var) = from.statistics();
                 to.set_statistics(mean, var);
             }
@@ -120,6 +120,6 @@ impl BnEstimator {
 ///
 /// # Errors
 /// As [`BnEstimator::new`] and [`BnEstimator::step`].
-pub fn reset_bn(model: AugNet, data: &Dataset, images: usize, batch: usize) -> Result<AugNet> {
+pub fn reset_bn<M: ImageClassifier>(model: M, data: &Dataset, images: usize, batch: usize) -> Result<M> {
     Ok(BnEstimator::run(&model, data, images, batch)?.finish(model))
 }
