@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier. Installs what it needs first (scripts/setup.sh).
-#   1. native: cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
+#   1. native: cargo fmt --check (rustfmt.toml), cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
 #   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
 #   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI) and its types (tsc --noEmit)
@@ -11,6 +11,7 @@ start=$(date +%s)
 scripts/setup.sh
 
 echo "== 1/5 native tests"
+cargo fmt --check
 cargo test --release
 
 echo "== 2/5 wasm32 in Node"
