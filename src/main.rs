@@ -1,10 +1,4 @@
-//! `shiftaddaug` command-line interface (native).
-//!
-//! ```text
-//! shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny] [--conv shift|add|mult]
-//!                   [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] [--epochs N]
-//!                   [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N]
-//! ```
+//! `shiftaddaug` command-line interface (native): `shiftaddaug --help`, `shiftaddaug train --help`.
 
 #[cfg(not(target_family = "wasm"))]
 mod cli;

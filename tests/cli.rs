@@ -1,12 +1,17 @@
-//! The CLI binary as a user runs it: help and version exit 0, empty data is refused with a
-//! typed error and exit code 1.
+//! The CLI binary as a user runs it: help and version exit 0 and document every option with
+//! its default, bad options exit 2 with the valid choices, empty data is refused with a typed
+//! error and exit code 1, and a run says where it wrote its files.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shiftaddaug")).args(args).output().unwrap()
+}
 
 #[test]
 fn empty_training_or_test_data_is_refused() {
     for (flag, what) in [("--train-limit", "no training images"), ("--test-limit", "no test images")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_shiftaddaug")).args(["train", flag, "0", "--out", "none"]).output().unwrap();
+        let out = cli(&["train", flag, "0", "--out", "none"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flag} 0: {err}");
         assert!(err.contains("INVALID_DATASET") && err.contains(what), "{flag} 0: {err}");
@@ -14,16 +19,64 @@ fn empty_training_or_test_data_is_refused() {
 }
 
 #[test]
-fn help_and_version_exit_zero_and_list_every_subcommand() {
-    for args in [&["--help"][..], &["train", "--help"], &["compare", "-h"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_shiftaddaug")).args(args).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
-        for sub in ["train", "compare", "trace"] {
-            assert!(text.contains(&format!("shiftaddaug {sub}")), "{args:?}: {sub} missing from\n{text}");
-        }
+fn help_and_version_exit_zero_and_document_every_option() {
+    let out = cli(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for sub in ["train", "compare", "trace"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))), "{sub} missing from\n{text}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_shiftaddaug")).arg("--version").output().unwrap();
+    let out = cli(&["train", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    let options: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("--")).collect();
+    assert!(options.len() >= 39, "{} options: {text}", options.len());
+    for line in options {
+        // One line per option; every option that takes a value states its default (or what
+        // the absence means), except --resume.
+        let takes_value = line.contains('<');
+        let documented = line.contains("[default:") || line.contains("--resume");
+        assert!(!takes_value || documented, "no default in: {line}");
+    }
+    for args in [&["compare", "-h"][..], &["trace", "--help"], &["help", "train"]] {
+        assert_eq!(cli(args).status.code(), Some(0), "{args:?}");
+    }
+    let out = cli(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("shiftaddaug {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_options_exit_two_with_the_valid_choices() {
+    for (args, needle) in [
+        (&["train", "--conv", "mul"][..], "[possible values: mult, shift, add]"),
+        (&["train", "--frobnicate"], "unexpected argument '--frobnicate'"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        (&["train", "--input-size", "16"], "must be >= 28"),
+        (&["compare", "--grid", "big"], "[possible values: main, ablation, baselines]"),
+    ] {
+        let out = cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// A short run names one parameter count, and says where its checkpoint and export went.
+#[test]
+fn a_run_says_where_it_wrote_its_files() {
+    let dir = std::env::temp_dir().join(format!("shiftaddaug-cli-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let out = cli(&["train", "--train-limit", "256", "--test-limit", "100", "--bn-reset", "256", "--out", d]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.matches("parameters").count(), 1, "{text}");
+    // mfcnn [8, 16, 32], flatten: stem 72 + convs 1 152 + 4 608, BN 2·(8 + 16 + 32), linear 1 568·10 + 10.
+    assert!(text.contains("deployed parameters: 21634"), "{text}");
+    for file in ["checkpoint.bin", "model.json", "model.safetensors"] {
+        let path = dir.join(file);
+        assert!(path.is_file(), "{file} not written");
+        assert!(text.contains(&path.display().to_string()), "{file}'s path not printed: {text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

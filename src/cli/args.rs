@@ -1,21 +1,216 @@
-//! Command-line flags of `train` (and the per-row flags of `compare`).
+//! The command line, declared with clap: subcommands `train`, `compare` and `trace`, and the
+//! `train` options (which `compare` takes too) with their defaults.
 
-use shiftaddaug::aug::AugConfig;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use shiftaddaug::aug::config::DEFAULT_ADDER_STD;
+use shiftaddaug::aug::{AugConfig, AugMode, FcGrad, RemapKind};
 use shiftaddaug::data::FASHION_MNIST_DIR;
-use shiftaddaug::models::MfCnnConfig;
-use shiftaddaug::train::TrainConfig;
+use shiftaddaug::models::{Head, MfCnnConfig};
+use shiftaddaug::nn::{ConvKind, ShiftMode};
+use shiftaddaug::train::{OptimizerKind, TrainConfig};
 use std::path::PathBuf;
 
-pub(super) const USAGE: &str = "usage: shiftaddaug --help | --version\n       shiftaddaug trace MODEL_JSON TRAIN_JSON N EPOCHS   (the SDK's fit, natively, for comparisons)\n       shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train options...]\n       shiftaddaug train [--data DIR] [--model mfcnn|mbv2-tiny|mcunet|proxyless-0.35|mobilenetv3-0.35] [--conv shift|add|mult] [--widths 8,16,32] [--head flatten|avgpool] [--shift-mode q|ps] \
-[--input-size 28|32|N] [--stem-stride 1|2] [--depthwise mult|shift|add] [--stem-conv mult|shift|add] [--classifier mult|shift|add] [--adder-std F] [--aug on|off] [--aug-mode h1|h2|b|mf-only] [--remap r0|r1|r2|r3|r4] [--remap-fc-grad mean|sum] [--width-list 1,1.8,2.6] [--expand-list 1,1.6,2.2,2.8] \
-[--alpha F] [--stop-width-aug F] [--no-sort] [--bn-reset N] [--optimizer adam|sgd] [--momentum F] [--wd F] [--label-smoothing F] [--crop-pad N] [--flip] [--warmup N] [--schedule constant|cosine] \
-[--epochs N] [--batch-size N] [--lr F] [--seed N] [--train-limit N] [--test-limit N] [--log-every N] [--out DIR|none] [--resume CHECKPOINT]\n\
-train writes DIR/checkpoint.bin after every epoch and, for mbv2-tiny, DIR/model.json + DIR/model.safetensors (docs/FORMAT.md); default DIR shiftaddaug-out; compare writes nothing unless --out is given.\n\
-mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35 run as the ShiftAddAug supernet (direct training with --aug off, the default); mbv2-tiny with --shift-mode ps uses the static model.";
+/// Multiplication-free tiny CNNs (shift and adder convolutions) trained with ShiftAddAug on
+/// Fashion-MNIST.
+#[derive(Parser, Debug)]
+#[command(name = "shiftaddaug", version, propagate_version = true, args_override_self = true)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
 
+#[derive(Subcommand, Debug)]
+pub(super) enum Command {
+    /// Trains one model, evaluates it as deployed, and writes its checkpoint and export.
+    #[command(args_override_self = true)]
+    Train(TrainArgs),
+    /// Trains every row of a grid for every seed and prints a markdown table.
+    #[command(args_override_self = true)]
+    Compare(CompareArgs),
+    /// The SDK's `fit`, natively: trains a supernet exactly as the SDK does and prints
+    /// `{ losses, accuracy }` as JSON (the SDK tests compare with it).
+    Trace(TraceArgs),
+}
+
+/// The rows `compare` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grid {
+    Main,
+    Ablation,
+    Baselines,
+}
+
+#[derive(ClapArgs, Debug)]
+pub(super) struct CompareArgs {
+    /// Rows: main (Mult / Shift / Add, direct and ShiftAddAug), ablation (remaps and modes),
+    /// baselines (NetAug, DeepShift-PS).
+    #[arg(long, default_value = "main", value_parser = one_of(&[("main", Grid::Main), ("ablation", Grid::Ablation), ("baselines", Grid::Baselines)]))]
+    pub(super) grid: Grid,
+    /// Seeds, comma-separated; every row runs once per seed.
+    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    pub(super) seeds: Vec<u64>,
+    /// The options common to every row (see `shiftaddaug train --help`); `--out` defaults to
+    /// none here.
+    #[command(flatten)]
+    pub(super) train: TrainArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub(super) struct TraceArgs {
+    /// `AugNetConfig` JSON.
+    pub(super) model_json: String,
+    /// `TrainConfig` JSON.
+    pub(super) train_json: String,
+    /// Training images (the first N).
+    pub(super) n: usize,
+    /// Epochs.
+    pub(super) epochs: usize,
+}
+
+/// A parser that accepts exactly the listed names and returns their values; `--help` lists
+/// the names.
+fn one_of<T: Clone + Send + Sync + 'static>(pairs: &'static [(&'static str, T)]) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(pairs.iter().map(|p| p.0)).map(move |s| pairs.iter().find(|p| p.0 == s).expect("a listed name").1.clone())
+}
+
+const CONV: &[(&str, ConvKind)] = &[("mult", ConvKind::Mult), ("shift", ConvKind::Shift), ("add", ConvKind::Add)];
+const MODELS: &[(&str, &str)] = &[
+    ("mfcnn", "mfcnn"),
+    ("mbv2-tiny", "mbv2-tiny"),
+    ("mcunet", "mcunet"),
+    ("proxyless-0.35", "proxyless-0.35"),
+    ("mobilenetv3-0.35", "mobilenetv3-0.35"),
+];
+
+/// The options of `train`.
+#[derive(ClapArgs, Debug, Clone)]
+pub(super) struct TrainArgs {
+    /// Directory with Fashion-MNIST's four IDX files (raw or .gz).
+    #[arg(long, value_name = "DIR", default_value = FASHION_MNIST_DIR)]
+    pub(super) data: PathBuf,
+    /// The model; the zoo models run as ShiftAddAug supernets (direct unless --aug on).
+    #[arg(long, default_value = "mfcnn", value_parser = one_of(MODELS))]
+    pub(super) model: &'static str,
+    /// Operator of the MF layers.
+    #[arg(long, default_value = "shift", value_parser = one_of(CONV))]
+    pub(super) conv: ConvKind,
+    /// mfcnn: channel widths, the stem's then one per stride-2 layer.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32")]
+    pub(super) widths: Vec<usize>,
+    /// mfcnn: classifier input.
+    #[arg(long, default_value = "flatten", value_parser = one_of(&[("flatten", Head::Flatten), ("avgpool", Head::Avgpool)]))]
+    pub(super) head: Head,
+    /// Shift weights: DeepShift-Q or -PS (mbv2-tiny with ps trains the static model).
+    #[arg(long, default_value = "q", value_parser = one_of(&[("q", ShiftMode::Q), ("ps", ShiftMode::Ps)]))]
+    pub(super) shift_mode: ShiftMode,
+    /// Images are zero-padded to this size (>= 28).
+    #[arg(long, value_name = "N", default_value_t = 28)]
+    pub(super) input_size: usize,
+    /// Stem stride of the zoo models (2 for inputs much larger than 32).
+    #[arg(long, default_value = "1", value_parser = one_of(&[("1", 1usize), ("2", 2)]))]
+    pub(super) stem_stride: usize,
+    /// Operator of the zoo models' depthwise convolutions [default: --conv].
+    #[arg(long, value_parser = one_of(CONV))]
+    pub(super) depthwise: Option<ConvKind>,
+    /// Operator of the zoo models' stem.
+    #[arg(long, default_value = "mult", value_parser = one_of(CONV))]
+    pub(super) stem_conv: ConvKind,
+    /// Operator of the zoo models' classifier.
+    #[arg(long, default_value = "mult", value_parser = one_of(CONV))]
+    pub(super) classifier: ConvKind,
+    /// Std of the zoo models' adder weights at init.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = DEFAULT_ADDER_STD)]
+    pub(super) adder_std: f32,
+    /// ShiftAddAug: train the tiny model inside a wider multiplicative supernet.
+    #[arg(long, action = clap::ArgAction::Set, default_value = "off", value_parser = one_of(&[("on", true), ("off", false)]))]
+    pub(super) aug: bool,
+    /// ShiftAddAug: what the augmented pass computes (METHOD.md §3.2).
+    #[arg(long, default_value = "h1", value_parser = one_of(&[("h1", AugMode::H1), ("h2", AugMode::H2), ("b", AugMode::B), ("mf-only", AugMode::MfOnly)]))]
+    pub(super) aug_mode: AugMode,
+    /// ShiftAddAug: the weight remap where MF layers read shared weights.
+    #[arg(long, default_value = "r1", value_parser = one_of(&[("r0", RemapKind::R0), ("r1", RemapKind::R1), ("r2", RemapKind::R2), ("r3", RemapKind::R3), ("r4", RemapKind::R4)]))]
+    pub(super) remap: RemapKind,
+    /// ShiftAddAug: how the remap's FC collects its gradient over the rows.
+    #[arg(long, default_value = "mean", value_parser = one_of(&[("mean", FcGrad::Mean), ("sum", FcGrad::Sum)]))]
+    pub(super) remap_fc_grad: FcGrad,
+    /// ShiftAddAug: width multipliers, comma-separated (the first is the tiny model's).
+    #[arg(long, value_delimiter = ',', default_value = "1,1.8,2.6")]
+    pub(super) width_list: Vec<f32>,
+    /// ShiftAddAug: expand-ratio multipliers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,1.6,2.2,2.8")]
+    pub(super) expand_list: Vec<f32>,
+    /// ShiftAddAug: weight of the augmented loss.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().alpha)]
+    pub(super) alpha: f32,
+    /// ShiftAddAug: fraction of training after which widths stop being augmented.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().stop_width_aug)]
+    pub(super) stop_width_aug: f32,
+    /// ShiftAddAug: do not sort channels by importance each epoch.
+    #[arg(long)]
+    pub(super) no_sort: bool,
+    /// BatchNorm statistics of the deployed model re-estimated on this many training images
+    /// after training (0: keep the running statistics).
+    #[arg(long, value_name = "N", default_value_t = 16_000)]
+    pub(super) bn_reset: usize,
+    /// Optimiser.
+    #[arg(long, default_value = "adam", value_parser = one_of(&[("adam", OptimizerKind::Adam), ("sgd", OptimizerKind::Sgd)]))]
+    pub(super) optimizer: OptimizerKind,
+    /// SGD momentum (Nesterov).
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = TrainConfig::default().momentum)]
+    pub(super) momentum: f64,
+    /// Weight decay.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = TrainConfig::default().weight_decay)]
+    pub(super) wd: f32,
+    /// Label smoothing.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = TrainConfig::default().label_smoothing)]
+    pub(super) label_smoothing: f32,
+    /// Random crop after zero-padding each side by N pixels (0: off).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) crop_pad: usize,
+    /// Random horizontal flip.
+    #[arg(long)]
+    pub(super) flip: bool,
+    /// Linear warm-up steps.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) warmup: usize,
+    /// Learning-rate schedule (cosine: to 0 over all epochs).
+    #[arg(long, action = clap::ArgAction::Set, default_value = "constant", value_parser = one_of(&[("constant", false), ("cosine", true)]))]
+    pub(super) schedule: bool,
+    /// Epochs.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+    pub(super) epochs: usize,
+    /// Batch size.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().batch_size)]
+    pub(super) batch_size: usize,
+    /// Learning rate.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = TrainConfig::default().learning_rate)]
+    pub(super) lr: f64,
+    /// Seed of the initial weights, the data order and the augmentation sampling.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) seed: u64,
+    /// Train on the first N training images only [default: all 60 000].
+    #[arg(long, value_name = "N")]
+    pub(super) train_limit: Option<usize>,
+    /// Test on the first N test images only [default: all 10 000].
+    #[arg(long, value_name = "N")]
+    pub(super) test_limit: Option<usize>,
+    /// Read the loss back every N batches (each read is a device sync).
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().log_every)]
+    pub(super) log_every: usize,
+    /// Output directory: checkpoint.bin after every epoch, model.json + model.safetensors at
+    /// the end; `none` writes nothing.
+    #[arg(long, value_name = "DIR|none", default_value = "shiftaddaug-out")]
+    pub(super) out: String,
+    /// Continue from this checkpoint (refused if it was taken from another model config).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub(super) resume: Option<PathBuf>,
+}
+
+/// A `train` run, resolved from [`TrainArgs`].
 pub(super) struct Args {
     pub(super) data: PathBuf,
-    /// `mfcnn` (default) or `mbv2-tiny`.
+    /// `mfcnn` or a zoo model name.
     pub(super) arch: String,
     pub(super) model: MfCnnConfig,
     pub(super) train: TrainConfig,
@@ -30,172 +225,108 @@ pub(super) struct Args {
     pub(super) out: Option<PathBuf>,
     pub(super) resume: Option<PathBuf>,
     /// Operator of the depthwise convs of the supernet models (default: `--conv`).
-    pub(super) depthwise: Option<shiftaddaug::nn::ConvKind>,
+    pub(super) depthwise: Option<ConvKind>,
     /// Std of the supernets' adder weights at init.
     pub(super) adder_std: f32,
     /// Operators of the supernets' stem and classifier (default Mult).
-    pub(super) stem_conv: shiftaddaug::nn::ConvKind,
+    pub(super) stem_conv: ConvKind,
     /// Stem stride of the supernet models (1 for 28–32 px, 2 for larger inputs).
     pub(super) stem_stride: usize,
-    pub(super) classifier: shiftaddaug::nn::ConvKind,
+    pub(super) classifier: ConvKind,
 }
 
-fn floats(flag: &str, v: String) -> Result<Vec<f32>, String> {
-    v.split(',').map(|s| s.trim().parse::<f32>().map_err(|_| format!("{flag}: {s:?} is not a number"))).collect()
-}
-
-pub(super) fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data: PathBuf::from(FASHION_MNIST_DIR),
-        arch: "mfcnn".into(),
-        model: MfCnnConfig::default(),
-        train: TrainConfig::default(),
-        epochs: 1,
-        train_limit: None,
-        test_limit: None,
-        input_size: 28,
-        // The augmentation flags apply in any order relative to `--aug on|off`; without
-        // `--aug on` the config becomes `AugConfig::direct()` after parsing.
-        aug: AugConfig { enabled: false, ..AugConfig::default() },
-        schedule_cosine: false,
-        bn_reset: 16_000,
-        out: Some(PathBuf::from("shiftaddaug-out")),
-        resume: None,
-        depthwise: None,
-        adder_std: shiftaddaug::aug::config::DEFAULT_ADDER_STD,
-        stem_conv: shiftaddaug::nn::ConvKind::Mult,
-        stem_stride: 1,
-        classifier: shiftaddaug::nn::ConvKind::Mult,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: {v:?} is not a non-negative integer"));
-        match flag.as_str() {
-            "--data" => a.data = PathBuf::from(val()?),
-            "--model" => {
-                a.arch = val()?;
-                if !["mfcnn", "mbv2-tiny", "mcunet", "proxyless-0.35", "mobilenetv3-0.35"].contains(&a.arch.as_str()) {
-                    return Err(format!("--model {:?}: valid: mfcnn, mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35", a.arch));
-                }
-            }
-            "--conv" => a.model.conv = val()?.parse().map_err(|e| format!("{e}"))?,
-            "--widths" => {
-                a.model.widths = val()?
-                    .split(',')
-                    .map(|s| s.trim().parse::<usize>().map_err(|_| format!("--widths: {s:?} is not an integer")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--head" => {
-                a.model.head = match val()?.as_str() {
-                    "flatten" => shiftaddaug::models::Head::Flatten,
-                    "avgpool" => shiftaddaug::models::Head::Avgpool,
-                    h => return Err(format!("--head {h:?}: valid: flatten, avgpool")),
-                }
-            }
-            "--shift-mode" => {
-                a.model.shift_mode = match val()?.as_str() {
-                    "q" => shiftaddaug::nn::ShiftMode::Q,
-                    "ps" => shiftaddaug::nn::ShiftMode::Ps,
-                    m => return Err(format!("--shift-mode {m:?}: valid: q, ps")),
-                }
-            }
-            "--input-size" => a.input_size = num(val()?)?,
-            "--depthwise" => a.depthwise = Some(val()?.parse().map_err(|e| format!("{e}"))?),
-            "--stem-stride" => {
-                a.stem_stride = match val()?.as_str() {
-                    "1" => 1,
-                    "2" => 2,
-                    v => return Err(format!("--stem-stride {v:?}: valid: 1, 2")),
-                }
-            }
-            "--stem-conv" => a.stem_conv = val()?.parse().map_err(|e| format!("--stem-conv: {e}"))?,
-            "--classifier" => a.classifier = val()?.parse().map_err(|e| format!("--classifier: {e}"))?,
-            "--aug" => match val()?.as_str() {
-                "on" => a.aug.enabled = true,
-                "off" => a.aug.enabled = false,
-                v => return Err(format!("--aug {v:?}: valid: on, off")),
-            },
-            "--aug-mode" => a.aug.mode = val()?.parse().map_err(|e| format!("{e}"))?,
-            "--remap" => a.aug.remap = val()?.parse().map_err(|e| format!("{e}"))?,
-            "--width-list" => a.aug.width_list = floats(flag, val()?)?,
-            "--expand-list" => a.aug.expand_list = floats(flag, val()?)?,
-            "--remap-fc-grad" => a.aug.remap_fc_grad = val()?.parse().map_err(|e| format!("{e}"))?,
-            "--adder-std" => a.adder_std = val()?.parse().map_err(|_| "--adder-std: not a number".to_string())?,
-            "--alpha" => a.aug.alpha = val()?.parse().map_err(|_| "--alpha: not a number".to_string())?,
-            "--stop-width-aug" => a.aug.stop_width_aug = val()?.parse().map_err(|_| "--stop-width-aug: not a number".to_string())?,
-            "--no-sort" => a.aug.sort_channels = false,
-            "--bn-reset" => a.bn_reset = num(val()?)?,
-            "--optimizer" => {
-                a.train.optimizer = match val()?.as_str() {
-                    "adam" => shiftaddaug::train::OptimizerKind::Adam,
-                    "sgd" => shiftaddaug::train::OptimizerKind::Sgd,
-                    o => return Err(format!("--optimizer {o:?}: valid: adam, sgd")),
-                }
-            }
-            "--momentum" => a.train.momentum = val()?.parse().map_err(|_| "--momentum: not a number".to_string())?,
-            "--wd" => a.train.weight_decay = val()?.parse().map_err(|_| "--wd: not a number".to_string())?,
-            "--label-smoothing" => a.train.label_smoothing = val()?.parse().map_err(|_| "--label-smoothing: not a number".to_string())?,
-            "--warmup" => a.train.warmup_steps = num(val()?)?,
-            "--crop-pad" => a.train.crop_padding = num(val()?)?,
-            "--flip" => a.train.horizontal_flip = true,
-            "--schedule" => {
-                a.schedule_cosine = match val()?.as_str() {
-                    "cosine" => true,
-                    "constant" => false,
-                    v => return Err(format!("--schedule {v:?}: valid: constant, cosine")),
-                }
-            }
-            "--out" => {
-                let v = val()?;
-                a.out = if v == "none" { None } else { Some(PathBuf::from(v)) };
-            }
-            "--resume" => a.resume = Some(PathBuf::from(val()?)),
-            "--epochs" => a.epochs = num(val()?)?,
-            "--batch-size" => a.train.batch_size = num(val()?)?,
-            "--lr" => a.train.learning_rate = val()?.parse().map_err(|_| "--lr: not a number".to_string())?,
-            "--seed" => {
-                a.train.seed = num(val()?)? as u64;
-                a.aug.seed = a.train.seed;
-            }
-            "--log-every" => a.train.log_every = num(val()?)?,
-            "--train-limit" => a.train_limit = Some(num(val()?)?),
-            "--test-limit" => a.test_limit = Some(num(val()?)?),
-            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+impl TrainArgs {
+    /// Checks the combination of options and builds the run.
+    ///
+    /// # Errors
+    /// A sentence naming the option, for combinations clap cannot check.
+    pub(super) fn resolve(self) -> Result<Args, String> {
+        if self.input_size < 28 {
+            return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", self.input_size));
         }
+        let static_model = self.model == "mfcnn" || (self.model == "mbv2-tiny" && self.shift_mode == ShiftMode::Ps);
+        if static_model && (self.stem_conv != ConvKind::Mult || self.classifier != ConvKind::Mult) {
+            return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
+        }
+        if self.model == "mfcnn" && self.stem_stride != 1 {
+            return Err(
+                "--stem-stride applies to mbv2-tiny, mcunet, proxyless-0.35 and mobilenetv3-0.35 (mfcnn's stem has stride 1)".into()
+            );
+        }
+        let train = TrainConfig {
+            batch_size: self.batch_size,
+            learning_rate: self.lr,
+            warmup_steps: self.warmup,
+            optimizer: self.optimizer,
+            momentum: self.momentum,
+            label_smoothing: self.label_smoothing,
+            weight_decay: self.wd,
+            seed: self.seed,
+            log_every: self.log_every,
+            crop_padding: self.crop_pad,
+            horizontal_flip: self.flip,
+            ..TrainConfig::default()
+        };
+        train.validate().map_err(|e| e.to_string())?;
+        let aug = if self.aug {
+            AugConfig {
+                enabled: true,
+                width_list: self.width_list,
+                expand_list: self.expand_list,
+                mode: self.aug_mode,
+                remap: self.remap,
+                remap_fc_grad: self.remap_fc_grad,
+                alpha: self.alpha,
+                stop_width_aug: self.stop_width_aug,
+                sort_channels: !self.no_sort,
+                seed: self.seed,
+                ..AugConfig::default()
+            }
+        } else {
+            // Direct training ignores the augmentation options.
+            AugConfig { seed: self.seed, ..AugConfig::direct() }
+        };
+        let model =
+            MfCnnConfig { conv: self.conv, widths: self.widths, head: self.head, shift_mode: self.shift_mode, ..MfCnnConfig::default() };
+        Ok(Args {
+            data: self.data,
+            arch: self.model.to_string(),
+            model,
+            train,
+            epochs: self.epochs,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            input_size: self.input_size,
+            aug,
+            schedule_cosine: self.schedule,
+            bn_reset: self.bn_reset,
+            out: (self.out != "none").then(|| PathBuf::from(self.out)),
+            resume: self.resume,
+            depthwise: self.depthwise,
+            adder_std: self.adder_std,
+            stem_conv: self.stem_conv,
+            stem_stride: self.stem_stride,
+            classifier: self.classifier,
+        })
     }
-    if !a.aug.enabled {
-        a.aug = AugConfig { seed: a.aug.seed, ..AugConfig::direct() };
-    }
-    if a.epochs == 0 {
-        return Err("--epochs must be >= 1".into());
-    }
-    if a.input_size < 28 {
-        return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", a.input_size));
-    }
-    let static_model = a.arch == "mfcnn" || (a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps);
-    if static_model && (a.stem_conv != shiftaddaug::nn::ConvKind::Mult || a.classifier != shiftaddaug::nn::ConvKind::Mult) {
-        return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
-    }
-    if a.arch == "mfcnn" && a.stem_stride != 1 {
-        return Err("--stem-stride applies to mbv2-tiny, mcunet, proxyless-0.35 and mobilenetv3-0.35 (mfcnn's stem has stride 1)".into());
-    }
-    a.train.validate().map_err(|e| e.to_string())?;
-    Ok(a)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{AugConfig, parse};
+    use super::{AugConfig, Cli, Command};
+    use clap::Parser;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(s: &str) -> Result<super::Args, String> {
+        let argv = ["shiftaddaug", "train"].into_iter().chain(s.split_whitespace());
+        match Cli::try_parse_from(argv).map_err(|e| e.to_string())?.command {
+            Command::Train(t) => t.resolve(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn flags_set_the_configs() {
-        let a = parse(&args("--model mbv2-tiny --conv add --aug on --remap r0 --seed 7 --epochs 3 --optimizer sgd --wd 4e-5 --out none"))
-            .unwrap();
+        let a = parse("--model mbv2-tiny --conv add --aug on --remap r0 --seed 7 --epochs 3 --optimizer sgd --wd 4e-5 --out none").unwrap();
         assert_eq!(a.arch, "mbv2-tiny");
         assert_eq!(a.model.conv, shiftaddaug::nn::ConvKind::Add);
         assert!(a.aug.enabled);
@@ -205,50 +336,51 @@ mod tests {
         assert_eq!(a.train.optimizer, shiftaddaug::train::OptimizerKind::Sgd);
         assert_eq!(a.train.weight_decay, 4e-5);
         assert!(a.out.is_none());
-        // --aug on after --seed keeps the seed, and after other augmentation flags keeps them
-        // (compare appends its rows' `--aug on` after the common flags).
-        let b = parse(&args("--seed 3 --aug on")).unwrap();
-        assert_eq!(b.aug.seed, 3);
-        let b = parse(&args("--alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on")).unwrap();
+        // A later flag wins (compare appends its rows' flags after the common ones), and the
+        // augmentation flags apply in any order relative to `--aug on`.
+        let b = parse("--seed 3 --aug off --aug on").unwrap();
+        assert_eq!((b.aug.seed, b.aug.enabled), (3, true));
+        let b = parse("--alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on").unwrap();
         assert_eq!(
             (b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode),
             (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2)
         );
-        assert!(b.aug.enabled);
-        let d = parse(&args("--alpha 0.25 --aug on --seed 2 --aug off")).unwrap();
+        let d = parse("--alpha 0.25 --aug on --seed 2 --aug off").unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "direct training ignores the augmentation flags");
-        let s = parse(&args("--model mcunet --stem-conv add --classifier shift")).unwrap();
+        let s = parse("--model mcunet --stem-conv add --classifier shift").unwrap();
         assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
-        assert_eq!(parse(&args("--model mcunet --input-size 64 --stem-stride 2")).unwrap().stem_stride, 2);
-        let c = parse(&args("--crop-pad 4 --flip")).unwrap();
+        assert_eq!(parse("--model mcunet --input-size 64 --stem-stride 2").unwrap().stem_stride, 2);
+        let c = parse("--crop-pad 4 --flip").unwrap();
         assert_eq!((c.train.crop_padding, c.train.horizontal_flip), (4, true));
-        let d = parse(&args("")).unwrap();
+        let d = parse("").unwrap();
         assert_eq!((d.train.crop_padding, d.train.horizontal_flip), (0, false), "no augmentation unless asked");
+        assert_eq!(d.train, shiftaddaug::train::TrainConfig::default(), "the defaults are the library's");
+        assert_eq!(d.model, shiftaddaug::models::MfCnnConfig::default());
+        assert_eq!((d.bn_reset, d.epochs, d.out.as_deref()), (16_000, 1, Some(std::path::Path::new("shiftaddaug-out"))));
+        let w = parse("--aug on").unwrap();
+        assert_eq!(w.aug, AugConfig::default(), "the augmentation defaults are the library's");
     }
 
     #[test]
     fn bad_flags_name_the_valid_choices() {
         for (argv, needle) in [
-            ("--model resnet", "valid: mfcnn, mbv2-tiny"),
-            ("--conv mul", "valid: 'mult', 'shift', 'add'"),
-            ("--aug maybe", "valid: on, off"),
-            ("--optimizer rmsprop", "valid: adam, sgd"),
-            ("--schedule step", "valid: constant, cosine"),
-            ("--epochs 0", "--epochs must be >= 1"),
+            ("--model resnet", "[possible values: mfcnn, mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35]"),
+            ("--conv mul", "[possible values: mult, shift, add]"),
+            ("--aug maybe", "[possible values: on, off]"),
+            ("--optimizer rmsprop", "[possible values: adam, sgd]"),
+            ("--schedule step", "[possible values: constant, cosine]"),
+            ("--epochs 0", "0 is not in 1.."),
             ("--input-size 16", "must be >= 28"),
-            ("--epochs", "--epochs needs a value"),
-            ("--width-list 1,x", "\"x\" is not a number"),
-            ("--frobnicate", "unknown option \"--frobnicate\""),
+            ("--epochs", "a value is required for '--epochs <N>'"),
+            ("--width-list 1,x", "invalid value 'x' for '--width-list"),
+            ("--frobnicate", "unexpected argument '--frobnicate'"),
             ("--crop-pad 40", "cropPadding = 40; valid: 0..=32"),
-            (
-                "--model mbv2-tiny --classifier conv",
-                "--classifier: invalid config: unknown conv kind \"conv\"; valid: 'mult', 'shift', 'add'",
-            ),
+            ("--model mbv2-tiny --classifier conv", "[possible values: mult, shift, add]"),
             ("--stem-conv shift", "apply to the supernet models"),
-            ("--stem-stride 3", "--stem-stride \"3\": valid: 1, 2"),
+            ("--stem-stride 3", "[possible values: 1, 2]"),
             ("--lr -1", "learningRate = -1"),
         ] {
-            let e = parse(&args(argv)).err().unwrap_or_else(|| panic!("{argv} was accepted"));
+            let e = parse(argv).err().unwrap_or_else(|| panic!("{argv} was accepted"));
             assert!(e.contains(needle), "{argv}: {e}");
         }
     }

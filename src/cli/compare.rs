@@ -1,7 +1,8 @@
 //! `shiftaddaug compare`: runs a grid of training configs over seeds and prints a markdown table.
 
-use super::args::parse;
+use super::args::{Cli, Command, CompareArgs, Grid};
 use super::train::train;
+use clap::Parser;
 
 /// One row of a comparison grid: a label and the extra flags it adds to the common ones.
 const GRID_MAIN: [(&str, &str); 5] = [
@@ -24,32 +25,27 @@ const GRID_ABLATION: [(&str, &str); 5] = [
 const GRID_BASELINES: [(&str, &str); 2] =
     [("Mult + NetAug", "--conv mult --aug on"), ("Shift direct (DeepShift-PS)", "--conv shift --shift-mode ps --aug off")];
 
-/// `shiftaddaug compare [--grid main|ablation|baselines] [--seeds 0,1] [train flags...]`: trains every
-/// grid row for every seed with the common flags, prints each result as it lands and then a
-/// markdown table (mean and spread = max − min over seeds).
-pub(super) fn compare(args: &[String]) -> Result<(), String> {
-    let mut grid: &[(&str, &str)] = &GRID_MAIN;
-    let mut seeds = vec![0u64, 1];
+/// `shiftaddaug compare`: trains every grid row for every seed with the common options,
+/// prints each result as it lands and then a markdown table (mean and spread = max − min over
+/// seeds). A row's own flags override the common ones.
+pub(super) fn compare(args: CompareArgs, argv: &[String]) -> Result<(), String> {
+    let grid: &[(&str, &str)] = match args.grid {
+        Grid::Main => &GRID_MAIN,
+        Grid::Ablation => &GRID_ABLATION,
+        Grid::Baselines => &GRID_BASELINES,
+    };
+    let seeds = args.seeds;
+    // Checks the common options' combination before the first run.
+    args.train.resolve()?;
+    // The common options as given (minus compare's own), `--out none` unless given.
     let mut common = vec!["--out".to_string(), "none".to_string()];
-    let mut it = args.iter();
+    let mut it = argv.iter();
     while let Some(f) = it.next() {
         match f.as_str() {
-            "--grid" => {
-                grid = match it.next().map(String::as_str) {
-                    Some("main") => &GRID_MAIN,
-                    Some("ablation") => &GRID_ABLATION,
-                    Some("baselines") => &GRID_BASELINES,
-                    g => return Err(format!("--grid {}: valid: main, ablation, baselines", g.unwrap_or("(missing)"))),
-                }
+            "--grid" | "--seeds" => {
+                it.next();
             }
-            "--seeds" => {
-                seeds = it
-                    .next()
-                    .ok_or("--seeds needs a value")?
-                    .split(',')
-                    .map(|s| s.trim().parse::<u64>().map_err(|_| format!("--seeds: {s:?} is not an integer")))
-                    .collect::<Result<_, _>>()?
-            }
+            f if f.starts_with("--grid=") || f.starts_with("--seeds=") => {}
             _ => common.push(f.clone()),
         }
     }
@@ -57,10 +53,14 @@ pub(super) fn compare(args: &[String]) -> Result<(), String> {
     for (label, flags) in grid {
         let mut accs = Vec::new();
         for &seed in &seeds {
-            let mut argv = common.clone();
+            let mut argv = vec!["shiftaddaug".to_string(), "train".to_string()];
+            argv.extend(common.iter().cloned());
             argv.extend(flags.split(' ').map(String::from));
             argv.extend(["--seed".to_string(), seed.to_string()]);
-            let a = parse(&argv)?;
+            let a = match Cli::try_parse_from(&argv).map_err(|e| e.to_string())?.command {
+                Command::Train(t) => t.resolve()?,
+                other => return Err(format!("internal: {other:?} parsed from a train command line")),
+            };
             let o = train(a).map_err(|e| format!("{label} seed {seed}: {e}"))?;
             println!("RESULT | {label} | seed {seed} | accuracy {:.4} | {:.0} s", o.accuracy, o.seconds);
             accs.push((o.accuracy, o.seconds));

@@ -1,6 +1,8 @@
 //! `shiftaddaug train`: one training run, its evaluation and its files.
 
 use super::args::Args;
+use burn::module::Module;
+use indicatif::{ProgressBar, ProgressStyle};
 use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::Dataset;
 use shiftaddaug::data::{Split, load_fashion_mnist};
@@ -49,7 +51,9 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             ..MobileNetV2TinyConfig::new(shape, 10)
         };
         let desc = format!("mbv2-tiny (static, DeepShift-PS) conv={:?} MACs/image={}", cfg.conv, cfg.macs()?);
-        let m = run(init_seeded(&device, a.train.seed, |d| cfg.init(d))?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let model = init_seeded(&device, a.train.seed, |d| cfg.init(d))?;
+        let params = model.num_params();
+        let m = run(model, &desc, params, &json(&cfg), &a, &train_set, &test_set)?;
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
@@ -66,7 +70,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             ..AugNetConfig::new(shape, 10, a.model.conv)
         };
         let desc = format!(
-            "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} params, {} MACs/image",
+            "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} MACs/image",
             a.arch,
             cfg.conv,
             cfg.stem_conv,
@@ -77,10 +81,11 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             cfg.aug.width_list,
             cfg.aug.expand_list,
             cfg.aug.alpha,
-            cfg.init(&burn::tensor::Device::flex())?.tiny_param_count(),
             cfg.tiny_macs()
         );
-        let net = run(init_seeded(&device, a.train.seed, |d| cfg.init(d))?, &desc, &json(&cfg), &a, &train_set, &test_set)?;
+        let net = init_seeded(&device, a.train.seed, |d| cfg.init(d))?;
+        let params = net.tiny_param_count();
+        let net = run(net, &desc, params, &json(&cfg), &a, &train_set, &test_set)?;
         let t = Instant::now();
         let net = if a.bn_reset > 0 { reset_bn(net, &train_set, a.bn_reset, BN_RESET_BATCH)? } else { net };
         let exported = net.export_tiny();
@@ -101,7 +106,9 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         a.model.input_shape = shape;
     }
     let desc = format!("mfcnn conv={:?} widths={:?}", a.model.conv, a.model.widths);
-    let m = run(init_seeded(&device, a.train.seed, |d| a.model.init(d))?, &desc, &json(&a.model), &a, &train_set, &test_set)?;
+    let model = init_seeded(&device, a.train.seed, |d| a.model.init(d))?;
+    let params = model.param_count();
+    let m = run(model, &desc, params, &json(&a.model), &a, &train_set, &test_set)?;
     let m = if a.bn_reset > 0 { reset_bn(m, &train_set, a.bn_reset, BN_RESET_BATCH)? } else { m };
     let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
     println!(
@@ -134,17 +141,20 @@ pub(super) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> sh
     move |source| shiftaddaug::Error::Io { path: path.display().to_string(), source }
 }
 
+/// Trains `model` for the epochs of `a` (from a checkpoint with `--resume`) with a progress bar
+/// per epoch, evaluates it as deployed after each epoch and writes `checkpoint.bin`.
+/// `params`: the deployed model's parameter count, for the header.
 fn run<M: ImageClassifier>(
     model: M,
     desc: &str,
+    params: usize,
     cfg_json: &str,
     a: &Args,
     train_set: &Dataset,
     test_set: &Dataset,
 ) -> Result<M, shiftaddaug::Error> {
     println!(
-        "model: {desc} params={} | data: {} train / {} test images | batch {} lr {} seed {}",
-        burn::module::Module::num_params(&model),
+        "model: {desc} | deployed parameters: {params} | data: {} train / {} test images | batch {} lr {} seed {}",
         train_set.len(),
         test_set.len(),
         a.train.batch_size,
@@ -162,14 +172,28 @@ fn run<M: ImageClassifier>(
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     }
     let total = Instant::now();
+    let batches = train_set.len().div_ceil(a.train.batch_size) as u64;
+    let mut checkpoint = None;
     for epoch in first..a.epochs {
         let t = Instant::now();
+        // Drawn on stderr when it is a terminal, hidden otherwise (logs get the step lines).
+        let bar = ProgressBar::new(batches).with_prefix(format!("epoch {}/{}", epoch + 1, a.epochs)).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches · ETA {eta} · {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        let step0 = trainer.step() as u64;
         let m = block_on(trainer.fit_epoch(train_set, epoch, &mut |b| {
-            if b.step % (a.train.log_every * 20) == 0 {
+            bar.set_position(b.step as u64 - step0);
+            let done = (b.step as u64 - step0) as f64 * a.train.batch_size as f64;
+            let rate = done / bar.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{rate:.0} images/s · loss {:.4} acc {:.3}", b.loss, b.accuracy));
+            if bar.is_hidden() && b.step % (a.train.log_every * 20) == 0 {
                 println!("  step {:>6}  loss {:.4}  acc {:.3}", b.step, b.loss, b.accuracy);
             }
             true
         }))?;
+        bar.finish_and_clear();
         let secs = t.elapsed().as_secs_f64();
         let eval = block_on(trainer.validate(test_set, train_set))?;
         println!(
@@ -185,9 +209,12 @@ fn run<M: ImageClassifier>(
         if let Some(dir) = &a.out {
             let p = dir.join("checkpoint.bin");
             std::fs::write(&p, trainer.checkpoint(cfg_json, epoch + 1)?).map_err(io_at(&p))?;
+            checkpoint = Some(p);
         }
     }
-    let eval = block_on(trainer.validate(test_set, train_set))?;
-    println!("test accuracy {:.4} on {} images; total {:.1} s", eval.accuracy, eval.count, total.elapsed().as_secs_f64());
+    println!("training: {:.1} s", total.elapsed().as_secs_f64());
+    if let Some(p) = checkpoint {
+        println!("checkpoint: {} (continue with --resume)", p.display());
+    }
     Ok(trainer.into_model())
 }

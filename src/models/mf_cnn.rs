@@ -181,6 +181,14 @@ impl MfCnn {
     }
 }
 
+impl MfCnn {
+    /// Learnable parameters, counted as PyTorch counts them: convolution and classifier
+    /// weights, BN scale and shift (the BN running statistics are buffers, not parameters).
+    pub fn param_count(&self) -> usize {
+        self.num_params() - self.norms.iter().map(|b| 2 * b.gamma.dims()[0]).sum::<usize>()
+    }
+}
+
 impl crate::train::ImageClassifier for MfCnn {
     fn logits(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         self.forward(x)

@@ -235,7 +235,7 @@ impl Session {
         let s = self.state.borrow();
         match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
             Net::Aug(t) => Ok(t.model().tiny_param_count()),
-            Net::Mf(t) => Ok(burn::module::Module::num_params(t.model())),
+            Net::Mf(t) => Ok(t.model().param_count()),
         }
     }
 
