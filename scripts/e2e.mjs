@@ -1,5 +1,6 @@
 // End-to-end: the demo page (served from dist/) trains one epoch in headless Chromium through the
-// SDK's worker on the wasm backend; asserts the test accuracy the page shows. Then the side-by-side
+// SDK's worker on the wasm backend; asserts the test accuracy the page shows, the plot's axes and
+// legend, the model downloads, classifying a drawing, the explanation, and input validation. Then the side-by-side
 // mode trains direct and ShiftAddAug MobileNetV2-Tiny at once (with random crop and flip). Screenshots: target/e2e-*.png.
 import { mkdirSync } from 'node:fs';
 import { withDemoPage } from './demo-page.mjs';
@@ -12,8 +13,44 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
   const status = await page.textContent('#status');
   const acc = Number(await page.textContent('#testacc'));
   const preds = await page.locator('#preds .pred').count();
+  // The plot names its axes and the legend sits outside the curves.
+  const legend = await page.locator('#legend li').allTextContents();
+  const axes = await page.getAttribute('#plot', 'aria-label');
+  // The trained model's files download; they are the export format.
+  const files = await page.evaluate(async () => {
+    const href = (name) => document.querySelector(`#deploy a[download="${name}"]`)?.href;
+    const doc = await (await fetch(href('model.json'))).json();
+    const st = await (await fetch(href('model.safetensors'))).arrayBuffer();
+    return { format: doc.format, model: doc.model, bytes: st.byteLength };
+  });
+  // Draw a rough trouser (two white legs) and classify it.
+  await page.locator('#draw').scrollIntoViewIfNeeded();
+  const box = await page.locator('#draw').boundingBox();
+  for (const x of [0.38, 0.62]) {
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.1);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * x, box.y + box.height * 0.9, { steps: 12 });
+    await page.mouse.up();
+  }
+  const ink = await page.evaluate(() => {
+    const c = document.getElementById('draw'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let white = 0; for (let i = 0; i < d.length; i += 4) white += d[i] > 128;
+    return white / (c.width * c.height);
+  });
+  await page.click('#classify');
+  await page.waitForFunction(() => /%/.test(document.getElementById('drawresult').textContent), null, { timeout: 30_000 });
+  const drawn = await page.textContent('#drawresult');
+  const how = await page.textContent('#how');
   mkdirSync('target', { recursive: true });
   await page.screenshot({ path: 'target/e2e-demo.png', fullPage: true });
+  // Bad input is a sentence and starts nothing; choosing ShiftAddAug with the small CNN switches
+  // the model visibly, with a note.
+  await page.fill('#batch', '0');
+  await page.click('#train');
+  const invalid = { state: await page.evaluate(() => document.body.dataset.state), status: await page.textContent('#status') };
+  await page.fill('#batch', '32');
+  await page.selectOption('#mode', 'aug');
+  const coupled = { model: await page.inputValue('#model'), note: await page.textContent('#note') };
   // Worker-mode lifecycle: a model from before a re-init must not reach the new worker.
   const reinit = await page.evaluate(async () => {
     const sdk = await import('./pkg/index.js');
@@ -27,12 +64,20 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     fresh.dispose();
     return { oldResult, freshLength };
   });
-  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}`);
+  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} drawing: ${drawn} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}`);
   return [
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
     [preds === 24, `${preds} predictions shown`],
     [/in a background worker/.test(status), 'training did not run in a worker'],
+    [legend.join(' | ') === 'direct: training loss (left axis) | batch accuracy (right axis, 0–1)', `legend: ${legend.join(' | ')}`],
+    [/batches 0–96: loss on the left axis \(0–[\d.]+\), batch accuracy on the right axis/.test(axes), `plot axes: ${axes}`],
+    [files.format === 'shiftaddaug-tiny/3' && files.model === 'mfcnn' && files.bytes > 60_000, `downloads: ${JSON.stringify(files)}`],
+    [ink > 0.05 && ink < 0.5, `the strokes cover ${ink} of the drawing area`],
+    [/^([A-Za-z/ -]+ \d+%)( · [A-Za-z/ -]+ \d+%){2}$/.test(drawn), `drawing classified as: ${drawn}`],
+    [how.includes('bit-shift') && how.includes('−Σ|x − w|'), 'no explanation of shift and add'],
+    [invalid.state === 'invalid' && invalid.status === 'Batch size must be a whole number from 1 to 1,024 (got "0").', `batch 0: ${JSON.stringify(invalid)}`],
+    [coupled.model === 'mbv2-tiny' && /MobileNetV2-Tiny/.test(coupled.note), `mfcnn + ShiftAddAug: ${JSON.stringify(coupled)}`],
     [reinit.oldResult === 'DISPOSED' && reinit.freshLength === 10, `after re-init: ${JSON.stringify(reinit)}`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
@@ -47,10 +92,15 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
   await page.screenshot({ path: 'target/e2e-compare.png', fullPage: true });
   console.log(`e2e side by side: state=${state} ${acc} in ${((Date.now() - t1) / 1000).toFixed(1)} s\n${status}`);
   const m = /direct ([\d.]+)\s+·\s+ShiftAddAug ([\d.]+)/.exec(acc);
+  const legend = await page.locator('#legend li').allTextContents();
+  const model = await page.inputValue('#model');
   return [
     [state === 'done', `page state ${state}`],
     [m && Number(m[1]) > 0.1 && Number(m[2]) > 0.0, `test accuracies shown: ${acc}`],
     [/direct: train loss [\d.]+.*ShiftAddAug: train loss [\d.]+/.test(status), 'both runs reported'],
+    [legend.join(' | ') === 'direct: training loss (left axis) | ShiftAddAug: training loss (left axis)', `legend: ${legend.join(' | ')}`],
+    [/direct: [\d,]+ parameters \(deployed model\), ShiftAddAug: [\d,]+ parameters \(deployed model\)/.test(status), 'parameter counts of both runs'],
+    [model === 'mbv2-tiny', `model switched to ${model}`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });
@@ -68,6 +118,7 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
   await page.click('#train');
   await page.waitForFunction(() => /batch (\d+)\/64/.exec(document.getElementById('status').textContent)?.[1] >= 6, null, { timeout: 300_000, polling: 250 });
   const locked = await page.evaluate(() => ['model', 'conv', 'ntrain', 'batch'].every((id) => document.getElementById(id).disabled) && document.getElementById('train').disabled);
+  const during = await page.textContent('#status');
   await page.click('#stop');
   await page.waitForFunction(() => ['stopped', 'done', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 500 });
   const state = await page.evaluate(() => document.body.dataset.state);
@@ -97,6 +148,7 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
   return [
     [/^BACKEND_LOST: .*new worker/.test(trap), `trap: ${trap}`],
     [locked, 'form not locked while training'],
+    [/direct: epoch 1\/1 · batch \d+\/64 · loss [\d.]+ · \d+ images\/s  ETA \d+:\d\d/.test(during), `status while training: ${during}`],
     [state === 'stopped', `page state ${state}`],
     [/stopped: after \d+ images/.test(status), 'status does not say stopped'],
     [acc > 0 && acc <= 1, `test accuracy shown: ${acc}`],

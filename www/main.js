@@ -1,5 +1,7 @@
 // Demo page: uses the SDK exactly as a user would (import from ./pkg/index.js).
 import { init, createModel, parseIdx } from './pkg/index.js';
+import { drawPlot } from './plot.js';
+import { drawingPad } from './draw.js';
 
 const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 const N_TEST = 2000;
@@ -9,9 +11,12 @@ for (const k of ['model', 'mode', 'backend', 'conv', 'ntrain', 'epochs', 'batch'
 if (params.has('flip')) $('flip').checked = params.get('flip') !== '0';
 
 const status = (s) => { $('status').textContent = s; };
+const note = (s) => { $('note').textContent = s; };
 let rt = null;
 let data = null;
 let controller = null;
+/** The models of the last run, kept for Classify and the downloads until the next Train. */
+let trained = [];
 
 async function loadIdx(name) {
   const r = await fetch(`./data/${name}`);
@@ -28,33 +33,47 @@ async function loadData() {
   return { trainX: toF32(ti.data), trainY: tl.data, testX: toF32(vi.data.subarray(0, N_TEST * 784)), testY: vl.data.subarray(0, N_TEST) };
 }
 
-// Live plot: per-batch loss of every run (left axis) and, for a single run, batch accuracy
-// (right axis 0..1, blue). Runs: { label, color, points: [{ loss, acc }] }.
-let runs = [];
-function plot() {
-  const c = $('plot'), g = c.getContext('2d');
-  g.clearRect(0, 0, c.width, c.height);
-  g.strokeStyle = '#eee';
-  for (let i = 0; i <= 4; i++) { g.beginPath(); g.moveTo(0, i * c.height / 4); g.lineTo(c.width, i * c.height / 4); g.stroke(); }
-  const all = runs.flatMap((r) => r.points);
-  if (all.length < 2) return;
-  const maxLoss = Math.max(...all.map((p) => p.loss), 1e-6);
-  const longest = Math.max(...runs.map((r) => r.points.length), 2);
-  const draw = (pts, key, scale, color) => {
-    g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
-    pts.forEach((p, i) => {
-      const x = i / (longest - 1) * c.width, y = c.height - p[key] / scale * (c.height - 4) - 2;
-      i ? g.lineTo(x, y) : g.moveTo(x, y);
-    });
-    g.stroke();
+// ShiftAddAug needs a zoo model (the small MF CNN has no supernet): the page switches the model
+// or the mode visibly and says why, never silently.
+function coupleModelAndMode(changed) {
+  if ($('model').value !== 'mfcnn' || $('mode').value === 'direct') return;
+  if (changed === 'model') {
+    $('mode').value = 'direct';
+    note('The small MF CNN trains directly only (ShiftAddAug needs a zoo model), so Training is set to "direct".');
+  } else {
+    $('model').value = 'mbv2-tiny';
+    note('ShiftAddAug trains a zoo model inside a wider supernet; the small MF CNN has none, so the model is set to MobileNetV2-Tiny.');
+  }
+}
+$('model').addEventListener('change', () => { note(''); coupleModelAndMode('model'); });
+$('mode').addEventListener('change', () => { note(''); coupleModelAndMode('mode'); });
+coupleModelAndMode('mode');
+
+/** The form's numbers, or a sentence saying which one is wrong. */
+function readForm() {
+  const field = (id, name, lo, hi) => {
+    const raw = $(id).value.trim(), v = Number(raw);
+    const ok = raw !== '' && Number.isInteger(v) && v >= lo && v <= hi;
+    return ok ? [v, null] : [null, `${name} must be a whole number from ${lo.toLocaleString('en')} to ${hi.toLocaleString('en')} (got "${raw}").`];
   };
-  for (const r of runs) draw(r.points, 'loss', maxLoss, r.color);
-  if (runs.length === 1) draw(runs[0].points, 'acc', 1, '#1565c0');
-  g.fillStyle = '#333'; g.font = '12px sans-serif';
-  const colour = (r) => (r.color === '#c62828' ? 'red' : 'purple');
-  const legend = runs.length === 1 ? `${runs[0].label} loss (${colour(runs[0])}, max ${maxLoss.toFixed(2)})  ·  batch accuracy (blue, 0–1)`
-    : runs.map((r) => `${r.label} loss (${colour(r)})`).join('  ·  ') + `  ·  max ${maxLoss.toFixed(2)}`;
-  g.fillText(legend, 8, 14);
+  const [nTrain, e1] = field('ntrain', 'Training images', 64, 60000);
+  const [epochs, e2] = field('epochs', 'Epochs', 1, 20);
+  const [batchSize, e3] = field('batch', 'Batch size', 1, 1024);
+  const [cropPadding, e4] = field('croppad', 'Crop padding', 0, 32);
+  const error = e1 ?? e2 ?? e3 ?? e4 ?? (batchSize > nTrain ? `Batch size (${batchSize}) must not exceed the number of training images (${nTrain}).` : null);
+  return { error, nTrain, epochs, batchSize, cropPadding, horizontalFlip: $('flip').checked };
+}
+
+/** The runs the form asks for: [{ label, color, config }]. */
+function plannedRuns() {
+  const conv = $('conv').value, mode = $('mode').value, model = $('model').value;
+  if (model === 'mfcnn') {
+    return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
+  }
+  const zoo = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
+  const direct = { label: 'direct', color: '#c62828', config: zoo({ enabled: false, widthList: [1], expandList: [1] }) };
+  const aug = { label: 'ShiftAddAug', color: '#6a1b9a', config: zoo({}) };
+  return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
 function showPredictions(probs, n) {
@@ -74,25 +93,24 @@ function showPredictions(probs, n) {
   }
 }
 
-/** The runs the form asks for: [{ label, color, config }]. */
-function plannedRuns() {
-  const conv = $('conv').value;
-  const mode = $('mode').value;
-  if ($('model').value === 'mfcnn' && mode === 'direct') {
-    return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
+/** Download links for each trained model's export files. */
+async function showDownloads(runs) {
+  const box = $('deploy'); box.textContent = 'Download: ';
+  for (const [i, m] of trained.entries()) {
+    const { json, safetensors } = await m.exportModel();
+    for (const [name, blob] of [['model.json', new Blob([json], { type: 'application/json' })], ['model.safetensors', new Blob([safetensors])]]) {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob); a.download = name;
+      a.textContent = `${runs.length > 1 ? `${runs[i].label} ` : ''}${name} (${(blob.size / 1024).toFixed(1)} KB)`;
+      box.append(a);
+    }
   }
-  // ShiftAddAug needs a zoo supernet (MobileNetV2-Tiny for the small CNN, which has no augmentation).
-  const model = $('model').value === 'mfcnn' ? 'mbv2-tiny' : $('model').value;
-  const mbv2 = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
-  const direct = { label: 'direct', color: '#c62828', config: mbv2({ enabled: false, widthList: [1], expandList: [1] }) };
-  const aug = { label: 'ShiftAddAug', color: '#6a1b9a', config: mbv2({}) };
-  return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
 /** Locks (or unlocks) the form while training; Stop is enabled only while training. */
 function lockForm(locked) {
   for (const el of document.querySelectorAll('fieldset select, fieldset input')) el.disabled = locked;
-  $('train').disabled = locked; $('stop').disabled = !locked;
+  $('train').disabled = locked; $('stop').disabled = !locked; $('classify').disabled = locked || trained.length === 0;
 }
 
 /** A plain sentence for where training runs. */
@@ -100,44 +118,57 @@ const backendText = (r) => `training on ${r.backend === 'webgpu' ? 'the GPU (Web
   + `${r.worker ? ' in a background worker' : ' on the page thread'}`;
 
 const PHASE = { training: 'training', validation: 'evaluating on the test images', bnReestimation: 'BatchNorm re-estimation' };
+const clock = (s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '–');
 
 async function train() {
+  const form = readForm();
+  if (form.error) {
+    status(form.error);
+    document.body.dataset.state = 'invalid';
+    return;
+  }
+  for (const m of trained) m.dispose();
+  trained = [];
+  $('deploy').textContent = 'The trained model\'s files appear here after training.';
   lockForm(true); $('testacc').textContent = '–';
-  const planned = plannedRuns();
-  runs = planned.map((r) => ({ ...r, points: [], phase: null }));
-  plot();
+  const { nTrain, epochs, batchSize } = form;
+  const total = Math.ceil(nTrain / batchSize), planned = total * epochs;
+  const runs = plannedRuns().map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
+  const redraw = () => drawPlot($('plot'), $('legend'), runs, planned, total);
+  redraw();
   controller = new AbortController();
   const models = [];
+  let ticker = null;
+  document.body.dataset.state = 'training';
   try {
     if (!rt || rt.requested !== $('backend').value) {
       status('initialising backend…');
       rt = await init({ backend: $('backend').value });
       rt.requested = $('backend').value;
     }
-    const nTrain = Math.min(60000, Math.max(64, Number($('ntrain').value)));
-    const batchSize = Number($('batch').value), epochs = Number($('epochs').value);
-    const total = Math.ceil(nTrain / batchSize);
-    for (const r of runs) models.push(await createModel(r.config, { totalSteps: total * epochs }));
-    const head = `${backendText(rt)}; ` + runs.map((r, i) => `${r.label}: ${models[i].numParams} parameters`).join(', ');
+    for (const r of runs) models.push(await createModel(r.config, { totalSteps: planned }));
+    const head = `${backendText(rt)}; ` + runs.map((r, i) => `${r.label}: ${models[i].numParams.toLocaleString('en')} parameters (deployed model)`).join(', ');
     const t0 = performance.now();
     const accs = runs.map(() => '–');
-    const phaseText = (q) => (q.phase && q.phase.phase !== 'training' ? `  [${PHASE[q.phase.phase]} ${q.phase.done}/${q.phase.total}]` : '');
-    const showStatus = () => {
-      const s = (performance.now() - t0) / 1000;
-      const images = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
-      status(`${head}\n` + runs.map((q) => `${q.label}: batch ${q.points.length % total || total}/${total}  loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)}${phaseText(q)}`).join('  |  ')
-        + `  ${(images / s).toFixed(0)} images/s`);
+    const line = (q) => {
+      const done = q.points.length, s = (performance.now() - t0) / 1000;
+      const rate = done / s;
+      const p = q.phase && q.phase.phase !== 'training' ? `  [${PHASE[q.phase.phase]} ${q.phase.done}/${q.phase.total}]` : `  ETA ${clock((planned - done) / rate)}`;
+      return `${q.label}: epoch ${Math.min(epochs, Math.floor(done / total) + 1)}/${epochs} · batch ${done % total || (done ? total : 0)}/${total}`
+        + ` · loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)} · ${(rate * batchSize).toFixed(0)} images/s${p}`;
     };
+    const showStatus = () => status(`${head}\n${runs.map(line).join('\n')}`);
+    ticker = setInterval(() => { redraw(); showStatus(); }, 1000);
     let stopped = false;
-    const histories = await Promise.all(runs.map((r, i) => models[i].fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
+    await Promise.all(runs.map((r, i) => models[i].fit(data.trainX.subarray(0, nTrain * 784), data.trainY.subarray(0, nTrain), {
       epochs, batchSize, signal: controller.signal,
-      cropPadding: Number($('croppad').value), horizontalFlip: $('flip').checked,
+      cropPadding: form.cropPadding, horizontalFlip: form.horizontalFlip,
       validationData: [data.testX, data.testY],
       resetBn: Math.min(nTrain, 4096),
       callbacks: {
         onBatchEnd: (b, logs) => {
           r.points.push(logs);
-          if (b % 5 === 0 || b === total - 1) { plot(); showStatus(); }
+          if (b % 5 === 0 || b === total - 1) { redraw(); showStatus(); }
         },
         onPhase: (p) => { r.phase = p; if (p.phase !== 'training') showStatus(); },
         onEpochEnd: (e, logs) => {
@@ -151,28 +182,41 @@ async function train() {
       if (e.code === 'ABORTED') { stopped = true; return e.history; }
       throw e;
     })));
+    clearInterval(ticker);
     const secs = (performance.now() - t0) / 1000;
-    plot();
-    // After the BN re-estimation (zoo models) the deployed tiny model is re-evaluated.
+    redraw();
+    // After the BN re-estimation the deployed model is re-evaluated.
     const final = await Promise.all(models.map((m, i) => m.evaluate(data.testX, data.testY).then((v) => { accs[i] = v.acc.toFixed(4); return v.acc; })));
     $('testacc').textContent = runs.length === 1 ? accs[0] : runs.map((q, k) => `${q.label} ${accs[k]}`).join('  ·  ');
     const trainLoss = runs.map((r) => (r.points.at(-1)?.loss ?? NaN).toFixed(4));
     const seen = runs.reduce((n, q) => n + q.points.length * batchSize, 0);
     status(`${head}\n${stopped ? 'stopped' : 'done'}: ${stopped ? `after ${seen} images` : `${epochs} epoch(s) on ${nTrain} images`} in ${secs.toFixed(1)} s (${(seen / secs).toFixed(0)} images/s); `
       + runs.map((r, i) => `${runs.length > 1 ? r.label + ': ' : ''}train loss ${trainLoss[i]}, test accuracy ${final[i].toFixed(4)}`).join('; '));
-    void histories;
     showPredictions(await models.at(-1).predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
+    trained = models.splice(0);
+    await showDownloads(runs);
+    $('drawresult').textContent = `Draw, then Classify (with the ${runs.at(-1).label} model).`;
     // Final state only once everything the run shows is on the page.
     document.body.dataset.state = stopped ? 'stopped' : 'done';
   } catch (e) {
     status(`error ${e.code ?? ''}: ${e.message}`);
     document.body.dataset.state = 'error';
   } finally {
+    clearInterval(ticker);
     for (const m of models) m.dispose();
     lockForm(false);
   }
 }
 
+const pad = drawingPad($('draw'));
+$('clear').onclick = () => pad.clear();
+$('classify').onclick = async () => {
+  const m = trained.at(-1);
+  if (!m) return;
+  const probs = await m.predict(pad.image(), [1, 1, 28, 28]);
+  const top = [...probs].map((p, k) => [p, k]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  $('drawresult').textContent = top.map(([p, k]) => `${CLASSES[k]} ${(p * 100).toFixed(0)}%`).join(' · ');
+};
 $('train').onclick = train;
 $('stop').onclick = () => controller?.abort();
 (async () => {
@@ -181,7 +225,7 @@ $('stop').onclick = () => controller?.abort();
     rt = await init({ backend: $('backend').value });
     rt.requested = $('backend').value;
     data = await loadData();
-    status(`ready: ${data.trainY.length} training / ${data.testY.length} test images; backend ${rt.backend} (${rt.reason})`);
+    status(`ready: ${data.trainY.length} training / ${data.testY.length} test images; ${backendText(rt)}`);
     document.body.dataset.state = 'ready';
     if (params.has('autostart')) train();
   } catch (e) {
