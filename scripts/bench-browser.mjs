@@ -1,13 +1,21 @@
 // Runs the operator bench page (www/bench.html) in headless Chromium and prints its JSON.
-// Usage (after scripts/build.sh): node scripts/bench-browser.mjs [backend=wasm|webgpu] [batch=64] [reps=3] [ops=]
+// Usage (after scripts/build.sh):
+//   node scripts/bench-browser.mjs [backend=wasm|webgpu] [batch=64] [reps=3] [ops=]
+//   node scripts/bench-browser.mjs profile [backend=wasm|webgpu] [conv=shift] [batch=64] [reps=3]   (step profile; prints markdown)
 import { withPage } from './demo-page.mjs';
 
-const [backend = 'wasm', batch = '64', reps = '3', ops = ''] = process.argv.slice(2);
-await withPage('bench.html', `backend=${backend}&batch=${batch}&reps=${reps}&ops=${ops}`, 3_600_000, async (page, errors) => {
+const profile = process.argv[2] === 'profile';
+const args = process.argv.slice(profile ? 3 : 2);
+const [backend = 'wasm', ...rest] = args;
+const query = profile
+  ? `backend=${backend}&profile=${rest[0] ?? 'shift'}&batch=${rest[1] ?? 64}&reps=${rest[2] ?? 3}`
+  : `backend=${backend}&batch=${rest[0] ?? 64}&reps=${rest[1] ?? 3}&ops=${rest[2] ?? ''}`;
+await withPage('bench.html', query, 3_600_000, async (page, errors) => {
   const state = await page.evaluate(() => document.body.dataset.state);
   if (state !== 'done') {
     console.error(await page.textContent('#status'), errors);
     process.exit(1);
   }
-  console.log(await page.textContent('#json'));
+  const json = await page.textContent('#json');
+  console.log(profile ? JSON.parse(json).markdown : json);
 });

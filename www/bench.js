@@ -1,6 +1,7 @@
-// Bench page: calls the wasm module's benchOps and shows the rows as a table and as JSON
-// (#json, read by scripts/bench-browser.mjs). body[data-state] ends as done | error.
-import init, { benchOps, simdEnabled } from './pkg/shiftaddaug.js';
+// Bench page: calls the wasm module's benchOps (or, with ?profile=mult|shift|add, profileStep)
+// and shows the result as a table and as JSON (#json, read by scripts/bench-browser.mjs).
+// body[data-state] ends as done | error.
+import init, { benchOps, profileStep, simdEnabled } from './pkg/shiftaddaug.js';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'wasm';
@@ -9,17 +10,29 @@ const reps = Number(params.get('reps') ?? 3);
 const ops = params.get('ops') ?? '';
 const $ = (id) => document.getElementById(id);
 
+/** Forward + backward of each operator on each MobileNetV2-Tiny layer shape. */
+async function operators() {
+  const rows = await benchOps(backend, batch, reps, ops);
+  $('table').innerHTML = '<tr><th>layer</th><th>op</th><th>ms</th><th>images/s</th><th>wasm memory MiB</th></tr>' + rows.map((r) =>
+    `<tr><td>${r.layer}</td><td>${r.op}</td><td>${r.ms.toFixed(2)}</td><td>${r.imagesPerSecond.toFixed(0)}</td><td>${(r.wasmMemoryBytes / 2 ** 20).toFixed(1)}</td></tr>`).join('');
+  return { rows };
+}
+
+/** Where one direct and one ShiftAddAug step of MobileNetV2-Tiny spend their time. */
+async function stepProfile(conv) {
+  const { profiles, markdown } = await profileStep(backend, conv, batch, reps);
+  $('table').replaceWith(Object.assign(document.createElement('pre'), { id: 'table', textContent: markdown }));
+  return { conv, profiles, markdown };
+}
+
 try {
   await init();
   if (backend === 'webgpu' && !('gpu' in navigator && await navigator.gpu.requestAdapter())) {
     throw new Error('no WebGPU adapter (Chromium needs --enable-unsafe-webgpu)');
   }
   $('status').textContent = `running on ${backend}, batch ${batch}, median of ${reps}…`;
-  const rows = await benchOps(backend, batch, reps, ops);
-  const t = $('table');
-  t.innerHTML = '<tr><th>layer</th><th>op</th><th>ms</th><th>images/s</th><th>wasm memory MiB</th></tr>' + rows.map((r) =>
-    `<tr><td>${r.layer}</td><td>${r.op}</td><td>${r.ms.toFixed(2)}</td><td>${r.imagesPerSecond.toFixed(0)}</td><td>${(r.wasmMemoryBytes / 2 ** 20).toFixed(1)}</td></tr>`).join('');
-  $('json').textContent = JSON.stringify({ backend, batch, reps, simd128: simdEnabled(), userAgent: navigator.userAgent, rows });
+  const result = params.has('profile') ? await stepProfile(params.get('profile')) : await operators();
+  $('json').textContent = JSON.stringify({ backend, batch, reps, simd128: simdEnabled(), userAgent: navigator.userAgent, ...result });
   $('status').textContent = 'done';
   document.body.dataset.state = 'done';
 } catch (e) {

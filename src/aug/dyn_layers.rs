@@ -131,6 +131,18 @@ impl DynConv {
         }
     }
 
+    /// The MF weight of the tiny model's block (`t = [in, out]` widths) as the tiny pass
+    /// computes it from the bank: `PoT(R(W))` for Shift, `gain · R(W)` for Add; `None` for Mult.
+    pub fn target_weight(&self, [t_in, t_out]: [usize; 2]) -> Option<Tensor<4>> {
+        let w = self.weight.val();
+        let w = if self.depthwise { w.slice([0..t_out]) } else { w.slice([0..t_out, 0..t_in]) };
+        match self.kind {
+            ConvKind::Mult => None,
+            ConvKind::Shift => Some(self.shift_weight(w)),
+            ConvKind::Add => Some(self.mf_weight(w)),
+        }
+    }
+
     /// The Shift weight of the target block, `PoT(R(W))`.
     fn shift_weight(&self, w: Tensor<4>) -> Tensor<4> {
         pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))

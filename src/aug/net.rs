@@ -37,6 +37,20 @@ pub struct AugNet {
     pub config: AugNetConfig,
 }
 
+/// One conv + BN of a supernet, as [`AugNet::layers`] lists it.
+pub struct LayerRef<'a> {
+    /// Tensor-name prefix, e.g. `blocks.3.expand`.
+    pub name: String,
+    /// The layer.
+    pub layer: &'a DynConvBn,
+    /// Activation after the BN.
+    pub act: Act,
+    /// `[in, out]` widths in the tiny model.
+    pub tiny: [usize; 2],
+    /// `[in, out]` widths in the model of the widths asked for.
+    pub active: [usize; 2],
+}
+
 impl AugNet {
     /// Logits of the model with widths `a` computed as `pass` (`a` must be the tiny arch for
     /// [`Pass::Tiny`]).
@@ -90,26 +104,36 @@ impl AugNet {
     /// Every dynamic conv + BN in forward order (the MF classifier last), with its tensor-name
     /// prefix, activation and the tiny model's `[in, out]` widths.
     pub(crate) fn tiny_layers(&self) -> Vec<(String, &DynConvBn, Act, [usize; 2])> {
+        self.layers(&self.config.tiny_arch()).into_iter().map(|l| (l.name, l.layer, l.act, l.tiny)).collect()
+    }
+
+    /// Every dynamic conv + BN in forward order (the MF classifier last) with the widths it has
+    /// in the tiny model and in the model of widths `a`.
+    pub fn layers(&self, a: &Arch) -> Vec<LayerRef<'_>> {
         let t = self.config.tiny_arch();
         let spec = &self.config.spec;
         let c = self.config.input_shape[0];
+        let l = |name: String, layer, act, tiny, active| LayerRef { name, layer, act, tiny, active };
         let mut v = vec![
-            ("stem".to_string(), &self.stem, spec.stem_act, [c, t.stem]),
-            ("ds.dw".to_string(), &self.ds_dw, spec.ds_act, [t.stem, t.stem]),
-            ("ds.pw".to_string(), &self.ds_pw, Act::None, [t.stem, t.ds]),
+            l("stem".into(), &self.stem, spec.stem_act, [c, t.stem], [c, a.stem]),
+            l("ds.dw".into(), &self.ds_dw, spec.ds_act, [t.stem, t.stem], [a.stem, a.stem]),
+            l("ds.pw".into(), &self.ds_pw, Act::None, [t.stem, t.ds], [a.stem, a.ds]),
         ];
-        let mut cur = t.ds;
-        for (i, ((b, [m, o]), bs)) in self.blocks.iter().zip(t.blocks.iter().copied()).zip(&spec.blocks).enumerate() {
-            v.push((format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m]));
-            v.push((format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m]));
-            v.push((format!("blocks.{i}.project"), &b.project, Act::None, [m, o]));
-            cur = o;
+        let (mut cur, mut acur) = (t.ds, a.ds);
+        for (i, (((b, [m, o]), [am, ao]), bs)) in
+            self.blocks.iter().zip(t.blocks.iter().copied()).zip(a.blocks.iter().copied()).zip(&spec.blocks).enumerate()
+        {
+            v.push(l(format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m], [acur, am]));
+            v.push(l(format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m], [am, am]));
+            v.push(l(format!("blocks.{i}.project"), &b.project, Act::None, [m, o], [am, ao]));
+            (cur, acur) = (o, ao);
         }
         if let Some(h) = &self.head {
-            v.push(("head".to_string(), h, spec.stem_act, [cur, t.head]));
+            v.push(l("head".into(), h, spec.stem_act, [cur, t.head], [acur, a.head]));
         }
-        if let Classifier::Mf(l) = &self.classifier {
-            v.push(("classifier".to_string(), l, Act::None, [self.tiny_features(), self.config.num_classes]));
+        if let Classifier::Mf(c) = &self.classifier {
+            let io = [self.tiny_features(), self.config.num_classes];
+            v.push(l("classifier".into(), c, Act::None, io, io));
         }
         v
     }

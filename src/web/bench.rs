@@ -1,5 +1,6 @@
-//! `benchOps`: the operator benchmark of [`crate::engine::bench`] from JavaScript (the bench
-//! page `www/bench.html`, run headless by `scripts/bench-browser.mjs`).
+//! `benchOps`: the operator benchmark of [`crate::engine::bench`], and `profileStep`: the step
+//! profile of [`crate::engine::profile`], from JavaScript (the bench page `www/bench.html`, run
+//! headless by `scripts/bench-browser.mjs`).
 
 use super::js_error;
 use crate::engine::bench::{BenchOp, mbv2_tiny_layers, time_op};
@@ -29,12 +30,7 @@ fn wasm_memory_bytes() -> f64 {
 /// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
 #[wasm_bindgen(js_name = benchOps)]
 pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> Result<JsValue, JsValue> {
-    let device = match backend.as_str() {
-        "wasm" | "cpu" => cpu_device(),
-        "webgpu" => webgpu_device().await.map_err(js_error)?,
-        other => return Err(js_error(Error::UnknownBackend(format!("{other} (valid: wasm, webgpu)")))),
-    }
-    .autodiff();
+    let device = bench_device(&backend).await?;
     if batch == 0 {
         return Err(js_error(Error::Config("batch must be at least 1".into())));
     }
@@ -51,9 +47,7 @@ pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> R
             })
             .collect::<Result<_, _>>()?
     };
-    let perf = get(&js_sys::global(), "performance")?;
-    let now_fn: Function = get(&perf, "now")?.dyn_into()?;
-    let now = move || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let now = performance_now()?;
     let rows = js_sys::Array::new();
     for layer in mbv2_tiny_layers(batch as usize) {
         for &op in &ops {
@@ -70,4 +64,43 @@ pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> R
         }
     }
     Ok(rows.into())
+}
+
+/// The autodiff device of a bench run.
+async fn bench_device(backend: &str) -> Result<burn::tensor::Device, JsValue> {
+    Ok(match backend {
+        "wasm" | "cpu" => cpu_device(),
+        "webgpu" => webgpu_device().await.map_err(js_error)?,
+        other => return Err(js_error(Error::UnknownBackend(format!("{other} (valid: wasm, webgpu)")))),
+    }
+    .autodiff())
+}
+
+/// `performance.now()` (page or worker) as a clock in ms.
+fn performance_now() -> Result<impl Fn() -> f64, JsValue> {
+    let perf = get(&js_sys::global(), "performance")?;
+    let now_fn: Function = get(&perf, "now")?.dyn_into()?;
+    Ok(move || now_fn.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN))
+}
+
+/// The step profile ([`crate::engine::profile`]) of MobileNetV2-Tiny at 32×32 (stem stride 1)
+/// with `conv` (`mult`, `shift`, `add`) MF layers, SGD, batch `batch`, each op timed `reps`
+/// times: resolves to `{ profiles, markdown }` (one direct and one ShiftAddAug step).
+///
+/// Rejects with `UNKNOWN_BACKEND`, `INVALID_CONFIG` (unknown conv, zero batch),
+/// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
+#[wasm_bindgen(js_name = profileStep)]
+pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32) -> Result<JsValue, JsValue> {
+    let device = bench_device(&backend).await?;
+    if batch == 0 {
+        return Err(js_error(Error::Config("batch must be at least 1".into())));
+    }
+    let conv: crate::nn::ConvKind = conv.parse().map_err(js_error)?;
+    let config = crate::aug::AugNetConfig::new([1, 32, 32], 10, conv);
+    let now = performance_now()?;
+    let profiles = crate::engine::profile::profile_steps(&config, batch as usize, reps as usize, &device, &now).await.map_err(js_error)?;
+    let out = js_sys::Object::new();
+    Reflect::set(&out, &"profiles".into(), &serde_wasm_bindgen::to_value(&profiles)?)?;
+    Reflect::set(&out, &"markdown".into(), &crate::engine::profile::markdown(&profiles).into())?;
+    Ok(out.into())
 }
