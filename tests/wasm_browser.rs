@@ -73,6 +73,15 @@ async fn webgpu_adder_conformance() {
     }
 }
 
+/// `bn_act_train` on the wasm CPU (fused kernels) and on WebGPU (burn's ops) against burn's
+/// ops on the CPU.
+#[wasm_bindgen_test]
+async fn bn_act_conforms_on_wasm_cpu_and_webgpu() {
+    let mut failures = conformance::bn_act::check(&cpu_device().autodiff(), "chromium wasm").await;
+    failures.extend(conformance::bn_act::check(&gpu().await.autodiff(), "chromium webgpu").await);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_on_webgpu() {
     let r = train_run(gpu().await, ConvKind::Shift, 2048, 500, 32).await;

@@ -59,6 +59,13 @@ async fn fused_tensor_op_conforms_in_node() {
     }
 }
 
+/// The fused BatchNorm + activation (SIMD128 build) against burn's ops.
+#[wasm_bindgen_test]
+async fn fused_bn_act_conforms_in_node() {
+    let failures = conformance::bn_act::check(&cpu_device().autodiff(), "node").await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_in_node() {
     let r = train_run(cpu_device(), ConvKind::Shift, 3072, 1000, 32).await;

@@ -1,4 +1,5 @@
-// Bench page: calls the wasm module's benchOps (or, with ?profile=mult|shift|add, profileStep)
+// Bench page: calls the wasm module's benchOps (or, with ?profile=mult|shift|add, profileStep;
+// &fusedBn=0 for burn's BatchNorm and activation ops instead of the fused ones)
 // and shows the result as a table and as JSON (#json, read by scripts/bench-browser.mjs).
 // body[data-state] ends as done | error.
 import init, { benchOps, profileStep, simdEnabled } from './pkg/shiftaddaug.js';
@@ -20,9 +21,10 @@ async function operators() {
 
 /** Where one direct and one ShiftAddAug step of MobileNetV2-Tiny spend their time. */
 async function stepProfile(conv) {
-  const { profiles, markdown } = await profileStep(backend, conv, batch, reps);
+  const fusedBn = params.get('fusedBn') !== '0';
+  const { profiles, markdown } = await profileStep(backend, conv, batch, reps, fusedBn);
   $('table').replaceWith(Object.assign(document.createElement('pre'), { id: 'table', textContent: markdown }));
-  return { conv, profiles, markdown };
+  return { conv, fusedBn, profiles, markdown };
 }
 
 try {

@@ -238,6 +238,6 @@ pub struct DynConvBn {
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
     pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: crate::models::Act) -> Tensor<4> {
-        act.apply(self.bn.normalize(self.conv.forward(x, t, a, pass), pass == Pass::Tiny))
+        self.bn.normalize_act(self.conv.forward(x, t, a, pass), pass == Pass::Tiny, act)
     }
 }

@@ -4,8 +4,8 @@
 //! Each layer of the model is timed on its own, at the shapes and widths it has in the step
 //! (forward, then forward + backward to its input and parameters; median of `reps`), with the
 //! layer's own code: the convolution of each operator and geometry (with the weight remap and
-//! power-of-two rounding of MF layers shown as their own row), the BatchNorm in training mode and
-//! the activation. The whole model's forward + backward and the whole optimiser step are timed too;
+//! power-of-two rounding of MF layers shown as their own row), and the BatchNorm in training mode
+//! with the activation after it (one op where `ops::bn_act` fuses them). The whole model's forward + backward and the whole optimiser step are timed too;
 //! what the layers do not explain is the "between ops" row (graph bookkeeping, pooling,
 //! shortcuts, the classifier and the loss, copies and allocation between ops), and the step minus
 //! forward + backward is the optimiser update with the metrics readback. The augmented step
@@ -72,9 +72,9 @@ where
     Ok(v[v.len() / 2])
 }
 
-/// `[forward, backward]` ms of `op` on `x` (gradients to `x` and every parameter `op` reads),
-/// less the harness's own cost (the same measurement of an identity op on `x`: the sum, the
-/// backward seed and the readback).
+/// `[forward, backward]` ms of `op` on `x` (gradients to `x` and every parameter `op` reads, for
+/// a dense upstream gradient), less the harness's own cost (the same measurement of an identity
+/// op on `x`: the upstream product, the sum, the backward seed and the readback).
 async fn fwd_bwd(clock: Clock<'_>, reps: usize, x: &Tensor<4>, op: &dyn Fn(Tensor<4>) -> Tensor<4>) -> Result<[f64; 2]> {
     let [f, b] = fwd_bwd_raw(clock, reps, x, op).await?;
     let [f0, b0] = fwd_bwd_raw(clock, reps, x, &|x| x.mul_scalar(1.0)).await?;
@@ -83,9 +83,12 @@ async fn fwd_bwd(clock: Clock<'_>, reps: usize, x: &Tensor<4>, op: &dyn Fn(Tenso
 
 async fn fwd_bwd_raw(clock: Clock<'_>, reps: usize, x: &Tensor<4>, op: &dyn Fn(Tensor<4>) -> Tensor<4>) -> Result<[f64; 2]> {
     let f = median(clock, reps, || async { sync(op(x.clone().detach().require_grad())).await }).await?;
+    // A dense upstream gradient, as the next layer hands back (`sum()` alone would hand a
+    // broadcast one that some ops first copy).
+    let gy = random(op(x.clone().detach()).dims(), &x.device()).detach();
     let fb = median(clock, reps, || async {
         let xg = x.clone().detach().require_grad();
-        let grads = op(xg.clone()).sum().backward();
+        let grads = op(xg.clone()).mul(gy.clone()).sum().backward();
         match xg.grad(&grads) {
             Some(g) => sync(g).await,
             None => Err(Error::Backend("no input gradient".into())),
@@ -102,12 +105,25 @@ fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
 }
 
 fn geometry_name(kind: ConvKind, k: usize, depthwise: bool, stride: usize) -> String {
-    let shape = if depthwise { format!("depthwise {k}×{k}") } else if k == 1 { "pointwise 1×1".into() } else { format!("dense {k}×{k}") };
+    let shape = if depthwise {
+        format!("depthwise {k}×{k}")
+    } else if k == 1 {
+        "pointwise 1×1".into()
+    } else {
+        format!("dense {k}×{k}")
+    };
     format!("{kind:?} {shape} s{stride} conv")
 }
 
 /// Per-op-kind rows of one pass of `net` (`pass` with the widths of `arch`) on a batch of `batch`.
-async fn layer_rows(net: &AugNet, arch: &crate::aug::Arch, pass: Pass, batch: usize, clock: Clock<'_>, reps: usize) -> Result<Vec<ProfileRow>> {
+async fn layer_rows(
+    net: &AugNet,
+    arch: &crate::aug::Arch,
+    pass: Pass,
+    batch: usize,
+    clock: Clock<'_>,
+    reps: usize,
+) -> Result<Vec<ProfileRow>> {
     let device = net.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
     let [_, mut size, _] = net.config.input_shape;
     let mut rows: BTreeMap<String, ProfileRow> = BTreeMap::new();
@@ -142,11 +158,10 @@ async fn layer_rows(net: &AugNet, arch: &crate::aug::Arch, pass: Pass, batch: us
         }
         add(geometry_name(c.kind, c.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
         let y = c.forward(x, t, a, pass).detach();
-        let track = pass == Pass::Tiny;
-        add("BatchNorm (training)".into(), fwd_bwd(clock, reps, &y, &|y| l.layer.bn.normalize(y, track)).await?);
-        if l.act != crate::models::Act::None {
-            add(format!("{:?}", l.act), fwd_bwd(clock, reps, &y, &|y| l.act.apply(y)).await?);
-        }
+        // As the layer runs them: fused into one op on the CPU (ops::bn_act).
+        let (track, act) = (pass == Pass::Tiny, l.act);
+        let what = if act == crate::models::Act::None { "BatchNorm (training)".into() } else { format!("BatchNorm (training) + {act:?}") };
+        add(what, fwd_bwd(clock, reps, &y, &|y| l.layer.bn.normalize_act(y, track, act)).await?);
         if i < classifier {
             size = size.div_ceil(c.stride);
         }
@@ -166,7 +181,13 @@ fn loss(logits: Tensor<2>, labels: &Tensor<1, Int>) -> Tensor<1> {
 ///
 /// # Errors
 /// [`Error::Config`] for a bad config, [`Error::Backend`] when a readback fails.
-pub async fn profile_steps(config: &AugNetConfig, batch: usize, reps: usize, device: &Device, clock: Clock<'_>) -> Result<Vec<StepProfile>> {
+pub async fn profile_steps(
+    config: &AugNetConfig,
+    batch: usize,
+    reps: usize,
+    device: &Device,
+    clock: Clock<'_>,
+) -> Result<Vec<StepProfile>> {
     let [c, h, w] = config.input_shape;
     let images: Vec<f32> = (0..batch * c * h * w).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % config.num_classes as u32).collect();
@@ -176,7 +197,13 @@ pub async fn profile_steps(config: &AugNetConfig, batch: usize, reps: usize, dev
     for (name, aug) in [("direct", AugConfig::direct()), ("ShiftAddAug", AugConfig::default())] {
         let cfg = AugNetConfig { aug, ..config.clone() };
         // A long planned schedule keeps width augmentation on.
-        let tc = TrainConfig { optimizer: OptimizerKind::Sgd, learning_rate: 0.05, total_steps: Some(100_000), batch_size: batch, ..TrainConfig::default() };
+        let tc = TrainConfig {
+            optimizer: OptimizerKind::Sgd,
+            learning_rate: 0.05,
+            total_steps: Some(100_000),
+            batch_size: batch,
+            ..TrainConfig::default()
+        };
         let mut trainer = Trainer::new(cfg.init(device)?, config.num_classes, tc)?;
         let mut steps = Vec::new();
         for i in 0..=reps.max(1) {
@@ -221,7 +248,10 @@ pub fn markdown(profiles: &[StepProfile]) -> String {
     let mut s = String::new();
     for p in profiles {
         let share = |ms: f64| 100.0 * ms / p.step_ms;
-        s += &format!("\n{} step: {:.1} ms\n\n| op kind | layers | forward ms | backward ms | share of the step |\n|---|---|---|---|---|\n", p.step, p.step_ms);
+        s += &format!(
+            "\n{} step: {:.1} ms\n\n| op kind | layers | forward ms | backward ms | share of the step |\n|---|---|---|---|---|\n",
+            p.step, p.step_ms
+        );
         let mut rows = p.rows.clone();
         rows.sort_by(|a, b| (b.forward_ms + b.backward_ms).total_cmp(&(a.forward_ms + a.backward_ms)));
         let mut sum = 0.0;
@@ -233,8 +263,12 @@ pub fn markdown(profiles: &[StepProfile]) -> String {
         let between = p.forward_backward_ms - sum;
         let optim = p.step_ms - p.forward_backward_ms;
         s += &format!("| sum of the layers above | | | | {:.1} % |\n", share(sum));
-        s += &format!("| between ops (forward + backward not explained by the layers) | | | | {:.1} % ({between:.1} ms) |\n", share(between));
-        s += &format!("| optimiser update + metrics readback (step − forward + backward) | | | | {:.1} % ({optim:.1} ms) |\n", share(optim));
+        s += &format!(
+            "| between ops (forward + backward not explained by the layers) | | | | {:.1} % ({between:.1} ms) |\n",
+            share(between)
+        );
+        s +=
+            &format!("| optimiser update + metrics readback (step − forward + backward) | | | | {:.1} % ({optim:.1} ms) |\n", share(optim));
     }
     s
 }

@@ -1,9 +1,9 @@
 use crate::error::{Error, Result};
+use crate::models::Act;
 use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, DynBn, ShiftMode};
 use crate::ops::Conv2dGeometry;
 use burn::module::{Module, ParamId};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
@@ -168,9 +168,9 @@ impl MfCnn {
         if [c, h, w] != self.input_shape {
             return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.input_shape, [c, h, w])));
         }
-        let mut x = relu(self.norms[0].forward(self.stem.forward(x)?));
+        let mut x = self.norms[0].normalize_act(self.stem.forward(x)?, true, Act::Relu);
         for (layer, norm) in self.layers.iter().zip(&self.norms[1..]) {
-            x = relu(norm.forward(layer.forward(x)?));
+            x = norm.normalize_act(layer.forward(x)?, true, Act::Relu);
         }
         let [_, ch, h, w] = x.dims();
         let features = match self.config.head {

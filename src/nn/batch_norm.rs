@@ -3,8 +3,10 @@
 //! largest width, normalises any leading slice of channels (the NetAug supernets' BNs).
 
 use super::permute_param;
+use crate::models::Act;
+use crate::ops::bn_act::{BnAct, bn_act_train};
 use burn::module::{Module, Param, RunningState};
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm;
 use burn::tensor::{Device, Int, Tensor};
 
 /// Weight of the current batch in a [`DynBn`]'s running statistics during training.
@@ -65,13 +67,25 @@ impl DynBn {
     /// [`forward`](Self::forward), updating the running statistics only when `track` (the
     /// augmented passes leave the tiny model's statistics alone).
     pub fn normalize(&self, x: Tensor<4>, track: bool) -> Tensor<4> {
+        self.normalize_act(x, track, Act::None)
+    }
+
+    /// [`normalize`](Self::normalize) followed by `act`; with batch statistics on the CPU the
+    /// BatchNorm and a ReLU / ReLU6 run as one fused op ([`crate::ops::bn_act`]).
+    pub fn normalize_act(&self, x: Tensor<4>, track: bool, act: Act) -> Tensor<4> {
         let c = x.dims()[1];
         let (g, b) = (self.gamma.val().narrow(0, 0, c), self.beta.val().narrow(0, 0, c));
         if self.mode == BnMode::ByDevice && !x.device().is_autodiff() {
             let (m, v) = (self.running_mean.value().narrow(0, 0, c), self.running_var.value().narrow(0, 0, c));
-            return batch_norm(x, g, b, m, v, 1e-5);
+            return act.apply(batch_norm(x, g, b, m, v, 1e-5));
         }
-        let r = batch_norm_train(x, g, b, 1e-5);
+        let (fused, after) = match act {
+            Act::None => (BnAct::None, Act::None),
+            Act::Relu => (BnAct::Relu, Act::None),
+            Act::Relu6 => (BnAct::Relu6, Act::None),
+            Act::Hswish => (BnAct::None, Act::Hswish),
+        };
+        let r = bn_act_train(x, g, b, 1e-5, fused);
         if track {
             let mom = self.momentum as f32;
             let upd = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
@@ -83,7 +97,7 @@ impl DynBn {
             upd(&self.running_mean, r.mean);
             upd(&self.running_var, r.variance);
         }
-        r.output
+        after.apply(r.output)
     }
 
     /// The running `(mean, variance)` over all channels.

@@ -3,6 +3,7 @@
 //! fused kernels ([`fused`]).
 
 mod adder;
+pub mod bn_act;
 pub mod fused;
 mod shift;
 

@@ -5,6 +5,8 @@
 //! async) and [`check`] them.
 #![allow(dead_code)]
 
+pub mod bn_act;
+
 use shiftaddaug::data::Rng;
 use shiftaddaug::ops::Conv2dGeometry;
 
