@@ -108,14 +108,7 @@ async fn same_start(conv: ConvKind) -> [(Vec<f32>, f32); 2] {
         let model = init_seeded(&device.autodiff(), 3, |d| MfCnnConfig { conv, ..Default::default() }.init(d)).unwrap();
         let cfg = TrainConfig { batch_size: 32, log_every: 1, seed: 3, ..Default::default() };
         let mut trainer = Trainer::new(model, 10, cfg).unwrap();
-        let mut losses = Vec::new();
-        trainer
-            .fit_epoch(&train, 0, &mut |m| {
-                losses.push(m.loss);
-                true
-            })
-            .await
-            .unwrap();
+        let losses = common::epoch_losses(&mut trainer, &train).await;
         out.push((losses, trainer.validate(&test, &train).await.unwrap().accuracy));
     }
     [out.remove(0), out.remove(0)]

@@ -39,6 +39,19 @@ pub struct Run {
     pub test_accuracy: f32,
 }
 
+/// One epoch of `trainer` over `train`; the loss of every batch read back.
+pub async fn epoch_losses<M: shiftaddaug::train::ImageClassifier>(trainer: &mut Trainer<M>, train: &Dataset) -> Vec<f32> {
+    let mut losses = Vec::new();
+    trainer
+        .fit_epoch(train, 0, &mut |m| {
+            losses.push(m.loss);
+            true
+        })
+        .await
+        .unwrap();
+    losses
+}
+
 /// Trains `conv` for one pass over `n_train` images, then evaluates on `n_test` held-out images.
 pub async fn train_run(device: Device, conv: ConvKind, n_train: usize, n_test: usize, batch: usize) -> Run {
     let (train, test) = fashion(n_train, n_test);
@@ -46,14 +59,7 @@ pub async fn train_run(device: Device, conv: ConvKind, n_train: usize, n_test: u
     let model = MfCnnConfig { conv, ..Default::default() }.init(&device.clone().autodiff()).unwrap();
     let cfg = TrainConfig { batch_size: batch, log_every: 1, seed: 1, ..Default::default() };
     let mut trainer = Trainer::new(model, 10, cfg).unwrap();
-    let mut losses = Vec::new();
-    trainer
-        .fit_epoch(&train, 0, &mut |m| {
-            losses.push(m.loss);
-            true
-        })
-        .await
-        .unwrap();
+    let losses = epoch_losses(&mut trainer, &train).await;
     let eval = trainer.evaluate(&test).await.unwrap();
     let k = (losses.len() / 5).max(1);
     let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;

@@ -144,38 +144,34 @@ fn forward_act<const A: u8>(d: Dims, x: &[f32], gamma: &[f32], beta: &[f32], eps
     (y, mean, var)
 }
 
-/// `(dx, dgamma, dbeta)` for the upstream gradient `dy`, from the forward's input `x`, output
-/// `y` and statistics.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    d: Dims,
-    x: &[f32],
-    y: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    var: &[f32],
-    dy: &[f32],
-    eps: f32,
-    act: BnAct,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// What the backward pass reads: the forward's input `x`, output `y`, `gamma` and statistics,
+/// and the upstream gradient `dy`.
+#[derive(Debug, Clone, Copy)]
+pub struct Saved<'a> {
+    /// Forward input `[n, c, hw]`.
+    pub x: &'a [f32],
+    /// Forward output `[n, c, hw]`.
+    pub y: &'a [f32],
+    /// Scale `[c]`.
+    pub gamma: &'a [f32],
+    /// Batch mean `[c]`.
+    pub mean: &'a [f32],
+    /// Biased batch variance `[c]`.
+    pub var: &'a [f32],
+    /// Upstream gradient `[n, c, hw]`.
+    pub dy: &'a [f32],
+}
+
+/// `(dx, dgamma, dbeta)` for `s.dy`.
+pub fn backward(d: Dims, s: &Saved, eps: f32, act: BnAct) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     match code(act) {
-        RELU => backward_act::<RELU>(d, x, y, gamma, mean, var, dy, eps),
-        RELU6 => backward_act::<RELU6>(d, x, y, gamma, mean, var, dy, eps),
-        _ => backward_act::<NONE>(d, x, y, gamma, mean, var, dy, eps),
+        RELU => backward_act::<RELU>(d, s, eps),
+        RELU6 => backward_act::<RELU6>(d, s, eps),
+        _ => backward_act::<NONE>(d, s, eps),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn backward_act<const A: u8>(
-    d: Dims,
-    x: &[f32],
-    y: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    var: &[f32],
-    dy: &[f32],
-    eps: f32,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn backward_act<const A: u8>(d: Dims, &Saved { x, y, gamma, mean, var, dy }: &Saved, eps: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     // Per channel: Σ dz and Σ dz · (x − mean), with dz = dy where the activation passes.
     let sums = per_channel(d.c, |ch| {

@@ -120,8 +120,9 @@ impl BnActBackend for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let [x, y, gamma, mean, variance, dy] = [x, y, gamma, mean, variance, dy].map(contiguous);
         let d = dims(&x);
-        let (dx, dg, db) =
-            cpu::backward(d, slice(&x), slice(&y), slice(&gamma), slice(&mean), slice(&variance), slice(&dy), eps, BnAct::from_code(act));
+        let saved =
+            cpu::Saved { x: slice(&x), y: slice(&y), gamma: slice(&gamma), mean: slice(&mean), var: slice(&variance), dy: slice(&dy) };
+        let (dx, dg, db) = cpu::backward(d, &saved, eps, BnAct::from_code(act));
         (flex(dx, x.shape().to_vec()), flex(dg, vec![d.c]), flex(db, vec![d.c]))
     }
 }
