@@ -8,7 +8,7 @@ use shiftaddaug::aug::{AugConfig, AugMode, FcGrad, RemapKind};
 use shiftaddaug::data::FASHION_MNIST_DIR;
 use shiftaddaug::models::{Head, MfCnnConfig};
 use shiftaddaug::nn::{ConvKind, ShiftMode};
-use shiftaddaug::train::{OptimizerKind, TrainConfig};
+use shiftaddaug::train::{BN_RESET_IMAGES, OptimizerKind, TrainConfig};
 use std::path::PathBuf;
 
 /// Multiplication-free tiny CNNs (shift and adder convolutions) trained with ShiftAddAug on
@@ -151,7 +151,7 @@ pub(super) struct TrainArgs {
     pub(super) no_sort: bool,
     /// BatchNorm statistics of the deployed model re-estimated on this many training images
     /// after training (0: keep the running statistics).
-    #[arg(long, value_name = "N", default_value_t = 16_000)]
+    #[arg(long, value_name = "N", default_value_t = BN_RESET_IMAGES)]
     pub(super) bn_reset: usize,
     /// Optimiser.
     #[arg(long, default_value = "adam", value_parser = one_of(&[("adam", OptimizerKind::Adam), ("sgd", OptimizerKind::Sgd)]))]

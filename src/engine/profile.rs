@@ -16,9 +16,8 @@
 use crate::aug::{AugConfig, AugNet, AugNetConfig, Pass};
 use crate::error::{Error, Result};
 use crate::nn::ConvKind;
-use crate::train::{ImageClassifier, OptimizerKind, Progress, TrainConfig, Trainer};
+use crate::train::{ImageClassifier, OptimizerKind, Progress, TrainConfig, Trainer, loss_and_correct};
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 
@@ -169,12 +168,6 @@ async fn layer_rows(
     Ok(rows.into_values().collect())
 }
 
-/// Cross-entropy of `logits` against `labels`.
-fn loss(logits: Tensor<2>, labels: &Tensor<1, Int>) -> Tensor<1> {
-    let n = logits.dims()[0];
-    log_softmax(logits, 1).gather(1, labels.clone().reshape([n, 1])).mean().neg()
-}
-
 /// Profiles one direct and one augmented training step of `config`'s supernet (the direct step
 /// with augmentation disabled) on `batch` images, each op timed `reps` times; `device` is an
 /// autodiff device.
@@ -218,8 +211,13 @@ pub async fn profile_steps(
         let net = trainer.model();
         let progress = Progress { step: 0, total_steps: Some(100_000) };
         let forward_backward_ms = median(clock, reps, || async {
+            // The trainer's loss: every pass's cross-entropy with its weight, and the extra terms.
             let passes = net.training_passes(x.clone(), progress)?;
-            let total = passes.into_iter().map(|(l, wgt)| loss(l, &y).mul_scalar(wgt)).reduce(|a, b| a + b).expect("one pass at least");
+            let ce = |l| loss_and_correct(l, &labels, y.clone(), config.num_classes, 0.0, device).0;
+            let mut total = passes.into_iter().map(|(l, wgt)| ce(l).mul_scalar(wgt)).reduce(|a, b| a + b).expect("one pass at least");
+            if let Some(extra) = net.extra_loss() {
+                total = total + extra;
+            }
             let grads = total.backward();
             sync(net.stem.conv.weight.val().grad(&grads).ok_or_else(|| Error::Backend("no gradient".into()))?).await
         })

@@ -17,6 +17,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// Images per re-estimation batch unless a caller says otherwise.
 pub const BN_RESET_BATCH: usize = 250;
 
+/// Images the deployed model's BatchNorm statistics are re-estimated on after training, unless
+/// a caller says otherwise (NetAug's default; the SDK's `DEFAULT_RESET_BN`).
+pub const BN_RESET_IMAGES: usize = 16_000;
+
 /// A BatchNorm re-estimation in progress; see the module docs.
 pub struct BnEstimator<M> {
     /// Inner-device copy of the model, BNs in [`BnMode::Estimate`].

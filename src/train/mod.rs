@@ -7,7 +7,7 @@ mod bn_reset;
 pub mod checkpoint;
 mod config;
 
-pub use bn_reset::{BN_RESET_BATCH, BnEstimator, reset_bn};
+pub use bn_reset::{BN_RESET_BATCH, BN_RESET_IMAGES, BnEstimator, reset_bn};
 pub use config::{OptimizerKind, TrainConfig};
 
 use crate::data::{Dataset, batch_seed, check_images, check_labels, random_crop_flip};
@@ -143,7 +143,14 @@ fn targets(labels: &[u32], k: usize, eps: f32, device: &Device) -> Tensor<2> {
 }
 
 /// `[mean loss, correct count]` as one tensor, so that metrics cost a single readback.
-fn loss_and_correct(logits: Tensor<2>, labels: &[u32], y: Tensor<1, Int>, k: usize, eps: f32, device: &Device) -> (Tensor<1>, Tensor<1>) {
+pub(crate) fn loss_and_correct(
+    logits: Tensor<2>,
+    labels: &[u32],
+    y: Tensor<1, Int>,
+    k: usize,
+    eps: f32,
+    device: &Device,
+) -> (Tensor<1>, Tensor<1>) {
     let [n, _] = logits.dims();
     let logp = log_softmax(logits.clone(), 1);
     let loss = logp.mul(targets(labels, k, eps, device)).sum_dim(1).mean().neg();

@@ -297,17 +297,13 @@ impl Session {
     pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
         let mut s = self.state.borrow_mut();
         let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
-        let (e, n) = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
-            Net::Mf(t) => {
-                let e = BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?;
-                let n = e.batches();
-                (Estimate::Mf(e), n)
-            }
-            Net::Aug(t) => {
-                let e = BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?;
-                let n = e.batches();
-                (Estimate::Aug(e), n)
-            }
+        let e = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
+            Net::Mf(t) => Estimate::Mf(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
+            Net::Aug(t) => Estimate::Aug(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
+        };
+        let n = match &e {
+            Estimate::Mf(e) => e.batches(),
+            Estimate::Aug(e) => e.batches(),
         };
         s.bn = Some(e);
         Ok(n)
@@ -438,9 +434,9 @@ impl Session {
         self.eval_promise(x, y, false)
     }
 
-    /// Loss and accuracy on `(x, y)` of the model as it will be deployed, during training:
-    /// zoo models first re-estimate their BN statistics on a copy from `evalBnImages`
-    /// training images (see `TrainConfig`). `{ loss, accuracy, count }`; rejects with
+    /// Loss and accuracy on `(x, y)` of the model as it will be deployed, during training: its
+    /// BN statistics are first re-estimated on a copy from `evalBnImages` training images (see
+    /// `TrainConfig`). `{ loss, accuracy, count }`; rejects with
     /// `INVALID_DATASET` before `setTrainingData`.
     pub fn validate(&self, x: Vec<f32>, y: Vec<i32>) -> js_sys::Promise {
         self.eval_promise(x, y, true)
