@@ -2,7 +2,8 @@
 //! native, rayon): where one direct and one ShiftAddAug training step spend their time, by op
 //! kind (`engine::profile`). Prints markdown tables. Run: `cargo bench --bench step_profile`
 //! (`BENCH_CONV=mult|shift|add`, default shift; `BENCH_REPS`, default 5; `BENCH_FUSED_BN=0` for
-//! burn's BatchNorm and activation ops instead of `ops::bn_act`).
+//! burn's BatchNorm and activation ops instead of `ops::bn_act`; `BENCH_FAST_CONV=0` for burn's
+//! `conv2d` instead of `ops::conv`'s depthwise and pointwise paths).
 
 use burn::tensor::Device;
 use shiftaddaug::aug::AugNetConfig;
@@ -17,6 +18,7 @@ fn main() {
     let config = AugNetConfig::new([1, 32, 32], 10, conv);
     let fused = std::env::var("BENCH_FUSED_BN").map_or(true, |v| v != "0");
     shiftaddaug::ops::bn_act::set_fused(fused);
+    shiftaddaug::ops::conv::set_fast(std::env::var("BENCH_FAST_CONV").map_or(true, |v| v != "0"));
     let start = Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1e3;
     let device = Device::flex().autodiff();

@@ -2,8 +2,9 @@
 //! rayon): MobileNetV2-Tiny at 32×32 (stem stride 1), batch 64 of Fashion-MNIST, SGD, one
 //! optimiser step per batch (the augmented rows train the tiny pass and one sampled augmented
 //! pass per step, widths augmented). Prints a markdown table of images/s (median over the
-//! timed steps, after 2 warm-up steps), with burn's BatchNorm and activation ops and with the
-//! fused ones (`ops::bn_act`), in the same run. Run: `cargo bench --bench train_step`
+//! timed steps, after 2 warm-up steps), in the same run with burn's ops, with the fused
+//! BatchNorm + activation (`ops::bn_act`), and with it and the fast depthwise and pointwise
+//! convolutions (`ops::conv`). Run: `cargo bench --bench train_step`
 //! (`BENCH_STEPS`, default 12, sets the timed steps per row; `BENCH_CONV=shift` runs one row).
 
 use burn::tensor::Device;
@@ -27,7 +28,7 @@ fn main() {
         "MobileNetV2-Tiny 32×32, batch {BATCH}, SGD, Flex CPU (native), {} threads; images/s, median of {steps} steps\n",
         rayon::current_num_threads()
     );
-    println!("| conv | BatchNorm + activation | direct | ShiftAddAug (H1, R1) | augmented / direct |");
+    println!("| conv | kernels | direct | ShiftAddAug (H1, R1) | augmented / direct |");
     println!("|---|---|---|---|---|");
     let only: Option<ConvKind> = std::env::var("BENCH_CONV").ok().map(|v| v.parse().expect("BENCH_CONV: mult, shift or add"));
     for conv in [ConvKind::Mult, ConvKind::Shift, ConvKind::Add].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
@@ -49,16 +50,17 @@ fn main() {
             times.sort_by(f64::total_cmp);
             BATCH as f64 / times[times.len() / 2]
         };
-        // burn's batch_norm_train and activation ops, then the fused kernels (ops::bn_act).
+        let variants = [("burn ops", false, false), ("ops::bn_act", true, false), ("ops::bn_act + ops::conv", true, true)];
         let mut row = Vec::new();
-        for fused in [false, true] {
-            shiftaddaug::ops::bn_act::set_fused(fused);
+        for (what, fused_bn, fast_conv) in variants {
+            shiftaddaug::ops::bn_act::set_fused(fused_bn);
+            shiftaddaug::ops::conv::set_fast(fast_conv);
             let direct = rate(AugConfig::direct());
             let aug = rate(AugConfig::default());
-            let what = if fused { "fused (ops::bn_act)" } else { "burn ops" };
             println!("| {conv:?} | {what} | {direct:.1} | {aug:.1} | {:.2} |", aug / direct);
             row.push((direct, aug));
         }
-        println!("| {conv:?} | fused / burn ops | {:.2}× | {:.2}× | |", row[1].0 / row[0].0, row[1].1 / row[0].1);
+        println!("| {conv:?} | all / burn ops | {:.2}× | {:.2}× | |", row[2].0 / row[0].0, row[2].1 / row[0].1);
+        println!("| {conv:?} | all / ops::bn_act | {:.2}× | {:.2}× | |", row[2].0 / row[1].0, row[2].1 / row[1].1);
     }
 }

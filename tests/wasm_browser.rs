@@ -82,6 +82,15 @@ async fn bn_act_conforms_on_wasm_cpu_and_webgpu() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `ops::conv::conv2d` on the wasm CPU (depthwise kernels, pointwise matmul) and on WebGPU
+/// (burn's `conv2d`) against burn's `conv2d` on the CPU.
+#[wasm_bindgen_test]
+async fn fast_convs_conform_on_wasm_cpu_and_webgpu() {
+    let mut failures = conformance::conv::check(&cpu_device().autodiff(), "chromium wasm", true).await;
+    failures.extend(conformance::conv::check(&gpu().await.autodiff(), "chromium webgpu", false).await);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_on_webgpu() {
     let r = train_run(gpu().await, ConvKind::Shift, 2048, 500, 32).await;

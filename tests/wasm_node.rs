@@ -66,6 +66,13 @@ async fn fused_bn_act_conforms_in_node() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The fast depthwise and pointwise convolutions (SIMD128 build) against burn's `conv2d`.
+#[wasm_bindgen_test]
+async fn fast_convs_conform_in_node() {
+    let failures = conformance::conv::check(&cpu_device().autodiff(), "node", true).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_in_node() {
     let r = train_run(cpu_device(), ConvKind::Shift, 3072, 1000, 32).await;

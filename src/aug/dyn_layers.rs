@@ -11,8 +11,6 @@ use crate::ops::fused::adder_grad_scale;
 use crate::ops::{Conv2dGeometry, adder_conv2d, min_exponent, pot_quantize};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 /// Weight bits of shift layers under sharing (DeepShift-Q, exponents in [-15, 0]).
@@ -100,8 +98,7 @@ impl DynConv {
     }
 
     fn mult(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
-        let g = self.geometry(groups);
-        conv2d(x, w, None, ConvOptions::new(g.stride, g.padding, [1, 1], groups))
+        crate::ops::conv::conv2d(x, w, self.geometry(groups))
     }
 
     /// The MF weight of a slice: `R(W)`, for Add `gain · R(W)` (and the adder gradient scaling

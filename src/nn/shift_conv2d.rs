@@ -2,8 +2,6 @@ use crate::error::Result;
 use crate::nn::{ShiftMode, ShiftWeight};
 use crate::ops::{Conv2dGeometry, round_to_fixed};
 use burn::module::Module;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 /// Configuration of a [`ShiftConv2d`] (weights are signed powers of two: bit-shifts at inference).
@@ -89,7 +87,6 @@ impl ShiftConv2d {
             Some([i, f]) => round_to_fixed(x, i, f)?,
             None => x,
         };
-        let g = self.geometry;
-        Ok(conv2d(x, self.quantized_weight()?, None, ConvOptions::new(g.stride, g.padding, [1, 1], g.groups)))
+        Ok(crate::ops::conv::conv2d(x, self.quantized_weight()?, self.geometry))
     }
 }

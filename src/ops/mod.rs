@@ -4,6 +4,7 @@
 
 mod adder;
 pub mod bn_act;
+pub mod conv;
 pub mod fused;
 mod shift;
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod bn_act;
+pub mod conv;
 
 use shiftaddaug::data::Rng;
 use shiftaddaug::ops::Conv2dGeometry;
