@@ -68,13 +68,13 @@ pub trait BnActBackend: Backend {
         act: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// `(dx, dgamma, dbeta)` for the upstream gradient `dy`, from the forward's `x`, `y` and
-    /// statistics.
+    /// `(dx, dgamma, dbeta)` for the upstream gradient `dy`, from the forward's `x`, `gamma`,
+    /// `beta` and statistics.
     #[allow(clippy::too_many_arguments)]
     fn bn_act_backward(
         x: FloatTensor<Self>,
-        y: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         dy: FloatTensor<Self>,
@@ -110,18 +110,24 @@ impl BnActBackend for Flex {
 
     fn bn_act_backward(
         x: FlexTensor,
-        y: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
         dy: FlexTensor,
         eps: f32,
         act: usize,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let [x, y, gamma, mean, variance, dy] = [x, y, gamma, mean, variance, dy].map(contiguous);
+        let [x, gamma, beta, mean, variance, dy] = [x, gamma, beta, mean, variance, dy].map(contiguous);
         let d = dims(&x);
-        let saved =
-            cpu::Saved { x: slice(&x), y: slice(&y), gamma: slice(&gamma), mean: slice(&mean), var: slice(&variance), dy: slice(&dy) };
+        let saved = cpu::Saved {
+            x: slice(&x),
+            gamma: slice(&gamma),
+            beta: slice(&beta),
+            mean: slice(&mean),
+            var: slice(&variance),
+            dy: slice(&dy),
+        };
         let (dx, dg, db) = cpu::backward(d, &saved, eps, BnAct::from_code(act));
         (flex(dx, x.shape().to_vec()), flex(dg, vec![d.c]), flex(db, vec![d.c]))
     }
