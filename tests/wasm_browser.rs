@@ -91,6 +91,15 @@ async fn fast_convs_conform_on_wasm_cpu_and_webgpu() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `pot_quantize` on the wasm CPU (fused; bit for bit) and on WebGPU (tensor ops; up to
+/// boundary weights) against the reference on the CPU.
+#[wasm_bindgen_test]
+async fn pot_quantize_conforms_on_wasm_cpu_and_webgpu() {
+    let mut failures = conformance::pot::check(&cpu_device().autodiff(), "chromium wasm", true).await;
+    failures.extend(conformance::pot::check(&gpu().await.autodiff(), "chromium webgpu", false).await);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_on_webgpu() {
     let r = train_run(gpu().await, ConvKind::Shift, 2048, 500, 32).await;

@@ -73,6 +73,13 @@ async fn fast_convs_conform_in_node() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The fused power-of-two quantisation (wasm build) against the tensor-op reference, bit for bit.
+#[wasm_bindgen_test]
+async fn fused_pot_quantize_conforms_in_node() {
+    let failures = conformance::pot::check(&cpu_device().autodiff(), "node", true).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[wasm_bindgen_test]
 async fn shift_net_trains_in_node() {
     let r = train_run(cpu_device(), ConvKind::Shift, 3072, 1000, 32).await;

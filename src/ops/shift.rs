@@ -33,11 +33,20 @@ pub fn pot_exponent<const D: usize>(w: Tensor<D>, p_min: i32) -> Tensor<D> {
     w.abs().log().div_scalar(std::f32::consts::LN_2).round().clamp(p_min as f32, 0.0)
 }
 
-/// Power-of-two quantisation with a straight-through gradient (DeepShift-Q).
+/// Power-of-two quantisation with a straight-through gradient (DeepShift-Q): one fused pass on
+/// the CPU ([`super::pot`]), [`pot_quantize_reference`] elsewhere; the same bits either way.
 ///
 /// The forward value is exactly `sign(w) * 2^p` (no rounding error from the STE), so an
 /// exported model that stores `(sign, p)` reproduces it bit for bit.
 pub fn pot_quantize<const D: usize>(w: Tensor<D>, p_min: i32) -> Tensor<D> {
+    if super::pot::pot_fused(&w) {
+        return super::pot::pot_quantize_fused(w, p_min);
+    }
+    pot_quantize_reference(w, p_min)
+}
+
+/// [`pot_quantize`] from burn's tensor ops (every device; the oracle of the fused kernel).
+pub fn pot_quantize_reference<const D: usize>(w: Tensor<D>, p_min: i32) -> Tensor<D> {
     let p = pot_exponent(w.clone(), p_min);
     let q = p.clone().ones_like().mul_scalar(2.0).powf(p).mul(w.clone().detach().sign());
     // q + (w - w) has the value of q and the gradient of w.

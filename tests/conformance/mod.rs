@@ -7,6 +7,7 @@
 
 pub mod bn_act;
 pub mod conv;
+pub mod pot;
 
 use shiftaddaug::data::Rng;
 use shiftaddaug::ops::Conv2dGeometry;
