@@ -3,8 +3,9 @@
 //! optimiser step per batch (the augmented rows train the tiny pass and one sampled augmented
 //! pass per step, widths augmented). Prints a markdown table of images/s (median over the
 //! timed steps, after 2 warm-up steps), in the same run with burn's ops, with the fused
-//! BatchNorm + activation (`ops::bn_act`), and with it and the fast depthwise and pointwise
-//! convolutions (`ops::conv`). Run: `cargo bench --bench train_step`
+//! BatchNorm + activation (`ops::bn_act`), and with every fast kernel (`ops::Kernels::All`:
+//! also the depthwise and pointwise convolutions of `ops::conv` and the power-of-two rounding
+//! of `ops::pot`). Run: `cargo bench --bench train_step`
 //! (`BENCH_STEPS`, default 12, sets the timed steps per row; `BENCH_CONV=shift` runs one row).
 
 use burn::tensor::Device;
@@ -12,6 +13,7 @@ use shiftaddaug::aug::{AugConfig, AugNetConfig};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::block_on;
 use shiftaddaug::nn::ConvKind;
+use shiftaddaug::ops::Kernels;
 use shiftaddaug::train::{OptimizerKind, TrainConfig, Trainer};
 use std::time::Instant;
 
@@ -50,17 +52,16 @@ fn main() {
             times.sort_by(f64::total_cmp);
             BATCH as f64 / times[times.len() / 2]
         };
-        let variants = [("burn ops", false, false), ("ops::bn_act", true, false), ("ops::bn_act + ops::conv", true, true)];
+        let variants = [("burn ops", Kernels::Burn), ("ops::bn_act", Kernels::BnAct), ("every kernel", Kernels::All)];
         let mut row = Vec::new();
-        for (what, fused_bn, fast_conv) in variants {
-            shiftaddaug::ops::bn_act::set_fused(fused_bn);
-            shiftaddaug::ops::conv::set_fast(fast_conv);
+        for (what, kernels) in variants {
+            shiftaddaug::ops::set_kernels(kernels);
             let direct = rate(AugConfig::direct());
             let aug = rate(AugConfig::default());
             println!("| {conv:?} | {what} | {direct:.1} | {aug:.1} | {:.2} |", aug / direct);
             row.push((direct, aug));
         }
-        println!("| {conv:?} | all / burn ops | {:.2}× | {:.2}× | |", row[2].0 / row[0].0, row[2].1 / row[0].1);
-        println!("| {conv:?} | all / ops::bn_act | {:.2}× | {:.2}× | |", row[2].0 / row[1].0, row[2].1 / row[1].1);
+        println!("| {conv:?} | every kernel / burn ops | {:.2}× | {:.2}× | |", row[2].0 / row[0].0, row[2].1 / row[0].1);
+        println!("| {conv:?} | every kernel / ops::bn_act | {:.2}× | {:.2}× | |", row[2].0 / row[1].0, row[2].1 / row[1].1);
     }
 }

@@ -1,5 +1,5 @@
 // Bench page: calls the wasm module's benchOps (or, with ?profile=mult|shift|add, profileStep;
-// &fusedBn=0 for burn's BatchNorm and activation ops instead of the fused ones)
+// &kernels=burn|bn_act|all: burn's ops, only the fused BatchNorm + activation, or every fast kernel)
 // and shows the result as a table and as JSON (#json, read by scripts/bench-browser.mjs).
 // body[data-state] ends as done | error.
 import init, { benchOps, profileStep, simdEnabled } from './pkg/shiftaddaug.js';
@@ -21,10 +21,10 @@ async function operators() {
 
 /** Where one direct and one ShiftAddAug step of MobileNetV2-Tiny spend their time. */
 async function stepProfile(conv) {
-  const fusedBn = params.get('fusedBn') !== '0';
-  const { profiles, markdown } = await profileStep(backend, conv, batch, reps, fusedBn);
+  const kernels = params.get('kernels') ?? 'all';
+  const { profiles, markdown } = await profileStep(backend, conv, batch, reps, kernels);
   $('table').replaceWith(Object.assign(document.createElement('pre'), { id: 'table', textContent: markdown }));
-  return { conv, fusedBn, profiles, markdown };
+  return { conv, kernels, profiles, markdown };
 }
 
 try {

@@ -67,10 +67,20 @@ impl<B: Backend + PotBackend, C: CheckpointStrategy> PotBackend for Autodiff<B, 
     }
 }
 
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the fused kernel on (the default) or off process-wide (for benchmarks; see
+/// [`super::set_kernels`]).
+pub fn set_fused(enabled: bool) {
+    ENABLED.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Whether [`super::pot_quantize`] takes the fused kernel for `w` (Flex, f32, with or without
-/// autodiff).
+/// autodiff, unless [`set_fused`] turned it off).
 pub fn pot_fused<const D: usize>(w: &Tensor<D>) -> bool {
-    matches!(w.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && w.dtype() == DType::F32
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+        && matches!(w.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+        && w.dtype() == DType::F32
 }
 
 /// The fused quantisation of `w` (call where [`pot_fused`] holds).

@@ -86,15 +86,17 @@ fn performance_now() -> Result<impl Fn() -> f64, JsValue> {
 /// The step profile ([`crate::engine::profile`]) of MobileNetV2-Tiny at 32×32 (stem stride 1)
 /// with `conv` (`mult`, `shift`, `add`) MF layers, SGD, batch `batch`, each op timed `reps`
 /// times: resolves to `{ profiles, markdown }` (one direct and one ShiftAddAug step).
-/// `fused_bn`: the fused BatchNorm + activation kernels (`ops::bn_act`), or burn's ops (for a
-/// comparison in one page).
+/// `kernels`: `burn` (burn's ops), `bn_act` (only the fused BatchNorm + activation) or `all`
+/// (every fast CPU kernel, the default in training), for a comparison in one page
+/// ([`crate::ops::Kernels`]).
 ///
-/// Rejects with `UNKNOWN_BACKEND`, `INVALID_CONFIG` (unknown conv, zero batch),
+/// Rejects with `UNKNOWN_BACKEND`, `INVALID_CONFIG` (unknown conv or kernels, zero batch),
 /// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
 #[wasm_bindgen(js_name = profileStep)]
-pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32, fused_bn: bool) -> Result<JsValue, JsValue> {
+pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32, kernels: String) -> Result<JsValue, JsValue> {
     let device = bench_device(&backend).await?;
-    crate::ops::bn_act::set_fused(fused_bn);
+    let kernels: crate::ops::Kernels = kernels.parse().map_err(js_error)?;
+    crate::ops::set_kernels(kernels);
     if batch == 0 {
         return Err(js_error(Error::Config("batch must be at least 1".into())));
     }
