@@ -17,7 +17,8 @@
 //!
 //! Modules: [`ops`] (operators and fused kernels), [`nn`] (layers), [`models`], [`aug`]
 //! (ShiftAddAug supernet), [`data`], [`train`]
-//! (async training loop), [`engine`] (devices). The `web` module (wasm only) holds every
+//! (async training loop), [`engine`] (devices), [`export`] (deployed models), [`infer`]
+//! (integer inference: Shiftmax). The `web` module (wasm only) holds every
 //! `#[wasm_bindgen]` item.
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod data;
 pub mod engine;
 mod error;
 pub mod export;
+pub mod infer;
 pub mod models;
 pub mod nn;
 pub mod ops;
