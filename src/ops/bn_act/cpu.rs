@@ -168,8 +168,12 @@ fn affine(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) -> (
 /// `(Σ (x − k), Σ (x − k)²)` over one run, in [`LANES`] partial sums.
 #[inline(always)]
 fn shifted_sums(xs: &[f32], k: f32) -> (f32, f32) {
-    let (mut a1, mut a2) = ([0f32; LANES], [0f32; LANES]);
     let full = xs.len() / LANES * LANES;
+    if full == 0 {
+        // Runs shorter than LANES (4×4 and 2×2 planes): no lanes to set up and sum.
+        return xs.iter().fold((0f32, 0f32), |(t1, t2), &x| (t1 + (x - k), t2 + (x - k) * (x - k)));
+    }
+    let (mut a1, mut a2) = ([0f32; LANES], [0f32; LANES]);
     for b in (0..full).step_by(LANES) {
         let xc = lanes(xs, b);
         for l in 0..LANES {
@@ -222,8 +226,15 @@ fn backward_act<const A: u8>(d: Dims, &Saved { x, gamma, beta, mean, var, dy }: 
     let sums = channel_sums(d, |i, ch| {
         let (m, a, b) = (mean[ch], scale[ch], shift[ch]);
         let (xs, gs) = (run(x, d, i, ch), run(dy, d, i, ch));
-        let (mut ab, mut ag) = ([0f32; LANES], [0f32; LANES]);
         let full = d.hw / LANES * LANES;
+        if full == 0 {
+            // Runs shorter than LANES: no lanes to set up and sum.
+            return xs.iter().zip(gs).fold((0f32, 0f32), |(tb, tg), (&xv, &gv)| {
+                let dz = gate::<A>(xv * a + b, gv);
+                (tb + dz, tg + dz * (xv - m))
+            });
+        }
+        let (mut ab, mut ag) = ([0f32; LANES], [0f32; LANES]);
         for k in (0..full).step_by(LANES) {
             let (xc, gc) = (lanes(xs, k), lanes(gs, k));
             for l in 0..LANES {
