@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier. Installs what it needs first (scripts/setup.sh).
-#   1. native: cargo fmt --check (rustfmt.toml), cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
+#   1. native: cargo fmt --check (rustfmt.toml), cargo clippy (native and wasm32, warnings are errors), cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
 #   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
 #   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI) and its types (tsc --noEmit)
@@ -12,6 +12,8 @@ scripts/setup.sh
 
 echo "== 1/5 native tests"
 cargo fmt --check
+cargo clippy --release --all-targets --quiet -- -D warnings
+cargo clippy --release --target wasm32-unknown-unknown --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
 cargo test --release
 
 echo "== 2/5 wasm32 in Node"

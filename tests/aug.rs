@@ -367,8 +367,8 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
             let q = |w: Tensor<4>| pot_quantize(conv.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap());
             let c = |x: Tensor<4>, w: Tensor<4>, groups: usize| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
             let want = if depthwise {
-                let yt = c(x.clone().narrow(1, 0, t_out), q(w.clone().slice([0..t_out])), t_out);
-                let ya = c(x.clone().narrow(1, t_out, a_out - t_out), w.slice([t_out..a_out]), a_out - t_out);
+                let yt = c(x.clone().narrow(1, 0, t_out), q(w.clone().slice(0..t_out)), t_out);
+                let ya = c(x.clone().narrow(1, t_out, a_out - t_out), w.slice(t_out..a_out), a_out - t_out);
                 run(Tensor::cat(vec![yt, ya], 1))
             } else {
                 let mut yt = c(x.clone().narrow(1, 0, t_in), q(w.clone().slice([0..t_out, 0..t_in])), 1);

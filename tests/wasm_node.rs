@@ -15,9 +15,11 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
+/// The test build must have SIMD128 (`.cargo/config.toml`): checked at compile time, and the
+/// module must report it at run time.
 #[wasm_bindgen_test]
 fn built_with_simd128() {
-    assert!(cfg!(target_feature = "simd128"));
+    const { assert!(cfg!(target_feature = "simd128"), "build the wasm tests with +simd128") };
     assert!(shiftaddaug::web::simd_enabled());
 }
 

@@ -132,7 +132,7 @@ impl DynConv {
     /// computes it from the bank: `PoT(R(W))` for Shift, `gain · R(W)` for Add; `None` for Mult.
     pub fn target_weight(&self, [t_in, t_out]: [usize; 2]) -> Option<Tensor<4>> {
         let w = self.weight.val();
-        let w = if self.depthwise { w.slice([0..t_out]) } else { w.slice([0..t_out, 0..t_in]) };
+        let w = if self.depthwise { w.slice(0..t_out) } else { w.slice([0..t_out, 0..t_in]) };
         match self.kind {
             ConvKind::Mult => None,
             ConvKind::Shift => Some(self.shift_weight(w)),
@@ -157,7 +157,7 @@ impl DynConv {
             return self.shift_hybrid(x, w, t, a, mode);
         }
         if self.depthwise {
-            let ws = |lo: usize, hi: usize| w.clone().slice([lo..hi]);
+            let ws = |lo: usize, hi: usize| w.clone().slice(lo..hi);
             return match pass {
                 Pass::Tiny => self.mf(x, ws(0, t_out), t_out),
                 Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out),
@@ -201,9 +201,9 @@ impl DynConv {
     /// one im2col and no channel slicing or concatenation of activations.
     fn shift_hybrid(&self, x: Tensor<4>, w: Tensor<4>, [t_in, t_out]: [usize; 2], [a_in, a_out]: [usize; 2], mode: AugMode) -> Tensor<4> {
         if self.depthwise {
-            let mut wh = self.shift_weight(w.clone().slice([0..t_out]));
+            let mut wh = self.shift_weight(w.clone().slice(0..t_out));
             if a_out > t_out {
-                wh = Tensor::cat(vec![wh, w.slice([t_out..a_out])], 0);
+                wh = Tensor::cat(vec![wh, w.slice(t_out..a_out)], 0);
             }
             return self.mult(x, wh, a_out);
         }

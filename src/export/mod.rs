@@ -184,7 +184,7 @@ impl Writer {
         }
         header.insert("__metadata__".into(), serde_json::json!({ "format": FORMAT }));
         let mut h = serde_json::to_vec(&serde_json::Value::Object(header)).expect("json of plain values");
-        while h.len() % 8 != 0 {
+        while !h.len().is_multiple_of(8) {
             h.push(b' ');
         }
         let mut out = (h.len() as u64).to_le_bytes().to_vec();

@@ -54,7 +54,7 @@ pub fn shift_exp(i: i64, x0: i64) -> i64 {
 /// When `out.len() != logits.len()`, `classes` is 0 or does not divide `logits.len()`, or
 /// `scale` has no [`shift_exp_x0`] (callers validate: the engine picks the scale).
 pub fn shiftmax(logits: &[i32], classes: usize, scale: f32, out: &mut [u8]) {
-    assert!(classes > 0 && logits.len() % classes == 0 && out.len() == logits.len(), "shiftmax: shapes");
+    assert!(classes > 0 && logits.len().is_multiple_of(classes) && out.len() == logits.len(), "shiftmax: shapes");
     let x0 = shift_exp_x0(scale).expect("shiftmax: scale in (0, 1] with |⌊−1/S⌋| ≤ 2^15");
     let mut exp = vec![0i64; classes];
     for (row, o) in logits.chunks_exact(classes).zip(out.chunks_exact_mut(classes)) {
@@ -120,7 +120,7 @@ mod tests {
             while (i as f64) * (scale as f64) > -8.0 {
                 let got = shift_exp(i, x0) as f64 / (one * -x0 as f64);
                 let want = (i as f64 * scale as f64).exp();
-                assert!(got >= 0.0 && got <= 1.0 + 1e-9, "scale {scale} i {i}: {got}");
+                assert!((0.0..=1.0 + 1e-9).contains(&got), "scale {scale} i {i}: {got}");
                 assert!((got - want).abs() <= 0.13 * want + 1e-4, "scale {scale} i {i}: {got} vs {want}");
                 i -= 1 + (i.unsigned_abs() as i64) / 50;
             }

@@ -61,7 +61,9 @@ impl NetSpec {
     /// kernels 3, 5, 3, 3, 5; ReLU in the first two, h-swish after; SE in stages 2, 4, 5); head
     /// conv 56 → 336 (h-swish); after pooling a 336 → 1280 conv with bias (h-swish); classifier.
     pub fn mobilenet_v3_035() -> Self {
-        let stages: [(usize, usize, usize, Act, bool, &[usize]); 5] = [
+        // (output width, stride, kernel, activation, SE, middle widths of the stage's blocks)
+        type Stage = (usize, usize, usize, Act, bool, &'static [usize]);
+        let stages: [Stage; 5] = [
             (8, 2, 3, Act::Relu, false, &[24, 24]),
             (16, 2, 5, Act::Relu, true, &[24, 40, 40]),
             (32, 2, 3, Act::Hswish, false, &[88, 72, 64, 64]),
@@ -123,7 +125,9 @@ impl NetSpec {
     /// ProxylessNAS-Mobile w0.35 (r160): stages of (kernel, expand) with widths
     /// 16, 16, 32, 32, 64 and strides 2, 2, 2, 1, 2; head MBConv k7 e6 → 112, conv 112 → 1280.
     pub fn proxyless_035() -> Self {
-        let stages: [(usize, usize, &[(usize, usize)]); 5] = [
+        // (output width, stride, (kernel, expand) of the stage's blocks)
+        type Stage = (usize, usize, &'static [(usize, usize)]);
+        let stages: [Stage; 5] = [
             (16, 2, &[(5, 3), (3, 3)]),
             (16, 2, &[(7, 3), (3, 3), (5, 3), (5, 3)]),
             (32, 2, &[(7, 6), (5, 3), (5, 3), (5, 3)]),

@@ -92,7 +92,7 @@ impl DynBn {
                 let full = state.value_sync();
                 let old = full.clone().narrow(0, 0, c);
                 let new = old.mul_scalar(1.0 - mom).add(batch.detach().mul_scalar(mom));
-                set_running(state, full.slice_assign([0..c], new).detach());
+                set_running(state, full.slice_assign(0..c, new).detach());
             };
             upd(&self.running_mean, r.mean);
             upd(&self.running_var, r.variance);

@@ -125,7 +125,7 @@ pub fn adder_conv2d_reference(x: Tensor<4>, weight: Tensor<4>, geo: Conv2dGeomet
     let mut start = 0;
     while start < n {
         let end = (start + chunk).min(n);
-        let p = if chunk == n { patches.clone() } else { patches.clone().slice([start..end]) };
+        let p = if chunk == n { patches.clone() } else { patches.clone().slice(start..end) };
         outs.push(adder_chunk(p, wg.clone(), with_grad));
         start = end;
     }

@@ -102,11 +102,11 @@ fn adder_input_grad_kernel<F: Float>(
         for ky in 0..kh {
             // Output row oy reads input row iy through tap ky when oy·sh + ky = iy + ph.
             let ny = iy + ph;
-            if ny >= ky && (ny - ky) % sh == 0 && (ny - ky) / sh < ho {
+            if ny >= ky && (ny - ky).is_multiple_of(sh) && (ny - ky) / sh < ho {
                 let oy = (ny - ky) / sh;
                 for kx in 0..kw {
                     let nx = ix + pw;
-                    if nx >= kx && (nx - kx) % sw == 0 && (nx - kx) / sw < wo {
+                    if nx >= kx && (nx - kx).is_multiple_of(sw) && (nx - kx) / sw < wo {
                         let ox = (nx - kx) / sw;
                         let g = gy[((b * m + o) * ho + oy) * wo + ox];
                         let wv = w[((o * cg + cc) * kh + ky) * kw + kx];
@@ -151,7 +151,7 @@ fn adder_weight_grad_kernel<F: Float>(
     let o = widx / (kw * kh * cg);
     let grp = o / (m / groups as usize);
     let wv = w[widx];
-    let per = (n + slices - 1) / slices;
+    let per = n.div_ceil(slices);
     let b0 = slice * per;
     let b1 = clamp_max(b0 + per, n);
     let mut acc = F::new(0.0);

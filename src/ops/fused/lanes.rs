@@ -73,7 +73,7 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn hardtanh(a: Self::V) -> Self::V {
         // max then min, as the vector versions do (NaN handling is not relied upon).
-        a.map(|v| v.max(-1.0).min(1.0))
+        a.map(|v| v.clamp(-1.0, 1.0))
     }
     #[inline(always)]
     fn hsum(a: Self::V) -> f32 {
