@@ -39,7 +39,7 @@ fn fashion_mnist_variant_structure_and_forward() {
     assert_eq!(learnable_params(&model), 305_482);
     assert_eq!(model.blocks.len(), MBV2_TINY_BLOCKS.len());
     assert_eq!(model.blocks.iter().filter(|b| b.residual).count(), 10);
-    let y = model.forward(Tensor::zeros([2, 1, 28, 28], &device)).unwrap();
+    let y = model.forward(Tensor::zeros([2, 1, 32, 32], &device)).unwrap();
     assert_eq!(y.dims(), [2, 10]);
     assert_eq!(model.stem.conv.kind(), ConvKind::Mult);
     assert!(model.blocks.iter().all(|b| b.depthwise.conv.kind() == ConvKind::Shift));
@@ -117,4 +117,47 @@ fn zoo_counts_match_hand_counts() {
     let small = AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift);
     let y = small.init(&device).unwrap().logits(Tensor::zeros([2, 1, 32, 32], &device)).unwrap();
     assert_eq!(y.dims(), [2, 10]);
+}
+
+/// `NetSpec::scaled`: widths × factor rounded to multiples of 8 (≥ 8), the chain of widths
+/// consistent, the shortcuts where the spec has them, the final conv unscaled; × 1 is the spec;
+/// the scaled net builds and classifies; factors outside (0, 8] are refused.
+#[test]
+fn width_multiplier_scales_every_zoo_model() {
+    use shiftaddaug::aug::{AugNetConfig, NetSpec, make_divisible};
+    let device = Device::flex();
+    for name in NetSpec::NAMES {
+        let spec = NetSpec::by_name(name).unwrap();
+        assert_eq!(spec.scaled(1.0).unwrap(), spec, "{name} × 1");
+        for f in [0.5, 1.8, 2.6] {
+            let s = spec.scaled(f).unwrap();
+            let w = |c: usize| make_divisible(c as f32 * f);
+            assert_eq!((s.stem, s.ds, s.head, s.final_conv), (w(spec.stem), w(spec.ds), spec.head.map(w), spec.final_conv), "{name} × {f}");
+            let mut cur = s.ds;
+            for (b, o) in s.blocks.iter().zip(&spec.blocks) {
+                assert_eq!(b.channels, o.channels.map(w), "{name} × {f}");
+                assert!(b.channels.iter().all(|c| c % 8 == 0 && *c >= 8), "{name} × {f}: {:?}", b.channels);
+                assert_eq!(b.channels[0], cur, "{name} × {f}: chain");
+                assert_eq!(b.has_shortcut(), o.has_shortcut(), "{name} × {f}: shortcut of {:?}", o.channels);
+                cur = b.channels[2];
+            }
+        }
+        for bad in [0.0, -1.0, 8.5, f32::NAN, f32::INFINITY] {
+            assert!(spec.scaled(bad).is_err(), "{name} × {bad}");
+        }
+    }
+    let wide = AugNetConfig {
+        spec: NetSpec::mbv2_tiny().scaled(2.6).unwrap(),
+        stem_stride: 2,
+        ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Mult)
+    };
+    let net = wide.init(&device).unwrap();
+    assert!(
+        net.tiny_param_count()
+            > 4 * AugNetConfig { stem_stride: 2, ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Mult) }
+                .init(&device)
+                .unwrap()
+                .tiny_param_count()
+    );
+    assert_eq!(net.logits(Tensor::zeros([2, 1, 32, 32], &device)).unwrap().dims(), [2, 10]);
 }

@@ -110,6 +110,9 @@ pub(super) struct TrainArgs {
     /// Stem stride of the zoo models (2 for inputs much larger than 32).
     #[arg(long, default_value = "1", value_parser = one_of(&[("1", 1usize), ("2", 2)]))]
     pub(super) stem_stride: usize,
+    /// Width multiplier of the zoo models: every width × F, rounded to multiples of 8 (0 < F <= 8)
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub(super) width_mult: f32,
     /// Operator of the zoo models' depthwise convolutions [default: --conv].
     #[arg(long, value_parser = one_of(CONV))]
     pub(super) depthwise: Option<ConvKind>,
@@ -233,6 +236,8 @@ pub(super) struct Args {
     /// Stem stride of the supernet models (1 for 28–32 px, 2 for larger inputs).
     pub(super) stem_stride: usize,
     pub(super) classifier: ConvKind,
+    /// Width multiplier of the supernet models' spec.
+    pub(super) width_mult: f32,
 }
 
 impl TrainArgs {
@@ -247,6 +252,15 @@ impl TrainArgs {
         let static_model = self.model == "mfcnn" || (self.model == "mbv2-tiny" && self.shift_mode == ShiftMode::Ps);
         if static_model && (self.stem_conv != ConvKind::Mult || self.classifier != ConvKind::Mult) {
             return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
+        }
+        if !(self.width_mult > 0.0 && self.width_mult <= 8.0) {
+            return Err(format!("--width-mult {}: must be in (0, 8]", self.width_mult));
+        }
+        if static_model && self.width_mult != 1.0 {
+            return Err(
+                "--width-mult applies to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); for mfcnn set --widths"
+                    .into(),
+            );
         }
         if self.model == "mfcnn" && self.stem_stride != 1 {
             return Err(
@@ -307,6 +321,7 @@ impl TrainArgs {
             stem_conv: self.stem_conv,
             stem_stride: self.stem_stride,
             classifier: self.classifier,
+            width_mult: self.width_mult,
         })
     }
 }
@@ -350,6 +365,7 @@ mod tests {
         let s = parse("--model mcunet --stem-conv add --classifier shift").unwrap();
         assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
         assert_eq!(parse("--model mcunet --input-size 64 --stem-stride 2").unwrap().stem_stride, 2);
+        assert_eq!(parse("--model mbv2-tiny --width-mult 2.6").unwrap().width_mult, 2.6);
         let c = parse("--crop-pad 4 --flip").unwrap();
         assert_eq!((c.train.crop_padding, c.train.horizontal_flip), (4, true));
         let d = parse("").unwrap();
@@ -378,6 +394,9 @@ mod tests {
             ("--model mbv2-tiny --classifier conv", "[possible values: mult, shift, add]"),
             ("--stem-conv shift", "apply to the supernet models"),
             ("--stem-stride 3", "[possible values: 1, 2]"),
+            ("--model mbv2-tiny --width-mult 0", "--width-mult 0: must be in (0, 8]"),
+            ("--model mbv2-tiny --width-mult nan", "must be in (0, 8]"),
+            ("--width-mult 2", "--width-mult applies to the supernet models"),
             ("--lr -1", "learningRate = -1"),
         ] {
             let e = parse(argv).err().unwrap_or_else(|| panic!("{argv} was accepted"));

@@ -58,7 +58,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
     if a.arch != "mfcnn" {
-        let spec = shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny);
+        let spec = shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny).scaled(a.width_mult)?;
         let cfg = AugNetConfig {
             aug: a.aug.clone(),
             spec,

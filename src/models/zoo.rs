@@ -51,6 +51,29 @@ impl NetSpec {
         Self::plain(16, 8, MBV2_TINY_BLOCKS.to_vec(), Some(448))
     }
 
+    /// The spec with every width (stem, DS block, each block's input, middle and output, head
+    /// conv) multiplied by `factor` and rounded by NetAug's `make_divisible` (multiples of 8,
+    /// at least 8); the final conv keeps its width, as in OFA. Identity shortcuts stay where the
+    /// spec has them and nowhere else (rounding can make widths equal that were not).
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] when `factor` is not in `(0, 8]`.
+    pub fn scaled(&self, factor: f32) -> crate::Result<Self> {
+        if !(factor > 0.0 && factor <= 8.0) {
+            return Err(crate::Error::Config(format!("width multiplier {factor}; valid: (0, 8]")));
+        }
+        if factor == 1.0 {
+            return Ok(self.clone());
+        }
+        let w = |c: usize| crate::aug::make_divisible(c as f32 * factor);
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| BlockSpec { channels: b.channels.map(w), shortcut: if b.has_shortcut() { None } else { Some(false) }, ..*b })
+            .collect();
+        Ok(Self { stem: w(self.stem), ds: w(self.ds), blocks, head: self.head.map(w), ..self.clone() })
+    }
+
     /// A spec with ReLU6 everywhere, no DS shortcut and no final conv.
     pub fn plain(stem: usize, ds: usize, blocks: Vec<BlockSpec>, head: Option<usize>) -> Self {
         Self { stem, ds, blocks, head, stem_act: Act::Relu6, ds_act: Act::Relu6, ds_shortcut: false, final_conv: None }
