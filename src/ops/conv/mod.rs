@@ -27,34 +27,21 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 use cpu::DwDims;
 
+/// `[stride_h, stride_w, pad_h, pad_w]` of a depthwise convolution.
+pub type DwGeo = [usize; 4];
+
 /// Backend operations of the depthwise convolution: `x` is `[n, c, h, w]`, `w` `[c, 1, kh, kw]`,
 /// dilation 1.
 #[backend_extension(Flex, Autodiff)]
 pub trait DwConvBackend: Backend {
     /// `[n, c, ho, wo]`.
-    fn dwconv_forward(x: FloatTensor<Self>, w: FloatTensor<Self>, sh: usize, sw: usize, ph: usize, pw: usize) -> FloatTensor<Self>;
+    fn dwconv_forward(x: FloatTensor<Self>, w: FloatTensor<Self>, geo: DwGeo) -> FloatTensor<Self>;
 
     /// The gradient of `x` for the upstream gradient `dy` (`x` gives only its shape).
-    fn dwconv_backward_input(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        dy: FloatTensor<Self>,
-        sh: usize,
-        sw: usize,
-        ph: usize,
-        pw: usize,
-    ) -> FloatTensor<Self>;
+    fn dwconv_backward_input(x: FloatTensor<Self>, w: FloatTensor<Self>, dy: FloatTensor<Self>, geo: DwGeo) -> FloatTensor<Self>;
 
     /// The gradient of `w` for the upstream gradient `dy` (`w` gives only its shape).
-    fn dwconv_backward_weight(
-        x: FloatTensor<Self>,
-        w: FloatTensor<Self>,
-        dy: FloatTensor<Self>,
-        sh: usize,
-        sw: usize,
-        ph: usize,
-        pw: usize,
-    ) -> FloatTensor<Self>;
+    fn dwconv_backward_weight(x: FloatTensor<Self>, w: FloatTensor<Self>, dy: FloatTensor<Self>, geo: DwGeo) -> FloatTensor<Self>;
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -69,9 +56,9 @@ fn flex(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-fn dw_dims(x: &FlexTensor, w: &FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> DwDims {
+fn dw_dims(x: &FlexTensor, w: &FlexTensor, [sh, sw, ph, pw]: DwGeo) -> DwDims {
     let (xs, ws) = (x.shape(), w.shape());
-    DwDims::new(xs[0], xs[1], [xs[2], xs[3]], [ws[2], ws[3]], stride, padding).expect("geometry checked by conv2d")
+    DwDims::new(xs[0], xs[1], [xs[2], xs[3]], [ws[2], ws[3]], [sh, sw], [ph, pw]).expect("geometry checked by conv2d")
 }
 
 /// burn's Flex convolution, whose depthwise forward path is a direct kernel with runtime SIMD
@@ -82,16 +69,16 @@ fn flex_depthwise(x: FlexTensor, w: FlexTensor, stride: [usize; 2], padding: [us
 }
 
 impl DwConvBackend for Flex {
-    fn dwconv_forward(x: FlexTensor, w: FlexTensor, sh: usize, sw: usize, ph: usize, pw: usize) -> FlexTensor {
+    fn dwconv_forward(x: FlexTensor, w: FlexTensor, [sh, sw, ph, pw]: DwGeo) -> FlexTensor {
         flex_depthwise(x, w, [sh, sw], [ph, pw])
     }
 
     /// With stride 1, the forward convolution of `dy` by the kernel rotated by 180° with
     /// padding `k − 1 − p`; otherwise [`cpu::backward_input`].
-    fn dwconv_backward_input(x: FlexTensor, w: FlexTensor, dy: FlexTensor, sh: usize, sw: usize, ph: usize, pw: usize) -> FlexTensor {
+    fn dwconv_backward_input(x: FlexTensor, w: FlexTensor, dy: FlexTensor, geo: DwGeo) -> FlexTensor {
         let (w, dy) = (contiguous(w), contiguous(dy));
-        let d = dw_dims(&x, &w, [sh, sw], [ph, pw]);
-        let [kh, kw] = d.kernel;
+        let d = dw_dims(&x, &w, geo);
+        let ([kh, kw], [ph, pw]) = (d.kernel, d.padding);
         if d.stride == [1, 1] && ph < kh && pw < kw {
             let rotated: Vec<f32> = slice(&w).chunks(kh * kw).flat_map(|f| f.iter().rev().copied()).collect();
             return flex_depthwise(dy, flex(rotated, w.shape().to_vec()), [1, 1], [kh - 1 - ph, kw - 1 - pw]);
@@ -99,9 +86,9 @@ impl DwConvBackend for Flex {
         flex(cpu::backward_input(d, slice(&w), slice(&dy)), x.shape().to_vec())
     }
 
-    fn dwconv_backward_weight(x: FlexTensor, w: FlexTensor, dy: FlexTensor, sh: usize, sw: usize, ph: usize, pw: usize) -> FlexTensor {
+    fn dwconv_backward_weight(x: FlexTensor, w: FlexTensor, dy: FlexTensor, geo: DwGeo) -> FlexTensor {
         let (x, dy) = (contiguous(x), contiguous(dy));
-        let d = dw_dims(&x, &w, [sh, sw], [ph, pw]);
+        let d = dw_dims(&x, &w, geo);
         flex(cpu::backward_weight(d, slice(&x), slice(&dy)), w.shape().to_vec())
     }
 }
@@ -158,7 +145,7 @@ pub fn conv2d(x: Tensor<4>, w: Tensor<4>, geo: Conv2dGeometry) -> Tensor<4> {
     match conv_path(&x, &w, geo) {
         ConvPath::Depthwise => {
             let ([sh, sw], [ph, pw]) = (geo.stride, geo.padding);
-            Tensor::from_dispatch(<Dispatch as DwConvBackend>::dwconv_forward(x.into_dispatch(), w.into_dispatch(), sh, sw, ph, pw))
+            Tensor::from_dispatch(<Dispatch as DwConvBackend>::dwconv_forward(x.into_dispatch(), w.into_dispatch(), [sh, sw, ph, pw]))
         }
         ConvPath::Pointwise => {
             let ([n, c, h, iw], m) = (x.dims(), w.dims()[0]);
