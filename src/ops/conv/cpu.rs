@@ -1,8 +1,11 @@
-//! CPU kernels of the depthwise convolution (groups = channels, one filter per channel) on
-//! contiguous f32 NCHW data: direct loops over rows, no im2col. The inner loops run over a
-//! contiguous run of output pixels (`out[ox] += w · in[ox·s + kx − p]`), which the compiler
-//! vectorises for stride 1 (SIMD128 in the wasm build, SSE2 natively); natively the planes
-//! (forward, input gradient) and the channels (weight gradient) run on rayon.
+//! CPU kernels of the depthwise convolution's backward pass (groups = channels, one filter per
+//! channel) on contiguous f32 NCHW data, direct loops without im2col (the forward pass, and the
+//! stride-1 input gradient, are burn's direct depthwise kernel; see [`super`]):
+//! - [`backward_input`] scatters each output's gradient over its taps (strides > 1), a plane
+//!   per task on rayon;
+//! - [`backward_weight`] reads each plane through a zero-padded, column-phase-split copy
+//!   (`Padded`) so that every tap is a contiguous run of `LANES` values, summed in
+//!   registers (SSE2 natively, SIMD128 in the wasm build), a channel per task on rayon.
 //!
 //! Summation order is fixed by the loops (deterministic, and the same on every thread count);
 //! it differs from burn's im2col GEMM, so results agree with burn's `conv2d` up to float

@@ -104,7 +104,7 @@ pub fn set_fast(enabled: bool) {
 /// The path [`conv2d`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    /// The depthwise kernels of [`cpu`].
+    /// The depthwise extension ([`DwConvBackend`]).
     Depthwise,
     /// A batched matrix product.
     Pointwise,
