@@ -39,7 +39,7 @@ fn fashion_mnist_variant_structure_and_forward() {
     assert_eq!(learnable_params(&model), 305_482);
     assert_eq!(model.blocks.len(), MBV2_TINY_BLOCKS.len());
     assert_eq!(model.blocks.iter().filter(|b| b.residual).count(), 10);
-    let y = model.forward(Tensor::zeros([2, 1, 32, 32], &device)).unwrap();
+    let y = model.forward(Tensor::zeros([2, 1, 28, 28], &device)).unwrap();
     assert_eq!(y.dims(), [2, 10]);
     assert_eq!(model.stem.conv.kind(), ConvKind::Mult);
     assert!(model.blocks.iter().all(|b| b.depthwise.conv.kind() == ConvKind::Shift));
