@@ -33,14 +33,7 @@ impl Dims {
 /// (a linear stream), and the per-image pairs are added in image order in f64, so the result
 /// does not depend on the thread count.
 fn channel_sums(d: Dims, f: impl Fn(usize, usize) -> (f32, f32) + Sync + Send) -> Vec<(f64, f64)> {
-    let image = |i: usize| (0..d.c).map(|ch| f(i, ch)).collect::<Vec<_>>();
-    #[cfg(not(target_family = "wasm"))]
-    let per_image: Vec<Vec<(f32, f32)>> = {
-        use rayon::prelude::*;
-        (0..d.n).into_par_iter().map(image).collect()
-    };
-    #[cfg(target_family = "wasm")]
-    let per_image: Vec<Vec<(f32, f32)>> = (0..d.n).map(image).collect();
+    let per_image = crate::ops::par::map(d.n, |i| (0..d.c).map(|ch| f(i, ch)).collect::<Vec<_>>());
     let mut sums = vec![(0f64, 0f64); d.c];
     for img in per_image {
         for (s, (a, b)) in sums.iter_mut().zip(img) {
@@ -49,19 +42,6 @@ fn channel_sums(d: Dims, f: impl Fn(usize, usize) -> (f32, f32) + Sync + Send) -
         }
     }
     sums
-}
-
-/// `f(image, out_block)` for every image's `[c, hw]` block of `out`, on rayon natively.
-fn per_image(out: &mut [f32], block: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(block).enumerate().for_each(|(i, o)| f(i, o));
-    }
-    #[cfg(target_family = "wasm")]
-    {
-        out.chunks_mut(block).enumerate().for_each(|(i, o)| f(i, o));
-    }
 }
 
 /// Independent accumulators (and values per block) that the compiler maps onto SIMD registers
@@ -136,7 +116,7 @@ fn forward_act<const A: u8>(d: Dims, x: &[f32], gamma: &[f32], beta: &[f32], eps
     let (mean, var): (Vec<f32>, Vec<f32>) = stats.unzip();
     let (scale, shift) = affine(gamma, beta, &mean, &var, eps);
     let mut y = vec![0f32; x.len()];
-    per_image(&mut y, d.c * d.hw, |i, out| {
+    crate::ops::par::blocks(&mut y, d.c * d.hw, |i, out| {
         for ch in 0..d.c {
             let (a, b) = (scale[ch], shift[ch]);
             let (o, xs) = (&mut out[ch * d.hw..(ch + 1) * d.hw], run(x, d, i, ch));
@@ -255,7 +235,7 @@ fn backward_act<const A: u8>(d: Dims, &Saved { x, gamma, beta, mean, var, dy }: 
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.unzip();
     let count = d.count() as f32;
     let mut dx = vec![0f32; x.len()];
-    per_image(&mut dx, d.c * d.hw, |i, out| {
+    crate::ops::par::blocks(&mut dx, d.c * d.hw, |i, out| {
         for ch in 0..d.c {
             let (m, s, a, b) = (mean[ch], inv[ch], scale[ch], shift[ch]);
             let k = gamma[ch] * s;
