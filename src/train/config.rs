@@ -1,6 +1,9 @@
 use crate::data::MAX_CROP_PADDING;
 use crate::error::{Error, Result};
 
+/// Largest [`TrainConfig::micro_batches`].
+pub const MAX_MICRO_BATCHES: usize = 256;
+
 /// Optimiser choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +54,13 @@ pub struct TrainConfig {
     pub crop_padding: usize,
     /// Random left-right mirror with probability 1/2, per training image. Default false.
     pub horizontal_flip: bool,
+    /// Each batch is split into this many consecutive parts, each with its own forward and
+    /// backward pass (BatchNorm statistics per part, as in PyTorch's data-parallel training
+    /// without SyncBatchNorm), and the part gradients are summed, weighted by size, into one
+    /// update. `K` workers training in parallel compute exactly these parts; 1 worker with
+    /// `micro_batches = K` gives their results. Parts past a short last batch are empty.
+    /// Valid 1..=256. Default 1.
+    pub micro_batches: usize,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +81,7 @@ impl Default for TrainConfig {
             eval_bn_images: 2000,
             crop_padding: 0,
             horizontal_flip: false,
+            micro_batches: 1,
         }
     }
 }
@@ -104,6 +115,9 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.eval_batch_size == 0 {
             return bad(format!("logEvery = {}, evalBatchSize = {}; both must be >= 1", self.log_every, self.eval_batch_size));
+        }
+        if self.micro_batches == 0 || self.micro_batches > MAX_MICRO_BATCHES {
+            return bad(format!("microBatches = {}; valid: 1..={MAX_MICRO_BATCHES}", self.micro_batches));
         }
         if self.crop_padding > MAX_CROP_PADDING {
             return bad(format!("cropPadding = {}; valid: 0..={MAX_CROP_PADDING} pixels", self.crop_padding));
@@ -145,5 +159,9 @@ mod tests {
         assert!(e.contains("cropPadding = 33") && e.contains("0..=32"), "{e}");
         let c: TrainConfig = serde_json::from_str(r#"{"cropPadding": 4, "horizontalFlip": true}"#).unwrap();
         assert_eq!((c.crop_padding, c.horizontal_flip), (4, true));
+        for bad in [0, 257] {
+            let e = TrainConfig { micro_batches: bad, ..Default::default() }.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("microBatches = {bad}")) && e.contains("1..=256"), "{e}");
+        }
     }
 }

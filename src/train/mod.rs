@@ -6,9 +6,11 @@
 mod bn_reset;
 pub mod checkpoint;
 mod config;
+pub mod grads;
 
 pub use bn_reset::{BN_RESET_BATCH, BN_RESET_IMAGES, BnEstimator, reset_bn};
 pub use config::{OptimizerKind, TrainConfig};
+pub use grads::FlatGradients;
 
 use crate::data::{Dataset, batch_seed, check_images, check_labels, random_crop_flip};
 use crate::error::{Error, Result};
@@ -101,6 +103,29 @@ pub struct EvalMetrics {
     pub accuracy: f32,
     /// Number of examples.
     pub count: usize,
+}
+
+/// The gradient of one part of a batch ([`Trainer::part_gradients`]), already scaled by the
+/// part's share, on the model's inner device.
+pub struct PartGradients {
+    /// Parameter gradients.
+    pub grads: GradientsParams,
+    /// The part's share of the batch's reported loss (scalar).
+    pub loss: Tensor<1>,
+    /// Examples of the part classified correctly (scalar).
+    pub correct: Tensor<1>,
+}
+
+impl PartGradients {
+    /// Reads the part back (async) as `(gradient, loss share, correct count)`.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a readback fails.
+    pub async fn read<M: Module>(self, model: &M) -> Result<(FlatGradients, f32, f32)> {
+        let flat = FlatGradients::read(model, &self.grads).await?;
+        let v = read_floats(Tensor::cat(vec![self.loss.reshape([1]), self.correct.reshape([1])], 0)).await?;
+        Ok((flat, v[0], v[1]))
+    }
 }
 
 /// Trains one model on one device. Create the model on `device.autodiff()`.
@@ -268,24 +293,61 @@ impl<M: ImageClassifier> Trainer<M> {
         random_crop_flip(images, self.model().input_shape(), c.crop_padding, c.horizontal_flip, batch_seed(c.seed, epoch, batch));
     }
 
-    /// One optimisation step on a batch. Reads metrics back (async) only when `read_metrics`.
+    /// One optimisation step on a batch: the gradient of each of `micro_batches` parts (see
+    /// [`grads::part_range`]) in turn, summed with the parts' shares as weights, then one update.
+    /// Reads metrics back (async) only when `read_metrics`.
     ///
     /// # Errors
     /// [`Error::Shape`], [`Error::NonFinite`], [`Error::Dataset`] for bad inputs (the model is
     /// left untouched), [`Error::Backend`] when the readback fails.
     pub async fn train_batch(&mut self, images: &[f32], labels: &[u32], read_metrics: bool) -> Result<Option<BatchMetrics>> {
-        let model = self.model.take().expect("model is present between steps");
+        let parts = self.config.micro_batches;
+        let mut total: Option<PartGradients> = None;
+        for part in 0..parts {
+            let Some(g) = self.part_gradients(images, labels, part, parts)? else { continue };
+            total = Some(match total {
+                None => g,
+                Some(t) => PartGradients {
+                    grads: grads::accumulate(self.model(), t.grads, g.grads),
+                    loss: t.loss + g.loss,
+                    correct: t.correct + g.correct,
+                },
+            });
+        }
+        let total = total.ok_or_else(|| Error::Shape("empty batch".into()))?;
+        self.apply_gradients(total.grads);
+        if !read_metrics {
+            return Ok(None);
+        }
+        let v = read_floats(Tensor::cat(vec![total.loss.reshape([1]), total.correct.reshape([1])], 0)).await?;
+        Ok(Some(BatchMetrics { step: self.step, loss: v[0], accuracy: v[1] / labels.len() as f32 }))
+    }
+
+    /// The gradient of the training loss on part `part` of `parts` of the batch
+    /// ([`grads::part_range`]), scaled by the part's share of the batch, with its share of the
+    /// reported loss; `None` for an empty part. The model is not changed: data-parallel
+    /// replicas each compute one part, sum them in part order and
+    /// [`apply_gradients`](Self::apply_gradients) the same sum.
+    ///
+    /// # Errors
+    /// [`Error::Shape`], [`Error::NonFinite`], [`Error::Dataset`] for bad inputs,
+    /// [`Error::Config`] when `part >= parts`.
+    pub fn part_gradients(&self, images: &[f32], labels: &[u32], part: usize, parts: usize) -> Result<Option<PartGradients>> {
+        let model = self.model();
         let shape = model.input_shape();
-        let progress = self.progress();
-        let prepared = batch_tensors(images, labels, shape, self.num_classes, &self.device)
-            .and_then(|(x, y, _)| Ok((model.training_passes(x, progress)?, y)));
-        let (passes, y) = match prepared {
-            Ok(v) => v,
-            Err(e) => {
-                self.model = Some(model);
-                return Err(e);
-            }
-        };
+        let n = labels.len();
+        if n == 0 {
+            return Err(Error::Shape("empty batch".into()));
+        }
+        check_images(images, n, shape)?;
+        let (start, end) = grads::part_range(n, part, parts)?;
+        if start == end {
+            return Ok(None);
+        }
+        let per = shape.iter().product::<usize>();
+        let labels = &labels[start..end];
+        let (x, y, _) = batch_tensors(&images[start * per..end * per], labels, shape, self.num_classes, &self.device)?;
+        let passes = model.training_passes(x, self.progress())?;
         let mut loss: Option<Tensor<1>> = None;
         let mut correct: Option<Tensor<1>> = None;
         let mut report: Option<Tensor<1>> = None;
@@ -302,13 +364,21 @@ impl<M: ImageClassifier> Trainer<M> {
             });
         }
         let (Some(mut loss), Some(correct), Some(report)) = (loss, correct, report) else {
-            self.model = Some(model);
             return Err(Error::Config("the model returned no training pass".into()));
         };
         if let Some(extra) = model.extra_loss() {
             loss = loss + extra;
         }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let g = GradientsParams::from_grads(loss.backward(), model);
+        let share = (end - start) as f32 / n as f32;
+        let (grads, loss) = if end - start == n { (g, report) } else { (grads::scale(model, g, share), report.mul_scalar(share)) };
+        Ok(Some(PartGradients { grads, loss: loss.inner(), correct: correct.inner() }))
+    }
+
+    /// One optimiser update with `grads` (a whole batch's gradient): AdderNet's adaptive scaling
+    /// of adder weights, the scheduled learning rate, one step.
+    pub fn apply_gradients(&mut self, mut grads: GradientsParams) {
+        let model = self.model.take().expect("model is present between steps");
         if let Some(eta) = self.config.adder_eta {
             for id in model.adder_weight_ids() {
                 if let Some(g) = grads.remove::<4>(id) {
@@ -319,11 +389,16 @@ impl<M: ImageClassifier> Trainer<M> {
         let lr = self.config.learning_rate_at(self.step);
         self.model = Some(self.optim.step(lr, model, grads));
         self.step += 1;
-        if !read_metrics {
-            return Ok(None);
-        }
-        let v = read_floats(Tensor::cat(vec![report.reshape([1]), correct.reshape([1])], 0)).await?;
-        Ok(Some(BatchMetrics { step: self.step, loss: v[0], accuracy: v[1] / labels.len() as f32 }))
+    }
+
+    /// [`apply_gradients`](Self::apply_gradients) with a gradient summed over replicas.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `grads` does not fit this model (the model is not changed).
+    pub fn apply_flat_gradients(&mut self, grads: &FlatGradients) -> Result<()> {
+        let g = grads.to_params(self.model(), &self.device.clone().inner())?;
+        self.apply_gradients(g);
+        Ok(())
     }
 
     /// One epoch over `data` (seeded shuffle `seed + epoch`, then [`augment_batch`](Self::augment_batch)). Calls `on_batch` with the
