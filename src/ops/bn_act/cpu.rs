@@ -10,6 +10,8 @@
 //! reading the output.
 
 use super::BnAct;
+use crate::ops::fused::cpu::CpuIsa;
+use crate::ops::fused::lanes::{Lanes, Scalar};
 
 /// `[n, c, hw]`.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +50,9 @@ fn channel_sums(d: Dims, f: impl Fn(usize, usize) -> (f32, f32) + Sync + Send) -
 /// (a float reduction in one accumulator is a serial chain it may not reorder).
 const LANES: usize = 8;
 
+/// Values gated per pass of the backward channel sums (a multiple of `LANES`; on the stack).
+const CHUNK: usize = 64;
+
 /// `v[at..at + LANES]` as an array.
 #[inline(always)]
 fn lanes(v: &[f32], at: usize) -> &[f32; LANES] {
@@ -84,6 +89,39 @@ fn gate<const A: u8>(z: f32, dy: f32) -> f32 {
         _ => true,
     };
     if pass { dy } else { 0.0 }
+}
+
+/// `out[i] = gate(x[i]·a + b, dy[i])` with the vector compares and masks of `isa` (all sets give
+/// the same bits as [`gate`]).
+pub fn gate_run<const A: u8>(isa: CpuIsa, x: &[f32], dy: &[f32], a: f32, b: f32, out: &mut [f32]) {
+    match isa {
+        CpuIsa::Scalar => gate_run_with::<Scalar, A>(x, dy, a, b, out),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        CpuIsa::Simd128 => gate_run_with::<crate::ops::fused::lanes::Simd128, A>(x, dy, a, b, out),
+        #[cfg(target_arch = "x86_64")]
+        CpuIsa::Sse2 => gate_run_with::<crate::ops::fused::lanes::Sse2, A>(x, dy, a, b, out),
+    }
+}
+
+#[inline(always)]
+fn gate_run_with<L: Lanes, const A: u8>(x: &[f32], dy: &[f32], a: f32, b: f32, out: &mut [f32]) {
+    let (n, w) = (out.len(), L::W);
+    let (x, dy) = (&x[..n], &dy[..n]);
+    let full = n / w * w;
+    let (va, vb, zero, six) = (L::splat(a), L::splat(b), L::splat(0.0), L::splat(6.0));
+    for i in (0..full).step_by(w) {
+        let (xv, gv) = (L::load(&x[i..i + w]), L::load(&dy[i..i + w]));
+        let z = L::add(L::mul(xv, va), vb);
+        let g = match A {
+            RELU => L::gate_above(z, gv, zero),
+            RELU6 => L::gate_between(z, gv, zero, six),
+            _ => gv,
+        };
+        L::store(&mut out[i..i + w], g);
+    }
+    for i in full..n {
+        out[i] = gate::<A>(x[i] * a + b, dy[i]);
+    }
 }
 
 #[inline(always)]
@@ -215,12 +253,19 @@ fn backward_act<const A: u8>(d: Dims, &Saved { x, gamma, beta, mean, var, dy }: 
             });
         }
         let (mut ab, mut ag) = ([0f32; LANES], [0f32; LANES]);
-        for k in (0..full).step_by(LANES) {
-            let (xc, gc) = (lanes(xs, k), lanes(gs, k));
-            for l in 0..LANES {
-                let dz = gate::<A>(xc[l] * a + b, gc[l]);
-                ab[l] += dz;
-                ag[l] += dz * (xc[l] - m);
+        // The gate first, a chunk at a time with vector masks, then the lane sums over the
+        // gated values (same sums, same order as gating inside them).
+        let mut dz = [0f32; CHUNK];
+        for c0 in (0..full).step_by(CHUNK) {
+            let len = (full - c0).min(CHUNK);
+            let xc = &xs[c0..c0 + len];
+            gate_run::<A>(CpuIsa::best(), xc, &gs[c0..c0 + len], a, b, &mut dz[..len]);
+            for k in (0..len).step_by(LANES) {
+                let (zc, xl) = (lanes(&dz, k), lanes(xc, k));
+                for l in 0..LANES {
+                    ab[l] += zc[l];
+                    ag[l] += zc[l] * (xl[l] - m);
+                }
             }
         }
         let (mut tb, mut tg) = (0f32, 0f32);
@@ -242,21 +287,55 @@ fn backward_act<const A: u8>(d: Dims, &Saved { x, gamma, beta, mean, var, dy }: 
             let (mb, mg) = (dbeta[ch] / count, dgamma[ch] / count * s);
             let o = &mut out[ch * d.hw..(ch + 1) * d.hw];
             let (xs, gs) = (run(x, d, i, ch), run(dy, d, i, ch));
-            let dx = |x: f32, g: f32| k * (gate::<A>(x * a + b, g) - mb - (x - m) * mg);
-            // Whole blocks of LANES values through fixed-size arrays (one bounds check per
-            // block, so the compiler vectorises the gate's select), then the rest.
-            let full = d.hw / LANES * LANES;
-            for p in (0..full).step_by(LANES) {
-                let o: &mut [f32; LANES] = (&mut o[p..p + LANES]).try_into().expect("LANES values");
-                let (xc, gc) = (lanes(xs, p), lanes(gs, p));
-                for l in 0..LANES {
-                    o[l] = dx(xc[l], gc[l]);
-                }
-            }
-            for p in full..d.hw {
-                o[p] = dx(xs[p], gs[p]);
+            // The gated dy into `o`, then dx in place: elementwise loops without a select.
+            gate_run::<A>(CpuIsa::best(), xs, gs, a, b, o);
+            for (o, &x) in o.iter_mut().zip(xs) {
+                *o = k * (*o - mb - (x - m) * mg);
             }
         }
     });
     (dx, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Rng;
+
+    /// Every instruction set gates bit for bit like the scalar `gate`, on random values and on
+    /// pre-activations at and one ulp around the gate's edges (0 and 6), for run lengths that
+    /// leave a tail.
+    #[test]
+    fn gate_run_matches_the_scalar_gate_on_every_instruction_set() {
+        let mut rng = Rng::new(7);
+        let mut uniform = |lo: f32, hi: f32| lo + (hi - lo) * ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32);
+        let edges = [
+            0.0f32,
+            -0.0,
+            6.0,
+            f32::from_bits(6f32.to_bits() - 1),
+            f32::from_bits(6f32.to_bits() + 1),
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+        ];
+        for n in [1usize, 3, 4, 7, 64, 67] {
+            // a = 1, b = 0: z = x exactly, so the edges reach the compare unchanged.
+            let mut x: Vec<f32> = (0..n).map(|_| uniform(-3.0, 9.0)).collect();
+            for (i, e) in edges.iter().enumerate().take(n) {
+                x[i] = *e;
+            }
+            let dy: Vec<f32> = (0..n).map(|_| uniform(-1.0, 1.0)).collect();
+            for (a, b) in [(1.0f32, 0.0f32), (uniform(0.5, 2.0), uniform(-1.0, 1.0))] {
+                for isa in CpuIsa::available() {
+                    let mut got = vec![f32::NAN; n];
+                    gate_run::<RELU6>(isa, &x, &dy, a, b, &mut got);
+                    let want: Vec<u32> = x.iter().zip(&dy).map(|(&xv, &g)| gate::<RELU6>(xv * a + b, g).to_bits()).collect();
+                    assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "ReLU6 gate, {}, n = {n}", isa.name());
+                    gate_run::<RELU>(isa, &x, &dy, a, b, &mut got);
+                    let want: Vec<u32> = x.iter().zip(&dy).map(|(&xv, &g)| gate::<RELU>(xv * a + b, g).to_bits()).collect();
+                    assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "ReLU gate, {}, n = {n}", isa.name());
+                }
+            }
+        }
+    }
 }

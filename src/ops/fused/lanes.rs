@@ -32,6 +32,10 @@ pub trait Lanes: Copy + Send + Sync + 'static {
     fn hardtanh(a: Self::V) -> Self::V;
     /// `((l0 + l1) + (l2 + l3))`.
     fn hsum(a: Self::V) -> f32;
+    /// `dy` in the lanes where `z > lo`, else `+0` (a mask, not a branch).
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V;
+    /// `dy` in the lanes where `lo < z < hi`, else `+0` (a mask, not a branch).
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
 }
 
 /// Portable implementation on `[f32; 4]` (the reference for the vector ones; LLVM
@@ -78,6 +82,14 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn hsum(a: Self::V) -> f32 {
         (a[0] + a[1]) + (a[2] + a[3])
+    }
+    #[inline(always)]
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V {
+        std::array::from_fn(|l| if z[l] > lo[l] { dy[l] } else { 0.0 })
+    }
+    #[inline(always)]
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        std::array::from_fn(|l| if z[l] > lo[l] && z[l] < hi[l] { dy[l] } else { 0.0 })
     }
 }
 
@@ -132,6 +144,16 @@ impl Lanes for Simd128 {
     fn hsum(a: Self::V) -> f32 {
         use core::arch::wasm32::f32x4_extract_lane as e;
         (e::<0>(a) + e::<1>(a)) + (e::<2>(a) + e::<3>(a))
+    }
+    #[inline(always)]
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V {
+        use core::arch::wasm32::{f32x4_gt, v128_and};
+        v128_and(dy, f32x4_gt(z, lo))
+    }
+    #[inline(always)]
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        use core::arch::wasm32::{f32x4_gt, f32x4_lt, v128_and};
+        v128_and(dy, v128_and(f32x4_gt(z, lo), f32x4_lt(z, hi)))
     }
 }
 
@@ -188,5 +210,15 @@ impl Lanes for Sse2 {
         let mut v = [0.0f32; 4];
         Self::store(&mut v, a);
         (v[0] + v[1]) + (v[2] + v[3])
+    }
+    #[inline(always)]
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm_and_ps, _mm_cmpgt_ps};
+        unsafe { _mm_and_ps(dy, _mm_cmpgt_ps(z, lo)) }
+    }
+    #[inline(always)]
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm_and_ps, _mm_cmpgt_ps, _mm_cmplt_ps};
+        unsafe { _mm_and_ps(dy, _mm_and_ps(_mm_cmpgt_ps(z, lo), _mm_cmplt_ps(z, hi))) }
     }
 }
