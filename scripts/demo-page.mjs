@@ -1,4 +1,4 @@
-// Shared by e2e.mjs, epoch-browser.mjs and bench-browser.mjs: serves dist/ on a free 127.0.0.1 port, opens a page
+// Shared by e2e.mjs, e2e-threads.mjs, epoch-browser.mjs and the browser benches: serves dist/ (scripts/serve.py) on a free 127.0.0.1 port, opens a page
 // (the demo by default) in headless Chromium (playwright-core driving Debian's /usr/bin/chromium) with `query`,
 // and waits until the page reports a final state (body[data-state] = done | stopped | error | aborted), or the states given.
 import { spawn } from 'node:child_process';
@@ -25,10 +25,13 @@ export function withDemoPage(query, timeoutMs, fn, until) {
   return withPage('', query, timeoutMs, fn, until);
 }
 
-/** As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`). */
-export async function withPage(path, query, timeoutMs, fn, until = ['done', 'stopped', 'error', 'aborted']) {
+/**
+ * As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`).
+ * The server sends the cross-origin isolation headers unless `isolated` is false.
+ */
+export async function withPage(path, query, timeoutMs, fn, until = ['done', 'stopped', 'error', 'aborted'], isolated = true) {
   const port = await freePort();
-  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', 'dist'], { stdio: 'ignore' });
+  const server = spawn('python3', ['scripts/serve.py', String(port), 'dist', ...(isolated ? [] : ['--no-isolation'])], { stdio: 'ignore' });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });

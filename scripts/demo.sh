@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/build.sh
 port=${PORT:-8080}
 echo "demo: open http://127.0.0.1:$port/  (Ctrl-C to stop)"
-exec python3 -m http.server "$port" --bind 127.0.0.1 --directory dist
+# Cross-origin isolated (COOP/COEP headers): training workers share gradients in memory.
+exec python3 scripts/serve.py "$port" dist

@@ -69,7 +69,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
     [preds === 24, `${preds} predictions shown`],
-    [/in a background worker/.test(status), 'training did not run in a worker'],
+    [/in (a|\d+) background workers?/.test(status), 'training did not run in a worker'],
     [legend.join(' | ') === 'direct: training loss (left axis) | batch accuracy (right axis, 0–1)', `legend: ${legend.join(' | ')}`],
     [/batches 0–96: loss on the left axis \(0–[\d.]+\), batch accuracy on the right axis/.test(axes), `plot axes: ${axes}`],
     [files.format === 'shiftaddaug-tiny/3' && files.model === 'mfcnn' && files.bytes > 60_000, `downloads: ${JSON.stringify(files)}`],

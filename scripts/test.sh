@@ -4,7 +4,7 @@
 #   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
 #   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI) and its types (tsc --noEmit)
-#   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core)
+#   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -34,5 +34,6 @@ node --test pkg-config/test/
 
 echo "== 5/5 demo end-to-end"
 node scripts/e2e.mjs
+node scripts/e2e-threads.mjs
 
 echo "all test tiers passed in $(( $(date +%s) - start )) s"

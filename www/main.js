@@ -115,7 +115,7 @@ function lockForm(locked) {
 
 /** A plain sentence for where training runs. */
 const backendText = (r) => `training on ${r.backend === 'webgpu' ? 'the GPU (WebGPU)' : `the CPU (WebAssembly${r.simd ? ' with SIMD' : ''})`}`
-  + `${r.worker ? ' in a background worker' : ' on the page thread'}`;
+  + `${!r.worker ? ' on the page thread' : r.threads > 1 ? ` in ${r.threads} background workers` : ' in a background worker'}`;
 
 const PHASE = { training: 'training', validation: 'evaluating on the test images', bnReestimation: 'BatchNorm re-estimation' };
 const clock = (s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, '0')}` : '–');

@@ -1,9 +1,9 @@
 // The in-thread engine: loads the wasm module, picks the backend, runs fit/predict loops.
 // Used directly when `worker: false` (and in Node), and inside the worker otherwise.
 import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } from './shiftaddaug.js';
+import { Emit, FitTarget, loopOptions, runFit } from './fitloop.js';
 import {
-  BackendName, DEFAULT_RESET_BN, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo,
-  STOP_BN_IMAGES, ShiftAddAugError, TrainOptions, toError,
+  BackendName, FitOptions, History, InitOptions, ModelConfig, RuntimeInfo, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
 
 let loaded: Promise<unknown> | null = null;
@@ -146,6 +146,8 @@ export async function coreInit(opts: InitOptions, inWorker: boolean): Promise<Ru
   runtime = {
     backend: choice.backend, reason: choice.reason, adapterInfo: choice.info,
     simd: simdEnabled(), worker: inWorker, version: version(),
+    // One thread here; a group of workers is the main thread's (index.ts).
+    threads: 1, crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true, gradientExchange: null,
   };
   return runtime;
 }
@@ -173,7 +175,7 @@ function asLabels(y: unknown): Int32Array {
   throw new ShiftAddAugError('INVALID_DATASET', 'labels must be an Int32Array, Uint8Array or array of integers');
 }
 
-const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps', 'cropPadding', 'horizontalFlip', 'evalBnImages'] as const;
+const trainKeys = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'logEvery', 'momentum', 'weightDecay', 'warmupSteps', 'totalSteps', 'cropPadding', 'horizontalFlip', 'evalBnImages', 'microBatches'] as const;
 
 function trainConfig(o: TrainOptions): Record<string, unknown> {
   const c: Record<string, unknown> = { logEvery: 1 };
@@ -181,13 +183,39 @@ function trainConfig(o: TrainOptions): Record<string, unknown> {
   return c;
 }
 
-/** Emits progress; the worker forwards it, in-thread calls the user's callbacks. */
-export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase', index: number, logs?: Logs | PhaseInfo) => unknown;
+/** One part of a data-parallel batch, as a replica computed it (see `Session.trainPart`). */
+export interface PartResult {
+  /** The part's gradient, scaled by its share of the batch (absent on a shared buffer or for an empty part). */
+  gradients?: Float32Array;
+  /** Per parameter, 1 when it has a gradient. */
+  present?: Uint8Array;
+  /** The part's share of the batch loss. */
+  loss: number;
+  correct: number;
+  count: number;
+  batch: number;
+}
 
-/** Re-estimation batches done before a stop is honoured in that phase. */
-const MIN_BN_BATCHES_BEFORE_STOP = 2;
+/** Where replicas exchange gradients when the page is cross-origin isolated: `parts + 1` slots of `length` floats (slot `parts` holds the sum). */
+export interface SharedExchange { buffer: SharedArrayBuffer; length: number; parts: number }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
+/** The loop's view of a session in this thread. */
+function sessionTarget(s: Session, val: [Float32Array, Int32Array] | null): FitTarget {
+  return {
+    beginEpoch: async (epoch) => s.beginEpoch(epoch),
+    trainNext: async (read) => {
+      const m = await s.trainNext(read);
+      return m ? { loss: m.loss, accuracy: m.accuracy } : null;
+    },
+    validate: async () => {
+      if (!val) throw new ShiftAddAugError('INVALID_CONFIG', 'no validation data');
+      return s.validate(val[0], val[1]);
+    },
+    resetBnBegin: async (n) => s.resetBnBegin(n),
+    resetBnStep: async () => s.resetBnStep(),
+    resetBnFinish: async () => s.resetBnFinish(),
+  };
+}
 
 /** A model living in this thread. */
 export class CoreModel {
@@ -217,78 +245,69 @@ export class CoreModel {
     try { return await guarded(() => f(s)); } finally { this.busy = false; }
   }
 
-  /**
-   * Trains; `isAborted` is polled between batches. A stop ends training, still re-estimates the
-   * BN statistics (at most STOP_BN_IMAGES images), and rejects with `ABORTED`
-   * carrying the history; the model stays usable.
-   */
+  /** Trains (see `runFit`); `isAborted` is polled between batches. */
   fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean): Promise<History> {
     return this.exclusive(async (s) => {
-      const epochs = opts.epochs ?? 1;
-      if (!Number.isInteger(epochs) || epochs < 1) throw new ShiftAddAugError('INVALID_CONFIG', `epochs = ${epochs}; must be an integer >= 1`);
-      const yieldEvery = opts.yieldEvery ?? 50;
-      const logEvery = opts.logEvery ?? 1;
-      if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
-      const resetBn = opts.resetBn ?? DEFAULT_RESET_BN;
-      if (!Number.isInteger(resetBn) || resetBn < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
-      s.configure(trainConfig(opts));
-      if (opts.aug !== undefined) s.configureAug(opts.aug);
-      const xs = asF32(x, 'x');
-      s.setTrainingData(xs, asLabels(y));
-      let val: [Float32Array, Int32Array] | null = null;
-      if (opts.validationData) val = [asF32(opts.validationData[0], 'validationData x'), asLabels(opts.validationData[1])];
-      const history: History = { epoch: [], history: { loss: [], acc: [], valLoss: [], valAcc: [] } };
-      await emit('trainBegin', 0);
-      let last = Date.now();
-      const breathe = async () => { if (Date.now() - last >= yieldEvery) { await yieldToEventLoop(); last = Date.now(); } };
-      let stoppedAt: string | null = null;
-      for (let epoch = 0; epoch < epochs && !stoppedAt; epoch++) {
-        await emit('epochBegin', epoch);
-        const n = s.beginEpoch(epoch);
-        await emit('phase', epoch, { phase: 'training', epoch, done: 0, total: n });
-        let lossSum = 0, accSum = 0, reads = 0;
-        for (let b = 0; b < n; b++) {
-          if (isAborted()) { stoppedAt = `epoch ${epoch + 1}, batch ${b}/${n}`; break; }
-          // Metrics cost a device readback: only every `logEvery` batches and on the last one.
-          const m = await s.trainNext((b + 1) % logEvery === 0 || b === n - 1);
-          if (m) {
-            lossSum += m.loss; accSum += m.accuracy; reads++;
-            await emit('batchEnd', b, { loss: m.loss, acc: m.accuracy });
-          }
-          await emit('phase', epoch, { phase: 'training', epoch, done: b + 1, total: n });
-          await breathe();
-        }
-        if (stoppedAt) break;
-        const logs: Logs = { loss: lossSum / Math.max(reads, 1), acc: accSum / Math.max(reads, 1) };
-        if (val && !isAborted()) {
-          await emit('phase', epoch, { phase: 'validation', epoch, done: 0, total: 1 });
-          const v = await s.validate(val[0], val[1]);
-          await emit('phase', epoch, { phase: 'validation', epoch, done: 1, total: 1 });
-          logs.valLoss = v.loss; logs.valAcc = v.accuracy;
-          history.history.valLoss.push(v.loss); history.history.valAcc.push(v.accuracy);
-        }
-        history.epoch.push(epoch);
-        history.history.loss.push(logs.loss); history.history.acc.push(logs.acc);
-        await emit('epochEnd', epoch, logs);
-        await yieldToEventLoop(); last = Date.now();
-      }
-      if (resetBn > 0) {
-        const total = s.resetBnBegin(stoppedAt ? Math.min(resetBn, STOP_BN_IMAGES) : resetBn);
-        await emit('phase', 0, { phase: 'bnReestimation', done: 0, total });
-        for (let k = 0; k < total; k++) {
-          if (k >= MIN_BN_BATCHES_BEFORE_STOP && isAborted()) { stoppedAt ??= `BatchNorm re-estimation, batch ${k}/${total}`; break; }
-          s.resetBnStep();
-          await emit('phase', 0, { phase: 'bnReestimation', done: k + 1, total });
-          await breathe();
-        }
-        s.resetBnFinish();
-      }
-      if (!stoppedAt && isAborted()) stoppedAt = 'the end of training';
-      if (stoppedAt) {
-        throw new ShiftAddAugError('ABORTED', `training was stopped at ${stoppedAt}; the model keeps what it learned (history attached)`, history);
-      }
-      await emit('trainEnd', epochs);
-      return history;
+      loopOptions(opts);
+      const val = this.prepareOn(s, x, y, opts);
+      return runFit(sessionTarget(s, val), opts, !!val, emit, isAborted);
+    });
+  }
+
+  /** Applies the fit options and sets the training data; the validation data, checked. */
+  private prepareOn(s: Session, x: unknown, y: unknown, opts: FitOptions): [Float32Array, Int32Array] | null {
+    s.configure(trainConfig(opts));
+    if (opts.aug !== undefined) s.configureAug(opts.aug);
+    s.setTrainingData(asF32(x, 'x'), asLabels(y));
+    return opts.validationData ? [asF32(opts.validationData[0], 'validationData x'), asLabels(opts.validationData[1])] : null;
+  }
+
+  // Data-parallel replica steps (a worker of a group; the main thread runs the loop).
+  private val: [Float32Array, Int32Array] | null = null;
+  private exchange: SharedExchange | null = null;
+
+  /** Number of values in this model's gradient vector. */
+  gradientLength(): number { return this.live().gradientLength(); }
+
+  replicaPrepare(x: unknown, y: unknown, opts: FitOptions, exchange: SharedExchange | null): Promise<void> {
+    return this.exclusive(async (s) => {
+      this.val = this.prepareOn(s, x, y, opts);
+      this.exchange = exchange;
+    });
+  }
+
+  replicaBeginEpoch(epoch: number): Promise<number> {
+    return this.exclusive(async (s) => s.beginEpoch(epoch));
+  }
+
+  /** Part `part` of `parts` of the next batch; on a shared exchange the gradient goes to slot `part`. */
+  replicaTrainPart(part: number, parts: number): Promise<PartResult> {
+    return this.exclusive(async (s) => {
+      const ex = this.exchange;
+      const out = ex ? new Float32Array(ex.buffer, part * ex.length * 4, ex.length) : undefined;
+      return (await s.trainPart(part, parts, out)) as PartResult;
+    });
+  }
+
+  /** One step with the summed gradient (`gradients`, or the sum slot of the shared exchange). */
+  replicaApply(gradients: Float32Array | null, present: Uint8Array): Promise<void> {
+    return this.exclusive(async (s) => {
+      const ex = this.exchange;
+      const g = gradients ?? (ex ? new Float32Array(ex.buffer, ex.parts * ex.length * 4, ex.length) : null);
+      if (!g) throw new ShiftAddAugError('INVALID_CONFIG', 'applyGradients needs a gradient');
+      s.applyGradients(g, present);
+    });
+  }
+
+  replicaValidate(): Promise<{ loss: number; accuracy: number }> {
+    return this.exclusive(async (s) => sessionTarget(s, this.val).validate());
+  }
+
+  replicaResetBn(op: 'begin' | 'step' | 'finish', images = 0): Promise<unknown> {
+    return this.exclusive(async (s) => {
+      if (op === 'begin') return s.resetBnBegin(images);
+      if (op === 'step') return s.resetBnStep();
+      return s.resetBnFinish();
     });
   }
 

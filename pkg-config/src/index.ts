@@ -11,111 +11,108 @@
  * ```
  * @packageDocumentation
  */
+import { WorkerClient } from './client.js';
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
+import { runFit } from './fitloop.js';
+import { GroupTarget, Replica, canShareMemory } from './group.js';
 import {
   Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, ShiftAddAugError, TrainOptions,
 } from './types.js';
 
 export * from './types.js';
 
-type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: Logs | PhaseInfo) => void };
-
-/** Main-thread proxy of the worker. */
-class WorkerClient {
-  private worker: Worker;
-  private pending = new Map<number, Pending>();
-  private nextId = 1;
-  dead: ShiftAddAugError | null = null;
-  /** The worker died (trap, out of memory); a new one replaces it on the next call. */
-  crashed = false;
-
-  constructor(url: URL) {
-    this.worker = new Worker(url, { type: 'module' });
-    this.worker.onmessage = (e: MessageEvent) => {
-      const msg = e.data;
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      if (msg.event) { p.onEvent?.(msg.event, msg.index, msg.logs); return; }
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.value);
-      else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message, msg.error.history));
-    };
-    const die = (why: string) => {
-      this.crashed = true;
-      this.worker.terminate();
-      this.dead = new ShiftAddAugError('BACKEND_LOST', `${why}; its models are lost. The next init(), createModel() or parseIdx() starts a new worker`);
-      for (const p of this.pending.values()) p.reject(this.dead);
-      this.pending.clear();
-    };
-    this.worker.onerror = (e: ErrorEvent) => { e.preventDefault?.(); die(`worker crashed: ${e.message}`); };
-    this.worker.onmessageerror = () => die('worker message could not be deserialised');
-  }
-
-  call<T>(op: string, args: unknown[], onEvent?: Pending['onEvent']): { id: number; promise: Promise<T> } {
-    const id = this.nextId++;
-    const promise = new Promise<T>((resolve, reject) => {
-      if (this.dead) { reject(this.dead); return; }
-      this.pending.set(id, { resolve, reject, onEvent });
-      this.worker.postMessage({ id, op, args });
-    });
-    return { id, promise };
-  }
-
-  abort(target: number): void { if (!this.dead) this.worker.postMessage({ op: 'abort', target }); }
-
-  /** Ends the worker; its models' calls reject with `DISPOSED` from then on. */
-  terminate(): void {
-    this.worker.terminate();
-    this.dead = new ShiftAddAugError('DISPOSED', 'the runtime was re-initialised by init(); create the model again');
-    for (const p of this.pending.values()) p.reject(this.dead);
-    this.pending.clear();
-  }
-}
-
 let client: WorkerClient | null = null;
+/** Workers 1..K-1 of a data-parallel group (empty with one thread). */
+let helpers: WorkerClient[] = [];
 let info: RuntimeInfo | null = null;
 /** The options of the last successful {@link init}, to replace a crashed worker. */
 let lastInit: InitOptions | null = null;
 
-/** Starts a worker and initialises it with `opts`; on success it becomes the client. */
-async function startWorker(opts: InitOptions): Promise<RuntimeInfo> {
-  const c = new WorkerClient(new URL('./worker.js', import.meta.url));
-  let r: RuntimeInfo;
-  try {
-    r = await c.call<RuntimeInfo>('init', [opts]).promise;
-  } catch (e) {
-    c.terminate();
-    throw e;
+/** Most workers a group may have. */
+export const MAX_THREADS = 16;
+/** Most workers the default (`navigator.hardwareConcurrency`) picks. */
+export const DEFAULT_MAX_THREADS = 4;
+
+/** `options.threads` checked, or its default for the context. */
+function threadCount(options: InitOptions, useWorker: boolean): number {
+  const t = options.threads;
+  if (t === undefined) {
+    if (!useWorker) return 1;
+    const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    return Math.max(1, Math.min(DEFAULT_MAX_THREADS, Math.floor(hc)));
   }
-  client = c;
-  lastInit = opts;
-  info = r;
-  return r;
+  if (!Number.isInteger(t) || t < 1 || t > MAX_THREADS) {
+    throw new ShiftAddAugError('INVALID_CONFIG', `threads = ${JSON.stringify(t)}; must be an integer from 1 to ${MAX_THREADS}`);
+  }
+  if (t > 1 && !useWorker) throw new ShiftAddAugError('INVALID_CONFIG', `threads = ${t} needs worker: true (each thread is a worker)`);
+  return t;
 }
 
-/** The worker client, replaced by a fresh worker (same init options) when the last one crashed. */
+function terminateAll(): void {
+  for (const c of [client, ...helpers]) c?.terminate();
+  client = null;
+  helpers = [];
+}
+
+/**
+ * Starts the workers and initialises them with `opts`; on success they become the client and
+ * its helpers. More than one worker only for the wasm backend (WebGPU has one device).
+ */
+async function startWorkers(opts: InitOptions, threads: number): Promise<RuntimeInfo> {
+  const url = new URL('./worker.js', import.meta.url);
+  const first = new WorkerClient(url);
+  const started = [first];
+  try {
+    const r = await first.call<RuntimeInfo>('init', [opts]).promise;
+    const k = r.backend === 'wasm' ? threads : 1;
+    const more = Array.from({ length: k - 1 }, () => new WorkerClient(url));
+    started.push(...more);
+    await Promise.all(more.map((c) => c.call('init', [{ ...opts, backend: 'wasm' }]).promise));
+    const group = k > 1;
+    // One crashed worker ends its group: the others hold replicas that can no longer step.
+    for (const c of started) c.onDeath = () => { for (const o of started) if (o !== c) o.die('another worker of the training group crashed'); };
+    client = first;
+    helpers = more;
+    lastInit = opts;
+    info = {
+      ...r, threads: k, crossOriginIsolated: canShareMemory(),
+      gradientExchange: group ? (canShareMemory() ? 'shared' : 'transfer') : null,
+    };
+    if (threads > 1 && k === 1) info.reason += `; threads = ${threads} ignored: WebGPU trains on one device`;
+    return info;
+  } catch (e) {
+    for (const c of started) c.terminate();
+    throw e;
+  }
+}
+
+/** The worker client, replaced by fresh workers (same init options) when one of them crashed. */
 async function liveClient(): Promise<WorkerClient | null> {
-  if (client?.crashed && lastInit) await startWorker(lastInit);
+  if ((client?.crashed || helpers.some((h) => h.crashed)) && lastInit) {
+    terminateAll();
+    await startWorkers(lastInit, threadCount(lastInit, true));
+  }
   return client;
 }
 
 /**
  * Loads the wasm module and chooses the backend. Call once before {@link createModel}.
- * Rejects with `UNKNOWN_BACKEND` or `WEBGPU_UNAVAILABLE` (when `'webgpu'` alone was asked for).
+ * Rejects with `UNKNOWN_BACKEND`, `WEBGPU_UNAVAILABLE` (when `'webgpu'` alone was asked for) or
+ * `INVALID_CONFIG` (a bad `threads`).
  */
 export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   const inBrowser = typeof window !== 'undefined' && typeof Worker !== 'undefined';
   const useWorker = options.worker ?? inBrowser;
-  if (client) { client.terminate(); client = null; }
+  terminateAll();
   info = null;
+  const threads = threadCount(options, useWorker);
   const base = typeof location !== 'undefined' ? location.href : import.meta.url;
   const opts: InitOptions = { ...options, wasmUrl: options.wasmUrl ? new URL(String(options.wasmUrl), base).href : undefined };
   if (useWorker) {
     if (typeof Worker === 'undefined') throw new ShiftAddAugError('BACKEND_ERROR', 'worker: true needs Web Workers');
-    return startWorker(opts);
-  } else {
-    info = await coreInit(opts, false);
+    return startWorkers(opts, threads);
   }
+  info = await coreInit(opts, false);
   return info;
 }
 
@@ -133,9 +130,11 @@ export async function parseIdx(bytes: Uint8Array): Promise<{ dims: number[]; dat
 /** A trainable model. Calls must be awaited one after another (else `BUSY`). */
 export class Model {
   private disposed = false;
+  /** A data-parallel fit is running (its steps are driven from this thread). */
+  private busy = false;
   /** @internal */
   constructor(
-    private readonly impl: { worker: number; client: WorkerClient } | { core: CoreModel },
+    private readonly impl: { worker: number; client: WorkerClient; replicas: Replica[]; gradientLength: number } | { core: CoreModel },
     /** The model config. */ readonly config: ModelConfig,
     /** Backend it runs on. */ readonly backend: string,
     /** Parameters of the deployed model (a zoo model's tiny model; training-only widths excluded). */ readonly numParams: number,
@@ -143,6 +142,7 @@ export class Model {
 
   private check(): void {
     if (this.disposed) throw new ShiftAddAugError('DISPOSED', 'model was disposed');
+    if (this.busy) throw new ShiftAddAugError('BUSY', 'model is busy with another call; await the previous call first');
   }
 
   /**
@@ -167,8 +167,21 @@ export class Model {
     if ('core' in this.impl) {
       return this.impl.core.fit(x, y, rest, dispatch, () => !!signal?.aborted);
     }
-    const owner = this.impl.client;
-    const { id, promise } = owner.call<History>('fit', [this.impl.worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
+    const { client: owner, worker, replicas, gradientLength } = this.impl;
+    if (replicas.length > 0) {
+      // Data parallel: this thread drives the replicas step by step.
+      if ((rest.microBatches ?? 1) !== 1) throw onePartPerWorker(rest.microBatches, replicas.length + 1);
+      const group = [{ client: owner, handle: worker }, ...replicas];
+      this.busy = true;
+      try {
+        const target = new GroupTarget(group, gradientLength, info?.gradientExchange === 'shared' ? 'shared' : 'transfer');
+        await target.prepare(x, y, rest);
+        return await runFit(target, rest, !!rest.validationData, dispatch, () => !!signal?.aborted);
+      } finally {
+        this.busy = false;
+      }
+    }
+    const { id, promise } = owner.call<History>('fit', [worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
     const onAbort = () => owner.abort(id);
     signal?.addEventListener('abort', onAbort, { once: true });
     try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
@@ -202,8 +215,10 @@ export class Model {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if ('core' in this.impl) this.impl.core.dispose();
-    else void this.impl.client.call('dispose', [this.impl.worker]).promise.catch(() => undefined);
+    if ('core' in this.impl) { this.impl.core.dispose(); return; }
+    for (const r of [{ client: this.impl.client, handle: this.impl.worker }, ...this.impl.replicas]) {
+      void r.client.call('dispose', [r.handle]).promise.catch(() => undefined);
+    }
   }
 
   /** @internal Test hook: makes the backend trap inside a call (as an out-of-memory abort does). */
@@ -211,6 +226,13 @@ export class Model {
     this.check();
     if ('core' in this.impl) return this.impl.core.testTrap();
     return this.impl.client.call('testTrap', [this.impl.worker]).promise;
+  }
+
+  /** @internal Test hook: worker `k` of a data-parallel group (0: the model's own) crashes, as after a trap. */
+  _testCrashWorker(k: number): void {
+    if ('core' in this.impl) throw new ShiftAddAugError('INVALID_CONFIG', 'no worker');
+    const r = k === 0 ? { client: this.impl.client, handle: this.impl.worker } : this.impl.replicas[k - 1];
+    void r.client.call('testCrash', []).promise.catch(() => undefined);
   }
 }
 
@@ -221,13 +243,29 @@ if (typeof disposeSymbol === 'symbol') {
   Object.defineProperty(Model.prototype, disposeSymbol, { value(this: Model) { this.dispose(); }, configurable: true });
 }
 
+function onePartPerWorker(micro: unknown, threads: number): ShiftAddAugError {
+  return new ShiftAddAugError('INVALID_CONFIG',
+    `microBatches = ${JSON.stringify(micro)} with ${threads} workers: each worker trains one part of every batch; use microBatches with init({ threads: 1 })`);
+}
+
 /** Creates a model on the backend chosen by {@link init}. Rejects with `INVALID_CONFIG` on a bad config. */
 export async function createModel(config: ModelConfig, options: TrainOptions = {}): Promise<Model> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
   const c = await liveClient();
   if (c) {
-    const r = await c.call<{ handle: number; backend: string; numParams: number }>('create', [config, options]).promise;
-    return new Model({ worker: r.handle, client: c }, config, r.backend, r.numParams);
+    if (helpers.length > 0 && (options.microBatches ?? 1) !== 1) throw onePartPerWorker(options.microBatches, helpers.length + 1);
+    // Every worker of a group builds the same replica (same config, same seed).
+    type Created = { handle: number; backend: string; numParams: number; gradientLength: number };
+    const all = [c, ...helpers];
+    const made = await Promise.allSettled(all.map((w) => w.call<Created>('create', [config, options]).promise));
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (failed) {
+      made.forEach((m, k) => { if (m.status === 'fulfilled') void all[k].call('dispose', [m.value.handle]).promise.catch(() => undefined); });
+      throw failed.reason;
+    }
+    const [r, ...rest] = made.map((m) => (m as PromiseFulfilledResult<Created>).value);
+    const replicas = rest.map((m, k) => ({ client: helpers[k], handle: m.handle }));
+    return new Model({ worker: r.handle, client: c, replicas, gradientLength: r.gradientLength }, config, r.backend, r.numParams);
   }
   const core = await CoreModel.create(config, options);
   return new Model({ core }, config, core.backend, core.numParams());

@@ -21,5 +21,8 @@ export class Session {
   validate(x: Float32Array, y: Int32Array): Promise<{ loss: number; accuracy: number; count: number }>;
   testTrap(): Promise<unknown>;
   predict(x: Float32Array, n: number): Promise<Float32Array>;
+  gradientLength(): number;
+  trainPart(part: number, parts: number, out?: Float32Array): Promise<unknown>;
+  applyGradients(gradients: Float32Array, present: Uint8Array): void;
   free(): void;
 }

@@ -14,6 +14,17 @@ export interface InitOptions {
   wasmUrl?: string | URL;
   /** Let `'auto'` choose a software WebGPU adapter (SwiftShader), usually slower than wasm. @defaultValue `false` */
   allowSoftwareWebGPU?: boolean;
+  /**
+   * Workers that train in parallel on the wasm backend (1 to 16; WebGPU uses one). Each holds a
+   * replica of every model and trains on part k of each batch; the gradients are summed and every
+   * replica takes the same step, so K workers train exactly like one with `microBatches: K`
+   * (BatchNorm statistics per part, as PyTorch's DistributedDataParallel without SyncBatchNorm).
+   * Each worker keeps its own copy of the training data. Gradients travel on a SharedArrayBuffer
+   * when the page is cross-origin isolated (served with `Cross-Origin-Opener-Policy: same-origin`
+   * and `Cross-Origin-Embedder-Policy: require-corp`), else in transferred buffers.
+   * @defaultValue `navigator.hardwareConcurrency`, at most 4, with workers; 1 without
+   */
+  threads?: number;
 }
 
 /** What {@link init} chose, and why. */
@@ -28,6 +39,12 @@ export interface RuntimeInfo {
   /** Whether models run in a worker. */
   worker: boolean;
   version: string;
+  /** Workers training each model in parallel (see {@link InitOptions.threads}). */
+  threads: number;
+  /** Whether the page is cross-origin isolated (SharedArrayBuffer available). */
+  crossOriginIsolated: boolean;
+  /** How the workers of a group exchange gradients; `null` with one thread. */
+  gradientExchange: 'shared' | 'transfer' | null;
 }
 
 /** Operator of the body convolutions. */
@@ -138,6 +155,13 @@ export interface TrainOptions {
    * statistics. @defaultValue 2000
    */
   evalBnImages?: number;
+  /**
+   * Split each batch into this many consecutive parts, each with its own forward and backward
+   * pass (BatchNorm statistics per part), their gradients summed into one step: what
+   * `init({ threads: K })` does across K workers, here in one (the result is the same). 1 to 256.
+   * @defaultValue 1
+   */
+  microBatches?: number;
   /**
    * Read loss/accuracy back every this many batches (each read is a GPU sync); `onBatchEnd`
    * fires for those batches and the last one. @defaultValue 1

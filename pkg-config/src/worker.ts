@@ -1,5 +1,6 @@
 // Dedicated-worker entry: serves the in-thread engine over postMessage.
 // Protocol: {id, op, args} → {id, ok: true, value} | {id, ok: false, error: {code, message}};
+// the `replica*` ops are the steps of a data-parallel fit driven from the main thread (group.ts);
 // progress: {id, event, index, logs}. `{op: 'abort', target}` aborts a running fit.
 // A trap ends this worker (its uncaught error reaches the main thread's `onerror`), and the
 // main thread replaces it on the next call.
@@ -23,7 +24,7 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
       const m = await CoreModel.create(args[0], args[1]);
       const handleId = nextModel++;
       models.set(handleId, m);
-      return { handle: handleId, backend: m.backend, numParams: m.numParams() };
+      return { handle: handleId, backend: m.backend, numParams: m.numParams(), gradientLength: m.gradientLength() };
     }
     case 'fit':
       return model(args[0]).fit(args[1], args[2], args[3] ?? {},
@@ -37,6 +38,23 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
       return model(args[0]).exportModel();
     case 'testTrap':
       return model(args[0]).testTrap();
+    // A replica of a data-parallel group (the main thread runs the loop, see group.ts).
+    case 'replicaPrepare':
+      return model(args[0]).replicaPrepare(args[1], args[2], args[3] ?? {}, args[4] ?? null);
+    case 'replicaBeginEpoch':
+      return model(args[0]).replicaBeginEpoch(args[1]);
+    case 'replicaTrainPart':
+      return model(args[0]).replicaTrainPart(args[1], args[2]);
+    case 'replicaApply':
+      return model(args[0]).replicaApply(args[1] ?? null, args[2]);
+    case 'replicaValidate':
+      return model(args[0]).replicaValidate();
+    case 'replicaResetBn':
+      return model(args[0]).replicaResetBn(args[1], args[2]);
+    case 'testCrash':
+      // Test hook: this worker dies as after a trap (an uncaught error ends it).
+      setTimeout(() => { throw new Error('testCrash: deliberate worker crash'); }, 0);
+      return null;
     case 'dispose':
       models.get(args[0])?.dispose();
       models.delete(args[0]);
@@ -57,7 +75,8 @@ scope.onmessage = async (e: MessageEvent) => {
   if (op === 'abort') { aborted.add(target); return; }
   try {
     const value = await handle(id, op, args ?? []);
-    const transfer = value instanceof Float32Array ? [value.buffer] : [];
+    const transfer = value instanceof Float32Array ? [value.buffer]
+      : (value as { gradients?: unknown } | null)?.gradients instanceof Float32Array ? [(value as { gradients: Float32Array }).gradients.buffer] : [];
     scope.postMessage({ id, ok: true, value }, transfer);
   } catch (err) {
     const e2 = toError(err);

@@ -43,6 +43,28 @@ test('a failed init leaves no half-initialised runtime', async () => {
   await assert.rejects(sdk.createModel(cfg), code('NOT_INITIALIZED'));
 });
 
+test('threads: one in-thread, typed errors for bad counts; microBatches splits each batch', async () => {
+  const rt = await sdk.init({ backend: 'wasm', worker: false });
+  assert.deepEqual([rt.threads, rt.gradientExchange, rt.crossOriginIsolated], [1, null, false]);
+  for (const threads of [2, 0, 17, 2.5, '2']) {
+    await assert.rejects(sdk.init({ backend: 'wasm', worker: false, threads }), code('INVALID_CONFIG'));
+    assert.equal(sdk.runtimeInfo(), null, 'a rejected init leaves no runtime');
+  }
+  await sdk.init({ backend: 'wasm', worker: false, threads: 1 });
+  await assert.rejects(sdk.createModel(cfg, { microBatches: 0 }), code('INVALID_CONFIG'));
+  const { x, y } = await fashion(256);
+  // Two parts of every batch of 64 (BatchNorm per part): a different first loss from one part,
+  // both finite, from the same initial weights.
+  const first = async (microBatches) => {
+    const m = await sdk.createModel(cfg, { seed: 4 });
+    const h = await m.fit(x.subarray(0, 64 * 784), y.subarray(0, 64), { batchSize: 64, microBatches, resetBn: 0 });
+    m.dispose();
+    return h.history.loss[0];
+  };
+  const [one, two] = [await first(1), await first(2)];
+  assert.ok(Number.isFinite(one) && Number.isFinite(two) && one !== two, `losses ${one}, ${two}`);
+});
+
 test('invalid configs and IDX files are typed errors', async () => {
   await sdk.init({ backend: 'wasm', worker: false });
   await assert.rejects(sdk.createModel({ ...cfg, conv: 'mul' }), code('INVALID_CONFIG'));

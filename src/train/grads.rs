@@ -49,6 +49,11 @@ impl Layout {
     }
 }
 
+/// Values in `model`'s gradient vector ([`FlatGradients`]): every float parameter.
+pub fn gradient_len<M: Module>(model: &M) -> usize {
+    Layout::of(model).len()
+}
+
 /// `w·g` per parameter (`g` itself when `w` is 1).
 pub fn scale<M: Module>(model: &M, g: GradientsParams, w: f32) -> GradientsParams {
     if w == 1.0 {

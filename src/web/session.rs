@@ -62,6 +62,8 @@ macro_rules! with_trainer {
     };
 }
 
+mod parallel;
+
 /// A model config from JS: `{ model: 'mbv2-tiny' | 'mcunet' | 'proxyless-0.35' | 'mobilenetv3-0.35',
 /// ...AugNetConfig }` or `MfCnnConfig` (with
 /// `model: 'mfcnn'` or no `model` field).
