@@ -1,4 +1,11 @@
-//! Inference of deployed multiplication-free models with integers only (issue 13). So far:
-//! the integer softmax ([`shiftmax`]) for their probabilities.
+//! Inference of deployed multiplication-free models (issue 13), without burn:
+//! - [`format`] reads an export (docs/FORMAT.md) into a layer graph;
+//! - [`float`] runs it in f32 (the reference the integer engine is calibrated on);
+//! - [`int`] quantises it to 16-bit fixed point and runs it with shifts and additions in the
+//!   Shift and Add layers (plain-Rust reference kernels);
+//! - [`shiftmax`] turns integer logits into probabilities with integers only.
 
+pub mod float;
+pub mod format;
+pub mod int;
 pub mod shiftmax;

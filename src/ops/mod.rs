@@ -7,7 +7,7 @@ mod adder;
 pub mod bn_act;
 pub mod conv;
 pub mod fused;
-mod par;
+pub(crate) mod par;
 pub mod pot;
 mod shift;
 

@@ -1,0 +1,361 @@
+//! Reads an export (`model.json` + `model.safetensors`, docs/FORMAT.md) into a plain layer graph
+//! for the inference engines, without burn (the inference-only build has no tensor library).
+//!
+//! Every malformed input is an [`Error::Config`] naming what is wrong; nothing is half-built.
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The operator of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `Σ P · W`.
+    Mult,
+    /// `Σ P · sign · 2^exponent`.
+    Shift,
+    /// `−Σ |P − W|`.
+    Add,
+}
+
+/// What follows a layer's BatchNorm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Identity.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+}
+
+/// Inference BatchNorm: `gamma · (x − mean) / sqrt(var + 1e-5) + beta` per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bn {
+    /// Scale.
+    pub gamma: Vec<f32>,
+    /// Shift.
+    pub beta: Vec<f32>,
+    /// Running mean.
+    pub mean: Vec<f32>,
+    /// Running variance.
+    pub var: Vec<f32>,
+}
+
+/// BatchNorm's epsilon in the export format.
+pub const BN_EPS: f32 = 1e-5;
+
+/// One convolution with its BatchNorm and activation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv {
+    /// Tensor-name prefix.
+    pub name: String,
+    /// Operator.
+    pub op: Op,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Square kernel size.
+    pub k: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Zero padding (both axes).
+    pub pad: usize,
+    /// 1 (dense) or `cout` (= `cin`, depthwise).
+    pub groups: usize,
+    /// Activation after the BatchNorm.
+    pub act: Act,
+    /// `[cout, cin/groups, k, k]` weights (Mult and Add); for Shift `sign · 2^exponent`.
+    pub weight: Vec<f32>,
+    /// Shift layers: signs in {−1, 0, 1} and exponents in [−15, 0], same layout.
+    pub shift: Option<(Vec<i8>, Vec<i8>)>,
+    /// Its BatchNorm.
+    pub bn: Bn,
+}
+
+impl Conv {
+    /// Weights per output channel (`cin/groups · k · k`).
+    pub fn fan_in(&self) -> usize {
+        self.cin / self.groups * self.k * self.k
+    }
+}
+
+/// A dense layer `y = x · weight + bias` (`weight` is `[features, classes]`, row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    /// Inputs.
+    pub features: usize,
+    /// Outputs.
+    pub classes: usize,
+    /// `[features, classes]`.
+    pub weight: Vec<f32>,
+    /// `[classes]`.
+    pub bias: Vec<f32>,
+}
+
+/// One step of the forward pass, applied to the current activation `[c, h, w]` of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// Convolution `layers[i]` (with its BatchNorm and activation).
+    Conv(usize),
+    /// Remember the current activation (the input of a shortcut).
+    Save,
+    /// Add the last remembered activation (and forget it).
+    AddSaved,
+    /// Mean over `(h, w)`: `[c, h, w]` → `[c, 1, 1]`.
+    AvgPool,
+}
+
+/// A deployed model as the inference engines run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// `[c, h, w]` of one input image.
+    pub input: [usize; 3],
+    /// Output classes.
+    pub classes: usize,
+    /// Every convolution, in forward order.
+    pub layers: Vec<Conv>,
+    /// The forward pass up to the classifier input.
+    pub nodes: Vec<Node>,
+    /// The Mult classifier on the flattened result of `nodes`; `None` when the last `Conv` node is
+    /// the classifier (a Shift or Add classifier, a 1×1 conv on the pooled features).
+    pub classifier: Option<Linear>,
+}
+
+fn bad(m: impl Into<String>) -> Error {
+    Error::Config(format!("model: {}", m.into()))
+}
+
+/// The safetensors tensors: name → (dtype, shape, bytes).
+struct Tensors<'a>(BTreeMap<String, (String, Vec<usize>, &'a [u8])>);
+
+impl<'a> Tensors<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let head = bytes.get(..8).ok_or_else(|| bad("safetensors: shorter than its 8-byte header length"))?;
+        let n = u64::from_le_bytes(head.try_into().expect("8 bytes"));
+        let end = usize::try_from(n).ok().and_then(|n| n.checked_add(8)).filter(|&e| e <= bytes.len());
+        let end = end.ok_or_else(|| bad(format!("safetensors: header of {n} bytes exceeds the file ({} bytes)", bytes.len())))?;
+        let data = &bytes[end..];
+        let v: Value = serde_json::from_slice(&bytes[8..end]).map_err(|e| bad(format!("safetensors header: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| bad("safetensors header is not an object"))?;
+        let mut map = BTreeMap::new();
+        for (name, e) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
+            let dtype = e["dtype"].as_str().ok_or_else(|| bad(format!("tensor {name}: no dtype")))?.to_string();
+            let shape: Vec<usize> = serde_json::from_value(e["shape"].clone()).map_err(|_| bad(format!("tensor {name}: bad shape")))?;
+            let off: [usize; 2] =
+                serde_json::from_value(e["data_offsets"].clone()).map_err(|_| bad(format!("tensor {name}: bad data_offsets")))?;
+            let slice = data
+                .get(off[0]..off[1])
+                .ok_or_else(|| bad(format!("tensor {name}: data_offsets {off:?} outside the {} data bytes", data.len())))?;
+            map.insert(name.clone(), (dtype, shape, slice));
+        }
+        Ok(Self(map))
+    }
+
+    fn get(&self, name: &str, dtype: &str, shape: &[usize]) -> Result<&'a [u8]> {
+        let (d, s, b) = self.0.get(name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
+        let size = if dtype == "F32" { 4 } else { 1 };
+        if d != dtype || s != shape || b.len() != shape.iter().product::<usize>() * size {
+            return Err(bad(format!("tensor {name} is {d} {s:?} ({} bytes); expected {dtype} {shape:?}", b.len())));
+        }
+        Ok(b)
+    }
+
+    fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let v: Vec<f32> =
+            self.get(name, "F32", shape)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(bad(format!("tensor {name} holds NaN or Inf")));
+        }
+        Ok(v)
+    }
+
+    fn i8(&self, name: &str, shape: &[usize]) -> Result<Vec<i8>> {
+        Ok(self.get(name, "I8", shape)?.iter().map(|&b| b as i8).collect())
+    }
+}
+
+fn usize_of(v: &Value, what: &str) -> Result<usize> {
+    v.as_u64().and_then(|x| usize::try_from(x).ok()).ok_or_else(|| bad(format!("{what} must be a non-negative integer, got {v}")))
+}
+
+fn conv(e: &Value, t: &Tensors) -> Result<Conv> {
+    let name = e["name"].as_str().ok_or_else(|| bad("a layer has no name"))?.to_string();
+    let field = |k: &str| usize_of(&e[k], &format!("layer {name}: {k}"));
+    let op = match e["kind"].as_str() {
+        Some("mult") => Op::Mult,
+        Some("shift") => Op::Shift,
+        Some("add") => Op::Add,
+        k => return Err(bad(format!("layer {name}: unknown kind {k:?}; valid: mult, shift, add"))),
+    };
+    let act = match e["act"].as_str() {
+        Some("none") => Act::None,
+        Some("relu") => Act::Relu,
+        Some("relu6") => Act::Relu6,
+        Some("hswish") => return Err(bad(format!("layer {name}: activation hswish is not supported by the integer engine yet"))),
+        a => return Err(bad(format!("layer {name}: unknown act {a:?}; valid: relu6, relu, none"))),
+    };
+    let ch = e["channels"].as_array().filter(|a| a.len() == 2).ok_or_else(|| bad(format!("layer {name}: channels must be [in, out]")))?;
+    let (cin, cout) = (usize_of(&ch[0], "channels")?, usize_of(&ch[1], "channels")?);
+    let (k, stride, pad, groups) = (field("kernel")?, field("stride")?, field("padding")?, field("groups")?);
+    if cin == 0
+        || cout == 0
+        || k == 0
+        || k > 15
+        || stride == 0
+        || stride > 4
+        || pad >= k
+        || !(groups == 1 || (groups == cin && cin == cout))
+    {
+        return Err(bad(format!(
+            "layer {name}: channels [{cin}, {cout}], kernel {k}, stride {stride}, padding {pad}, groups {groups} is not a supported convolution"
+        )));
+    }
+    let shape = [cout, cin / groups, k, k];
+    let (weight, shift) = if op == Op::Shift {
+        let s = t.i8(&format!("{name}.sign"), &shape)?;
+        let x = t.i8(&format!("{name}.exponent"), &shape)?;
+        if s.iter().any(|v| !(-1..=1).contains(v)) || x.iter().any(|v| !(-15..=0).contains(v)) {
+            return Err(bad(format!("tensor {name}.sign / .exponent: signs must be in {{-1, 0, 1}}, exponents in [-15, 0]")));
+        }
+        (s.iter().zip(&x).map(|(&s, &e)| s as f32 * 2f32.powi(e as i32)).collect(), Some((s, x)))
+    } else {
+        (t.f32(&format!("{name}.weight"), &shape)?, None)
+    };
+    let b = |k: &str| t.f32(&format!("{name}.bn.{k}"), &[cout]);
+    let bn = Bn { gamma: b("gamma")?, beta: b("beta")?, mean: b("mean")?, var: b("var")? };
+    if bn.var.iter().any(|&v| v < 0.0) {
+        return Err(bad(format!("tensor {name}.bn.var has a negative variance")));
+    }
+    Ok(Conv { name, op, cin, cout, k, stride, pad, groups, act, weight, shift, bn })
+}
+
+/// Parses an export.
+///
+/// # Errors
+/// [`Error::Config`] for a malformed or truncated file, an unknown format, layer kind or
+/// activation, a tensor of another dtype or shape than the architecture needs, non-finite values,
+/// layers that do not chain, or a feature this engine does not run yet (squeeze-and-excitation,
+/// the final conv and hswish of MobileNetV3).
+pub fn parse(json: &str, safetensors: &[u8]) -> Result<Graph> {
+    let doc: Value = serde_json::from_str(json).map_err(|e| bad(format!("model.json: {e}")))?;
+    let format = doc["format"].as_str().unwrap_or_default();
+    if format != "shiftaddaug-tiny/3" {
+        return Err(bad(format!("model.json: format {format:?}; this engine reads 'shiftaddaug-tiny/3'")));
+    }
+    let t = Tensors::parse(safetensors)?;
+    let cfg = &doc["config"];
+    let input: Vec<usize> = serde_json::from_value(cfg["inputShape"].clone()).map_err(|_| bad("config.inputShape must be [c, h, w]"))?;
+    let input: [usize; 3] = input.try_into().map_err(|_| bad("config.inputShape must be [c, h, w]"))?;
+    if input.contains(&0) || input.iter().product::<usize>() > 1 << 24 {
+        return Err(bad(format!("config.inputShape {input:?} is empty or too large")));
+    }
+    let classes = usize_of(&doc["classes"], "classes")?;
+    let features = usize_of(&doc["features"], "features")?;
+    let entries = doc["layers"].as_array().ok_or_else(|| bad("model.json: layers must be a list"))?;
+    let layers = entries.iter().map(|e| conv(e, &t)).collect::<Result<Vec<_>>>()?;
+    let index: BTreeMap<&str, usize> = layers.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+    let at = |n: &str| index.get(n).copied().ok_or_else(|| bad(format!("layer {n} is missing from model.json")));
+    let linear = |name: &str| -> Result<Linear> {
+        let weight = t.f32(&format!("{name}.weight"), &[features, classes])?;
+        Ok(Linear { features, classes, bias: t.f32(&format!("{name}.bias"), &[classes])?, weight })
+    };
+    let mut nodes = Vec::new();
+    let classifier = match doc["model"].as_str() {
+        Some("mfcnn") => {
+            nodes.extend((0..layers.len()).map(Node::Conv));
+            if cfg["head"].as_str() == Some("avgpool") {
+                nodes.push(Node::AvgPool);
+            }
+            Some(linear("classifier")?)
+        }
+        Some("supernet") => {
+            let spec = &cfg["spec"];
+            if spec["finalConv"].as_u64().is_some() {
+                return Err(bad("config.spec.finalConv (MobileNetV3) is not supported by the integer engine yet"));
+            }
+            nodes.push(Node::Conv(at("stem")?));
+            let ds_shortcut = spec["dsShortcut"].as_bool().unwrap_or(false);
+            if ds_shortcut {
+                nodes.push(Node::Save);
+            }
+            nodes.extend([Node::Conv(at("ds.dw")?), Node::Conv(at("ds.pw")?)]);
+            if ds_shortcut {
+                nodes.push(Node::AddSaved);
+            }
+            let blocks = spec["blocks"].as_array().ok_or_else(|| bad("config.spec.blocks must be a list"))?;
+            for (i, b) in blocks.iter().enumerate() {
+                if b["se"].as_bool().unwrap_or(false) {
+                    return Err(bad(format!("block {i}: squeeze-and-excitation is not supported by the integer engine yet")));
+                }
+                let ch: Vec<usize> = serde_json::from_value(b["channels"].clone()).map_err(|_| bad(format!("block {i}: bad channels")))?;
+                let stride = usize_of(&b["stride"], &format!("block {i}: stride"))?;
+                let shortcut = b["shortcut"].as_bool() != Some(false) && stride == 1 && ch.len() == 3 && ch[0] == ch[2];
+                if shortcut {
+                    nodes.push(Node::Save);
+                }
+                if let Some(&e) = index.get(format!("blocks.{i}.expand").as_str()) {
+                    nodes.push(Node::Conv(e));
+                }
+                nodes.extend([Node::Conv(at(&format!("blocks.{i}.depthwise"))?), Node::Conv(at(&format!("blocks.{i}.project"))?)]);
+                if shortcut {
+                    nodes.push(Node::AddSaved);
+                }
+            }
+            if let Some(&h) = index.get("head") {
+                nodes.push(Node::Conv(h));
+            }
+            nodes.push(Node::AvgPool);
+            match index.get("classifier") {
+                Some(&c) => {
+                    nodes.push(Node::Conv(c));
+                    None
+                }
+                None => Some(linear("classifier")?),
+            }
+        }
+        m => return Err(bad(format!("model.json: model {m:?}; valid: 'supernet', 'mfcnn'"))),
+    };
+    let graph = Graph { input, classes, layers, nodes, classifier };
+    check_chain(&graph, features)?;
+    Ok(graph)
+}
+
+/// The shape after each node, checked: every layer reads the channels the previous one wrote,
+/// shortcuts add equal shapes, the classifier gets `features` values. Returns the final shape.
+pub fn shapes(g: &Graph) -> Result<Vec<[usize; 3]>> {
+    let mut s = g.input;
+    let mut saved = Vec::new();
+    let mut out = Vec::with_capacity(g.nodes.len());
+    for n in &g.nodes {
+        match *n {
+            Node::Conv(i) => {
+                let l = &g.layers[i];
+                if l.cin != s[0] || s[1] + 2 * l.pad < l.k || s[2] + 2 * l.pad < l.k {
+                    return Err(bad(format!("layer {} reads {} channels of {}×{}; it gets {s:?}", l.name, l.cin, l.k, l.k)));
+                }
+                s = [l.cout, (s[1] + 2 * l.pad - l.k) / l.stride + 1, (s[2] + 2 * l.pad - l.k) / l.stride + 1];
+            }
+            Node::Save => saved.push(s),
+            Node::AddSaved => {
+                if saved.pop() != Some(s) {
+                    return Err(bad(format!("a shortcut adds tensors of different shapes (at {s:?})")));
+                }
+            }
+            Node::AvgPool => s = [s[0], 1, 1],
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn check_chain(g: &Graph, features: usize) -> Result<()> {
+    let last = shapes(g)?.last().copied().unwrap_or(g.input);
+    let flat = last.iter().product::<usize>();
+    let want = if g.classifier.is_some() { features } else { g.classes };
+    if flat != want {
+        return Err(bad(format!("the layers end in {last:?} ({flat} values); the classifier needs {want}")));
+    }
+    Ok(())
+}

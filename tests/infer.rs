@@ -1,0 +1,181 @@
+//! The inference engines on trained exports (issue 13): the f32 reference reproduces the burn
+//! model's logits; the integer engine agrees with it on held-out Fashion-MNIST; bad files and
+//! inputs are typed errors. `cargo test --release --test infer -- --ignored --nocapture` runs
+//! the zoo models on all 10 000 test images and prints the table of BENCHMARKS.md.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use shiftaddaug::aug::{AugConfig, AugNetConfig};
+use shiftaddaug::data::{Dataset, FASHION_MNIST_DIR, Split, load_fashion_mnist};
+use shiftaddaug::engine::block_on;
+use shiftaddaug::export::{export_mfcnn, export_supernet};
+use shiftaddaug::infer::{float, format, int};
+use shiftaddaug::models::MfCnnConfig;
+use shiftaddaug::nn::ConvKind;
+use shiftaddaug::train::{ImageClassifier, OptimizerKind, TrainConfig, Trainer};
+
+mod util;
+use util::read;
+
+fn data(split: Split, n: usize) -> Dataset {
+    load_fashion_mnist(std::path::Path::new(FASHION_MNIST_DIR), split).unwrap().slice(0, n)
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |b, (i, v)| if *v > row[b] { i } else { b })
+}
+
+/// `(float accuracy, integer accuracy, top-1 agreement)` on `test`.
+fn compare(g: &format::Graph, q: &int::Quantized, test: &Dataset) -> (f64, f64, f64) {
+    let idx: Vec<usize> = (0..test.len()).collect();
+    let (x, y) = test.gather(&idx);
+    let fl = float::logits(g, &x, test.len()).unwrap();
+    let il = q.logits(&x, test.len()).unwrap();
+    let k = g.classes;
+    let (mut fa, mut ia, mut agree) = (0, 0, 0);
+    for i in 0..test.len() {
+        let (a, b) = (argmax(&fl[i * k..(i + 1) * k]), argmax(&il[i * k..(i + 1) * k]));
+        fa += usize::from(a == y[i] as usize);
+        ia += usize::from(b == y[i] as usize);
+        agree += usize::from(a == b);
+    }
+    let n = test.len() as f64;
+    (fa as f64 / n, ia as f64 / n, agree as f64 / n)
+}
+
+/// Parses the export, checks the f32 reference against the burn model's logits on `probe`,
+/// quantises on 512 training images and compares on `test`.
+fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32], test: &Dataset, train: &Dataset) -> (f64, f64, f64) {
+    let g = format::parse(json, bytes).unwrap();
+    let n = probe.len() / g.input.iter().product::<usize>();
+    let mine = float::logits(&g, probe, n).unwrap();
+    let err = mine.iter().zip(burn_logits).fold(0f32, |m, (a, b)| m.max((a - b).abs() / (1.0 + b.abs())));
+    // Adder sums of hundreds of terms of magnitude ~10 are summed in another order than burn's.
+    assert!(err < 1e-3, "{name}: the f32 reference differs from the model by {err}");
+    let (cx, _) = train.gather(&(0..512).collect::<Vec<_>>());
+    let q = int::quantize(&g, &cx, 512).unwrap();
+    let r = compare(&g, &q, test);
+    println!("{name}: float {:.4}, integer {:.4}, top-1 agreement {:.4} on {} test images", r.0, r.1, r.2, test.len());
+    // The integer Shiftmax: probabilities at 1/128 (each truncated, so a row sums to a little
+    // under 1), largest at the largest logit.
+    let (x1, _) = test.gather(&(0..8).collect::<Vec<_>>());
+    let (p, l) = (q.probabilities(&x1, 8).unwrap(), q.logits(&x1, 8).unwrap());
+    for (row, lr) in p.chunks_exact(g.classes).zip(l.chunks_exact(g.classes)) {
+        let s: u32 = row.iter().map(|&v| v as u32).sum();
+        assert!((108..=136).contains(&s), "{name}: Shiftmax row sums to {s}/128");
+        assert_eq!(row[argmax(lr)], *row.iter().max().unwrap(), "{name}: Shiftmax top class");
+    }
+    r
+}
+
+fn trained_mfcnn(conv: ConvKind, train: &Dataset) -> shiftaddaug::models::MfCnn {
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let model = MfCnnConfig { conv, ..Default::default() }.init(&device).unwrap();
+    let mut t = Trainer::new(model, 10, TrainConfig { batch_size: 64, seed: 3, ..TrainConfig::default() }).unwrap();
+    block_on(t.fit_epoch(train, 0, &mut |_| true)).unwrap();
+    t.into_model().valid()
+}
+
+fn trained_mbv2(conv: ConvKind, train: &Dataset) -> shiftaddaug::aug::AugNet {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let cfg = AugNetConfig { aug: AugConfig::direct(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
+    let tc = TrainConfig { batch_size: 64, optimizer: OptimizerKind::Sgd, learning_rate: 0.05, seed: 5, ..TrainConfig::default() };
+    let mut t = Trainer::new(cfg.init(&device).unwrap(), 10, tc).unwrap();
+    block_on(t.fit_epoch(train, 0, &mut |_| true)).unwrap();
+    let model = t.into_model();
+    // The deployed model's BatchNorm statistics, as fit() leaves them.
+    model.eval_model(train, 2048).unwrap()
+}
+
+fn probe(test: &Dataset, n: usize) -> (Vec<f32>, Tensor<4>) {
+    let (x, _) = test.gather(&(0..n).collect::<Vec<_>>());
+    let t = Tensor::from_data(TensorData::new(x.clone(), [n, 1, 28, 28]), &Device::flex());
+    (x, t)
+}
+
+#[test]
+fn mfcnn_integer_engine_agrees_with_the_float_export() {
+    let (train, test) = (data(Split::Train, 10_000), data(Split::Test, 10_000));
+    for conv in [ConvKind::Shift, ConvKind::Add] {
+        let m = trained_mfcnn(conv, &train);
+        let (x, t) = probe(&test, 64);
+        let want = read(m.logits(t).unwrap());
+        let (json, bytes) = block_on(export_mfcnn(&m)).unwrap();
+        let (fa, ia, agree) = check(&format!("mfcnn {conv:?}"), &json, &bytes, &want, &x, &test, &train);
+        assert!(fa > 0.75, "float accuracy {fa}");
+        assert!((fa - ia).abs() <= 0.003, "mfcnn {conv:?}: integer accuracy {ia} vs float {fa}");
+        assert!(agree >= 0.99, "mfcnn {conv:?}: top-1 agreement {agree}");
+    }
+}
+
+/// MobileNetV2-Tiny (shortcuts, depthwise, pooling) on 1 000 test images in CI.
+#[test]
+fn mbv2_tiny_integer_engine_agrees_with_the_float_export() {
+    zoo_run(4096, 1000);
+}
+
+/// The same on all 10 000 test images, after a longer training (a documented command).
+#[test]
+#[ignore]
+fn mbv2_tiny_integer_engine_full_test_set() {
+    zoo_run(20_000, 10_000);
+}
+
+fn zoo_run(n_train: usize, n_test: usize) {
+    let (train, test) = (data(Split::Train, n_train), data(Split::Test, n_test));
+    for conv in [ConvKind::Shift, ConvKind::Add] {
+        let m = trained_mbv2(conv, &train);
+        let (x, t) = probe(&test, 16);
+        let want = read(m.logits(t).unwrap());
+        let (json, bytes) = block_on(export_supernet(&m)).unwrap();
+        let (fa, ia, agree) = check(&format!("mbv2-tiny {conv:?} ({n_train} training images)"), &json, &bytes, &want, &x, &test, &train);
+        assert!(fa > 0.3, "float accuracy {fa}");
+        assert!((fa - ia).abs() <= 0.01, "mbv2-tiny {conv:?}: integer accuracy {ia} vs float {fa}");
+        assert!(agree >= 0.97, "mbv2-tiny {conv:?}: top-1 agreement {agree}");
+    }
+}
+
+#[test]
+fn bad_files_and_inputs_are_typed_errors() {
+    let device = Device::flex();
+    device.seed(1);
+    let m = MfCnnConfig { conv: ConvKind::Shift, ..Default::default() }.init(&device).unwrap();
+    let (json, bytes) = block_on(export_mfcnn(&m)).unwrap();
+    let err = |j: &str, b: &[u8]| match format::parse(j, b) {
+        Ok(_) => panic!("a bad file parsed"),
+        Err(e) => {
+            assert_eq!(e.code(), "INVALID_CONFIG");
+            e.to_string()
+        }
+    };
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        f(&mut v);
+        v.to_string()
+    };
+    assert!(err(&json, &bytes[..bytes.len() - 5]).contains("outside"), "truncated data");
+    assert!(err(&json, &bytes[..4]).contains("shorter than"), "truncated header length");
+    let mut huge = bytes.clone();
+    huge[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    assert!(err(&json, &huge).contains("exceeds the file"));
+    assert!(err(&edit(&|v| v["layers"][1]["kind"] = "mul".into()), &bytes).contains("unknown kind"));
+    assert!(err(&edit(&|v| v["layers"][1]["act"] = "gelu".into()), &bytes).contains("unknown act"));
+    assert!(err(&edit(&|v| v["format"] = "shiftaddaug-tiny/9".into()), &bytes).contains("format"));
+    assert!(err(&edit(&|v| v["classes"] = 11.into()), &bytes).contains("classifier.weight"));
+    assert!(err(&edit(&|v| v["layers"][1]["channels"][0] = 9.into()), &bytes).contains("expected"));
+    assert!(err("{", &bytes).contains("model.json"));
+    // A tensor whose dtype disagrees with model.json: the stem's weights declared as I8.
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().replacen("\"F32\"", "\"I8\" ", 1);
+    let retyped = [&bytes[..8], header.as_bytes(), &bytes[8 + n..]].concat();
+    assert!(err(&json, &retyped).contains("expected"), "{}", err(&json, &retyped));
+    let g = format::parse(&json, &bytes).unwrap();
+    let q = int::quantize(&g, &vec![0.5; 784], 1).unwrap();
+    assert!(q.logits(&[0.0; 10], 1).unwrap_err().to_string().contains("10 values for 1 images"));
+    let mut nan = vec![0.5f32; 784];
+    nan[3] = f32::NAN;
+    assert_eq!(q.logits(&nan, 1).unwrap_err().code(), "NON_FINITE_INPUT");
+    assert!(int::quantize(&g, &[], 0).is_err());
+}
