@@ -78,5 +78,14 @@ fn a_run_says_where_it_wrote_its_files() {
         assert!(path.is_file(), "{file} not written");
         assert!(text.contains(&path.display().to_string()), "{file}'s path not printed: {text}");
     }
+    // The export runs through the integer engine.
+    let out = cli(&["deploy", d, "--calibration", "64", "--test", "200"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let agree: f64 = text.split("top-1 agreement ").nth(1).and_then(|v| v.trim().parse().ok()).expect("an agreement line");
+    assert!(text.contains("200 test images") && agree >= 0.95, "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+    let out = cli(&["deploy", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IO_ERROR"));
 }

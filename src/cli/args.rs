@@ -1,4 +1,4 @@
-//! The command line, declared with clap: subcommands `train`, `compare` and `trace`, and the
+//! The command line, declared with clap: subcommands `train`, `compare`, `trace` and `deploy`, and the
 //! `train` options (which `compare` takes too) with their defaults.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -31,6 +31,24 @@ pub(super) enum Command {
     /// The SDK's `fit`, natively: trains a supernet exactly as the SDK does and prints
     /// `{ losses, accuracy }` as JSON (the SDK tests compare with it).
     Trace(TraceArgs),
+    /// Runs an export (`train --out DIR`) through the integer engine: calibrates it on training
+    /// images and prints its test accuracy and top-1 agreement against the f32 reference.
+    Deploy(DeployArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub(super) struct DeployArgs {
+    /// Folder holding model.json and model.safetensors.
+    pub(super) dir: PathBuf,
+    /// Training images the activation scales are calibrated on (the first N).
+    #[arg(long, default_value_t = 512)]
+    pub(super) calibration: usize,
+    /// Test images to evaluate (the first N).
+    #[arg(long, default_value_t = 10_000)]
+    pub(super) test: usize,
+    /// Fashion-MNIST folder.
+    #[arg(long, default_value = FASHION_MNIST_DIR)]
+    pub(super) data: PathBuf,
 }
 
 /// The rows `compare` trains.

@@ -2,6 +2,7 @@
 
 mod args;
 mod compare;
+mod deploy;
 mod train;
 
 use args::{Cli, Command, TraceArgs};
@@ -51,6 +52,7 @@ pub fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let code = match Cli::parse().command {
         Command::Trace(t) => report(trace(t), 1),
+        Command::Deploy(d) => report(deploy::deploy(d).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Compare(c) => report(compare(c, argv.get(2..).unwrap_or_default()), 1),
         Command::Train(t) => match t.resolve() {
             Ok(a) => match train(a) {
