@@ -8,13 +8,14 @@ scripts/setup.sh
 target_dir=${CARGO_TARGET_DIR:-target}
 
 rm -rf pkg
-while IFS='|' read -r name flags features out; do
+while IFS='|' read -r name flags features out default_features; do
   echo "build: wasm variant '$name' -> $out"
   args=(build --release --lib --target wasm32-unknown-unknown)
   [ -n "$features" ] && args+=(--features "$features")
+  [ "$default_features" = 0 ] && args+=(--no-default-features)
   tdir=$target_dir
-  if [ "$flags" != "-C target-feature=+simd128" ]; then
-    # Different codegen flags: keep their artifacts apart from the default build's.
+  if [ "$flags" != "-C target-feature=+simd128" ] || [ "$default_features" = 0 ]; then
+    # Different codegen flags or features: keep their artifacts apart from the default build's.
     tdir=$target_dir/variant-$name
   fi
   CARGO_TARGET_DIR=$tdir CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') cargo "${args[@]}"
@@ -37,5 +38,6 @@ rm -rf dist && mkdir -p dist/data
 cp -r www/* dist/
 cp -r pkg dist/pkg
 cp /usr/share/datasets/fashion-mnist/*.gz dist/data/
-wasm=pkg/shiftaddaug_bg.wasm
-echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+for wasm in pkg/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
+  echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+done

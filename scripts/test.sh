@@ -3,7 +3,7 @@
 #   1. native: cargo fmt --check (rustfmt.toml), cargo clippy (native and wasm32, warnings are errors), cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
 #   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
-#   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI) and its types (tsc --noEmit)
+#   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI; shiftaddaug/infer) and its types (tsc --noEmit)
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ echo "== 1/5 native tests"
 cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 cargo clippy --release --target wasm32-unknown-unknown --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
+# The inference-only build (no default features: no burn), natively and in wasm.
+cargo clippy --release --lib --no-default-features --quiet -- -D warnings
+cargo clippy --release --target wasm32-unknown-unknown --lib --no-default-features --quiet -- -D warnings
 cargo test --release
 
 echo "== 2/5 wasm32 in Node"

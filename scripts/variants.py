@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Prints the wasm build variants of wasm-pack.toml, one per line: name|rustflags|features|out_dir.
+"""Prints the wasm build variants of wasm-pack.toml, one per line:
+name|rustflags|features|out_dir|default_features (1 or 0).
 With --all, every variant; else only those with default = true."""
 import sys, tomllib
 
@@ -9,4 +10,5 @@ if cfg["build"].get("wasm_opt", False):
     sys.exit("wasm-pack.toml: wasm_opt = true is not supported (Debian's binaryen is too old)")
 for v in cfg["variant"]:
     if "--all" in sys.argv or v.get("default", False):
-        print("|".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"]]))
+        default_features = "1" if v.get("default_features", True) else "0"
+        print("|".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"], default_features]))

@@ -22,15 +22,23 @@
 //! `#[wasm_bindgen]` item.
 #![warn(missing_docs)]
 
+#[cfg(feature = "train")]
 pub mod aug;
 pub mod data;
+#[cfg(feature = "train")]
 pub mod engine;
 mod error;
+#[cfg(feature = "train")]
 pub mod export;
 pub mod infer;
+#[cfg(feature = "train")]
 pub mod models;
+#[cfg(feature = "train")]
 pub mod nn;
+#[cfg(feature = "train")]
 pub mod ops;
+mod par;
+#[cfg(feature = "train")]
 pub mod train;
 #[cfg(target_family = "wasm")]
 pub mod web;

@@ -96,6 +96,6 @@ pub fn logits(g: &Graph, images: &[f32], n: usize) -> Result<Vec<f32>> {
         return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), g.input)));
     }
     shapes(g)?;
-    let rows = crate::ops::par::map(n, |i| forward(g, &images[i * per..(i + 1) * per], &mut |_, _| {}));
+    let rows = crate::par::map(n, |i| forward(g, &images[i * per..(i + 1) * per], &mut |_, _| {}));
     Ok(rows.into_iter().collect::<Result<Vec<_>>>()?.concat())
 }

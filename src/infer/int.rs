@@ -158,7 +158,7 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
         return Err(Error::Shape(format!("calibration: {} values for {n} images of {:?} (need n >= 1)", calibration.len(), g.input)));
     }
     shapes(g)?;
-    let ranges = crate::ops::par::map(n, |i| {
+    let ranges = crate::par::map(n, |i| {
         let mut r = vec![0f64; g.nodes.len() + 2];
         let logits = float::forward(g, &calibration[i * per..(i + 1) * per], &mut |node, v| {
             let m = v.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
@@ -303,7 +303,7 @@ impl Quantized {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
         let scale = 2f32.powi(-self.logit_frac);
-        let rows = crate::ops::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
+        let rows = crate::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
         Ok(rows.into_iter().collect::<Result<Vec<_>>>()?.concat().into_iter().map(|v| v as f32 * scale).collect())
     }
 
@@ -316,7 +316,7 @@ impl Quantized {
         if images.len() != n * per {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
-        let rows = crate::ops::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
+        let rows = crate::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
         let logits = rows.into_iter().collect::<Result<Vec<_>>>()?.concat();
         let mut out = vec![0u8; logits.len()];
         shiftmax(&logits, self.graph.classes, 2f32.powi(-self.logit_frac), &mut out);

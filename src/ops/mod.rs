@@ -7,7 +7,6 @@ mod adder;
 pub mod bn_act;
 pub mod conv;
 pub mod fused;
-pub(crate) mod par;
 pub mod pot;
 mod shift;
 

@@ -5,10 +5,16 @@
 //! clones), so no Rust borrow is held across an `await`; a second call on a model while one is
 //! running is rejected with code `BUSY` instead of an aliasing panic.
 
+#[cfg(feature = "train")]
 mod bench;
+mod infer;
+#[cfg(feature = "train")]
 mod session;
 
+#[cfg(feature = "train")]
 pub use bench::bench_ops;
+pub use infer::InferenceModel;
+#[cfg(feature = "train")]
 pub use session::Session;
 
 use crate::error::Error;
@@ -28,9 +34,10 @@ pub(crate) fn js_error(e: Error) -> JsValue {
     err.into()
 }
 
-/// Parses IDX bytes (raw or gzip) into `{ dims: number[], data: Uint8Array }`.
+/// Parses IDX bytes (raw or gzip) into `{ dims: number[], data: Uint8Array }` (training module).
 ///
 /// Throws a `ShiftAddAugError` with code `INVALID_IDX` on a corrupt file.
+#[cfg(feature = "train")]
 #[wasm_bindgen(js_name = parseIdx)]
 pub fn parse_idx(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let a = crate::data::parse_idx(bytes).map_err(js_error)?;

@@ -21,3 +21,15 @@ async function main(x: Float32Array, y: Uint8Array): Promise<number> {
   return h.history.loss.length + p.length + rt.version.length;
 }
 void main;
+
+// The inference entry, typed on its own.
+import { loadModel, type DeployedModel } from '../../../pkg/infer.js';
+
+async function deploy(exported: { json: string; safetensors: Uint8Array }, x: Float32Array): Promise<number> {
+  const m: DeployedModel = await loadModel(exported, { calibration: { x, images: 1 } });
+  const p: Float32Array = m.predict(x, [1, 1, 28, 28], { engine: 'integer' });
+  const threads: number = (await init({ threads: 2 })).threads;
+  m.dispose();
+  return p.length + m.classes + threads;
+}
+void deploy;

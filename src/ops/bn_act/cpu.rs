@@ -35,7 +35,7 @@ impl Dims {
 /// (a linear stream), and the per-image pairs are added in image order in f64, so the result
 /// does not depend on the thread count.
 fn channel_sums(d: Dims, f: impl Fn(usize, usize) -> (f32, f32) + Sync + Send) -> Vec<(f64, f64)> {
-    let per_image = crate::ops::par::map(d.n, |i| (0..d.c).map(|ch| f(i, ch)).collect::<Vec<_>>());
+    let per_image = crate::par::map(d.n, |i| (0..d.c).map(|ch| f(i, ch)).collect::<Vec<_>>());
     let mut sums = vec![(0f64, 0f64); d.c];
     for img in per_image {
         for (s, (a, b)) in sums.iter_mut().zip(img) {
@@ -154,7 +154,7 @@ fn forward_act<const A: u8>(d: Dims, x: &[f32], gamma: &[f32], beta: &[f32], eps
     let (mean, var): (Vec<f32>, Vec<f32>) = stats.unzip();
     let (scale, shift) = affine(gamma, beta, &mean, &var, eps);
     let mut y = vec![0f32; x.len()];
-    crate::ops::par::blocks(&mut y, d.c * d.hw, |i, out| {
+    crate::par::blocks(&mut y, d.c * d.hw, |i, out| {
         for ch in 0..d.c {
             let (a, b) = (scale[ch], shift[ch]);
             let (o, xs) = (&mut out[ch * d.hw..(ch + 1) * d.hw], run(x, d, i, ch));
@@ -280,7 +280,7 @@ fn backward_act<const A: u8>(d: Dims, &Saved { x, gamma, beta, mean, var, dy }: 
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.unzip();
     let count = d.count() as f32;
     let mut dx = vec![0f32; x.len()];
-    crate::ops::par::blocks(&mut dx, d.c * d.hw, |i, out| {
+    crate::par::blocks(&mut dx, d.c * d.hw, |i, out| {
         for ch in 0..d.c {
             let (m, s, a, b) = (mean[ch], inv[ch], scale[ch], shift[ch]);
             let k = gamma[ch] * s;

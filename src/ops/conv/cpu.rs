@@ -82,7 +82,7 @@ fn planes_per_task(plane: usize) -> usize {
 /// `f(first_plane, block)` for consecutive blocks of whole planes of `out`, on rayon natively.
 fn per_planes(out: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let per = planes_per_task(plane);
-    crate::ops::par::blocks(out, per * plane, |b, o| f(b * per, o));
+    crate::par::blocks(out, per * plane, |b, o| f(b * per, o));
 }
 
 /// `out[i] += a · x[i]` over equal-length runs.
@@ -188,7 +188,7 @@ pub fn backward_weight(d: DwDims, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let [kh, kw] = d.kernel;
     let [sh, sw] = d.stride;
     let wo = d.output[1];
-    let per = crate::ops::par::map(d.c, |ch| {
+    let per = crate::par::map(d.c, |ch| {
         let mut acc = vec![0f64; taps];
         let mut pad = Padded::new(&d);
         let (offs, row_len) = (pad.tap_offsets(&d), sw * pad.run);

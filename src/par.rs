@@ -2,6 +2,7 @@
 //! thread): results do not depend on which.
 
 /// `f(i, block_i)` for the consecutive `block`-sized chunks of `out` (the last may be shorter).
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
 pub(crate) fn blocks(out: &mut [f32], block: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     #[cfg(not(target_family = "wasm"))]
     {

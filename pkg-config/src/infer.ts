@@ -1,0 +1,156 @@
+/**
+ * `shiftaddaug/infer`: runs an exported model (docs/FORMAT.md) with the integer engine, from a
+ * small inference-only wasm module (no training code). Independent of the training entry.
+ *
+ * ```js
+ * import { loadModel } from 'shiftaddaug/infer';
+ * const model = await loadModel(await trained.exportModel());   // or { json: url, safetensors: url }
+ * model.quantize({ calibration: xTrain.subarray(0, 512 * 784), images: 512 });
+ * const probs = model.predict(x, [n, 1, 28, 28]);               // integer engine + Shiftmax
+ * ```
+ * @packageDocumentation
+ */
+import initInfer, { InferenceModel } from './infer/shiftaddaug.js';
+import { ShiftAddAugError, toError } from './types.js';
+
+export { ShiftAddAugError } from './types.js';
+
+let loaded: Promise<unknown> | null = null;
+const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+
+async function load(wasmUrl?: string | URL): Promise<void> {
+  if (!loaded) {
+    loaded = (async () => {
+      const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url) : new URL('./infer/shiftaddaug_bg.wasm', import.meta.url);
+      if (proc?.versions?.node && url.protocol === 'file:') {
+        const fsName = 'node:fs/promises';
+        const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
+        return initInfer({ module_or_path: await fs.readFile(url) });
+      }
+      return initInfer({ module_or_path: url });
+    })();
+    loaded.catch(() => { loaded = null; });
+  }
+  await loaded;
+}
+
+/** An export: the text of `model.json` and the bytes of `model.safetensors`, or their URLs. */
+export type ModelSource =
+  | { json: string; safetensors: Uint8Array | ArrayBuffer }
+  | { json: URL; safetensors: URL }
+  | { jsonUrl: string | URL; safetensorsUrl: string | URL };
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** Calibrate the integer engine right away (see {@link DeployedModel.quantize}). */
+  calibration?: { x: Float32Array; images: number };
+  /** Where the inference `.wasm` is. @defaultValue `infer/shiftaddaug_bg.wasm` next to this module */
+  wasmUrl?: string | URL;
+}
+
+async function fetchBytes(u: string | URL): Promise<Uint8Array> {
+  try {
+    const url = new URL(String(u), typeof location !== 'undefined' ? location.href : import.meta.url);
+    if (proc?.versions?.node && url.protocol === 'file:') {
+      const fsName = 'node:fs/promises';
+      const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
+      return new Uint8Array(await fs.readFile(url));
+    }
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  } catch (e) {
+    throw new ShiftAddAugError('IO_ERROR', `could not read ${String(u)}: ${(e as Error).message}`);
+  }
+}
+
+/** A deployed model: the f32 reference, and the integer engine once quantised. */
+export class DeployedModel {
+  private inner: InferenceModel | null;
+  /** `[c, h, w]` of one image. */
+  readonly inputShape: [number, number, number];
+  readonly classes: number;
+
+  /** @internal Use {@link loadModel}. (The glue's type stays out of the published declarations.) */
+  constructor(handle: unknown) {
+    const inner = handle as InferenceModel;
+    this.inner = inner;
+    const s = inner.inputShape;
+    this.inputShape = [s[0], s[1], s[2]];
+    this.classes = inner.classes;
+  }
+
+  private live(): InferenceModel {
+    if (!this.inner) throw new ShiftAddAugError('DISPOSED', 'model was disposed');
+    return this.inner;
+  }
+
+  private images(x: unknown, n: number, what: string): Float32Array {
+    if (!(x instanceof Float32Array)) throw new ShiftAddAugError('SHAPE_MISMATCH', `${what} must be a Float32Array`);
+    const per = this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
+    if (!Number.isInteger(n) || n < 1 || x.length !== n * per) {
+      throw new ShiftAddAugError('SHAPE_MISMATCH', `${what} has ${x.length} values; ${n} images of [${this.inputShape}] need ${n * per}`);
+    }
+    return x;
+  }
+
+  /**
+   * Chooses the integer engine's power-of-two activation scales from `images` calibration
+   * images (training images, e.g. 512): each tensor's largest value must fit 16 bits.
+   */
+  quantize(options: { calibration: Float32Array; images: number }): void {
+    const x = this.images(options?.calibration, options?.images, 'calibration');
+    try { this.live().quantize(x, options.images); } catch (e) { throw toError(e); }
+  }
+
+  /** Whether {@link quantize} has run. */
+  get quantized(): boolean { return this.live().quantized; }
+
+  /**
+   * Class probabilities, `n * classes` values, for images `x` of shape `[n, c, h, w]`. `engine:
+   * 'integer'` (the default once quantised) uses the integer engine and its Shiftmax (multiples
+   * of 1/128); `'float'` the f32 reference and softmax.
+   */
+  predict(x: Float32Array, shape: [number, number, number, number], options: { engine?: 'integer' | 'float' } = {}): Float32Array {
+    const m = this.live();
+    if (!Array.isArray(shape) || shape.length !== 4 || shape.slice(1).some((d, i) => d !== this.inputShape[i])) {
+      throw new ShiftAddAugError('SHAPE_MISMATCH', `shape must be [n, ${this.inputShape}], got ${JSON.stringify(shape)}`);
+    }
+    const engine = options.engine ?? (m.quantized ? 'integer' : 'float');
+    if (engine !== 'integer' && engine !== 'float') throw new ShiftAddAugError('INVALID_CONFIG', `engine = ${JSON.stringify(engine)}; valid: 'integer', 'float'`);
+    const xs = this.images(x, shape[0], 'x');
+    try { return m.predict(xs, shape[0], engine === 'integer'); } catch (e) { throw toError(e); }
+  }
+
+  /** Frees the model's memory; later calls throw `DISPOSED`. */
+  dispose(): void {
+    this.inner?.free();
+    this.inner = null;
+  }
+}
+
+/**
+ * Loads an export into the inference module: `{ json, safetensors }` as `Model.exportModel()`
+ * returns them, or their URLs. Rejects with `INVALID_CONFIG` for a malformed, truncated or
+ * inconsistent file, `IO_ERROR` when a URL cannot be read.
+ */
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<DeployedModel> {
+  await load(options.wasmUrl);
+  let json: string, bytes: Uint8Array;
+  if ('jsonUrl' in source) {
+    json = new TextDecoder().decode(await fetchBytes(source.jsonUrl));
+    bytes = await fetchBytes(source.safetensorsUrl);
+  } else if (source && typeof source.json === 'string' && (source.safetensors instanceof Uint8Array || source.safetensors instanceof ArrayBuffer)) {
+    json = source.json;
+    bytes = source.safetensors instanceof Uint8Array ? source.safetensors : new Uint8Array(source.safetensors);
+  } else if (source && source.json instanceof URL && source.safetensors instanceof URL) {
+    json = new TextDecoder().decode(await fetchBytes(source.json));
+    bytes = await fetchBytes(source.safetensors);
+  } else {
+    throw new ShiftAddAugError('INVALID_CONFIG', 'source must be { json: string, safetensors: Uint8Array } or { jsonUrl, safetensorsUrl }');
+  }
+  let model: DeployedModel;
+  try { model = new DeployedModel(new InferenceModel(json, bytes)); } catch (e) { throw toError(e); }
+  if (options.calibration) model.quantize({ calibration: options.calibration.x, images: options.calibration.images });
+  return model;
+}

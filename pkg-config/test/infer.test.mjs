@@ -1,0 +1,77 @@
+// `shiftaddaug/infer` in Node: a model trained through the SDK, exported, loaded into the
+// inference-only module; the f32 reference reproduces the trained model's probabilities, the
+// integer engine agrees with it, bad files and inputs are typed errors, and the module stays
+// under 300 KB.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import * as sdk from '../../pkg/index.js';
+import { loadModel } from '../../pkg/infer.js';
+
+const DIR = '/usr/share/datasets/fashion-mnist';
+const code = (c) => (e) => { assert.equal(e.name, 'ShiftAddAugError'); assert.equal(e.code, c, e.message); return true; };
+
+async function split(name, n) {
+  const images = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${name}-images-idx3-ubyte.gz`)));
+  const labels = await sdk.parseIdx(new Uint8Array(await readFile(`${DIR}/${name}-labels-idx1-ubyte.gz`)));
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
+  return { x, y: labels.data.slice(0, n) };
+}
+
+const argmax = (r) => r.reduce((b, v, i) => (v > r[b] ? i : b), 0);
+
+test('an exported model runs in the inference module: f32 reference = trained model, integer engine agrees', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const train = await split('train', 2048);
+  const held = await split('t10k', 500);
+  for (const conv of ['shift', 'add']) {
+    const trained = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, conv });
+    await trained.fit(train.x, train.y, { epochs: 1, batchSize: 64 });
+    const want = await trained.predict(held.x, [500, 1, 28, 28]);
+    const m = await loadModel(await trained.exportModel());
+    trained.dispose();
+    assert.deepEqual([m.inputShape, m.classes, m.quantized], [[1, 28, 28], 10, false]);
+    const float = m.predict(held.x, [500, 1, 28, 28]);
+    const err = float.reduce((e, p, i) => Math.max(e, Math.abs(p - want[i])), 0);
+    assert.ok(err < 1e-4, `${conv}: f32 reference vs the trained model: ${err}`);
+    assert.throws(() => m.predict(held.x, [500, 1, 28, 28], { engine: 'integer' }), code('INVALID_CONFIG'));
+    m.quantize({ calibration: train.x.subarray(0, 256 * 784), images: 256 });
+    const int = m.predict(held.x, [500, 1, 28, 28]);
+    let agree = 0, correctF = 0, correctI = 0;
+    for (let i = 0; i < 500; i++) {
+      const [a, b] = [argmax(float.subarray(i * 10, i * 10 + 10)), argmax(int.subarray(i * 10, i * 10 + 10))];
+      agree += a === b; correctF += a === held.y[i]; correctI += b === held.y[i];
+    }
+    console.log(`${conv}: float accuracy ${correctF / 500}, integer ${correctI / 500}, top-1 agreement ${agree / 500}`);
+    assert.ok(agree / 500 >= 0.97, `${conv}: agreement ${agree / 500}`);
+    assert.ok(int.every((p) => p >= 0 && p <= 1 && Number.isInteger(p * 128)), 'Shiftmax probabilities are multiples of 1/128');
+    assert.throws(() => m.predict(held.x.subarray(0, 100), [1, 1, 28, 28]), code('SHAPE_MISMATCH'));
+    assert.throws(() => m.predict(held.x, [500, 1, 32, 32]), code('SHAPE_MISMATCH'));
+    const nan = held.x.slice(0, 784); nan[5] = NaN;
+    assert.throws(() => m.predict(nan, [1, 1, 28, 28]), code('NON_FINITE_INPUT'));
+    m.dispose();
+    assert.throws(() => m.predict(held.x, [500, 1, 28, 28]), code('DISPOSED'));
+  }
+});
+
+test('bad exports are typed errors', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const trained = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift' });
+  const { json, safetensors } = await trained.exportModel();
+  trained.dispose();
+  await assert.rejects(loadModel({ json, safetensors: safetensors.subarray(0, safetensors.length - 9) }), code('INVALID_CONFIG'));
+  const doc = JSON.parse(json);
+  doc.layers[1].kind = 'mul';
+  await assert.rejects(loadModel({ json: JSON.stringify(doc), safetensors }), code('INVALID_CONFIG'));
+  const huge = safetensors.slice(); new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
+  await assert.rejects(loadModel({ json, safetensors: huge }), code('INVALID_CONFIG'));
+  await assert.rejects(loadModel({ json: '{', safetensors }), code('INVALID_CONFIG'));
+  await assert.rejects(loadModel({ jsonUrl: '/nonexistent/model.json', safetensorsUrl: '/nonexistent/model.safetensors' }), code('IO_ERROR'));
+  await assert.rejects(loadModel({ json: 1 }), code('INVALID_CONFIG'));
+});
+
+test('the inference module is small', async () => {
+  const { size } = await stat(new URL('../../pkg/infer/shiftaddaug_bg.wasm', import.meta.url));
+  assert.ok(size <= 300_000, `pkg/infer/shiftaddaug_bg.wasm is ${size} bytes`);
+});

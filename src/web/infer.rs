@@ -1,0 +1,82 @@
+//! The integer engine's JS boundary (`crate::infer`): the only class of the inference-only
+//! module, and part of the training module too.
+
+use super::js_error;
+use crate::error::Error;
+use crate::infer::{float, format, int, shiftmax};
+use wasm_bindgen::prelude::*;
+
+/// A deployed model (an export: `model.json` text and `model.safetensors` bytes) for inference:
+/// the f32 reference, and the integer engine once `quantize` has calibrated it.
+#[wasm_bindgen]
+pub struct InferenceModel {
+    graph: format::Graph,
+    quantized: Option<int::Quantized>,
+}
+
+#[wasm_bindgen]
+impl InferenceModel {
+    /// Reads an export. Throws `INVALID_CONFIG` naming what is wrong with the files.
+    #[wasm_bindgen(constructor)]
+    pub fn new(json: &str, safetensors: &[u8]) -> Result<InferenceModel, JsValue> {
+        Ok(Self { graph: format::parse(json, safetensors).map_err(js_error)?, quantized: None })
+    }
+
+    /// `[c, h, w]` of one input image.
+    #[wasm_bindgen(getter, js_name = inputShape)]
+    pub fn input_shape(&self) -> Vec<u32> {
+        self.graph.input.iter().map(|&d| d as u32).collect()
+    }
+
+    /// Output classes.
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> u32 {
+        self.graph.classes as u32
+    }
+
+    /// Calibrates the integer engine on `n` images (`x`: `n · c · h · w` values). Throws
+    /// `SHAPE_MISMATCH` or `NON_FINITE_INPUT`.
+    pub fn quantize(&mut self, x: &[f32], n: usize) -> Result<(), JsValue> {
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(js_error(Error::NonFinite("calibration images hold NaN or Inf".into())));
+        }
+        self.quantized = Some(int::quantize(&self.graph, x, n).map_err(js_error)?);
+        Ok(())
+    }
+
+    /// Whether `quantize` has run.
+    #[wasm_bindgen(getter)]
+    pub fn quantized(&self) -> bool {
+        self.quantized.is_some()
+    }
+
+    /// Class probabilities `[n, classes]` of `n` images: from the integer engine and its
+    /// Shiftmax (multiples of 1/128) when `integer`, else from the f32 reference and softmax.
+    /// Throws `SHAPE_MISMATCH`, `NON_FINITE_INPUT`, or `INVALID_CONFIG` for `integer` before
+    /// `quantize`.
+    pub fn predict(&self, x: &[f32], n: usize, integer: bool) -> Result<Vec<f32>, JsValue> {
+        if n == 0 {
+            return Err(js_error(Error::Shape("predict needs at least one image (n = 0)".into())));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(js_error(Error::NonFinite("the images hold NaN or Inf".into())));
+        }
+        if !integer {
+            let logits = float::logits(&self.graph, x, n).map_err(js_error)?;
+            return Ok(shiftmax::softmax_f32(&logits, self.graph.classes));
+        }
+        let q = self
+            .quantized
+            .as_ref()
+            .ok_or_else(|| js_error(Error::Config("call quantize() before predicting with the integer engine".into())))?;
+        let p = q.probabilities(x, n).map_err(js_error)?;
+        Ok(p.iter().map(|&v| v as f32 * shiftmax::SHIFTMAX_SCALE).collect())
+    }
+
+    /// Integer-engine logits `[n, classes]` as f32 (for comparisons with the float model).
+    #[wasm_bindgen(js_name = integerLogits)]
+    pub fn integer_logits(&self, x: &[f32], n: usize) -> Result<Vec<f32>, JsValue> {
+        let q = self.quantized.as_ref().ok_or_else(|| js_error(Error::Config("call quantize() first".into())))?;
+        q.logits(x, n).map_err(js_error)
+    }
+}
