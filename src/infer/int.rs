@@ -201,42 +201,79 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
     Ok(Quantized { graph: g.clone(), frac, convs, classifier, logit_frac })
 }
 
-/// One layer in integers on `x` (`[c, h, w]` at the layer's input scale).
+/// Output indices `o` in `0..n_out` whose input `o · stride + tap − pad` lies in `0..n_in`.
+fn valid(n_in: usize, n_out: usize, stride: usize, tap: usize, pad: usize) -> std::ops::Range<usize> {
+    // o · stride ≥ pad − tap, and o · stride + tap − pad ≤ n_in − 1.
+    let lo = pad.saturating_sub(tap).div_ceil(stride);
+    let hi = if n_in + pad > tap { ((n_in + pad - tap - 1) / stride + 1).min(n_out) } else { 0 };
+    lo..hi.max(lo)
+}
+
+/// `acc[o] = f(acc[o], x[o · stride + tap − pad])` over one tap's valid outputs of a plane: the
+/// accumulation loop of every operator, with the tap's weight inside `f`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tap(
+    acc: &mut [i64],
+    plane: &[i64],
+    s: [usize; 2],
+    o: [usize; 2],
+    stride: usize,
+    pad: usize,
+    kyx: [usize; 2],
+    f: impl Fn(i64, i64) -> i64,
+) {
+    let (rows, cols) = (valid(s[0], o[0], stride, kyx[0], pad), valid(s[1], o[1], stride, kyx[1], pad));
+    for oy in rows {
+        let iy = oy * stride + kyx[0] - pad;
+        let row = &plane[iy * s[1]..(iy + 1) * s[1]];
+        let out = &mut acc[oy * o[1]..(oy + 1) * o[1]];
+        let x0 = cols.start * stride + kyx[1] - pad;
+        for (a, &xv) in out[cols.clone()].iter_mut().zip(row[x0..].iter().step_by(stride)) {
+            *a = f(*a, xv);
+        }
+    }
+}
+
+/// One layer in integers on `x` (`[c, h, w]` at the layer's input scale): per output channel and
+/// tap, the tap's weight applied to a whole plane of outputs (integer sums: any order gives the
+/// same bits).
 fn qforward(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> (Vec<i64>, [usize; 3]) {
     let [_, h, w] = s;
     let (ho, wo) = ((h + 2 * l.pad - l.k) / l.stride + 1, (w + 2 * l.pad - l.k) / l.stride + 1);
     let (cg, fan) = (l.cin / l.groups, l.fan_in());
     let mut y = vec![0i64; l.cout * ho * wo];
+    let mut acc = vec![0i64; ho * wo];
     for oc in 0..l.cout {
         let g0 = if l.groups == 1 { 0 } else { oc };
-        let (wk, sk) = (&q.weights[oc * fan..(oc + 1) * fan], if l.op == Op::Shift { &q.signs[oc * fan..(oc + 1) * fan] } else { &[][..] });
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let mut acc = 0i64;
-                for ic in 0..cg {
-                    for ky in 0..l.k {
-                        for kx in 0..l.k {
-                            let (iy, ix) = ((oy * l.stride + ky) as isize - l.pad as isize, (ox * l.stride + kx) as isize - l.pad as isize);
-                            let p = if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                0
-                            } else {
-                                x[((g0 + ic) * h + iy as usize) * w + ix as usize]
-                            };
-                            let t = (ic * l.k + ky) * l.k + kx;
-                            match l.op {
-                                Op::Shift => match sk[t] {
-                                    1 => acc += p << wk[t],
-                                    -1 => acc -= p << wk[t],
-                                    _ => {}
-                                },
-                                Op::Add => acc -= (p - wk[t] as i64).abs(),
-                                Op::Mult => acc += p * wk[t] as i64,
-                            }
+        acc.fill(0);
+        for ic in 0..cg {
+            let plane = &x[(g0 + ic) * h * w..(g0 + ic + 1) * h * w];
+            for ky in 0..l.k {
+                for kx in 0..l.k {
+                    let t = oc * fan + (ic * l.k + ky) * l.k + kx;
+                    let wv = q.weights[t] as i64;
+                    let geo = ([h, w], [ho, wo], l.stride, l.pad, [ky, kx]);
+                    match l.op {
+                        Op::Shift => match q.signs[t] {
+                            1 => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + (p << wv)),
+                            -1 => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a - (p << wv)),
+                            _ => {}
+                        },
+                        Op::Add => {
+                            // Zero padding reads 0: −|0 − w| everywhere, corrected where the tap is inside.
+                            let pad_term = wv.abs();
+                            acc.iter_mut().for_each(|a| *a -= pad_term);
+                            tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + pad_term - (p - wv).abs());
                         }
+                        Op::Mult => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + p * wv),
                     }
                 }
-                y[(oc * ho + oy) * wo + ox] = saturate(q.requant[oc].apply(acc)).clamp(q.lo, q.hi);
             }
+        }
+        let rq = &q.requant[oc];
+        for (o, &a) in y[oc * ho * wo..(oc + 1) * ho * wo].iter_mut().zip(&acc) {
+            *o = saturate(rq.apply(a)).clamp(q.lo, q.hi);
         }
     }
     (y, [l.cout, ho, wo])
@@ -321,5 +358,74 @@ impl Quantized {
         let mut out = vec![0u8; logits.len()];
         shiftmax(&logits, self.graph.classes, 2f32.powi(-self.logit_frac), &mut out);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Rng;
+    use crate::infer::format::Bn;
+
+    /// The plain per-output loop: every output pixel sums its receptive field, zero padded.
+    fn reference(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> Vec<i64> {
+        let [_, h, w] = s;
+        let (ho, wo) = ((h + 2 * l.pad - l.k) / l.stride + 1, (w + 2 * l.pad - l.k) / l.stride + 1);
+        let (cg, fan) = (l.cin / l.groups, l.fan_in());
+        let mut y = vec![0i64; l.cout * ho * wo];
+        for oc in 0..l.cout {
+            let g0 = if l.groups == 1 { 0 } else { oc };
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = 0i64;
+                    for ic in 0..cg {
+                        for ky in 0..l.k {
+                            for kx in 0..l.k {
+                                let (iy, ix) =
+                                    ((oy * l.stride + ky) as isize - l.pad as isize, (ox * l.stride + kx) as isize - l.pad as isize);
+                                let inside = iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize;
+                                let p = if inside { x[((g0 + ic) * h + iy as usize) * w + ix as usize] } else { 0 };
+                                let t = oc * fan + (ic * l.k + ky) * l.k + kx;
+                                let wv = q.weights[t] as i64;
+                                acc += match l.op {
+                                    Op::Shift => q.signs[t] as i64 * (p << wv),
+                                    Op::Add => -(p - wv).abs(),
+                                    Op::Mult => p * wv,
+                                };
+                            }
+                        }
+                    }
+                    y[(oc * ho + oy) * wo + ox] = saturate(q.requant[oc].apply(acc)).clamp(q.lo, q.hi);
+                }
+            }
+        }
+        y
+    }
+
+    /// The plane-at-a-time kernel gives the reference's bits for every operator, kernel size,
+    /// stride, padding and grouping, on random weights and inputs.
+    #[test]
+    fn plane_kernel_matches_the_per_output_reference() {
+        let mut rng = Rng::new(11);
+        let mut r = |n: u64| rng.next_u64() % n;
+        for case in 0..60 {
+            let op = [Op::Shift, Op::Add, Op::Mult][case % 3];
+            let k = [1, 3, 5][r(3) as usize];
+            let (stride, pad) = (1 + r(2) as usize, r(k as u64) as usize);
+            let depthwise = r(2) == 0;
+            let cin = 1 + r(4) as usize;
+            let cout = if depthwise { cin } else { 1 + r(4) as usize };
+            let groups = if depthwise { cin } else { 1 };
+            let (h, w) = (k + r(7) as usize, k + r(7) as usize);
+            let n = cout * (cin / groups) * k * k;
+            let weight: Vec<f32> = (0..n).map(|_| (r(2001) as f32 - 1000.0) / 700.0).collect();
+            let shift = (op == Op::Shift).then(|| ((0..n).map(|_| r(3) as i8 - 1).collect(), (0..n).map(|_| -(r(16) as i8)).collect()));
+            let bn = Bn { gamma: vec![1.3; cout], beta: vec![0.1; cout], mean: vec![-0.2; cout], var: vec![0.7; cout] };
+            let l = Conv { name: "t".into(), op, cin, cout, k, stride, pad, groups, act: Act::None, weight, shift, bn };
+            let q = qconv(&l, 9, 7);
+            let x: Vec<i64> = (0..cin * h * w).map(|_| r(8001) as i64 - 4000).collect();
+            let (got, _) = qforward(&l, &q, &x, [cin, h, w]);
+            assert_eq!(got, reference(&l, &q, &x, [cin, h, w]), "case {case}: {op:?} k{k} s{stride} p{pad} g{groups} {h}×{w}");
+        }
     }
 }
