@@ -2,6 +2,7 @@
 // Used directly when `worker: false` (and in Node), and inside the worker otherwise.
 import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } from './shiftaddaug.js';
 import { Emit, FitTarget, loopOptions, runFit } from './fitloop.js';
+import { isNode, readFileUrl } from './files.js';
 import {
   BackendName, FitOptions, History, InitOptions, ModelConfig, RuntimeInfo, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
@@ -15,20 +16,12 @@ const inFlight = new Set<(e: ShiftAddAugError) => void>();
 /** Whether the in-thread trap listeners are installed (never inside the worker: there a trap ends the worker, and the main thread replaces it). */
 let catchTraps = false;
 
-const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-const isNode = !!proc?.versions?.node;
 
 async function loadWasm(wasmUrl?: string | URL): Promise<void> {
   if (!loaded) {
     loaded = (async () => {
       const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url) : new URL('./shiftaddaug_bg.wasm', import.meta.url);
-      if (isNode && url.protocol === 'file:') {
-        // Node's fetch cannot read file: URLs; read the bytes instead.
-        const fsName = 'node:fs/promises';
-        const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-        return initWasm({ module_or_path: await fs.readFile(url) });
-      }
-      return initWasm({ module_or_path: url });
+      return initWasm({ module_or_path: (await readFileUrl(url)) ?? url });
     })();
     loaded.catch(() => { loaded = null; });
   }

@@ -11,23 +11,18 @@
  * @packageDocumentation
  */
 import initInfer, { InferenceModel } from './infer/shiftaddaug.js';
+import { readFileUrl } from './files.js';
 import { ShiftAddAugError, toError } from './types.js';
 
 export { ShiftAddAugError } from './types.js';
 
 let loaded: Promise<unknown> | null = null;
-const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
 
 async function load(wasmUrl?: string | URL): Promise<void> {
   if (!loaded) {
     loaded = (async () => {
       const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url) : new URL('./infer/shiftaddaug_bg.wasm', import.meta.url);
-      if (proc?.versions?.node && url.protocol === 'file:') {
-        const fsName = 'node:fs/promises';
-        const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-        return initInfer({ module_or_path: await fs.readFile(url) });
-      }
-      return initInfer({ module_or_path: url });
+      return initInfer({ module_or_path: (await readFileUrl(url)) ?? url });
     })();
     loaded.catch(() => { loaded = null; });
   }
@@ -51,11 +46,8 @@ export interface LoadOptions {
 async function fetchBytes(u: string | URL): Promise<Uint8Array> {
   try {
     const url = new URL(String(u), typeof location !== 'undefined' ? location.href : import.meta.url);
-    if (proc?.versions?.node && url.protocol === 'file:') {
-      const fsName = 'node:fs/promises';
-      const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-      return new Uint8Array(await fs.readFile(url));
-    }
+    const local = await readFileUrl(url);
+    if (local) return local;
     const r = await fetch(url);
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     return new Uint8Array(await r.arrayBuffer());

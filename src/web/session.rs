@@ -114,6 +114,17 @@ struct State {
     bn: Option<Estimate>,
 }
 
+impl State {
+    /// The next batch of the epoch, gathered: `(images, labels, epoch, batch index)`.
+    fn next_batch(&mut self) -> Result<(Vec<f32>, Vec<u32>, usize, usize)> {
+        let i = self.cursor;
+        let idx = self.batches.get(i).ok_or_else(|| Error::Dataset("no batch left: call beginEpoch".into()))?;
+        let (x, y) = self.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(idx);
+        self.cursor += 1;
+        Ok((x, y, self.epoch, i))
+    }
+}
+
 /// A model with its trainer on one backend. Create with `Session.create(modelConfig,
 /// trainConfig, backend)`; all methods must be awaited one after another.
 #[wasm_bindgen]
@@ -412,14 +423,7 @@ impl Session {
         let state = self.state.clone();
         future_to_promise(async move {
             let run = async {
-                let (mut x, y, epoch, i) = {
-                    let mut s = state.borrow_mut();
-                    let i = s.cursor;
-                    let idx = s.batches.get(i).cloned().ok_or_else(|| Error::Dataset("no batch left: call beginEpoch".into()))?;
-                    s.cursor += 1;
-                    let (x, y) = s.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(&idx);
-                    (x, y, s.epoch, i)
-                };
+                let (mut x, y, epoch, i) = state.borrow_mut().next_batch()?;
                 let mut t = Session::take(&state)?;
                 with_trainer!(&t, t => t.augment_batch(&mut x, epoch, i));
                 let r = with_trainer!(&mut t, t => t.train_batch(&x, &y, read_metrics).await);

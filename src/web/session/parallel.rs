@@ -40,14 +40,7 @@ impl Session {
                 if part >= parts {
                     return Err(Error::Config(format!("part {part} of {parts}: need part < parts")));
                 }
-                let (mut x, y, epoch, i) = {
-                    let mut s = state.borrow_mut();
-                    let i = s.cursor;
-                    let idx = s.batches.get(i).cloned().ok_or_else(|| Error::Dataset("no batch left: call beginEpoch".into()))?;
-                    s.cursor += 1;
-                    let (x, y) = s.data.as_ref().ok_or_else(|| Error::Dataset("no training data".into()))?.gather(&idx);
-                    (x, y, s.epoch, i)
-                };
+                let (mut x, y, epoch, i) = state.borrow_mut().next_batch()?;
                 let t = Session::take(&state)?;
                 let r = async {
                     with_trainer!(&t, t => {
