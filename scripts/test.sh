@@ -33,6 +33,8 @@ scripts/build.sh
 # aug.test.mjs compares the SDK's run with the native CLI built by tier 1.
 export SHIFTADDAUG_BIN=${CARGO_TARGET_DIR:-target}/release/shiftaddaug
 node --test pkg-config/test/
+# The inference module's Shift and Add loops hold no multiply (reads pkg/infer/).
+cargo test --release --test infer_wasm -- --ignored
 (cd pkg-config && npx tsc -p test/types/tsconfig.json)
 
 echo "== 5/5 demo end-to-end"

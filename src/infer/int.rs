@@ -209,10 +209,10 @@ fn valid(n_in: usize, n_out: usize, stride: usize, tap: usize, pad: usize) -> st
     lo..hi.max(lo)
 }
 
-/// `acc[o] = f(acc[o], x[o · stride + tap − pad])` over one tap's valid outputs of a plane: the
-/// accumulation loop of every operator, with the tap's weight inside `f`.
+/// `row(acc_row, x_row)` for each output row of one tap: `acc_row` holds the row's outputs whose
+/// input `o · stride + tap − pad` is inside the plane, and `x_row` starts at the first of those
+/// inputs (the row kernel steps through it by `stride`).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn tap(
     acc: &mut [i64],
     plane: &[i64],
@@ -221,18 +221,38 @@ fn tap(
     stride: usize,
     pad: usize,
     kyx: [usize; 2],
-    f: impl Fn(i64, i64) -> i64,
+    row: impl Fn(&mut [i64], &[i64]),
 ) {
     let (rows, cols) = (valid(s[0], o[0], stride, kyx[0], pad), valid(s[1], o[1], stride, kyx[1], pad));
+    if cols.is_empty() {
+        return;
+    }
+    let x0 = cols.start * stride + kyx[1] - pad;
     for oy in rows {
         let iy = oy * stride + kyx[0] - pad;
-        let row = &plane[iy * s[1]..(iy + 1) * s[1]];
-        let out = &mut acc[oy * o[1]..(oy + 1) * o[1]];
-        let x0 = cols.start * stride + kyx[1] - pad;
-        for (a, &xv) in out[cols.clone()].iter_mut().zip(row[x0..].iter().step_by(stride)) {
-            *a = f(*a, xv);
-        }
+        row(&mut acc[oy * o[1]..(oy + 1) * o[1]][cols.clone()], &plane[iy * s[1] + x0..(iy + 1) * s[1]]);
     }
+}
+
+/// The accumulation loop of Shift layers, one output row of one tap: `acc[j] ± (x[j · stride] <<
+/// shift)`. Shifts, additions and subtractions only: `tests/infer_wasm.rs` reads the compiled
+/// inference wasm and fails on any multiply inside this function's loops.
+#[inline(never)]
+fn shift_acc_row(acc: &mut [i64], x: &[i64], stride: usize, shift: i64, negative: bool) {
+    if negative {
+        acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a -= v << shift);
+    } else {
+        acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += v << shift);
+    }
+}
+
+/// The accumulation loop of Add layers, one output row of one tap: `acc[j] += |w| − |x[j ·
+/// stride] − w|` (the `|w|` undoes the zero-padding term subtracted from every output first).
+/// No multiply inside its loops, as for [`shift_acc_row`].
+#[inline(never)]
+fn add_acc_row(acc: &mut [i64], x: &[i64], stride: usize, w: i64) {
+    let pad_term = w.abs();
+    acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += pad_term - (v - w).abs());
 }
 
 /// One layer in integers on `x` (`[c, h, w]` at the layer's input scale): per output channel and
@@ -255,18 +275,21 @@ fn qforward(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> (Vec<i64>, [usize;
                     let wv = q.weights[t] as i64;
                     let geo = ([h, w], [ho, wo], l.stride, l.pad, [ky, kx]);
                     match l.op {
-                        Op::Shift => match q.signs[t] {
-                            1 => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + (p << wv)),
-                            -1 => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a - (p << wv)),
-                            _ => {}
-                        },
+                        Op::Shift => {
+                            let sign = q.signs[t];
+                            if sign != 0 {
+                                tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| shift_acc_row(a, x, l.stride, wv, sign < 0));
+                            }
+                        }
                         Op::Add => {
                             // Zero padding reads 0: −|0 − w| everywhere, corrected where the tap is inside.
                             let pad_term = wv.abs();
                             acc.iter_mut().for_each(|a| *a -= pad_term);
-                            tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + pad_term - (p - wv).abs());
+                            tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| add_acc_row(a, x, l.stride, wv));
                         }
-                        Op::Mult => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, p| a + p * wv),
+                        Op::Mult => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| {
+                            a.iter_mut().zip(x.iter().step_by(l.stride)).for_each(|(a, &v)| *a += v * wv)
+                        }),
                     }
                 }
             }
