@@ -213,6 +213,7 @@ fn valid(n_in: usize, n_out: usize, stride: usize, tap: usize, pad: usize) -> st
 /// input `o · stride + tap − pad` is inside the plane, and `x_row` starts at the first of those
 /// inputs (the row kernel steps through it by `stride`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn tap(
     acc: &mut [i64],
     plane: &[i64],
