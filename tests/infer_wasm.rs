@@ -4,7 +4,7 @@
 //! scripts/test.sh: `cargo test --release --test infer_wasm -- --ignored`).
 
 use std::collections::BTreeMap;
-use wasmparser::{KnownCustom, Name, Operator, Parser, Payload, TypeRef};
+use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 
 const KERNELS: [&str; 2] = ["shift_acc_row", "add_acc_row"];
 
