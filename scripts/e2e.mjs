@@ -41,6 +41,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
   await page.waitForFunction(() => /%/.test(document.getElementById('drawresult').textContent), null, { timeout: 30_000 });
   const drawn = await page.textContent('#drawresult');
   const how = await page.textContent('#how');
+  const integer = await page.textContent('#integer');
   mkdirSync('target', { recursive: true });
   await page.screenshot({ path: 'target/e2e-demo.png', fullPage: true });
   // Bad input is a sentence and starts nothing; choosing ShiftAddAug with the small CNN switches
@@ -64,7 +65,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     fresh.dispose();
     return { oldResult, freshLength };
   });
-  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} drawing: ${drawn} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}`);
+  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} drawing: ${drawn} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}\n${integer}`);
   return [
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
@@ -76,6 +77,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [ink > 0.05 && ink < 0.5, `the strokes cover ${ink} of the drawing area`],
     [/^([A-Za-z/ -]+ \d+%)( · [A-Za-z/ -]+ \d+%){2}$/.test(drawn), `drawing classified as: ${drawn}`],
     [how.includes('bit-shift') && how.includes('−Σ|x − w|'), 'no explanation of shift and add'],
+    [Number(/class for ([\d.]+) %/.exec(integer)?.[1]) >= 97 && /test accuracy 0\.[5-9]\d* on 200 images/.test(integer), `integer engine: ${integer}`],
     [invalid.state === 'invalid' && invalid.status === 'Batch size must be a whole number from 1 to 1,024 (got "0").', `batch 0: ${JSON.stringify(invalid)}`],
     [coupled.model === 'mbv2-tiny' && /MobileNetV2-Tiny/.test(coupled.note), `mfcnn + ShiftAddAug: ${JSON.stringify(coupled)}`],
     [reinit.oldResult === 'DISPOSED' && reinit.freshLength === 10, `after re-init: ${JSON.stringify(reinit)}`],

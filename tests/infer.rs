@@ -56,13 +56,14 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let q = int::quantize(&g, &cx, 512).unwrap();
     let r = compare(&g, &q, test);
     println!("{name}: float {:.4}, integer {:.4}, top-1 agreement {:.4} on {} test images", r.0, r.1, r.2, test.len());
-    // The integer Shiftmax: probabilities at 1/128 (each truncated, so a row sums to a little
-    // under 1), largest at the largest logit.
+    // The integer Shiftmax: probabilities at 1/128, largest at the largest logit. A row sums to
+    // near 1: each value is within 0.04 of softmax's (tests of infer::shiftmax), and flat rows
+    // (a barely trained model) add up those errors.
     let (x1, _) = test.gather(&(0..8).collect::<Vec<_>>());
     let (p, l) = (q.probabilities(&x1, 8).unwrap(), q.logits(&x1, 8).unwrap());
     for (row, lr) in p.chunks_exact(g.classes).zip(l.chunks_exact(g.classes)) {
         let s: u32 = row.iter().map(|&v| v as u32).sum();
-        assert!((108..=136).contains(&s), "{name}: Shiftmax row sums to {s}/128");
+        assert!((96..=140).contains(&s), "{name}: Shiftmax row sums to {s}/128");
         assert_eq!(row[argmax(lr)], *row.iter().max().unwrap(), "{name}: Shiftmax top class");
     }
     r
@@ -77,11 +78,15 @@ fn trained_mfcnn(conv: ConvKind, train: &Dataset) -> shiftaddaug::models::MfCnn 
     t.into_model().valid()
 }
 
-fn trained_mbv2(conv: ConvKind, train: &Dataset) -> shiftaddaug::aug::AugNet {
+fn trained_mbv2(conv: ConvKind, train: &Dataset, optimizer: OptimizerKind) -> shiftaddaug::aug::AugNet {
     let device = Device::flex().autodiff();
     device.seed(5);
     let cfg = AugNetConfig { aug: AugConfig::direct(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
-    let tc = TrainConfig { batch_size: 64, optimizer: OptimizerKind::Sgd, learning_rate: 0.05, seed: 5, ..TrainConfig::default() };
+    let tc = match optimizer {
+        OptimizerKind::Sgd => TrainConfig { batch_size: 64, optimizer, learning_rate: 0.05, seed: 5, ..TrainConfig::default() },
+        // The SDK's and the demo's default: Adam, lr 0.003.
+        OptimizerKind::Adam => TrainConfig { batch_size: 64, seed: 5, ..TrainConfig::default() },
+    };
     let mut t = Trainer::new(cfg.init(&device).unwrap(), 10, tc).unwrap();
     block_on(t.fit_epoch(train, 0, &mut |_| true)).unwrap();
     let model = t.into_model();
@@ -116,6 +121,20 @@ fn mbv2_tiny_integer_engine_agrees_with_the_float_export() {
     zoo_run(4096, 1000);
 }
 
+/// A barely trained Add MobileNetV2-Tiny (the demo's setting: Adam, 3 000 images, one epoch) is
+/// the sensitive case: its BatchNorms amplify the stem's rounding (8-bit stem weights changed
+/// the class of 8 % of the images).
+#[test]
+fn barely_trained_add_mbv2_tiny_agrees_too() {
+    let (train, test) = (data(Split::Train, 3000), data(Split::Test, 1000));
+    let m = trained_mbv2(ConvKind::Add, &train, OptimizerKind::Adam);
+    let (x, t) = probe(&test, 16);
+    let want = read(m.logits(t).unwrap());
+    let (json, bytes) = block_on(export_supernet(&m)).unwrap();
+    let (_, _, agree) = check("mbv2-tiny Add, Adam, 3000 images", &json, &bytes, &want, &x, &test, &train);
+    assert!(agree >= 0.97, "top-1 agreement {agree}");
+}
+
 /// The same on all 10 000 test images, after a longer training (a documented command).
 #[test]
 #[ignore]
@@ -126,7 +145,7 @@ fn mbv2_tiny_integer_engine_full_test_set() {
 fn zoo_run(n_train: usize, n_test: usize) {
     let (train, test) = (data(Split::Train, n_train), data(Split::Test, n_test));
     for conv in [ConvKind::Shift, ConvKind::Add] {
-        let m = trained_mbv2(conv, &train);
+        let m = trained_mbv2(conv, &train, OptimizerKind::Sgd);
         let (x, t) = probe(&test, 16);
         let want = read(m.logits(t).unwrap());
         let (json, bytes) = block_on(export_supernet(&m)).unwrap();

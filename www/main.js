@@ -93,6 +93,45 @@ function showPredictions(probs, n) {
   }
 }
 
+const argmax = (r) => r.reduce((b, v, i) => (v > r[b] ? i : b), 0);
+
+/**
+ * The last trained model deployed as users deploy it: exported, loaded into the integer engine
+ * (`shiftaddaug/infer`, its own small wasm, on this page's thread), calibrated on 512 training
+ * images, and run on the first test images beside the float model.
+ */
+async function showInteger(n = 200) {
+  const box = $('integer');
+  box.textContent = 'Running the exported model on the integer engine…';
+  try {
+    const { loadModel } = await import('./pkg/infer.js');
+    const float = trained.at(-1);
+    const m = await loadModel(await float.exportModel());
+    m.quantize({ calibration: data.trainX.subarray(0, 512 * 784), images: 512 });
+    const x = data.testX.subarray(0, n * 784);
+    const probs = new Float32Array(n * 10);
+    let ms = 0;
+    for (let i = 0; i < n; i += 20) {
+      const k = Math.min(20, n - i), t0 = performance.now();
+      probs.set(m.predict(x.subarray(i * 784, (i + k) * 784), [k, 1, 28, 28]), i * 10);
+      ms += performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    m.dispose();
+    const ref = await float.predict(x, [n, 1, 28, 28]);
+    let agree = 0, correct = 0;
+    for (let i = 0; i < n; i++) {
+      const [a, b] = [argmax(ref.subarray(i * 10, i * 10 + 10)), argmax(probs.subarray(i * 10, i * 10 + 10))];
+      agree += a === b; correct += b === data.testY[i];
+    }
+    box.textContent = `On the integer engine (shifts and additions on 16-bit fixed point, Shiftmax probabilities): `
+      + `test accuracy ${(correct / n).toFixed(3)} on ${n} images, the float model's class for ${(100 * agree / n).toFixed(1)} % of them, `
+      + `${(ms / n).toFixed(2)} ms per image on this page's thread.`;
+  } catch (e) {
+    box.textContent = `The integer engine could not run this model: ${e.code ?? ''} ${e.message}`;
+  }
+}
+
 /** Download links for each trained model's export files. */
 async function showDownloads(runs) {
   const box = $('deploy'); box.textContent = 'Download: ';
@@ -195,6 +234,7 @@ async function train() {
     showPredictions(await models.at(-1).predict(data.testX.subarray(0, 24 * 784), [24, 1, 28, 28]), 24);
     trained = models.splice(0);
     await showDownloads(runs);
+    await showInteger();
     $('drawresult').textContent = `Draw, then Classify (with the ${runs.at(-1).label} model).`;
     // Final state only once everything the run shows is on the page.
     document.body.dataset.state = stopped ? 'stopped' : 'done';

@@ -4,9 +4,10 @@
 //!
 //! - Shift layers accumulate `±(x << (e + 15))` (exponent `e` in [−15, 0]): shifts and additions,
 //!   exact at scale `2^-(f + 15)`.
-//! - Add layers accumulate `−|x − w|` with the weights rounded to the input's scale.
-//! - Mult layers (the stem, the classifier) use int8 weights, one scale per output channel, and
-//!   integer products.
+//! - Add layers accumulate `−|x − w|` with the input and the weights at the input's scale plus
+//!   `ADD_GUARD` bits.
+//! - Mult layers use integer products: the stem with 16-bit weights, the classifier with int8
+//!   weights, one scale per output channel.
 //! - Each output value is then requantised once: BatchNorm is folded with the accumulator's
 //!   scale into one fixed-point multiplier and a bias per channel (`(acc · m) >> r + b`, the only
 //!   multiplication in a Shift or Add layer), then the activation is a clamp and the value
@@ -24,6 +25,14 @@ const Q_MAX: i64 = i16::MAX as i64;
 const Q_MIN: i64 = i16::MIN as i64;
 /// Largest fractional-bit count of an activation.
 const MAX_FRAC: i32 = 24;
+/// Extra fractional bits of Add layers' inputs and weights inside the kernel: the weights' rounding
+/// error, summed over a long receptive field and then scaled up by BatchNorm (adder outputs have a
+/// large mean and a small spread), would otherwise move the outputs.
+const ADD_GUARD: i32 = 8;
+/// Largest magnitude of a Mult convolution's integer weights (16-bit, one scale per output
+/// channel). The stem's rounding error travels through every later layer: with 8-bit stem weights
+/// a barely trained Add MobileNetV2-Tiny changed class on 8 % of test images (BENCHMARKS.md).
+const MULT_CONV_LEVELS: f64 = 32767.0;
 /// Fractional bits of the integer logits.
 const LOGIT_FRAC_MAX: i32 = 12;
 
@@ -78,7 +87,7 @@ impl Requant {
 #[derive(Debug, Clone)]
 struct QConv {
     /// Shift: `(sign, e + 15)`; Add: weights at the input scale; Mult: int8 weights.
-    weights: Vec<i32>,
+    weights: Vec<i64>,
     signs: Vec<i8>,
     requant: Vec<Requant>,
     /// Upper clamp of the activation (ReLU6: `6 · 2^f_out`), `Q_MAX` otherwise.
@@ -114,22 +123,30 @@ fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
     let two = pow2;
     let mut signs = Vec::new();
     // Scale of one accumulator unit, per output channel.
-    let (weights, acc_scale): (Vec<i32>, Vec<f64>) = match l.op {
+    let (weights, acc_scale): (Vec<i64>, Vec<f64>) = match l.op {
         Op::Shift => {
             let (s, e) = l.shift.as_ref().expect("shift layers carry sign and exponent");
             signs = s.clone();
-            (e.iter().map(|&e| e as i32 + 15).collect(), vec![two(-(fx + 15)); l.cout])
+            (e.iter().map(|&e| e as i64 + 15).collect(), vec![two(-(fx + 15)); l.cout])
         }
-        Op::Add => (l.weight.iter().map(|&w| (w as f64 * two(fx)).round().clamp(-1e9, 1e9) as i32).collect(), vec![two(-fx); l.cout]),
+        Op::Add => (
+            l.weight.iter().map(|&w| (w as f64 * two(fx + ADD_GUARD)).round().clamp(-1e15, 1e15) as i64).collect(),
+            vec![two(-(fx + ADD_GUARD)); l.cout],
+        ),
         Op::Mult => {
             let f = l.fan_in();
             let scales: Vec<f64> = l
                 .weight
                 .chunks_exact(f)
-                .map(|c| c.iter().fold(0f32, |m, w| m.max(w.abs())) as f64 / 127.0)
+                .map(|c| c.iter().fold(0f32, |m, w| m.max(w.abs())) as f64 / MULT_CONV_LEVELS)
                 .map(|s| if s > 0.0 { s } else { 1.0 })
                 .collect();
-            let w = l.weight.iter().enumerate().map(|(i, &w)| (w as f64 / scales[i / f]).round().clamp(-127.0, 127.0) as i32).collect();
+            let w = l
+                .weight
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| (w as f64 / scales[i / f]).round().clamp(-MULT_CONV_LEVELS, MULT_CONV_LEVELS) as i64)
+                .collect();
             (w, scales.iter().map(|s| s * two(-fx)).collect())
         }
     };
@@ -247,13 +264,13 @@ fn shift_acc_row(acc: &mut [i64], x: &[i64], stride: usize, shift: i64, negative
     }
 }
 
-/// The accumulation loop of Add layers, one output row of one tap: `acc[j] += |w| − |x[j ·
-/// stride] − w|` (the `|w|` undoes the zero-padding term subtracted from every output first).
-/// No multiply inside its loops, as for [`shift_acc_row`].
+/// The accumulation loop of Add layers, one output row of one tap: `acc[j] += |w| − |(x[j ·
+/// stride] << ADD_GUARD) − w|` (the `|w|` undoes the zero-padding term subtracted from every
+/// output first). No multiply inside its loops, as for [`shift_acc_row`].
 #[inline(never)]
 fn add_acc_row(acc: &mut [i64], x: &[i64], stride: usize, w: i64) {
     let pad_term = w.abs();
-    acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += pad_term - (v - w).abs());
+    acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += pad_term - ((v << ADD_GUARD) - w).abs());
 }
 
 /// One layer in integers on `x` (`[c, h, w]` at the layer's input scale): per output channel and
@@ -273,7 +290,7 @@ fn qforward(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> (Vec<i64>, [usize;
             for ky in 0..l.k {
                 for kx in 0..l.k {
                     let t = oc * fan + (ic * l.k + ky) * l.k + kx;
-                    let wv = q.weights[t] as i64;
+                    let wv = q.weights[t];
                     let geo = ([h, w], [ho, wo], l.stride, l.pad, [ky, kx]);
                     match l.op {
                         Op::Shift => {
@@ -410,10 +427,10 @@ mod tests {
                                 let inside = iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize;
                                 let p = if inside { x[((g0 + ic) * h + iy as usize) * w + ix as usize] } else { 0 };
                                 let t = oc * fan + (ic * l.k + ky) * l.k + kx;
-                                let wv = q.weights[t] as i64;
+                                let wv = q.weights[t];
                                 acc += match l.op {
                                     Op::Shift => q.signs[t] as i64 * (p << wv),
-                                    Op::Add => -(p - wv).abs(),
+                                    Op::Add => -((p << ADD_GUARD) - wv).abs(),
                                     Op::Mult => p * wv,
                                 };
                             }
