@@ -56,14 +56,16 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let q = int::quantize(&g, &cx, 512).unwrap();
     let r = compare(&g, &q, test);
     println!("{name}: float {:.4}, integer {:.4}, top-1 agreement {:.4} on {} test images", r.0, r.1, r.2, test.len());
-    // The integer Shiftmax: probabilities at 1/128, largest at the largest logit. A row sums to
-    // near 1: each value is within 0.04 of softmax's (tests of infer::shiftmax), and flat rows
-    // (a barely trained model) add up those errors.
+    // The integer Shiftmax: probabilities at 1/128, each within 0.04 (the bound of
+    // infer::shiftmax's tests) plus one step of the softmax of the same logits, the largest at
+    // the largest logit.
     let (x1, _) = test.gather(&(0..8).collect::<Vec<_>>());
     let (p, l) = (q.probabilities(&x1, 8).unwrap(), q.logits(&x1, 8).unwrap());
+    let soft = shiftaddaug::infer::shiftmax::softmax_f32(&l, g.classes);
+    let err = p.iter().zip(&soft).fold(0f32, |m, (&a, &b)| m.max((a as f32 / 128.0 - b).abs()));
+    assert!(err <= 0.04 + 1.0 / 128.0, "{name}: Shiftmax differs from softmax by {err}");
+    println!("{name}: Shiftmax within {err:.4} of softmax");
     for (row, lr) in p.chunks_exact(g.classes).zip(l.chunks_exact(g.classes)) {
-        let s: u32 = row.iter().map(|&v| v as u32).sum();
-        assert!((96..=140).contains(&s), "{name}: Shiftmax row sums to {s}/128");
         assert_eq!(row[argmax(lr)], *row.iter().max().unwrap(), "{name}: Shiftmax top class");
     }
     r
