@@ -129,11 +129,7 @@ fn mbv2_tiny_integer_engine_agrees_with_the_float_export() {
 #[test]
 fn barely_trained_add_mbv2_tiny_agrees_too() {
     let (train, test) = (data(Split::Train, 3000), data(Split::Test, 1000));
-    let m = trained_mbv2(ConvKind::Add, &train, OptimizerKind::Adam);
-    let (x, t) = probe(&test, 16);
-    let want = read(m.logits(t).unwrap());
-    let (json, bytes) = block_on(export_supernet(&m)).unwrap();
-    let (_, _, agree) = check("mbv2-tiny Add, Adam, 3000 images", &json, &bytes, &want, &x, &test, &train);
+    let (_, _, agree) = zoo_case("mbv2-tiny Add, Adam, 3000 images", ConvKind::Add, OptimizerKind::Adam, &train, &test);
     assert!(agree >= 0.97, "top-1 agreement {agree}");
 }
 
@@ -144,14 +140,20 @@ fn mbv2_tiny_integer_engine_full_test_set() {
     zoo_run(20_000, 10_000);
 }
 
+/// Trains MobileNetV2-Tiny with `conv` and `optimizer`, exports it and runs [`check`].
+fn zoo_case(name: &str, conv: ConvKind, optimizer: OptimizerKind, train: &Dataset, test: &Dataset) -> (f64, f64, f64) {
+    let m = trained_mbv2(conv, train, optimizer);
+    let (x, t) = probe(test, 16);
+    let want = read(m.logits(t).unwrap());
+    let (json, bytes) = block_on(export_supernet(&m)).unwrap();
+    check(name, &json, &bytes, &want, &x, test, train)
+}
+
 fn zoo_run(n_train: usize, n_test: usize) {
     let (train, test) = (data(Split::Train, n_train), data(Split::Test, n_test));
     for conv in [ConvKind::Shift, ConvKind::Add] {
-        let m = trained_mbv2(conv, &train, OptimizerKind::Sgd);
-        let (x, t) = probe(&test, 16);
-        let want = read(m.logits(t).unwrap());
-        let (json, bytes) = block_on(export_supernet(&m)).unwrap();
-        let (fa, ia, agree) = check(&format!("mbv2-tiny {conv:?} ({n_train} training images)"), &json, &bytes, &want, &x, &test, &train);
+        let name = format!("mbv2-tiny {conv:?} ({n_train} training images)");
+        let (fa, ia, agree) = zoo_case(&name, conv, OptimizerKind::Sgd, &train, &test);
         assert!(fa > 0.3, "float accuracy {fa}");
         assert!((fa - ia).abs() <= 0.01, "mbv2-tiny {conv:?}: integer accuracy {ia} vs float {fa}");
         assert!(agree >= 0.97, "mbv2-tiny {conv:?}: top-1 agreement {agree}");
