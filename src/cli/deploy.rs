@@ -18,10 +18,13 @@ pub(super) fn deploy(a: DeployArgs) -> Result<(), shiftaddaug::Error> {
     };
     let json = String::from_utf8(read("model.json")?).map_err(|_| shiftaddaug::Error::Config("model.json is not UTF-8".into()))?;
     let g = format::parse(&json, &read("model.safetensors")?)?;
-    let train = load_fashion_mnist(&a.data, Split::Train)?;
-    let test = load_fashion_mnist(&a.data, Split::Test)?;
-    let test = test.slice(0, a.test.min(test.len()));
-    let (cx, _) = train.gather(&(0..a.calibration.min(train.len())).collect::<Vec<_>>());
+    let (train, test) = (load_fashion_mnist(&a.data, Split::Train)?, load_fashion_mnist(&a.data, Split::Test)?);
+    let calibration = a.calibration.min(train.len());
+    // Exports trained with `--input-size N` take the images zero-padded as in training.
+    let size = g.input[1].max(g.input[2]);
+    let train = train.slice(0, calibration).pad_to(size);
+    let test = test.slice(0, a.test.min(test.len())).pad_to(size);
+    let (cx, _) = train.gather(&(0..calibration).collect::<Vec<_>>());
     let q = int::quantize(&g, &cx, cx.len() / g.input.iter().product::<usize>())?;
     let (x, y) = test.gather(&(0..test.len()).collect::<Vec<_>>());
     let t = Instant::now();
@@ -42,7 +45,7 @@ pub(super) fn deploy(a: DeployArgs) -> Result<(), shiftaddaug::Error> {
     println!(
         "{} test images, calibration on {} training images\nfloat (f32 reference): accuracy {:.4}, {:.3} ms per image\ninteger engine: accuracy {:.4}, {:.3} ms per image\ntop-1 agreement {:.4}",
         test.len(),
-        a.calibration.min(train.len()),
+        calibration,
         fa as f64 / n,
         tf * 1e3 / n,
         ia as f64 / n,
