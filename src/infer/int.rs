@@ -1,23 +1,26 @@
-//! The integer engine (plain-Rust reference): activations are 16-bit fixed point with one
-//! power-of-two scale `2^-f` per tensor, chosen by calibration so that the largest calibration
-//! value fits; a shortcut aligns its two inputs by shifts.
+//! The integer engine: activations are 16-bit fixed point with one power-of-two scale `2^-f` per
+//! tensor, chosen by calibration so that the largest calibration value fits; a shortcut aligns its
+//! two inputs by shifts. The convolutions run in [`kernels`](super::kernels) (SIMD128, SSE2 or
+//! scalar: the same bits) with `i32` accumulators.
 //!
-//! - Shift layers accumulate `±(x << (e + 15))` (exponent `e` in [−15, 0]): shifts and additions,
-//!   exact at scale `2^-(f + 15)`.
-//! - Add layers accumulate `−|x − w|` with the input and the weights at the input's scale plus
-//!   `ADD_GUARD` bits.
-//! - Mult layers use integer products: the stem with 16-bit weights, the classifier with int8
+//! - Shift layers accumulate `±(x << (e + s))` (exponent `e` in [−15, 0]; `>>` where `e + s < 0`):
+//!   shifts and additions at scale `2^-(f + s)`.
+//! - Add layers accumulate `−|(x << g) − w|` with the weights at the input's scale plus `g` guard
+//!   bits.
+//! - Mult layers use integer products: convolutions with 16-bit weights, the classifier with int8
 //!   weights, one scale per output channel.
 //! - Each output value is then requantised once: BatchNorm is folded with the accumulator's
 //!   scale into one fixed-point multiplier and a bias per channel (`(acc · m) >> r + b`, the only
 //!   multiplication in a Shift or Add layer), then the activation is a clamp and the value
 //!   saturates to 16 bits.
 //!
-//! Accumulators are `i64` (a Shift layer's terms reach `2^30`); the requantisation product is
-//! `i128`.
+//! No sum can leave `i32`: with `|x| <= 2^15`, each output channel's `s`, `g` or weight scale is
+//! the finest whose worst case (`2^15 ·` the sum of the terms' weights) stays below `2^31`. Where
+//! that costs precision (long fan-ins of large weights), it costs it per channel, not per layer.
 
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
+use super::kernels::{self, Geometry, Isa, Taps};
 use super::shiftmax::shiftmax;
 use crate::error::{Error, Result};
 
@@ -25,10 +28,16 @@ const Q_MAX: i64 = i16::MAX as i64;
 const Q_MIN: i64 = i16::MIN as i64;
 /// Largest fractional-bit count of an activation.
 const MAX_FRAC: i32 = 24;
-/// Extra fractional bits of Add layers' inputs and weights inside the kernel: the weights' rounding
-/// error, summed over a long receptive field and then scaled up by BatchNorm (adder outputs have a
-/// large mean and a small spread), would otherwise move the outputs.
+/// Largest `|sum|` an accumulator may reach: `i32::MAX`.
+const ACC_MAX: f64 = i32::MAX as f64;
+/// Largest `|x|` of a 16-bit activation.
+const X_MAX: f64 = 32768.0;
+/// Most extra fractional bits of Add layers' inputs and weights inside the kernel: the weights'
+/// rounding error, summed over a long receptive field and then scaled up by BatchNorm (adder
+/// outputs have a large mean and a small spread), would otherwise move the outputs.
 const ADD_GUARD: i32 = 8;
+/// Most fractional bits of a Shift layer's accumulator beyond its input's (`2^0` weights exact).
+const SHIFT_FINE: i32 = 15;
 /// Largest magnitude of a Mult convolution's integer weights (16-bit, one scale per output
 /// channel). The stem's rounding error travels through every later layer: with 8-bit stem weights
 /// a barely trained Add MobileNetV2-Tiny changed class on 8 % of test images (BENCHMARKS.md).
@@ -71,29 +80,62 @@ impl Requant {
         if a == 0.0 || !a.is_finite() {
             return Self { m: 0, r: 0, b };
         }
-        // |m| in [2^30, 2^31]: 31 significant bits of `a`.
-        let r = (30 - exponent(a)).clamp(0, 120);
-        Self { m: (a * pow2(r)).round() as i64, r: r as u32, b }
+        // |m| in [2^30, 2^31]: 31 significant bits of `a`; larger `a` (an accumulator unit worth
+        // more than 2^31 output units) saturates below.
+        let r = (30 - exponent(a)).clamp(0, 63);
+        Self { m: (a * pow2(r)).round().clamp(-1e18, 1e18) as i64, r: r as u32, b }
     }
 
+    /// `acc · m` fits `i64` for `|m| <= 2^31`; `r <= 63` and `|p| < 2^62` keep the rounding add
+    /// inside `i64` too.
     #[inline]
-    fn apply(&self, acc: i64) -> i64 {
+    fn apply(&self, acc: i32) -> i64 {
+        let p = (acc as i64).saturating_mul(self.m);
+        let p = match self.r {
+            0 => p,
+            r if p.unsigned_abs() < 1 << 62 => (p + (1i64 << (r - 1))) >> r,
+            r => (p >> 1).saturating_add(1i64 << (r - 2)) >> (r - 1),
+        };
+        p.saturating_add(self.b)
+    }
+
+    /// [`apply`](Self::apply) for a 64-bit sum (the classifier's), through `i128`.
+    fn apply_wide(&self, acc: i64) -> i64 {
         let p = acc as i128 * self.m as i128;
         let p = if self.r > 0 { (p + (1i128 << (self.r - 1))) >> self.r } else { p };
-        p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64 + self.b
+        (p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64).saturating_add(self.b)
     }
 }
 
 /// A convolution in integers.
 #[derive(Debug, Clone)]
 struct QConv {
-    /// Shift: `(sign, e + 15)`; Add: weights at the input scale; Mult: int8 weights.
-    weights: Vec<i64>,
+    geo: [usize; 6],
+    op: Op,
+    /// Shift: shift amounts `e + s`; Add: weights at the input scale times `2^guard`; Mult:
+    /// integer weights.
+    weights: Vec<i32>,
     signs: Vec<i8>,
+    /// Add: guard bits per output channel.
+    guard: Vec<u32>,
     requant: Vec<Requant>,
     /// Upper clamp of the activation (ReLU6: `6 · 2^f_out`), `Q_MAX` otherwise.
     hi: i64,
     lo: i64,
+}
+
+impl QConv {
+    fn geometry(&self, s: [usize; 3]) -> Geometry {
+        let [cin, cout, k, stride, pad, groups] = self.geo;
+        Geometry { cin, cout, k, stride, pad, groups, h: s[1], w: s[2] }
+    }
+    fn taps(&self) -> Taps<'_> {
+        match self.op {
+            Op::Shift => Taps::Shift { shifts: &self.weights, signs: &self.signs },
+            Op::Add => Taps::Add { weights: &self.weights, guard: &self.guard },
+            Op::Mult => Taps::Mult { weights: &self.weights },
+        }
+    }
 }
 
 /// A model quantised by [`quantize`].
@@ -120,36 +162,63 @@ fn frac_for(max_abs: f64) -> i32 {
     f
 }
 
+/// Per output channel: the largest `b` in `lowest..=most` for which the worst sum
+/// `Σ (base · 2^b + |round(w · unit · 2^b)|)` stays within `ACC_MAX`, and the weights rounded at
+/// `2^b`. Only when even `b = lowest` overflows are the weights clamped, to an equal share each.
+fn finest(most: i32, lowest: i32, fan: usize, base: f64, w: &[f32], unit: f64) -> (i32, Vec<i32>) {
+    let sum_w: f64 = w.iter().map(|&v| (v as f64).abs()).sum();
+    let worst = |b: i32| (fan as f64 * base + sum_w * unit) * pow2(b) + fan as f64 * 0.5;
+    let mut b = most;
+    while b > lowest && worst(b) > ACC_MAX {
+        b -= 1;
+    }
+    let cap = if worst(b) > ACC_MAX { ((ACC_MAX - fan as f64 * base * pow2(b)) / fan.max(1) as f64 - 1.0).max(0.0) } else { ACC_MAX };
+    (b, w.iter().map(|&v| (v as f64 * unit * pow2(b)).round().clamp(-cap, cap) as i32).collect())
+}
+
 fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
     let two = pow2;
-    let mut signs = Vec::new();
+    let fan = l.fan_in();
+    let (mut weights, mut signs, mut guard) = (Vec::new(), Vec::new(), Vec::new());
     // Scale of one accumulator unit, per output channel.
-    let (weights, acc_scale): (Vec<i64>, Vec<f64>) = match l.op {
+    let acc_scale: Vec<f64> = match l.op {
         Op::Shift => {
             let (s, e) = l.shift.as_ref().expect("shift layers carry sign and exponent");
             signs = s.clone();
-            (e.iter().map(|&e| e as i64 + 15).collect(), vec![two(-(fx + 15)); l.cout])
+            (0..l.cout)
+                .map(|c| {
+                    let taps = c * fan..(c + 1) * fan;
+                    // Worst case X_MAX · Σ 2^(e + fine), plus one per term for the floor of `>>`.
+                    let sum: f64 = taps.clone().filter(|&t| s[t] != 0).map(|t| two(e[t] as i32)).sum();
+                    let mut fine = SHIFT_FINE;
+                    while fine > -31 && X_MAX * sum * two(fine) + fan as f64 > ACC_MAX {
+                        fine -= 1;
+                    }
+                    weights.extend(taps.map(|t| (e[t] as i32 + fine).clamp(-31, 31)));
+                    two(-(fx + fine))
+                })
+                .collect()
         }
-        Op::Add => (
-            l.weight.iter().map(|&w| (w as f64 * two(fx + ADD_GUARD)).round().clamp(-1e15, 1e15) as i64).collect(),
-            vec![two(-(fx + ADD_GUARD)); l.cout],
-        ),
-        Op::Mult => {
-            let f = l.fan_in();
-            let scales: Vec<f64> = l
-                .weight
-                .chunks_exact(f)
-                .map(|c| c.iter().fold(0f32, |m, w| m.max(w.abs())) as f64 / MULT_CONV_LEVELS)
-                .map(|s| if s > 0.0 { s } else { 1.0 })
-                .collect();
-            let w = l
-                .weight
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| (w as f64 / scales[i / f]).round().clamp(-MULT_CONV_LEVELS, MULT_CONV_LEVELS) as i64)
-                .collect();
-            (w, scales.iter().map(|s| s * two(-fx)).collect())
-        }
+        Op::Add => (0..l.cout)
+            .map(|c| {
+                let (g, w) = finest(ADD_GUARD, 0, fan, X_MAX, &l.weight[c * fan..(c + 1) * fan], two(fx));
+                weights.extend(w);
+                guard.push(g as u32);
+                two(-(fx + g))
+            })
+            .collect(),
+        Op::Mult => (0..l.cout)
+            .map(|c| {
+                let w = &l.weight[c * fan..(c + 1) * fan];
+                // |q| <= 32767 and Σ|q| <= ACC_MAX / X_MAX, so |Σ x · q| < 2^31.
+                let max = w.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
+                let sum: f64 = w.iter().map(|&v| (v as f64).abs()).sum();
+                let scale = (max / MULT_CONV_LEVELS).max(sum * X_MAX / ACC_MAX);
+                let scale = if scale > 0.0 { scale } else { 1.0 };
+                weights.extend(w.iter().map(|&v| (v as f64 / scale).round().clamp(-MULT_CONV_LEVELS, MULT_CONV_LEVELS) as i32));
+                scale * two(-fx)
+            })
+            .collect(),
     };
     let requant = (0..l.cout)
         .map(|c| {
@@ -162,7 +231,7 @@ fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
         Act::Relu => (0, Q_MAX),
         Act::Relu6 => (0, (6i64 << fy).min(Q_MAX)),
     };
-    QConv { weights, signs, requant, hi, lo }
+    QConv { geo: [l.cin, l.cout, l.k, l.stride, l.pad, l.groups], op: l.op, weights, signs, guard, requant, hi, lo }
 }
 
 /// Quantises `g`: each tensor's scale from its largest value over the `n` calibration images
@@ -219,106 +288,21 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
     Ok(Quantized { graph: g.clone(), frac, convs, classifier, logit_frac })
 }
 
-/// Output indices `o` in `0..n_out` whose input `o · stride + tap − pad` lies in `0..n_in`.
-fn valid(n_in: usize, n_out: usize, stride: usize, tap: usize, pad: usize) -> std::ops::Range<usize> {
-    // o · stride ≥ pad − tap, and o · stride + tap − pad ≤ n_in − 1.
-    let lo = pad.saturating_sub(tap).div_ceil(stride);
-    let hi = if n_in + pad > tap { ((n_in + pad - tap - 1) / stride + 1).min(n_out) } else { 0 };
-    lo..hi.max(lo)
-}
-
-/// `row(acc_row, x_row)` for each output row of one tap: `acc_row` holds the row's outputs whose
-/// input `o · stride + tap − pad` is inside the plane, and `x_row` starts at the first of those
-/// inputs (the row kernel steps through it by `stride`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn tap(
-    acc: &mut [i64],
-    plane: &[i64],
-    s: [usize; 2],
-    o: [usize; 2],
-    stride: usize,
-    pad: usize,
-    kyx: [usize; 2],
-    row: impl Fn(&mut [i64], &[i64]),
-) {
-    let (rows, cols) = (valid(s[0], o[0], stride, kyx[0], pad), valid(s[1], o[1], stride, kyx[1], pad));
-    if cols.is_empty() {
-        return;
-    }
-    let x0 = cols.start * stride + kyx[1] - pad;
-    for oy in rows {
-        let iy = oy * stride + kyx[0] - pad;
-        row(&mut acc[oy * o[1]..(oy + 1) * o[1]][cols.clone()], &plane[iy * s[1] + x0..(iy + 1) * s[1]]);
-    }
-}
-
-/// The accumulation loop of Shift layers, one output row of one tap: `acc[j] ± (x[j · stride] <<
-/// shift)`. Shifts, additions and subtractions only: `tests/infer_wasm.rs` reads the compiled
-/// inference wasm and fails on any multiply inside this function's loops.
-#[inline(never)]
-fn shift_acc_row(acc: &mut [i64], x: &[i64], stride: usize, shift: i64, negative: bool) {
-    if negative {
-        acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a -= v << shift);
-    } else {
-        acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += v << shift);
-    }
-}
-
-/// The accumulation loop of Add layers, one output row of one tap: `acc[j] += |w| − |(x[j ·
-/// stride] << ADD_GUARD) − w|` (the `|w|` undoes the zero-padding term subtracted from every
-/// output first). No multiply inside its loops, as for [`shift_acc_row`].
-#[inline(never)]
-fn add_acc_row(acc: &mut [i64], x: &[i64], stride: usize, w: i64) {
-    let pad_term = w.abs();
-    acc.iter_mut().zip(x.iter().step_by(stride)).for_each(|(a, &v)| *a += pad_term - ((v << ADD_GUARD) - w).abs());
-}
-
-/// One layer in integers on `x` (`[c, h, w]` at the layer's input scale): per output channel and
-/// tap, the tap's weight applied to a whole plane of outputs (integer sums: any order gives the
-/// same bits).
-fn qforward(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> (Vec<i64>, [usize; 3]) {
-    let [_, h, w] = s;
-    let (ho, wo) = ((h + 2 * l.pad - l.k) / l.stride + 1, (w + 2 * l.pad - l.k) / l.stride + 1);
-    let (cg, fan) = (l.cin / l.groups, l.fan_in());
-    let mut y = vec![0i64; l.cout * ho * wo];
-    let mut acc = vec![0i64; ho * wo];
-    for oc in 0..l.cout {
-        let g0 = if l.groups == 1 { 0 } else { oc };
-        acc.fill(0);
-        for ic in 0..cg {
-            let plane = &x[(g0 + ic) * h * w..(g0 + ic + 1) * h * w];
-            for ky in 0..l.k {
-                for kx in 0..l.k {
-                    let t = oc * fan + (ic * l.k + ky) * l.k + kx;
-                    let wv = q.weights[t];
-                    let geo = ([h, w], [ho, wo], l.stride, l.pad, [ky, kx]);
-                    match l.op {
-                        Op::Shift => {
-                            let sign = q.signs[t];
-                            if sign != 0 {
-                                tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| shift_acc_row(a, x, l.stride, wv, sign < 0));
-                            }
-                        }
-                        Op::Add => {
-                            // Zero padding reads 0: −|0 − w| everywhere, corrected where the tap is inside.
-                            let pad_term = wv.abs();
-                            acc.iter_mut().for_each(|a| *a -= pad_term);
-                            tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| add_acc_row(a, x, l.stride, wv));
-                        }
-                        Op::Mult => tap(&mut acc, plane, geo.0, geo.1, geo.2, geo.3, geo.4, |a, x| {
-                            a.iter_mut().zip(x.iter().step_by(l.stride)).for_each(|(a, &v)| *a += v * wv)
-                        }),
-                    }
-                }
-            }
-        }
+/// One layer in integers on `x` (`[c, h, w]` at the layer's input scale), its kernels on `isa`.
+fn qforward(isa: Isa, q: &QConv, x: &[i16], s: [usize; 3]) -> (Vec<i16>, [usize; 3]) {
+    let g = q.geometry(s);
+    let (ho, wo) = g.out();
+    let taps = q.taps();
+    let mut y = vec![0i16; g.cout * ho * wo];
+    let mut acc = vec![0i32; ho * wo];
+    for (oc, y) in y.chunks_exact_mut(ho * wo).enumerate() {
+        kernels::accumulate(isa, &g, &taps, x, oc, &mut acc);
         let rq = &q.requant[oc];
-        for (o, &a) in y[oc * ho * wo..(oc + 1) * ho * wo].iter_mut().zip(&acc) {
-            *o = saturate(rq.apply(a)).clamp(q.lo, q.hi);
+        for (o, &a) in y.iter_mut().zip(&acc) {
+            *o = saturate(rq.apply(a)).clamp(q.lo, q.hi) as i16;
         }
     }
-    (y, [l.cout, ho, wo])
+    (y, [g.cout, ho, wo])
 }
 
 impl Quantized {
@@ -327,11 +311,19 @@ impl Quantized {
         self.logit_frac
     }
 
-    /// Integer logits of one image (at scale `2^-logit_frac()`).
+    /// Integer logits of one image (at scale `2^-logit_frac()`), on the fastest instruction set.
     ///
     /// # Errors
     /// [`Error::Shape`] when `image` is not `c · h · w` values, [`Error::NonFinite`] on NaN/Inf.
     pub fn logits_q(&self, image: &[f32]) -> Result<Vec<i32>> {
+        self.logits_q_on(Isa::best(), image)
+    }
+
+    /// [`logits_q`](Self::logits_q) with the kernels on `isa` (every set gives the same bits).
+    ///
+    /// # Errors
+    /// As [`logits_q`](Self::logits_q).
+    pub fn logits_q_on(&self, isa: Isa, image: &[f32]) -> Result<Vec<i32>> {
         let g = &self.graph;
         let per = g.input.iter().product::<usize>();
         if image.len() != per {
@@ -341,34 +333,37 @@ impl Quantized {
             return Err(Error::NonFinite("the image holds NaN or Inf".into()));
         }
         let f0 = pow2(self.frac[0]);
-        let mut x: Vec<i64> = image.iter().map(|&v| saturate((v as f64 * f0).round() as i64)).collect();
+        let mut x: Vec<i16> = image.iter().map(|&v| saturate((v as f64 * f0).round() as i64) as i16).collect();
         let mut s = g.input;
-        let mut saved: Vec<(Vec<i64>, i32)> = Vec::new();
+        let mut saved: Vec<(Vec<i16>, i32)> = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let (fin, fout) = (self.frac[i], self.frac[i + 1]);
             match *node {
-                Node::Conv(l) => (x, s) = qforward(&g.layers[l], self.convs[l].as_ref().expect("every layer is quantised"), &x, s),
+                Node::Conv(l) => (x, s) = qforward(isa, self.convs[l].as_ref().expect("every layer is quantised"), &x, s),
                 Node::Save => saved.push((x.clone(), fin)),
                 Node::AddSaved => {
                     let (a, fa) = saved.pop().expect("shapes() checked the shortcuts");
                     for (v, a) in x.iter_mut().zip(a) {
-                        *v = saturate(shift_round(*v, fin - fout) + shift_round(a, fa - fout));
+                        *v = saturate(shift_round(*v as i64, fin - fout) + shift_round(a as i64, fa - fout)) as i16;
                     }
                 }
                 Node::AvgPool => {
                     let hw = (s[1] * s[2]) as i64;
-                    x = x.chunks_exact(hw as usize).map(|c| (2 * c.iter().sum::<i64>() + hw).div_euclid(2 * hw)).collect();
+                    x = x
+                        .chunks_exact(hw as usize)
+                        .map(|c| (2 * c.iter().map(|&v| v as i64).sum::<i64>() + hw).div_euclid(2 * hw) as i16)
+                        .collect();
                     s = [s[0], 1, 1];
                 }
             }
         }
         let clamp32 = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         Ok(match (&g.classifier, &self.classifier) {
-            (Some(c), Some((w, rq))) => {
-                (0..c.classes).map(|k| clamp32(rq[k].apply((0..c.features).map(|f| x[f] * w[f * c.classes + k] as i64).sum()))).collect()
-            }
+            (Some(c), Some((w, rq))) => (0..c.classes)
+                .map(|k| clamp32(rq[k].apply_wide((0..c.features).map(|f| x[f] as i64 * w[f * c.classes + k] as i64).sum())))
+                .collect(),
             // A Shift or Add classifier conv already wrote the logits at the last node's scale.
-            _ => x.iter().map(|&v| clamp32(shift_round(v, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
+            _ => x.iter().map(|&v| clamp32(shift_round(v as i64, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
         })
     }
 
@@ -400,74 +395,5 @@ impl Quantized {
         let mut out = vec![0u8; logits.len()];
         shiftmax(&logits, self.graph.classes, 2f32.powi(-self.logit_frac), &mut out);
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::data::Rng;
-    use crate::infer::format::Bn;
-
-    /// The plain per-output loop: every output pixel sums its receptive field, zero padded.
-    fn reference(l: &Conv, q: &QConv, x: &[i64], s: [usize; 3]) -> Vec<i64> {
-        let [_, h, w] = s;
-        let (ho, wo) = ((h + 2 * l.pad - l.k) / l.stride + 1, (w + 2 * l.pad - l.k) / l.stride + 1);
-        let (cg, fan) = (l.cin / l.groups, l.fan_in());
-        let mut y = vec![0i64; l.cout * ho * wo];
-        for oc in 0..l.cout {
-            let g0 = if l.groups == 1 { 0 } else { oc };
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let mut acc = 0i64;
-                    for ic in 0..cg {
-                        for ky in 0..l.k {
-                            for kx in 0..l.k {
-                                let (iy, ix) =
-                                    ((oy * l.stride + ky) as isize - l.pad as isize, (ox * l.stride + kx) as isize - l.pad as isize);
-                                let inside = iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize;
-                                let p = if inside { x[((g0 + ic) * h + iy as usize) * w + ix as usize] } else { 0 };
-                                let t = oc * fan + (ic * l.k + ky) * l.k + kx;
-                                let wv = q.weights[t];
-                                acc += match l.op {
-                                    Op::Shift => q.signs[t] as i64 * (p << wv),
-                                    Op::Add => -((p << ADD_GUARD) - wv).abs(),
-                                    Op::Mult => p * wv,
-                                };
-                            }
-                        }
-                    }
-                    y[(oc * ho + oy) * wo + ox] = saturate(q.requant[oc].apply(acc)).clamp(q.lo, q.hi);
-                }
-            }
-        }
-        y
-    }
-
-    /// The plane-at-a-time kernel gives the reference's bits for every operator, kernel size,
-    /// stride, padding and grouping, on random weights and inputs.
-    #[test]
-    fn plane_kernel_matches_the_per_output_reference() {
-        let mut rng = Rng::new(11);
-        let mut r = |n: u64| rng.next_u64() % n;
-        for case in 0..60 {
-            let op = [Op::Shift, Op::Add, Op::Mult][case % 3];
-            let k = [1, 3, 5][r(3) as usize];
-            let (stride, pad) = (1 + r(2) as usize, r(k as u64) as usize);
-            let depthwise = r(2) == 0;
-            let cin = 1 + r(4) as usize;
-            let cout = if depthwise { cin } else { 1 + r(4) as usize };
-            let groups = if depthwise { cin } else { 1 };
-            let (h, w) = (k + r(7) as usize, k + r(7) as usize);
-            let n = cout * (cin / groups) * k * k;
-            let weight: Vec<f32> = (0..n).map(|_| (r(2001) as f32 - 1000.0) / 700.0).collect();
-            let shift = (op == Op::Shift).then(|| ((0..n).map(|_| r(3) as i8 - 1).collect(), (0..n).map(|_| -(r(16) as i8)).collect()));
-            let bn = Bn { gamma: vec![1.3; cout], beta: vec![0.1; cout], mean: vec![-0.2; cout], var: vec![0.7; cout] };
-            let l = Conv { name: "t".into(), op, cin, cout, k, stride, pad, groups, act: Act::None, weight, shift, bn };
-            let q = qconv(&l, 9, 7);
-            let x: Vec<i64> = (0..cin * h * w).map(|_| r(8001) as i64 - 4000).collect();
-            let (got, _) = qforward(&l, &q, &x, [cin, h, w]);
-            assert_eq!(got, reference(&l, &q, &x, [cin, h, w]), "case {case}: {op:?} k{k} s{stride} p{pad} g{groups} {h}×{w}");
-        }
     }
 }

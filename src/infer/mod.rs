@@ -8,4 +8,6 @@
 pub mod float;
 pub mod format;
 pub mod int;
+pub mod kernels;
+pub mod lanes;
 pub mod shiftmax;
