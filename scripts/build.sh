@@ -8,7 +8,7 @@ scripts/setup.sh
 target_dir=${CARGO_TARGET_DIR:-target}
 
 rm -rf pkg
-while IFS='|' read -r name flags features out default_features; do
+while IFS='|' read -r name flags features out default_features names; do
   echo "build: wasm variant '$name' -> $out"
   args=(build --release --lib --target wasm32-unknown-unknown)
   [ -n "$features" ] && args+=(--features "$features")
@@ -19,7 +19,13 @@ while IFS='|' read -r name flags features out default_features; do
     tdir=$target_dir/variant-$name
   fi
   CARGO_TARGET_DIR=$tdir CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') cargo "${args[@]}"
-  wasm-bindgen --target web --out-dir "$out" "$tdir/wasm32-unknown-unknown/release/shiftaddaug.wasm"
+  module=$tdir/wasm32-unknown-unknown/release/shiftaddaug.wasm
+  if [ "$names" = 0 ]; then
+    wasm-bindgen --target web --remove-name-section --out-dir "$out" "$module"
+    wasm-bindgen --target web --out-dir "$tdir/named" "$module"
+  else
+    wasm-bindgen --target web --out-dir "$out" "$module"
+  fi
 done < <(python3 scripts/variants.py "$@")
 
 # The SDK: TypeScript compiled next to the glue; package.json from the template.

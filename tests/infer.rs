@@ -194,6 +194,11 @@ fn bad_files_and_inputs_are_typed_errors() {
     let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().replacen("\"F32\"", "\"I8\" ", 1);
     let retyped = [&bytes[..8], header.as_bytes(), &bytes[8 + n..]].concat();
     assert!(err(&json, &retyped).contains("expected"), "{}", err(&json, &retyped));
+    // The memory limit, and activations too large for any limit.
+    let e = format::parse_limited(&json, &bytes, 1 << 10).unwrap_err();
+    assert!(e.code() == "INVALID_CONFIG" && e.to_string().contains("memory limit"), "{e}");
+    assert!(format::parse_limited(&json, &bytes, 1 << 24).is_ok());
+    assert!(err(&edit(&|v| v["config"]["inputShape"] = serde_json::json!([1u64 << 32, 1u64 << 32, 1])), &bytes).contains("too large"));
     let g = format::parse(&json, &bytes).unwrap();
     let q = int::quantize(&g, &vec![0.5; 784], 1).unwrap();
     assert!(q.logits(&[0.0; 10], 1).unwrap_err().to_string().contains("10 values for 1 images"));

@@ -1,12 +1,27 @@
 //! The inference module does what the engine promises: the loops of its Shift and Add
-//! accumulation kernels (`infer::int::shift_acc_row`, `add_acc_row`) contain no integer or float
-//! multiply, scalar or SIMD (their setup before the loop may compute trip counts). Reads `pkg/infer/shiftaddaug_bg.wasm`, so it runs after `scripts/build.sh` (tier 4 of
-//! scripts/test.sh: `cargo test --release --test infer_wasm -- --ignored`).
+//! accumulation kernels (`infer::kernels::shift_channel`, `add_channel`, one per stride) contain
+//! no integer or float multiply, scalar or SIMD (their setup before the loops may compute steps).
+//!
+//! The shipped module (`pkg/infer/shiftaddaug_bg.wasm`) has no name section; `scripts/build.sh`
+//! writes the same module with names to `<target>/variant-infer/named/`. The test finds the
+//! kernels there and checks that both modules have the same code. It runs after
+//! `scripts/build.sh` (tier 4 of scripts/test.sh: `cargo test --release --test infer_wasm --
+//! --ignored`).
 
 use std::collections::BTreeMap;
 use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 
-const KERNELS: [&str; 2] = ["shift_acc_row", "add_acc_row"];
+const KERNELS: [&str; 2] = ["shift_channel", "add_channel"];
+
+/// The bytes of the code section.
+fn code_section(wasm: &[u8]) -> &[u8] {
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::CodeSectionStart { range, .. } = payload.expect("a valid wasm module") {
+            return &wasm[range];
+        }
+    }
+    panic!("no code section")
+}
 
 /// Function index → name, and the operators of every defined function by index.
 fn functions(wasm: &[u8]) -> (BTreeMap<u32, String>, BTreeMap<u32, Vec<String>>) {
@@ -72,8 +87,13 @@ fn is_multiply(op: &str) -> bool {
 #[test]
 #[ignore = "needs pkg/infer/ from scripts/build.sh; tier 4 runs it"]
 fn shift_and_add_kernel_loops_have_no_multiply() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/infer/shiftaddaug_bg.wasm");
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build.sh first)", path.display()));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let read =
+        |path: std::path::PathBuf| std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build.sh first)", path.display()));
+    let shipped = read(root.join("pkg/infer/shiftaddaug_bg.wasm"));
+    let wasm = read(target.join("variant-infer/named/shiftaddaug_bg.wasm"));
+    assert!(code_section(&shipped) == code_section(&wasm), "the named copy's code differs from the shipped module's: rebuild");
     let (names, bodies) = functions(&wasm);
     // The check itself sees multiplies: the module's other code has them (indexing, the
     // requantisation, Mult layers).

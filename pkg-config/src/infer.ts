@@ -41,6 +41,11 @@ export interface LoadOptions {
   calibration?: { x: Float32Array; images: number };
   /** Where the inference `.wasm` is. @defaultValue `infer/shiftaddaug_bg.wasm` next to this module */
   wasmUrl?: string | URL;
+  /**
+   * Refuse (`INVALID_CONFIG`) a model whose engines would need more memory than this, in MiB
+   * (an upper estimate from its parameters and largest activation). @defaultValue 512
+   */
+  memoryLimitMB?: number;
 }
 
 async function fetchBytes(u: string | URL): Promise<Uint8Array> {
@@ -124,7 +129,7 @@ export class DeployedModel {
 /**
  * Loads an export into the inference module: `{ json, safetensors }` as `Model.exportModel()`
  * returns them, or their URLs. Rejects with `INVALID_CONFIG` for a malformed, truncated or
- * inconsistent file, `IO_ERROR` when a URL cannot be read.
+ * inconsistent file or a model above `memoryLimitMB`, `IO_ERROR` when a URL cannot be read.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<DeployedModel> {
   await load(options.wasmUrl);
@@ -142,7 +147,11 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     throw new ShiftAddAugError('INVALID_CONFIG', 'source must be { json: string, safetensors: Uint8Array } or { jsonUrl, safetensorsUrl }');
   }
   let model: DeployedModel;
-  try { model = new DeployedModel(new InferenceModel(json, bytes)); } catch (e) { throw toError(e); }
+  const limit = options.memoryLimitMB;
+  if (limit !== undefined && !(typeof limit === 'number' && Number.isFinite(limit) && limit > 0)) {
+    throw new ShiftAddAugError('INVALID_CONFIG', `memoryLimitMB must be a positive number, got ${String(limit)}`);
+  }
+  try { model = new DeployedModel(new InferenceModel(json, bytes, limit)); } catch (e) { throw toError(e); }
   if (options.calibration) model.quantize({ calibration: options.calibration.x, images: options.calibration.images });
   return model;
 }

@@ -1,7 +1,7 @@
 // `shiftaddaug/infer` in Node: a model trained through the SDK, exported, loaded into the
 // inference-only module; the f32 reference reproduces the trained model's probabilities, the
-// integer engine agrees with it, bad files and inputs are typed errors, and the module stays
-// under 300 KB.
+// integer engine agrees with it, bad files and inputs are typed errors (2 000 random mutations
+// of an export included), and the module stays under 300 KB.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
@@ -69,6 +69,50 @@ test('bad exports are typed errors', async () => {
   await assert.rejects(loadModel({ json: '{', safetensors }), code('INVALID_CONFIG'));
   await assert.rejects(loadModel({ jsonUrl: '/nonexistent/model.json', safetensorsUrl: '/nonexistent/model.safetensors' }), code('IO_ERROR'));
   await assert.rejects(loadModel({ json: 1 }), code('INVALID_CONFIG'));
+  // The memory limit: a 20 KB model needs more than 1 KiB and less than 512 MiB.
+  await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMB: 1 / 1024 }), (e) => code('INVALID_CONFIG')(e) && /memory limit/.test(e.message));
+  await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMB: -1 }), code('INVALID_CONFIG'));
+  (await loadModel({ json, safetensors }, { memoryLimitMB: 1 })).dispose();
+});
+
+test('mutated exports are typed errors or run, never a crash', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const trained = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'add' });
+  const { json, safetensors } = await trained.exportModel();
+  trained.dispose();
+  // A sample of what tests/infer_fuzz.rs does natively (100 000 per file there).
+  let seed = 7;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const x = new Float32Array(784).fill(0.5);
+  const outcomes = {};
+  for (let i = 0; i < 2000; i++) {
+    let j = json, b = safetensors.slice();
+    if (i % 2 === 0) {
+      const chars = [...j];
+      for (let k = 0; k <= rand(3); k++) chars[rand(chars.length)] = '"[]{},:-019e.x'[rand(14)];
+      j = chars.join('');
+    } else if (rand(2) === 0) {
+      for (let k = 0; k <= rand(8); k++) b[rand(b.length)] = rand(256);
+    } else {
+      b = b.subarray(0, rand(b.length));
+    }
+    let outcome = 'ran';
+    try {
+      const m = await loadModel({ json: j, safetensors: b });
+      m.predict(x, [1, 1, 28, 28], { engine: 'float' });
+      m.quantize({ calibration: x, images: 1 });
+      m.predict(x, [1, 1, 28, 28]);
+      m.dispose();
+    } catch (e) {
+      assert.equal(e.name, 'ShiftAddAugError', `case ${i}: ${e}`);
+      assert.ok(['INVALID_CONFIG', 'SHAPE_MISMATCH', 'NON_FINITE_INPUT'].includes(e.code), `case ${i}: ${e.code} ${e.message}`);
+      outcome = e.code;
+    }
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  }
+  assert.ok(outcomes.ran > 100 && outcomes.INVALID_CONFIG > 500, JSON.stringify(outcomes));
+  // The module is still usable.
+  (await loadModel({ json, safetensors })).dispose();
 });
 
 test('the inference module is small', async () => {

@@ -92,7 +92,7 @@ pub fn forward(g: &Graph, image: &[f32], observe: &mut dyn FnMut(Option<usize>, 
 /// [`Error::Shape`] when `images` is not `n` images.
 pub fn logits(g: &Graph, images: &[f32], n: usize) -> Result<Vec<f32>> {
     let per = g.input.iter().product::<usize>();
-    if images.len() != n * per {
+    if Some(images.len()) != n.checked_mul(per) {
         return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), g.input)));
     }
     shapes(g)?;

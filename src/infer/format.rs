@@ -156,7 +156,8 @@ impl<'a> Tensors<'a> {
     fn get(&self, name: &str, dtype: &str, shape: &[usize]) -> Result<&'a [u8]> {
         let (d, s, b) = self.0.get(name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
         let size = if dtype == "F32" { 4 } else { 1 };
-        if d != dtype || s != shape || b.len() != shape.iter().product::<usize>() * size {
+        let bytes = shape.iter().try_fold(size, |n: usize, &d| n.checked_mul(d));
+        if d != dtype || s != shape || Some(b.len()) != bytes {
             return Err(bad(format!("tensor {name} is {d} {s:?} ({} bytes); expected {dtype} {shape:?}", b.len())));
         }
         Ok(b)
@@ -231,14 +232,48 @@ fn conv(e: &Value, t: &Tensors) -> Result<Conv> {
     Ok(Conv { name, op, cin, cout, k, stride, pad, groups, act, weight, shift, bn })
 }
 
-/// Parses an export.
+/// The memory limit of [`parse`]: 512 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+
+/// Largest activation (values per image) any model may have: 2^26.
+const MAX_ACTIVATION: usize = 1 << 26;
+
+/// Bytes the engines need for `g`, an upper estimate: per parameter its f32 copy in the graph and
+/// in the quantised model and the kernels' layout (36 bytes), per value of the largest activation
+/// its f32, 16-bit, padded and accumulator copies (24 bytes).
+pub fn memory_estimate(g: &Graph) -> usize {
+    let params: usize = g.layers.iter().map(|l| l.weight.len() + 4 * l.cout).sum::<usize>()
+        + g.classifier.as_ref().map_or(0, |c| c.weight.len() + c.bias.len());
+    let largest = shapes(g).unwrap_or_default().iter().chain([&g.input]).map(|s| s.iter().product::<usize>()).max().unwrap_or(0);
+    params.saturating_mul(36).saturating_add(largest.saturating_mul(24))
+}
+
+/// [`parse_limited`] with [`DEFAULT_MEMORY_LIMIT`].
+///
+/// # Errors
+/// As [`parse_limited`].
+pub fn parse(json: &str, safetensors: &[u8]) -> Result<Graph> {
+    parse_limited(json, safetensors, DEFAULT_MEMORY_LIMIT)
+}
+
+/// Parses an export whose engines need at most `memory_limit` bytes ([`memory_estimate`]).
 ///
 /// # Errors
 /// [`Error::Config`] for a malformed or truncated file, an unknown format, layer kind or
 /// activation, a tensor of another dtype or shape than the architecture needs, non-finite values,
-/// layers that do not chain, or a feature this engine does not run yet (squeeze-and-excitation,
-/// the final conv and hswish of MobileNetV3).
-pub fn parse(json: &str, safetensors: &[u8]) -> Result<Graph> {
+/// layers that do not chain, a feature this engine does not run yet (squeeze-and-excitation,
+/// the final conv and hswish of MobileNetV3), an activation of more than 2^26 values, or a model
+/// needing more than `memory_limit` bytes.
+pub fn parse_limited(json: &str, safetensors: &[u8], memory_limit: usize) -> Result<Graph> {
+    let graph = parse_graph(json, safetensors)?;
+    let need = memory_estimate(&graph);
+    if need > memory_limit {
+        return Err(bad(format!("the engines would need about {} MiB; the memory limit is {} MiB", need >> 20, memory_limit >> 20)));
+    }
+    Ok(graph)
+}
+
+fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
     let doc: Value = serde_json::from_str(json).map_err(|e| bad(format!("model.json: {e}")))?;
     let format = doc["format"].as_str().unwrap_or_default();
     if format != "shiftaddaug-tiny/3" {
@@ -248,11 +283,14 @@ pub fn parse(json: &str, safetensors: &[u8]) -> Result<Graph> {
     let cfg = &doc["config"];
     let input: Vec<usize> = serde_json::from_value(cfg["inputShape"].clone()).map_err(|_| bad("config.inputShape must be [c, h, w]"))?;
     let input: [usize; 3] = input.try_into().map_err(|_| bad("config.inputShape must be [c, h, w]"))?;
-    if input.contains(&0) || input.iter().product::<usize>() > 1 << 24 {
+    if input.contains(&0) || input.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > 1 << 24) {
         return Err(bad(format!("config.inputShape {input:?} is empty or too large")));
     }
     let classes = usize_of(&doc["classes"], "classes")?;
     let features = usize_of(&doc["features"], "features")?;
+    if classes == 0 || features == 0 {
+        return Err(bad(format!("classes ({classes}) and features ({features}) must be at least 1")));
+    }
     let entries = doc["layers"].as_array().ok_or_else(|| bad("model.json: layers must be a list"))?;
     let layers = entries.iter().map(|e| conv(e, &t)).collect::<Result<Vec<_>>>()?;
     let index: BTreeMap<&str, usize> = layers.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
@@ -336,6 +374,9 @@ pub fn shapes(g: &Graph) -> Result<Vec<[usize; 3]>> {
                     return Err(bad(format!("layer {} reads {} channels of {}×{}; it gets {s:?}", l.name, l.cin, l.k, l.k)));
                 }
                 s = [l.cout, (s[1] + 2 * l.pad - l.k) / l.stride + 1, (s[2] + 2 * l.pad - l.k) / l.stride + 1];
+                if s.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_ACTIVATION) {
+                    return Err(bad(format!("layer {} outputs {s:?}, more than {MAX_ACTIVATION} values", l.name)));
+                }
             }
             Node::Save => saved.push(s),
             Node::AddSaved => {

@@ -10,9 +10,11 @@
 //! - Mult layers use integer products: convolutions with 16-bit weights, the classifier with int8
 //!   weights, one scale per output channel.
 //! - Each output value is then requantised once: BatchNorm is folded with the accumulator's
-//!   scale into one fixed-point multiplier and a bias per channel (`(acc · m) >> r + b`, the only
-//!   multiplication in a Shift or Add layer), then the activation is a clamp and the value
-//!   saturates to 16 bits.
+//!   scale into one fixed-point multiplier and a bias per channel (`(acc · m) >> r + b` with a
+//!   15-bit `m`, in `i32` lanes: [`Requant16`]; the only multiplication in a Shift or Add layer),
+//!   then the activation is a clamp and the value saturates to 16 bits. A channel whose multiplier
+//!   is 1/2 or more (an accumulator unit coarser than half an output unit) uses a 31-bit `m` in
+//!   `i64` instead.
 //!
 //! No sum can leave `i32`: with `|x| <= 2^15`, each output channel's `s`, `g` or weight scale is
 //! the finest whose worst case (`2^15 ·` the sum of the terms' weights) stays below `2^31`. Where
@@ -20,7 +22,7 @@
 
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
-use super::kernels::{self, Geometry, Isa, Taps};
+use super::kernels::{self, Geometry, Isa, Plan, Requant16, Taps};
 use super::shiftmax::shiftmax;
 use crate::error::{Error, Result};
 
@@ -66,7 +68,9 @@ fn saturate(v: i64) -> i64 {
     v.clamp(Q_MIN, Q_MAX)
 }
 
-/// `y = (acc · m + 2^(r−1)) >> r + b`: a real multiplier `a` and bias `b` (output units) in fixed point.
+/// `y = (acc · m + 2^(r−1)) >> r + b`: a real multiplier `a` and bias `b` (output units) in fixed
+/// point, with `|m| <= 2^31`, `r` in `1..=62` and `|b| <= 2^40`, so that no step leaves `i64` for
+/// an `i32` accumulator.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Requant {
     m: i64,
@@ -76,66 +80,62 @@ struct Requant {
 
 impl Requant {
     fn new(a: f64, b: f64) -> Self {
-        let b = b.round().clamp(-1e15, 1e15) as i64;
+        let b = b.round().clamp(-(2f64.powi(40)), 2f64.powi(40)) as i64;
         if a == 0.0 || !a.is_finite() {
-            return Self { m: 0, r: 0, b };
+            return Self { m: 0, r: 1, b };
         }
-        // |m| in [2^30, 2^31]: 31 significant bits of `a`; larger `a` (an accumulator unit worth
-        // more than 2^31 output units) saturates below.
-        let r = (30 - exponent(a)).clamp(0, 63);
-        Self { m: (a * pow2(r)).round().clamp(-1e18, 1e18) as i64, r: r as u32, b }
+        // |m| in [2^30, 2^31]: 31 significant bits of `a`. An `a` of 2^29 or more (an accumulator
+        // unit worth that many output units) keeps fewer bits or saturates, and outputs saturate.
+        let r = (30 - exponent(a)).clamp(1, 62);
+        let m = (a * pow2(r)).round().clamp(-(2f64.powi(31)), 2f64.powi(31)) as i64;
+        Self { m, r: r as u32, b }
     }
 
-    /// `acc · m` fits `i64` for `|m| <= 2^31`; `r <= 63` and `|p| < 2^62` keep the rounding add
-    /// inside `i64` too.
-    #[inline]
+    /// `|acc · m| <= 2^62` and the rounding term is below `2^62`: the sum fits `i64`.
+    #[inline(always)]
     fn apply(&self, acc: i32) -> i64 {
-        let p = (acc as i64).saturating_mul(self.m);
-        let p = match self.r {
-            0 => p,
-            r if p.unsigned_abs() < 1 << 62 => (p + (1i64 << (r - 1))) >> r,
-            r => (p >> 1).saturating_add(1i64 << (r - 2)) >> (r - 1),
-        };
-        p.saturating_add(self.b)
+        ((acc as i64 * self.m + (1i64 << (self.r - 1))) >> self.r) + self.b
     }
 
     /// [`apply`](Self::apply) for a 64-bit sum (the classifier's), through `i128`.
     fn apply_wide(&self, acc: i64) -> i64 {
-        let p = acc as i128 * self.m as i128;
-        let p = if self.r > 0 { (p + (1i128 << (self.r - 1))) >> self.r } else { p };
-        (p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64).saturating_add(self.b)
+        let p = (acc as i128 * self.m as i128 + (1i128 << (self.r - 1))) >> self.r;
+        p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64 + self.b
+    }
+}
+
+/// One output channel's requantisation, activation clamp included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ChannelRequant {
+    /// In `i32` lanes (multipliers below 1/2).
+    Narrow(Requant16),
+    /// In `i64`, then clamped to `[lo, hi]`.
+    Wide(Requant, i64, i64),
+}
+
+impl ChannelRequant {
+    /// BatchNorm and activation of a channel: `y = clamp(acc · a + b, lo, hi)` (output units).
+    /// `nonpositive`: the sums are never positive (adder layers), so they are centred on the
+    /// BatchNorm's mean first (an offset in `(−2^31, 0]` keeps `acc − offset` inside `i32`).
+    fn new(a: f64, b: f64, lo: i64, hi: i64, nonpositive: bool) -> Self {
+        if a == 0.0 || !a.is_finite() || exponent(a) >= -1 {
+            return ChannelRequant::Wide(Requant::new(a, b), lo, hi);
+        }
+        let offset = if nonpositive { (-b / a).round().clamp(-ACC_MAX, 0.0) } else { 0.0 };
+        // |m| in [2^14, 2^15): 15 significant bits of `a`; `r >= 16` as `a < 1/2`.
+        let r = 14 - exponent(a);
+        let m = (a * pow2(r)).round() as i32;
+        let b = (b + offset * a).round().clamp(-(2f64.powi(29)), 2f64.powi(29)) as i32;
+        ChannelRequant::Narrow(Requant16::new(offset as i32, m, (r - 16) as u32, b, lo as i32, hi as i32))
     }
 }
 
 /// A convolution in integers.
 #[derive(Debug, Clone)]
 struct QConv {
-    geo: [usize; 6],
-    op: Op,
-    /// Shift: shift amounts `e + s`; Add: weights at the input scale times `2^guard`; Mult:
-    /// integer weights.
-    weights: Vec<i32>,
-    signs: Vec<i8>,
-    /// Add: guard bits per output channel.
-    guard: Vec<u32>,
-    requant: Vec<Requant>,
-    /// Upper clamp of the activation (ReLU6: `6 · 2^f_out`), `Q_MAX` otherwise.
-    hi: i64,
-    lo: i64,
-}
-
-impl QConv {
-    fn geometry(&self, s: [usize; 3]) -> Geometry {
-        let [cin, cout, k, stride, pad, groups] = self.geo;
-        Geometry { cin, cout, k, stride, pad, groups, h: s[1], w: s[2] }
-    }
-    fn taps(&self) -> Taps<'_> {
-        match self.op {
-            Op::Shift => Taps::Shift { shifts: &self.weights, signs: &self.signs },
-            Op::Add => Taps::Add { weights: &self.weights, guard: &self.guard },
-            Op::Mult => Taps::Mult { weights: &self.weights },
-        }
-    }
+    /// The kernels' layout of this layer for its input size.
+    plan: Plan,
+    requant: Vec<ChannelRequant>,
 }
 
 /// A model quantised by [`quantize`].
@@ -176,7 +176,7 @@ fn finest(most: i32, lowest: i32, fan: usize, base: f64, w: &[f32], unit: f64) -
     (b, w.iter().map(|&v| (v as f64 * unit * pow2(b)).round().clamp(-cap, cap) as i32).collect())
 }
 
-fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
+fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
     let two = pow2;
     let fan = l.fan_in();
     let (mut weights, mut signs, mut guard) = (Vec::new(), Vec::new(), Vec::new());
@@ -220,18 +220,25 @@ fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
             })
             .collect(),
     };
-    let requant = (0..l.cout)
-        .map(|c| {
-            let inv = l.bn.gamma[c] as f64 / (l.bn.var[c] as f64 + BN_EPS as f64).sqrt();
-            Requant::new(inv * acc_scale[c] * two(fy), (l.bn.beta[c] as f64 - inv * l.bn.mean[c] as f64) * two(fy))
-        })
-        .collect();
     let (lo, hi) = match l.act {
         Act::None => (Q_MIN, Q_MAX),
         Act::Relu => (0, Q_MAX),
         Act::Relu6 => (0, (6i64 << fy).min(Q_MAX)),
     };
-    QConv { geo: [l.cin, l.cout, l.k, l.stride, l.pad, l.groups], op: l.op, weights, signs, guard, requant, hi, lo }
+    let requant = (0..l.cout)
+        .map(|c| {
+            let inv = l.bn.gamma[c] as f64 / (l.bn.var[c] as f64 + BN_EPS as f64).sqrt();
+            let (a, b) = (inv * acc_scale[c] * two(fy), (l.bn.beta[c] as f64 - inv * l.bn.mean[c] as f64) * two(fy));
+            ChannelRequant::new(a, b, lo, hi, l.op == Op::Add)
+        })
+        .collect();
+    let geometry = Geometry { cin: l.cin, cout: l.cout, k: l.k, stride: l.stride, pad: l.pad, groups: l.groups, h: input[1], w: input[2] };
+    let taps = match l.op {
+        Op::Shift => Taps::Shift { shifts: &weights, signs: &signs },
+        Op::Add => Taps::Add { weights: &weights, guard: &guard },
+        Op::Mult => Taps::Mult { weights: &weights },
+    };
+    QConv { plan: Plan::new(&geometry, &taps), requant }
 }
 
 /// Quantises `g`: each tensor's scale from its largest value over the `n` calibration images
@@ -241,10 +248,10 @@ fn qconv(l: &Conv, fx: i32, fy: i32) -> QConv {
 /// [`Error::Shape`] when `calibration` is not `n >= 1` images of the model's input shape.
 pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
     let per = g.input.iter().product::<usize>();
-    if n == 0 || calibration.len() != n * per {
+    if n == 0 || Some(calibration.len()) != n.checked_mul(per) {
         return Err(Error::Shape(format!("calibration: {} values for {n} images of {:?} (need n >= 1)", calibration.len(), g.input)));
     }
-    shapes(g)?;
+    let out_shapes = shapes(g)?;
     let ranges = crate::par::map(n, |i| {
         let mut r = vec![0f64; g.nodes.len() + 2];
         let logits = float::forward(g, &calibration[i * per..(i + 1) * per], &mut |node, v| {
@@ -271,7 +278,8 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
     let mut convs = vec![None; g.layers.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         if let Node::Conv(l) = *node {
-            convs[l] = Some(qconv(&g.layers[l], frac[i], frac[i + 1]));
+            let input = if i == 0 { g.input } else { out_shapes[i - 1] };
+            convs[l] = Some(qconv(&g.layers[l], input, frac[i], frac[i + 1]));
         }
     }
     let logit_frac = frac_for(max[g.nodes.len() + 1]).min(LOGIT_FRAC_MAX);
@@ -289,20 +297,23 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
 }
 
 /// One layer in integers on `x` (`[c, h, w]` at the layer's input scale), its kernels on `isa`.
-fn qforward(isa: Isa, q: &QConv, x: &[i16], s: [usize; 3]) -> (Vec<i16>, [usize; 3]) {
-    let g = q.geometry(s);
-    let (ho, wo) = g.out();
-    let taps = q.taps();
-    let mut y = vec![0i16; g.cout * ho * wo];
-    let mut acc = vec![0i32; ho * wo];
-    for (oc, y) in y.chunks_exact_mut(ho * wo).enumerate() {
-        kernels::accumulate(isa, &g, &taps, x, oc, &mut acc);
-        let rq = &q.requant[oc];
-        for (o, &a) in y.iter_mut().zip(&acc) {
-            *o = saturate(rq.apply(a)).clamp(q.lo, q.hi) as i16;
+fn qforward(isa: Isa, q: &QConv, x: &[i16], scratch: &mut Vec<i16>) -> Vec<i16> {
+    let plan = &q.plan;
+    let p = plan.padded(x, scratch);
+    let (rows, cols, pitch) = (plan.rows(), plan.cols(), plan.pitch());
+    let mut y = vec![0i16; q.requant.len() * rows * cols];
+    let mut acc = vec![0i32; rows * pitch];
+    for (oc, y) in y.chunks_exact_mut(rows * cols).enumerate() {
+        plan.accumulate(isa, p, oc, &mut acc);
+        for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks_exact(pitch)) {
+            match q.requant[oc] {
+                ChannelRequant::Narrow(rq) => kernels::requantize(isa, acc, y, &rq),
+                // `lo` and `hi` lie inside the 16-bit range: one clamp saturates too.
+                ChannelRequant::Wide(rq, lo, hi) => y.iter_mut().zip(acc).for_each(|(o, &a)| *o = rq.apply(a).clamp(lo, hi) as i16),
+            }
         }
     }
-    (y, [g.cout, ho, wo])
+    y
 }
 
 impl Quantized {
@@ -336,10 +347,14 @@ impl Quantized {
         let mut x: Vec<i16> = image.iter().map(|&v| saturate((v as f64 * f0).round() as i64) as i16).collect();
         let mut s = g.input;
         let mut saved: Vec<(Vec<i16>, i32)> = Vec::new();
+        let mut scratch = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let (fin, fout) = (self.frac[i], self.frac[i + 1]);
             match *node {
-                Node::Conv(l) => (x, s) = qforward(isa, self.convs[l].as_ref().expect("every layer is quantised"), &x, s),
+                Node::Conv(l) => {
+                    x = qforward(isa, self.convs[l].as_ref().expect("every layer is quantised"), &x, &mut scratch);
+                    s = [g.layers[l].cout, 0, 0]; // only the channel count is read below
+                }
                 Node::Save => saved.push((x.clone(), fin)),
                 Node::AddSaved => {
                     let (a, fa) = saved.pop().expect("shapes() checked the shortcuts");
@@ -348,7 +363,7 @@ impl Quantized {
                     }
                 }
                 Node::AvgPool => {
-                    let hw = (s[1] * s[2]) as i64;
+                    let hw = (x.len() / s[0]) as i64;
                     x = x
                         .chunks_exact(hw as usize)
                         .map(|c| (2 * c.iter().map(|&v| v as i64).sum::<i64>() + hw).div_euclid(2 * hw) as i16)
@@ -373,7 +388,7 @@ impl Quantized {
     /// As [`logits_q`](Self::logits_q).
     pub fn logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>> {
         let per = self.graph.input.iter().product::<usize>();
-        if images.len() != n * per {
+        if Some(images.len()) != n.checked_mul(per) {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
         let scale = 2f32.powi(-self.logit_frac);
@@ -387,7 +402,7 @@ impl Quantized {
     /// As [`logits_q`](Self::logits_q).
     pub fn probabilities(&self, images: &[f32], n: usize) -> Result<Vec<u8>> {
         let per = self.graph.input.iter().product::<usize>();
-        if images.len() != n * per {
+        if Some(images.len()) != n.checked_mul(per) {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
         let rows = crate::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));

@@ -1,13 +1,17 @@
-//! The integer engine's convolution kernels: one output channel's accumulator plane from 16-bit
-//! activations, written once over [`IntLanes`] and instantiated for every instruction set
-//! ([`Isa`]). Each tap's weight is applied to a whole plane of outputs, row by row, so the inner
-//! loops run over contiguous (or stride-2) inputs with one weight.
+//! The integer engine's convolution kernels, written once over [`IntLanes`] and instantiated for
+//! every instruction set ([`Isa`]). A [`Plan`] lays a layer out once: its input is read from a
+//! zero-padded copy, each tap is an offset into it, and outputs are computed four at a time (one
+//! vector) with the sum held in a register across the taps. Shift layers walk their taps in
+//! descending shift amount (Horner's rule), so their inner loop is a load, a shift and an
+//! addition.
 //!
 //! The sums are `i32` with wrapping arithmetic, which is associative and commutative, so every
 //! summation order, and every instruction set, gives the bits of the per-output reference
 //! ([`accumulate_reference`]). `infer::int` chooses scales that keep the sums from wrapping.
 
-use super::lanes::{IntLanes, Scalar};
+use super::lanes::IntLanes;
+#[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+use super::lanes::Scalar;
 
 /// Shape of one convolution over one `[cin, h, w]` input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +72,9 @@ pub enum Taps<'a> {
 /// An instruction set the kernels run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// Portable `[i32; 4]` code.
+    /// Portable `[i32; 4]` code. Absent from the inference-only wasm build with SIMD128, which
+    /// ships only the SIMD128 kernels (its size budget); every other build has it.
+    #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
     Scalar,
     /// WebAssembly SIMD128.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -86,11 +92,16 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         return Isa::Sse2;
         #[allow(unreachable_code)]
+        #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
         Isa::Scalar
     }
     /// Every set this build supports (the conformance check runs each).
+    #[allow(clippy::vec_init_then_push)]
     pub fn available() -> Vec<Self> {
-        let mut v = vec![Isa::Scalar];
+        #[allow(unused_mut)]
+        let mut v = Vec::new();
+        #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+        v.push(Isa::Scalar);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(Isa::Simd128);
         #[cfg(target_arch = "x86_64")]
@@ -100,6 +111,7 @@ impl Isa {
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
+            #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
             Isa::Scalar => Scalar::NAME,
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => super::lanes::Simd128::NAME,
@@ -109,140 +121,482 @@ impl Isa {
     }
 }
 
-/// Output channel `oc`'s accumulators (`out()` plane, row-major) on `isa`: `acc` is overwritten.
-/// `x` is the `[cin, h, w]` input.
+/// A convolution laid out for the kernels, built once per layer and input size: the taps as
+/// offsets into a zero-padded copy of the input, and for Shift layers each output channel's taps
+/// grouped by shift amount.
 ///
-/// # Panics
-/// When `x`, `acc` or the taps are shorter than the geometry says.
-pub fn accumulate(isa: Isa, g: &Geometry, taps: &Taps, x: &[i16], oc: usize, acc: &mut [i32]) {
-    match isa {
-        Isa::Scalar => plane::<Scalar>(g, taps, x, oc, acc),
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => plane::<super::lanes::Simd128>(g, taps, x, oc, acc),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Sse2 => plane::<super::lanes::Sse2>(g, taps, x, oc, acc),
+/// Outputs are computed four at a time (one vector) per row: the accumulator plane of a channel is
+/// `rows() × pitch()` `i32`, of which the first `cols()` of each row are outputs. A 1×1, stride-1,
+/// unpadded convolution sees its plane as one row.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    kind: Kind,
+    cout: usize,
+    depthwise: bool,
+    stride: usize,
+    /// Output rows and columns, and the accumulator row pitch (`cols` rounded up to 4).
+    rows: usize,
+    cols: usize,
+    pitch: usize,
+    /// Input `[cin, h, w]` and the padded copy's `[cin, ph, pw]` and border.
+    h: usize,
+    w: usize,
+    pad: usize,
+    ph: usize,
+    pw: usize,
+    /// The input needs no copy (no border, rows already long enough).
+    direct: bool,
+    /// Input planes one output channel reads (`cin / groups`).
+    planes: usize,
+    /// Per tap (`fan` of them): its offset in the padded input from an output's first tap.
+    taps: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// Per output channel its positive and negative taps as Horner streams (see [`Stream`]) and
+    /// a range of `right` (taps shifted right, floor, each on its own).
+    Shift { chans: Vec<ShiftChannel>, steps: Vec<(usize, u32)>, right: Vec<(usize, u32, bool)> },
+    /// Weights repeated four times (one vector each), guard bits per output channel.
+    Add { weights: Vec<i32>, guard: Vec<u32> },
+    /// Weights repeated four times.
+    Mult { weights: Vec<i32> },
+}
+
+#[derive(Debug, Clone)]
+struct ShiftChannel {
+    pos: Stream,
+    neg: Stream,
+    right: std::ops::Range<usize>,
+}
+
+/// Taps of one sign with shift amounts `a_1 >= a_2 >= … >= a_n >= 0`, as `steps` entries
+/// `(offset, a_{i−1} − a_i)` (`a_0 = a_1`): `v = (v << delta) + x[offset]` for each, then
+/// `v << a_n` is `Σ x << a_i` (Horner's rule: one shift and one addition per tap).
+#[derive(Debug, Clone)]
+struct Stream {
+    steps: std::ops::Range<usize>,
+    last: u32,
+}
+
+/// Extra `i16` a vector load may read past its first element: 4 (stride 1), 8 (stride 2, the odd
+/// lanes dropped), `3 · stride + 1` (gathered).
+fn span(stride: usize) -> usize {
+    match stride {
+        1 => 4,
+        2 => 8,
+        s => 3 * s + 1,
     }
 }
 
-/// Output indices `o` in `0..n_out` whose input `o · stride + tap − pad` lies in `0..n_in`.
-fn valid(n_in: usize, n_out: usize, stride: usize, tap: usize, pad: usize) -> std::ops::Range<usize> {
-    // o · stride ≥ pad − tap, and o · stride + tap − pad ≤ n_in − 1.
-    let lo = pad.saturating_sub(tap).div_ceil(stride);
-    let hi = if n_in + pad > tap { ((n_in + pad - tap - 1) / stride + 1).min(n_out) } else { 0 };
-    lo..hi.max(lo)
-}
-
-/// `f(acc[j..j + 4], x[j · stride ..])` over a row, four outputs at a time; the last partial group
-/// goes through the same vector operation on a zero-filled copy (so the tail has the same bits).
-/// Strides 1 and 2 load directly, other strides gather.
-#[inline(always)]
-fn row<L: IntLanes>(acc: &mut [i32], x: &[i16], stride: usize, f: impl Fn(L::V, L::V) -> L::V) {
-    let n = acc.len();
-    let (mut j, mut xi) = (0, 0);
-    if stride == 1 {
-        while j + 4 <= n {
-            let v = f(L::load(&acc[j..j + 4]), L::load16(&x[xi..xi + 4]));
-            L::store(&mut acc[j..j + 4], v);
-            j += 4;
-            xi += 4;
-        }
-    } else if stride == 2 {
-        while j + 4 <= n && xi + 8 <= x.len() {
-            let v = f(L::load(&acc[j..j + 4]), L::load16_even(&x[xi..xi + 8]));
-            L::store(&mut acc[j..j + 4], v);
-            j += 4;
-            xi += 8;
-        }
-    }
-    while j < n {
-        let m = (n - j).min(4);
-        let (mut a, mut v) = ([0i32; 4], [0i16; 4]);
-        a[..m].copy_from_slice(&acc[j..j + m]);
-        for t in v.iter_mut().take(m) {
-            *t = x[xi];
-            xi += stride;
-        }
-        let r = f(L::load(&a), L::load16(&v));
-        L::store(&mut a, r);
-        acc[j..j + m].copy_from_slice(&a[..m]);
-        j += m;
-    }
-}
-
-/// Shift layers, one output row of one tap: `acc[j] ± (x[j · stride] << shift)` (`>> −shift` when
-/// negative). Shifts, additions and subtractions only: `tests/infer_wasm.rs` reads the compiled
-/// inference wasm and fails on any multiply inside this function's loops.
-#[inline(never)]
-fn shift_acc_row<L: IntLanes>(acc: &mut [i32], x: &[i16], stride: usize, shift: i32, negative: bool) {
-    let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
-    match (negative, right > 0) {
-        (false, false) => row::<L>(acc, x, stride, |a, v| L::add(a, L::shl(v, left))),
-        (true, false) => row::<L>(acc, x, stride, |a, v| L::sub(a, L::shl(v, left))),
-        (false, true) => row::<L>(acc, x, stride, |a, v| L::add(a, L::sar(v, right))),
-        (true, true) => row::<L>(acc, x, stride, |a, v| L::sub(a, L::sar(v, right))),
-    }
-}
-
-/// Add layers, one output row of one tap: `acc[j] += |w| − |(x[j · stride] << guard) − w|` (the
-/// `|w|` undoes the zero-padding term subtracted from every output first). No multiply inside its
-/// loops, as for [`shift_acc_row`].
-#[inline(never)]
-fn add_acc_row<L: IntLanes>(acc: &mut [i32], x: &[i16], stride: usize, w: i32, guard: u32) {
-    let (pad_term, wv) = (L::splat(w.wrapping_abs()), L::splat(w));
-    row::<L>(acc, x, stride, |a, v| L::add(a, L::sub(pad_term, L::abs(L::sub(L::shl(v, guard), wv)))));
-}
-
-/// Mult layers, one output row of one tap: `acc[j] += x[j · stride] · w`.
-#[inline(never)]
-fn mult_acc_row<L: IntLanes>(acc: &mut [i32], x: &[i16], stride: usize, w: i32) {
-    let wv = L::splat(w);
-    row::<L>(acc, x, stride, |a, v| L::add(a, L::mul(v, wv)));
-}
-
-fn plane<L: IntLanes>(g: &Geometry, taps: &Taps, x: &[i16], oc: usize, acc: &mut [i32]) {
-    let (ho, wo) = g.out();
-    let (h, w, k, stride, pad) = (g.h, g.w, g.k, g.stride, g.pad);
-    let (cg, fan) = (g.cin / g.groups, g.fan_in());
-    let acc = &mut acc[..ho * wo];
-    acc.fill(0);
-    let g0 = if g.groups == 1 { 0 } else { oc };
-    // A 1×1, stride-1, unpadded kernel reads the plane as one row.
-    let whole = k == 1 && stride == 1 && pad == 0;
-    for ic in 0..cg {
-        let plane = &x[(g0 + ic) * h * w..(g0 + ic + 1) * h * w];
-        for ky in 0..k {
-            for kx in 0..k {
-                let t = oc * fan + (ic * k + ky) * k + kx;
-                let apply = |acc: &mut [i32], x: &[i16]| match *taps {
-                    Taps::Shift { shifts, signs } => shift_acc_row::<L>(acc, x, stride, shifts[t], signs[t] < 0),
-                    Taps::Add { weights, guard } => add_acc_row::<L>(acc, x, stride, weights[t], guard[oc]),
-                    Taps::Mult { weights } => mult_acc_row::<L>(acc, x, stride, weights[t]),
-                };
-                match *taps {
-                    Taps::Shift { signs, .. } if signs[t] == 0 => continue,
-                    // Zero padding reads 0: −|0 − w| everywhere, corrected where the tap is inside.
-                    Taps::Add { weights, .. } => {
-                        let pad_term = weights[t].wrapping_abs();
-                        acc.iter_mut().for_each(|a| *a = a.wrapping_sub(pad_term));
-                    }
-                    _ => {}
-                }
-                if whole {
-                    apply(acc, plane);
-                    continue;
-                }
-                let (rows, cols) = (valid(h, ho, stride, ky, pad), valid(w, wo, stride, kx, pad));
-                if cols.is_empty() {
-                    continue;
-                }
-                let x0 = cols.start * stride + kx - pad;
-                for oy in rows {
-                    let iy = oy * stride + ky - pad;
-                    apply(&mut acc[oy * wo..(oy + 1) * wo][cols.clone()], &plane[iy * w + x0..(iy + 1) * w]);
+impl Plan {
+    /// Lays out `taps` for geometry `g`.
+    ///
+    /// # Panics
+    /// When the taps are shorter than `g` says.
+    pub fn new(g: &Geometry, taps: &Taps) -> Self {
+        let flat = g.k == 1 && g.stride == 1 && g.pad == 0;
+        let (h, w) = if flat { (1, g.h * g.w) } else { (g.h, g.w) };
+        let (ho, wo) = Geometry { h, w, ..*g }.out();
+        let pitch = wo.div_ceil(4) * 4;
+        let ph = h + 2 * g.pad;
+        let pw = (w + 2 * g.pad).max((pitch - 4) * g.stride + g.k - 1 + span(g.stride));
+        let direct = g.pad == 0 && pw == w;
+        let cg = g.cin / g.groups;
+        let mut offsets = Vec::with_capacity(g.fan_in());
+        for ic in 0..cg {
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    offsets.push((ic * ph + ky) * pw + kx);
                 }
             }
         }
+        let fan = g.fan_in();
+        let wide = |w: &[i32]| w[..g.cout * fan].iter().flat_map(|&v| [v; 4]).collect::<Vec<i32>>();
+        let kind = match *taps {
+            Taps::Shift { shifts, signs } => {
+                let (mut chans, mut steps, mut right) = (Vec::new(), Vec::new(), Vec::new());
+                for oc in 0..g.cout {
+                    let t = oc * fan..(oc + 1) * fan;
+                    let mut stream = |sign: i8| {
+                        let mut taps: Vec<usize> = t.clone().filter(|&t| signs[t] == sign && shifts[t] >= 0).collect();
+                        taps.sort_by_key(|&t| std::cmp::Reverse(shifts[t]));
+                        let (s0, mut prev) = (steps.len(), taps.first().map_or(0, |&t| shifts[t]));
+                        for t in taps {
+                            steps.push((offsets[t - oc * fan], (prev - shifts[t]) as u32));
+                            prev = shifts[t];
+                        }
+                        Stream { steps: s0..steps.len(), last: prev as u32 }
+                    };
+                    let (pos, neg) = (stream(1), stream(-1));
+                    let r0 = right.len();
+                    right.extend(
+                        t.clone()
+                            .filter(|&t| signs[t] != 0 && shifts[t] < 0)
+                            .map(|t| (offsets[t - oc * fan], (-shifts[t]) as u32, signs[t] < 0)),
+                    );
+                    chans.push(ShiftChannel { pos, neg, right: r0..right.len() });
+                }
+                Kind::Shift { chans, steps, right }
+            }
+            Taps::Add { weights, guard } => Kind::Add { weights: wide(weights), guard: guard[..g.cout].to_vec() },
+            Taps::Mult { weights } => Kind::Mult { weights: wide(weights) },
+        };
+        Plan {
+            kind,
+            cout: g.cout,
+            depthwise: g.groups > 1,
+            stride: g.stride,
+            rows: ho,
+            cols: wo,
+            pitch,
+            h,
+            w,
+            pad: g.pad,
+            ph,
+            pw,
+            direct,
+            planes: cg,
+            taps: offsets,
+        }
     }
+
+    /// Output rows of the accumulator plane.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Outputs per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// `i32` per accumulator row (`cols()` rounded up to 4).
+    pub fn pitch(&self) -> usize {
+        self.pitch
+    }
+
+    /// The input as the kernels read it: `x` itself, or a zero-padded copy in `buf`.
+    ///
+    /// # Panics
+    /// When `x` is not `[cin, h, w]` of the plan's geometry.
+    pub fn padded<'a>(&self, x: &'a [i16], buf: &'a mut Vec<i16>) -> &'a [i16] {
+        let planes = x.len() / (self.h * self.w);
+        assert_eq!(planes * self.h * self.w, x.len(), "input of the wrong size");
+        if self.direct {
+            return x;
+        }
+        buf.clear();
+        buf.resize(planes * self.ph * self.pw, 0);
+        for (src, dst) in x.chunks_exact(self.h * self.w).zip(buf.chunks_exact_mut(self.ph * self.pw)) {
+            for (r, row) in src.chunks_exact(self.w).enumerate() {
+                let at = (r + self.pad) * self.pw + self.pad;
+                dst[at..at + self.w].copy_from_slice(row);
+            }
+        }
+        buf
+    }
+
+    /// Output channel `oc`'s accumulators on `isa` into `acc` (`rows() · pitch()`, overwritten),
+    /// from the input as returned by [`padded`](Self::padded).
+    ///
+    /// # Panics
+    /// When `p` or `acc` is shorter than the plan needs.
+    pub fn accumulate(&self, isa: Isa, p: &[i16], oc: usize, acc: &mut [i32]) {
+        match isa {
+            #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+            Isa::Scalar => self.channel::<Scalar>(p, oc, acc),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => self.channel::<super::lanes::Simd128>(p, oc, acc),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => self.channel::<super::lanes::Sse2>(p, oc, acc),
+        }
+    }
+
+    fn channel<L: IntLanes>(&self, p: &[i16], oc: usize, acc: &mut [i32]) {
+        assert!(oc < self.cout && acc.len() >= self.rows * self.pitch);
+        match self.stride {
+            1 => self.channel_at::<L, 1>(p, oc, acc),
+            2 => self.channel_at::<L, 2>(p, oc, acc),
+            _ => self.channel_at::<L, 0>(p, oc, acc),
+        }
+    }
+
+    fn channel_at<L: IntLanes, const S: usize>(&self, p: &[i16], oc: usize, acc: &mut [i32]) {
+        let base = if self.depthwise { oc * self.ph * self.pw } else { 0 };
+        // Every load stays inside the planes from `base` on: rows (`(rows − 1) · stride + k <= ph`)
+        // and columns (`pw` covers the last block's span) do, and taps reach `cin/groups` planes.
+        assert!(p.len() >= base + self.planes * self.ph * self.pw, "input shorter than the plan");
+        let fan = self.taps.len();
+        let acc = &mut acc[..self.rows * self.pitch];
+        let stride = self.stride;
+        match &self.kind {
+            Kind::Shift { chans, steps, right } => {
+                let c = &chans[oc];
+                let k = ShiftTaps::<S> {
+                    pos: (&steps[c.pos.steps.clone()], c.pos.last),
+                    neg: (&steps[c.neg.steps.clone()], c.neg.last),
+                    right: &right[c.right.clone()],
+                    stride,
+                };
+                shift_channel::<L, S>(self, p, base, acc, &k);
+            }
+            Kind::Add { weights, guard } => {
+                let k = AddTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * 4..(oc + 1) * fan * 4], guard: guard[oc], stride };
+                add_channel::<L, S>(self, p, base, acc, &k);
+            }
+            Kind::Mult { weights } => {
+                let k = MultTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * 4..(oc + 1) * fan * 4], stride };
+                mult_channel::<L, S>(self, p, base, acc, &k);
+            }
+        }
+    }
+}
+
+/// One output channel's requantisation in `i32`: with `t = acc − offset` (wrapping),
+/// `y = clamp(((⌊t · m / 2^16⌋ + half) >> shift) + bias, lo, hi)` and `half = 2^(shift − 1)` (0
+/// for `shift = 0`), i.e. `t · m / 2^(16 + shift)` rounded half up, plus the bias. `⌊t · m /
+/// 2^16⌋` is computed exactly from `t`'s 16-bit halves, so no step leaves `i32` when `|m| < 2^15`,
+/// `shift <= 30`, `|bias| <= 2^29` and `lo <= hi` lie in the 16-bit range ([`Requant16::new`]
+/// ensures it). The offset lets sums with a large mean (adder layers) be centred first, so that
+/// the 15-bit multiplier's error scales with the output, not with the sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant16 {
+    offset: i32,
+    m: i32,
+    shift: u32,
+    bias: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl Requant16 {
+    /// The requantisation, with its parameters clamped into the ranges above.
+    pub fn new(offset: i32, m: i32, shift: u32, bias: i32, lo: i32, hi: i32) -> Self {
+        let (lo, hi) = (lo.clamp(i16::MIN as i32, i16::MAX as i32), hi.clamp(i16::MIN as i32, i16::MAX as i32));
+        Self { offset, m: m.clamp(-32767, 32767), shift: shift.min(30), bias: bias.clamp(-(1 << 29), 1 << 29), lo, hi: hi.max(lo) }
+    }
+
+    /// One value, by the definition (the kernels give the same bits).
+    pub fn apply(&self, acc: i32) -> i16 {
+        let acc = acc.wrapping_sub(self.offset);
+        let t = ((acc >> 16) * self.m + (((acc & 0xffff) * self.m) >> 16) + self.half()) >> self.shift;
+        (t + self.bias).clamp(self.lo, self.hi) as i16
+    }
+
+    fn half(&self) -> i32 {
+        if self.shift > 0 { 1 << (self.shift - 1) } else { 0 }
+    }
+}
+
+/// `y[j] = rq.apply(acc[j])` on `isa`, four at a time (the last partial group through the same
+/// vector operations on a copy). `y` may be shorter than `acc`.
+pub fn requantize(isa: Isa, acc: &[i32], y: &mut [i16], rq: &Requant16) {
+    match isa {
+        #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+        Isa::Scalar => requant_row::<Scalar>(acc, y, rq),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => requant_row::<super::lanes::Simd128>(acc, y, rq),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Sse2 => requant_row::<super::lanes::Sse2>(acc, y, rq),
+    }
+}
+
+#[inline(always)]
+fn requant_row<L: IntLanes>(acc: &[i32], y: &mut [i16], rq: &Requant16) {
+    let (m, half, bias, lo, hi, low) =
+        (L::splat(rq.m), L::splat(rq.half()), L::splat(rq.bias), L::splat(rq.lo), L::splat(rq.hi), L::splat(0xffff));
+    let offset = L::splat(rq.offset);
+    let f = |a: L::V| {
+        let a = L::sub(a, offset);
+        let t = L::add(L::add(L::mul(L::sar(a, 16), m), L::sar(L::mul(L::and(a, low), m), 16)), half);
+        L::min(L::max(L::add(L::sar(t, rq.shift), bias), lo), hi)
+    };
+    let n = y.len();
+    let mut j = 0;
+    while j + 4 <= n {
+        L::store16(&mut y[j..j + 4], f(L::load(&acc[j..j + 4])));
+        j += 4;
+    }
+    if j < n {
+        let (mut a, mut out) = ([0i32; 4], [0i16; 4]);
+        a[..n - j].copy_from_slice(&acc[j..n]);
+        L::store16(&mut out, f(L::load(&a)));
+        y[j..n].copy_from_slice(&out[..n - j]);
+    }
+}
+
+/// Four inputs from `at`, `stride` apart (`S` = 1 or 2, or 0 for any other stride).
+///
+/// # Safety
+/// `at + span(stride) <= p.len()` (the plan's layout guarantees it for every block and tap).
+#[inline(always)]
+unsafe fn ld<L: IntLanes, const S: usize>(p: &[i16], at: usize, stride: usize) -> L::V {
+    debug_assert!(at + span(stride) <= p.len());
+    // SAFETY: the caller's bound covers every index read below.
+    unsafe {
+        match S {
+            1 => L::load16(p.get_unchecked(at..at + 4)),
+            2 => L::load16_even(p.get_unchecked(at..at + 8)),
+            _ => {
+                let (s2, s3) = (stride + stride, stride + stride + stride);
+                L::load16(&[*p.get_unchecked(at), *p.get_unchecked(at + stride), *p.get_unchecked(at + s2), *p.get_unchecked(at + s3)])
+            }
+        }
+    }
+}
+
+/// The sums of `N` four-output blocks at once (`N` independent vectors: the taps' program is
+/// walked once for all of them).
+trait BlockSums<L: IntLanes> {
+    /// Block `n` starts at `at[n]` in the padded input.
+    ///
+    /// # Safety
+    /// Every tap of every block reads inside `p` (see [`ld`]).
+    unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N];
+}
+
+/// Stores the sums of every block of a channel into `acc`, 16, then 4 outputs at a time.
+///
+/// # Safety
+/// `p` holds the planes the plan reads from `base` (checked by the caller).
+#[inline(always)]
+unsafe fn blocks<L: IntLanes, const S: usize, K: BlockSums<L>>(plan: &Plan, p: &[i16], base: usize, acc: &mut [i32], k: &K) {
+    let (row_step, col) = (plan.stride * plan.pw, 4 * plan.stride);
+    let mut row = base;
+    for acc_row in acc.chunks_exact_mut(plan.pitch) {
+        let (mut b, mut j) = (row, 0);
+        // Gathered loads (strides above 2, rare) go one vector at a time: less code.
+        while S != 0 && j + 16 <= acc_row.len() {
+            let (b1, b2) = (b + col, b + col + col);
+            // SAFETY: blocks inside the row, as the caller guarantees.
+            let v = unsafe { k.sums::<4>(p, [b, b1, b2, b2 + col]) };
+            for (out, v) in acc_row[j..j + 16].chunks_exact_mut(4).zip(v) {
+                L::store(out, v);
+            }
+            b = b2 + col + col;
+            j += 16;
+        }
+        while j + 4 <= acc_row.len() {
+            // SAFETY: as above.
+            let [v] = unsafe { k.sums::<1>(p, [b]) };
+            L::store(&mut acc_row[j..j + 4], v);
+            b += col;
+            j += 4;
+        }
+        row += row_step;
+    }
+}
+
+/// One Shift channel: `Σ x << a` over the positive taps minus the same over the negative ones,
+/// each a Horner stream ([`Stream`]), then the right-shifted taps.
+struct ShiftTaps<'a, const S: usize> {
+    pos: (&'a [(usize, u32)], u32),
+    neg: (&'a [(usize, u32)], u32),
+    right: &'a [(usize, u32, bool)],
+    stride: usize,
+}
+
+impl<const S: usize> ShiftTaps<'_, S> {
+    /// `Σ x << a` of one stream for `N` blocks.
+    ///
+    /// # Safety
+    /// As [`BlockSums::sums`].
+    #[inline(always)]
+    unsafe fn stream<L: IntLanes, const N: usize>(&self, p: &[i16], at: [usize; N], (steps, last): (&[(usize, u32)], u32)) -> [L::V; N] {
+        let mut v = [L::splat(0); N];
+        for &(o, delta) in steps {
+            for n in 0..N {
+                // SAFETY: the caller's bound.
+                v[n] = L::add(L::shl(v[n], delta), unsafe { ld::<L, S>(p, at[n] + o, self.stride) });
+            }
+        }
+        v.map(|v| L::shl(v, last))
+    }
+}
+
+impl<L: IntLanes, const S: usize> BlockSums<L> for ShiftTaps<'_, S> {
+    #[inline(always)]
+    unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
+        // SAFETY (every `stream` and `ld`): the caller's bound.
+        let (pos, neg) = unsafe { (self.stream::<L, N>(p, at, self.pos), self.stream::<L, N>(p, at, self.neg)) };
+        let mut v: [L::V; N] = std::array::from_fn(|n| L::sub(pos[n], neg[n]));
+        for &(o, r, negative) in self.right {
+            for n in 0..N {
+                let t = L::sar(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, r);
+                v[n] = if negative { L::sub(v[n], t) } else { L::add(v[n], t) };
+            }
+        }
+        v
+    }
+}
+
+/// One Add channel: `−Σ |(x << guard) − w|` (padding reads 0).
+struct AddTaps<'a, const S: usize> {
+    taps: &'a [usize],
+    weights: &'a [i32],
+    guard: u32,
+    stride: usize,
+}
+
+impl<L: IntLanes, const S: usize> BlockSums<L> for AddTaps<'_, S> {
+    #[inline(always)]
+    unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
+        let mut v = [L::splat(0); N];
+        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(4)) {
+            let w = L::load(w);
+            for n in 0..N {
+                // SAFETY: the caller's bound.
+                let x = L::shl(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, self.guard);
+                v[n] = L::sub(v[n], L::abs(L::sub(x, w)));
+            }
+        }
+        v
+    }
+}
+
+/// One Mult channel: `Σ x · w`.
+struct MultTaps<'a, const S: usize> {
+    taps: &'a [usize],
+    weights: &'a [i32],
+    stride: usize,
+}
+
+impl<L: IntLanes, const S: usize> BlockSums<L> for MultTaps<'_, S> {
+    #[inline(always)]
+    unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
+        let mut v = [L::splat(0); N];
+        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(4)) {
+            let w = L::load(w);
+            for n in 0..N {
+                // SAFETY: the caller's bound.
+                v[n] = L::add(v[n], L::mul(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, w));
+            }
+        }
+        v
+    }
+}
+
+/// Shift layers, one output channel (see [`ShiftTaps`]). Shifts, additions and subtractions only:
+/// `tests/infer_wasm.rs` reads the compiled inference wasm and fails on any multiply inside this
+/// function's loops.
+#[inline(never)]
+fn shift_channel<L: IntLanes, const S: usize>(plan: &Plan, p: &[i16], base: usize, acc: &mut [i32], k: &ShiftTaps<S>) {
+    // SAFETY: `channel_at` checked that `p` holds the planes read from `base`.
+    unsafe { blocks::<L, S, _>(plan, p, base, acc, k) }
+}
+
+/// Add layers, one output channel (see [`AddTaps`]). No multiply inside its loops, as for
+/// [`shift_channel`].
+#[inline(never)]
+fn add_channel<L: IntLanes, const S: usize>(plan: &Plan, p: &[i16], base: usize, acc: &mut [i32], k: &AddTaps<S>) {
+    // SAFETY: as in `shift_channel`.
+    unsafe { blocks::<L, S, _>(plan, p, base, acc, k) }
+}
+
+/// Mult layers, one output channel (see [`MultTaps`]).
+#[inline(never)]
+fn mult_channel<L: IntLanes, const S: usize>(plan: &Plan, p: &[i16], base: usize, acc: &mut [i32], k: &MultTaps<S>) {
+    // SAFETY: as in `shift_channel`.
+    unsafe { blocks::<L, S, _>(plan, p, base, acc, k) }
 }
 
 /// The plain per-output definition: every output sums its receptive field, zero padded.
@@ -280,9 +634,15 @@ pub fn accumulate_reference(g: &Geometry, taps: &Taps, x: &[i16], oc: usize) -> 
     out
 }
 
+/// A full-range `i32` from 31-bit draws.
+fn rng_i32(r: &mut impl FnMut(u64) -> usize) -> i32 {
+    ((r(1 << 31) as u32) << 1 | r(2) as u32) as i32
+}
+
 /// Runs `cases` random convolutions (operator, kernel size 1/3/5, stride 1/2/3, padding,
-/// dense or depthwise, odd sizes, full-range 16-bit inputs and weights) through [`accumulate`] on
-/// `isa` and through [`accumulate_reference`]. Returns the number of outputs compared, or the
+/// dense or depthwise, odd sizes, full-range 16-bit inputs and weights) through a [`Plan`] on
+/// `isa` and through [`accumulate_reference`], and random requantisations of full-range sums
+/// through [`requantize`] and [`Requant16::apply`]. Returns the number of outputs compared, or the
 /// first case that differs. The native, Node and Chromium test tiers call it for every [`Isa`].
 pub fn conformance(isa: Isa, seed: u64, cases: usize) -> Result<usize, String> {
     let mut rng = crate::data::Rng::new(seed);
@@ -302,21 +662,45 @@ pub fn conformance(isa: Isa, seed: u64, cases: usize) -> Result<usize, String> {
         let shifts: Vec<i32> = (0..n).map(|_| r(47) as i32 - 31).collect();
         let signs: Vec<i8> = (0..n).map(|_| r(3) as i8 - 1).collect();
         let guard: Vec<u32> = (0..cout).map(|_| r(9) as u32).collect();
-        let (ho, wo) = g.out();
-        let mut acc = vec![0i32; ho * wo];
         for (op, taps) in [
             ("shift", Taps::Shift { shifts: &shifts, signs: &signs }),
             ("add", Taps::Add { weights: &wide, guard: &guard }),
             ("mult", Taps::Mult { weights: &narrow }),
         ] {
+            let plan = Plan::new(&g, &taps);
+            let mut buf = Vec::new();
+            let p = plan.padded(&x, &mut buf);
+            let mut acc = vec![0i32; plan.rows() * plan.pitch()];
             for oc in 0..cout {
-                accumulate(isa, &g, &taps, &x, oc, &mut acc);
-                if acc != accumulate_reference(&g, &taps, &x, oc) {
+                plan.accumulate(isa, p, oc, &mut acc);
+                let got: Vec<i32> = acc.chunks_exact(plan.pitch()).flat_map(|r| &r[..plan.cols()]).copied().collect();
+                if got != accumulate_reference(&g, &taps, &x, oc) {
                     return Err(format!("{}: case {case} ({op}, {g:?}), output channel {oc} differs from the reference", isa.name()));
                 }
-                compared += acc.len();
+                compared += got.len();
             }
         }
+        let rq = Requant16::new(
+            rng_i32(&mut r),
+            r(65535) as i32 - 32767,
+            r(31) as u32,
+            r(1 << 22) as i32 - (1 << 21),
+            -(r(40000) as i32),
+            r(40000) as i32,
+        );
+        let acc: Vec<i32> = (0..1 + r(40)).map(|_| rng_i32(&mut r)).collect();
+        let mut y = vec![0i16; acc.len()];
+        requantize(isa, &acc, &mut y, &rq);
+        if let Some(j) = (0..acc.len()).find(|&j| y[j] != rq.apply(acc[j])) {
+            return Err(format!(
+                "{}: case {case}, requantisation {rq:?} of {} gives {}, not {}",
+                isa.name(),
+                acc[j],
+                y[j],
+                rq.apply(acc[j])
+            ));
+        }
+        compared += y.len();
     }
     Ok(compared)
 }

@@ -35,6 +35,14 @@ pub trait IntLanes: Copy + Send + Sync + 'static {
     fn shl(a: Self::V, n: u32) -> Self::V;
     /// `a >> n` arithmetic (floor), `n` in `0..32`.
     fn sar(a: Self::V, n: u32) -> Self::V;
+    /// `a & b`.
+    fn and(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise minimum.
+    fn min(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise maximum.
+    fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// Stores the lanes, saturated to `i16`, into `s[0..4]`.
+    fn store16(s: &mut [i16], v: Self::V);
 }
 
 /// Portable implementation on `[i32; 4]`: the definition the vector ones are tested against.
@@ -88,6 +96,25 @@ impl IntLanes for Scalar {
     #[inline(always)]
     fn sar(a: Self::V, n: u32) -> Self::V {
         a.map(|v| v >> n)
+    }
+    #[inline(always)]
+    fn and(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] & b[l])
+    }
+    #[inline(always)]
+    fn min(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l].min(b[l]))
+    }
+    #[inline(always)]
+    fn max(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l].max(b[l]))
+    }
+    #[inline(always)]
+    fn store16(s: &mut [i16], v: Self::V) {
+        let s = &mut s[..4];
+        for (s, v) in s.iter_mut().zip(v) {
+            *s = v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+        }
     }
 }
 
@@ -154,6 +181,25 @@ impl IntLanes for Simd128 {
     #[inline(always)]
     fn sar(a: Self::V, n: u32) -> Self::V {
         core::arch::wasm32::i32x4_shr(a, n)
+    }
+    #[inline(always)]
+    fn and(a: Self::V, b: Self::V) -> Self::V {
+        core::arch::wasm32::v128_and(a, b)
+    }
+    #[inline(always)]
+    fn min(a: Self::V, b: Self::V) -> Self::V {
+        core::arch::wasm32::i32x4_min(a, b)
+    }
+    #[inline(always)]
+    fn max(a: Self::V, b: Self::V) -> Self::V {
+        core::arch::wasm32::i32x4_max(a, b)
+    }
+    #[inline(always)]
+    fn store16(s: &mut [i16], v: Self::V) {
+        use core::arch::wasm32::{i16x8_narrow_i32x4, v128_store64_lane};
+        let s = &mut s[..4];
+        // SAFETY: `s` holds 4 writable i16 (8 bytes, what lane 0 of the narrowed vector stores).
+        unsafe { v128_store64_lane::<0>(i16x8_narrow_i32x4(v, v), s.as_mut_ptr().cast()) }
     }
 }
 
@@ -244,6 +290,37 @@ impl IntLanes for Sse2 {
         // SAFETY: SSE2 is part of the x86-64 baseline.
         unsafe { _mm_sra_epi32(a, _mm_cvtsi32_si128(n as i32)) }
     }
+    #[inline(always)]
+    fn and(a: Self::V, b: Self::V) -> Self::V {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        unsafe { core::arch::x86_64::_mm_and_si128(a, b) }
+    }
+    #[inline(always)]
+    fn min(a: Self::V, b: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm_and_si128, _mm_andnot_si128, _mm_cmpgt_epi32, _mm_or_si128};
+        // SSE2 has no `pminsd`: `b` where `a > b`, else `a`.
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        unsafe {
+            let gt = _mm_cmpgt_epi32(a, b);
+            _mm_or_si128(_mm_and_si128(gt, b), _mm_andnot_si128(gt, a))
+        }
+    }
+    #[inline(always)]
+    fn max(a: Self::V, b: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm_and_si128, _mm_andnot_si128, _mm_cmpgt_epi32, _mm_or_si128};
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        unsafe {
+            let gt = _mm_cmpgt_epi32(a, b);
+            _mm_or_si128(_mm_and_si128(gt, a), _mm_andnot_si128(gt, b))
+        }
+    }
+    #[inline(always)]
+    fn store16(s: &mut [i16], v: Self::V) {
+        use core::arch::x86_64::{_mm_packs_epi32, _mm_storel_epi64};
+        let s = &mut s[..4];
+        // SAFETY: `s` holds 4 writable i16 (8 bytes, what `storel_epi64` writes); SSE2 is baseline.
+        unsafe { _mm_storel_epi64(s.as_mut_ptr().cast(), _mm_packs_epi32(v, v)) }
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +357,13 @@ mod tests {
                 assert_eq!(out(L::splat(a[0])), Scalar::splat(a[0]), "{name} splat");
                 assert_eq!(out(L::load16(&h)), Scalar::load16(&h), "{name} load16");
                 assert_eq!(out(L::load16_even(&h)), Scalar::load16_even(&h), "{name} load16_even");
+                assert_eq!(out(L::and(va, vb)), Scalar::and(a, b), "{name} and");
+                assert_eq!(out(L::min(va, vb)), Scalar::min(a, b), "{name} min");
+                assert_eq!(out(L::max(va, vb)), Scalar::max(a, b), "{name} max");
+                let (mut got, mut want) = ([0i16; 4], [0i16; 4]);
+                L::store16(&mut got, va);
+                Scalar::store16(&mut want, a);
+                assert_eq!(got, want, "{name} store16");
             }
         }
         check::<Scalar>();

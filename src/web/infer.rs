@@ -16,10 +16,17 @@ pub struct InferenceModel {
 
 #[wasm_bindgen]
 impl InferenceModel {
-    /// Reads an export. Throws `INVALID_CONFIG` naming what is wrong with the files.
+    /// Reads an export whose engines need at most `memory_limit_mb` MiB (default 512, see
+    /// `format::memory_estimate`). Throws `INVALID_CONFIG` naming what is wrong with the files, or
+    /// saying that the model needs more memory than the limit.
     #[wasm_bindgen(constructor)]
-    pub fn new(json: &str, safetensors: &[u8]) -> Result<InferenceModel, JsValue> {
-        Ok(Self { graph: format::parse(json, safetensors).map_err(js_error)?, quantized: None })
+    pub fn new(json: &str, safetensors: &[u8], memory_limit_mb: Option<f64>) -> Result<InferenceModel, JsValue> {
+        let limit = match memory_limit_mb {
+            None => format::DEFAULT_MEMORY_LIMIT,
+            Some(mb) if mb.is_finite() && mb > 0.0 => (mb * 1048576.0).min(usize::MAX as f64) as usize,
+            Some(mb) => return Err(js_error(Error::Config(format!("memoryLimitMB must be a positive number, got {mb}")))),
+        };
+        Ok(Self { graph: format::parse_limited(json, safetensors, limit).map_err(js_error)?, quantized: None })
     }
 
     /// `[c, h, w]` of one input image.
