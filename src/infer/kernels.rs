@@ -454,7 +454,7 @@ trait BlockSums<L: IntLanes> {
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N];
 }
 
-/// Stores the sums of every block of a channel into `acc`, 16, then 4 outputs at a time.
+/// Stores the sums of every block of a channel into `acc`, 16, then 8, then 4 outputs at a time.
 ///
 /// # Safety
 /// `p` holds the planes the plan reads from `base` (checked by the caller).
@@ -474,6 +474,14 @@ unsafe fn blocks<L: IntLanes, const S: usize, K: BlockSums<L>>(plan: &Plan, p: &
             }
             b = b2 + col + col;
             j += 16;
+        }
+        if S != 0 && j + 8 <= acc_row.len() {
+            // SAFETY: as above.
+            let v = unsafe { k.sums::<2>(p, [b, b + col]) };
+            L::store(&mut acc_row[j..j + 4], v[0]);
+            L::store(&mut acc_row[j + 4..j + 8], v[1]);
+            b += col + col;
+            j += 8;
         }
         while j + 4 <= acc_row.len() {
             // SAFETY: as above.
