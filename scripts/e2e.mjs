@@ -1,6 +1,7 @@
 // End-to-end: the demo page (served from dist/) trains one epoch in headless Chromium through the
 // SDK's worker on the wasm backend; asserts the test accuracy the page shows, the plot's axes and
-// legend, the model downloads, classifying a drawing, the explanation, and input validation. Then the side-by-side
+// legend, the model downloads, the integer engine on the trained model and on the downloaded files
+// dropped onto the deploy view, classifying a drawing, the explanation, and input validation. Then the side-by-side
 // mode trains direct and ShiftAddAug MobileNetV2-Tiny at once (with random crop and flip). Screenshots: target/e2e-*.png.
 import { mkdirSync } from 'node:fs';
 import { withDemoPage } from './demo-page.mjs';
@@ -42,6 +43,24 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
   const drawn = await page.textContent('#drawresult');
   const how = await page.textContent('#how');
   const integer = await page.textContent('#integer');
+  // The deploy view: the downloaded pair dropped onto the page runs on the integer engine; one
+  // file alone and a truncated safetensors are sentences.
+  const drop = async (which) => {
+    await page.evaluate(async (which) => {
+      const href = (name) => document.querySelector(`#deploy a[download="${name}"]`).href;
+      const json = await (await fetch(href('model.json'))).blob();
+      let st = await (await fetch(href('model.safetensors'))).blob();
+      if (which === 'truncated') st = st.slice(0, st.size - 100);
+      const dt = new DataTransfer();
+      dt.items.add(new File([json], 'model.json'));
+      if (which !== 'one') dt.items.add(new File([st], 'model.safetensors'));
+      document.getElementById('dropresult').textContent = '';
+      document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, which);
+    await page.waitForFunction(() => /ms per image|could not|both files/.test(document.getElementById('dropresult').textContent), null, { timeout: 60_000 });
+    return page.textContent('#dropresult');
+  };
+  const dropped = { pair: await drop('pair'), one: await drop('one'), truncated: await drop('truncated') };
   mkdirSync('target', { recursive: true });
   await page.screenshot({ path: 'target/e2e-demo.png', fullPage: true });
   // Bad input is a sentence and starts nothing; choosing ShiftAddAug with the small CNN switches
@@ -65,7 +84,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     fresh.dispose();
     return { oldResult, freshLength };
   });
-  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} drawing: ${drawn} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}\n${integer}`);
+  console.log(`e2e: state=${state} test accuracy=${acc} predictions=${preds} drawing: ${drawn} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${status}\n${integer}\n${dropped.pair}`);
   return [
     [state === 'done', `page state ${state}`],
     [acc >= MIN_ACCURACY, `test accuracy ${acc} < ${MIN_ACCURACY}`],
@@ -78,6 +97,8 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [/^([A-Za-z/ -]+ \d+%)( · [A-Za-z/ -]+ \d+%){2}$/.test(drawn), `drawing classified as: ${drawn}`],
     [how.includes('bit-shift') && how.includes('−Σ|x − w|'), 'no explanation of shift and add'],
     [Number(/class for ([\d.]+) %/.exec(integer)?.[1]) >= 97 && /test accuracy 0\.[5-9]\d* on 200 images/.test(integer), `integer engine: ${integer}`],
+    [/model\.json \+ model\.safetensors on the integer engine: test accuracy 0\.[5-9]\d* on 200 images, the float model's class for (9[7-9]|100)[\d.]* %.*[\d.]+ ms per image one at a time/.test(dropped.pair), `dropped pair: ${dropped.pair}`],
+    [/both files/.test(dropped.one) && /could not be deployed: INVALID_CONFIG/.test(dropped.truncated), `bad drops: ${JSON.stringify(dropped)}`],
     [invalid.state === 'invalid' && invalid.status === 'Batch size must be a whole number from 1 to 1,024 (got "0").', `batch 0: ${JSON.stringify(invalid)}`],
     [coupled.model === 'mbv2-tiny' && /MobileNetV2-Tiny/.test(coupled.note), `mfcnn + ShiftAddAug: ${JSON.stringify(coupled)}`],
     [reinit.oldResult === 'DISPOSED' && reinit.freshLength === 10, `after re-init: ${JSON.stringify(reinit)}`],
