@@ -24,6 +24,7 @@
 
 #[cfg(feature = "train")]
 pub mod aug;
+pub mod cost;
 pub mod data;
 #[cfg(feature = "train")]
 pub mod engine;

@@ -23,7 +23,7 @@ fn help_and_version_exit_zero_and_document_every_option() {
     let out = cli(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    for sub in ["train", "compare", "trace"] {
+    for sub in ["train", "compare", "trace", "deploy", "cost"] {
         assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))), "{sub} missing from\n{text}");
     }
     let out = cli(&["train", "--help"]);
@@ -85,6 +85,14 @@ fn a_run_says_where_it_wrote_its_files() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let agree: f64 = text.split("top-1 agreement ").nth(1).and_then(|v| v.trim().parse().ok()).expect("an agreement line");
     assert!(text.contains("200 test images") && agree >= 0.95, "{text}");
+    // Its cost: stem 8 · 1 024 · 9, convs 16 · 256 · 72 and 32 · 64 · 144, classifier 2 048 · 10.
+    let out = cli(&["cost", d, "--layers"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("684032 MACs") && text.contains("| classifier | Mult | 20480 |"), "{text}");
+    let out = cli(&["cost", d, "--convention", "per-op"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[possible values: per-mac, physical]"));
     std::fs::remove_dir_all(&dir).unwrap();
     let out = cli(&["deploy", d]);
     assert_eq!(out.status.code(), Some(1));

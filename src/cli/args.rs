@@ -34,6 +34,26 @@ pub(super) enum Command {
     /// Runs an export (`train --out DIR`) through the integer engine: calibrates it on training
     /// images and prints its test accuracy and top-1 agreement against the f32 reference.
     Deploy(DeployArgs),
+    /// Prints the compute cost of an export (`train --out DIR`) for one image: operations per
+    /// layer by kind, energy from 45 nm unit energies (METHOD.md §8), weights and peak
+    /// activation memory.
+    Cost(CostArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub(super) struct CostArgs {
+    /// Folder holding model.json and model.safetensors.
+    pub(super) dir: PathBuf,
+    /// Operand width of the unit energies.
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::PossibleValuesParser::new(["32", "8"]).map(|s| s.parse::<u32>().expect("32 or 8")))]
+    pub(super) bits: u32,
+    /// per-mac: one unit energy per MAC by operator (ShiftAddNAS); physical: Mult = mult + add,
+    /// Shift = shift + add, Add = 2 adds.
+    #[arg(long, default_value = "per-mac", value_parser = ["per-mac", "physical"])]
+    pub(super) convention: String,
+    /// Print one row per layer.
+    #[arg(long)]
+    pub(super) layers: bool,
 }
 
 #[derive(ClapArgs, Debug)]

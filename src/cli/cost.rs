@@ -1,0 +1,47 @@
+//! `shiftaddaug cost DIR`: the compute cost of the export in `DIR` (`shiftaddaug::cost`).
+
+use super::args::CostArgs;
+use shiftaddaug::cost::{self, Convention, UnitEnergies};
+use shiftaddaug::infer::format::{self, Op};
+
+/// Prints MACs by operator, operation counts, energy (µJ per image), weights and peak
+/// activation values, and with `--layers` one row per layer.
+pub(super) fn cost(a: CostArgs) -> Result<(), shiftaddaug::Error> {
+    let read = |name: &str| {
+        let path = a.dir.join(name);
+        std::fs::read(&path).map_err(|source| shiftaddaug::Error::Io { path: path.display().to_string(), source })
+    };
+    let json = String::from_utf8(read("model.json")?).map_err(|_| shiftaddaug::Error::Config("model.json is not UTF-8".into()))?;
+    let g = format::parse(&json, &read("model.safetensors")?)?;
+    let (c, e) = (Convention::by_name(&a.convention)?, UnitEnergies::for_bits(a.bits)?);
+    let s = cost::summary_of_graph(&g, c, &e)?;
+    if a.layers {
+        println!("| layer | op | MACs | mults | adds | shifts | energy (pJ) |\n|---|---|---|---|---|---|---|");
+        for l in cost::layer_costs(&cost::layers_of_graph(&g)?, c, &e) {
+            println!(
+                "| {} | {:?} | {} | {} | {} | {} | {:.1} |",
+                l.name, l.op, l.macs, l.counts.mults, l.counts.adds, l.counts.shifts, l.energy_pj
+            );
+        }
+    }
+    let op = |o: Op| s.macs[[Op::Mult, Op::Shift, Op::Add].iter().position(|&x| x == o).expect("three ops")];
+    println!(
+        "input {:?}: {} MACs (Mult {}, Shift {}, Add {})\n{}-bit unit energies, {} convention: {} multiplications, {} additions, {} shifts = {:.3} µJ per image\n{} weights; {} values read, {} written; peak activation {} values",
+        g.input,
+        s.macs.iter().sum::<u64>(),
+        op(Op::Mult),
+        op(Op::Shift),
+        op(Op::Add),
+        a.bits,
+        a.convention,
+        s.counts.mults,
+        s.counts.adds,
+        s.counts.shifts,
+        s.energy_pj * 1e-6,
+        s.weights,
+        s.counts.reads,
+        s.counts.writes,
+        s.peak_activation
+    );
+    Ok(())
+}
