@@ -3,7 +3,7 @@
 #   1. native: cargo fmt --check (rustfmt.toml), cargo clippy (native and wasm32, warnings are errors), cargo test (unit, adder conformance suite, ShiftAddAug, training on Fashion-MNIST, doctests)
 #   2. wasm32 in Node: conformance on SIMD128/scalar, CPU/SIMD128 training, JS-boundary error codes
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
-#   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI; shiftaddaug/infer) and its types (tsc --noEmit)
+#   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI; shiftaddaug/infer) and its types (tsc --noEmit); the packed tarball installed into a fresh project (scripts/pack-test.sh)
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,8 @@ node --test pkg-config/test/
 # The inference module's Shift and Add loops hold no multiply (reads pkg/infer/).
 cargo test --release --test infer_wasm -- --ignored
 (cd pkg-config && npx tsc -p test/types/tsconfig.json)
+# The tarball installed into a fresh project: ESM in Node and the types, as users get them.
+scripts/pack-test.sh
 
 echo "== 5/5 demo end-to-end"
 node scripts/e2e.mjs

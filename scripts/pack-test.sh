@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The npm package as users get it (issue 15): `npm pack` of pkg/ (after scripts/build.sh), installed
+# into a fresh project outside the repository; there it (a) trains a few steps and deploys the
+# export through `shiftaddaug/infer` in Node as ESM, with no configuration for finding the .wasm
+# files, and (c) type-checks a consumer file against the installed .d.ts files.
+# Usage: scripts/pack-test.sh   (tier 4 of scripts/test.sh; needs no network)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+tarball=$(cd "$repo/pkg" && npm pack --silent --pack-destination "$tmp")
+echo "pack-test: $tarball ($(stat -c %s "$tmp/$tarball") bytes)"
+mkdir "$tmp/consumer"
+cd "$tmp/consumer"
+printf '{ "name": "consumer", "private": true, "type": "module" }\n' > package.json
+npm install --offline --no-audit --no-fund --silent "$tmp/$tarball"
+
+cat > run.mjs <<'JS'
+import { init, createModel } from 'shiftaddaug';
+import { loadModel } from 'shiftaddaug/infer';
+
+const rt = await init({ backend: 'wasm', worker: false });
+const n = 64, x = new Float32Array(n * 784), y = new Uint8Array(n);
+let s = 1;
+for (let i = 0; i < x.length; i++) { s = (s * 1103515245 + 12345) % 2147483648; x[i] = s / 2147483648; }
+for (let i = 0; i < n; i++) y[i] = i % 10;
+const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', widths: [4, 8] });
+const h = await model.fit(x, y, { epochs: 1, batchSize: 16 });
+const deployed = await loadModel(await model.exportModel(), { calibration: { x, images: n } });
+const p = deployed.predict(x.subarray(0, 784), [1, 1, 28, 28]);
+const sum = p.reduce((a, b) => a + b, 0);
+if (h.history.loss.length !== 1 || !Number.isFinite(h.history.loss[0]) || p.length !== 10 || Math.abs(sum - 1) > 0.1) {
+  throw new Error(`unexpected: loss ${h.history.loss}, probabilities ${Array.from(p)}`);
+}
+model.dispose(); deployed.dispose();
+console.log(`pack-test: installed package trained (${rt.backend}, loss ${h.history.loss[0].toFixed(3)}) and deployed (probabilities sum ${sum.toFixed(3)})`);
+JS
+node run.mjs
+
+# The repository's consumer file with the package's own specifiers.
+sed -e "s#'../../../pkg/index.js'#'shiftaddaug'#" -e "s#'../../../pkg/infer.js'#'shiftaddaug/infer'#" \
+  "$repo/pkg-config/test/types/consumer.ts" > consumer.ts
+grep -q "from 'shiftaddaug';" consumer.ts && grep -q "from 'shiftaddaug/infer';" consumer.ts
+cat > tsconfig.json <<'JSON'
+{
+  "compilerOptions": { "target": "ES2022", "module": "ES2022", "moduleResolution": "bundler", "lib": ["es2022", "dom"], "strict": true, "noEmit": true, "skipLibCheck": false },
+  "files": ["consumer.ts"]
+}
+JSON
+node "$repo/pkg-config/node_modules/typescript/bin/tsc" -p tsconfig.json
+echo "pack-test: consumer.ts type-checks against the installed package"
