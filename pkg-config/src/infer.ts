@@ -61,6 +61,23 @@ async function fetchBytes(u: string | URL): Promise<Uint8Array> {
   }
 }
 
+/** What {@link DeployedModel.cost} returns: counts and energy for one image. */
+export interface ModelCost {
+  macs: { mult: number; shift: number; add: number };
+  mults: number;
+  adds: number;
+  shifts: number;
+  /** Input values and weights read, output values written (each moved once). */
+  reads: number;
+  writes: number;
+  /** Compute energy, pJ per image. */
+  energyPj: number;
+  weights: number;
+  /** Largest number of activation values alive at once. */
+  peakActivation: number;
+  layers: { name: string; op: 'mult' | 'shift' | 'add'; macs: number; energyPj: number }[];
+}
+
 /** A deployed model: the f32 reference, and the integer engine once quantised. */
 export class DeployedModel {
   private inner: InferenceModel | null;
@@ -117,6 +134,27 @@ export class DeployedModel {
     if (engine !== 'integer' && engine !== 'float') throw new ShiftAddAugError('INVALID_CONFIG', `engine = ${JSON.stringify(engine)}; valid: 'integer', 'float'`);
     const xs = this.images(x, shape[0], 'x');
     try { return m.predict(xs, shape[0], engine === 'integer'); } catch (e) { throw toError(e); }
+  }
+
+  /**
+   * The compute cost of one image (METHOD.md §8.1–8.2): MACs by operator, multiplications,
+   * additions and shifts, values read and written, energy from 45 nm unit energies (`bits` 32
+   * or 8; `convention` `'per-mac'`, one operation per MAC as ShiftAddNAS counts, or `'physical'`,
+   * the accumulation too), weights, peak activation values, and the same per layer.
+   */
+  cost(options: { bits?: 32 | 8; convention?: 'per-mac' | 'physical' } = {}): ModelCost {
+    let v: Float64Array, names: string[];
+    try {
+      v = this.live().cost(options.bits ?? 32, options.convention ?? 'per-mac');
+      names = this.live().layerNames();
+    } catch (e) { throw toError(e); }
+    const ops = ['mult', 'shift', 'add'] as const;
+    return {
+      macs: { mult: v[0], shift: v[1], add: v[2] },
+      mults: v[3], adds: v[4], shifts: v[5], reads: v[6], writes: v[7],
+      energyPj: v[8], weights: v[9], peakActivation: v[10],
+      layers: names.map((name, i) => ({ name, op: ops[v[11 + 3 * i]], macs: v[12 + 3 * i], energyPj: v[13 + 3 * i] })),
+    };
   }
 
   /** Frees the model's memory; later calls throw `DISPOSED`. */

@@ -69,6 +69,16 @@ test('bad exports are typed errors', async () => {
   await assert.rejects(loadModel({ json: '{', safetensors }), code('INVALID_CONFIG'));
   await assert.rejects(loadModel({ jsonUrl: '/nonexistent/model.json', safetensorsUrl: '/nonexistent/model.safetensors' }), code('IO_ERROR'));
   await assert.rejects(loadModel({ json: 1 }), code('INVALID_CONFIG'));
+  // The compute cost, counted by hand for the default MF CNN (widths 8, 16, 32, flatten, 28×28):
+  // stem 8 · 784 · 9, convs 16 · 196 · 72 and 32 · 49 · 144, classifier 1 568 · 10.
+  const m = await loadModel({ json, safetensors });
+  const c = m.cost();
+  assert.deepEqual(c.macs, { mult: 56448 + 15680, shift: 225792 + 225792, add: 0 });
+  assert.ok(Math.abs(c.energyPj - (72128 * 3.7 + 451584 * 0.13)) < 1e-3, JSON.stringify(c));
+  assert.equal(c.layers.length, 4);
+  assert.equal(m.cost({ bits: 8, convention: 'physical' }).adds, 72128 + 451584);
+  assert.throws(() => m.cost({ bits: 16 }), code('INVALID_CONFIG'));
+  m.dispose();
   // The memory limit: a 20 KB model needs more than 1 KiB and less than 512 MiB.
   await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMB: 1 / 1024 }), (e) => code('INVALID_CONFIG')(e) && /memory limit/.test(e.message));
   await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMB: -1 }), code('INVALID_CONFIG'));

@@ -86,4 +86,32 @@ impl InferenceModel {
         let q = self.quantized.as_ref().ok_or_else(|| js_error(Error::Config("call quantize() first".into())))?;
         q.logits(x, n).map_err(js_error)
     }
+
+    /// The compute cost of one image (`crate::cost`), flat: `[MACs of Mult, Shift, Add layers,
+    /// mults, adds, shifts, reads, writes, energy (pJ), weights, peak activation values]`, then per
+    /// layer `[operator (0 Mult, 1 Shift, 2 Add), MACs, energy (pJ)]` (names: `layerNames`).
+    /// `bits`: 32 or 8; `convention`: `per-mac` or `physical`. Throws `INVALID_CONFIG` naming the
+    /// valid values. (Numbers, not JSON: formatting floats would add to the module's size.)
+    pub fn cost(&self, bits: u32, convention: &str) -> Result<Vec<f64>, JsValue> {
+        use crate::cost::{self, Convention, UnitEnergies};
+        let (c, e) = (Convention::by_name(convention).map_err(js_error)?, UnitEnergies::for_bits(bits).map_err(js_error)?);
+        let s = cost::summary_of_graph(&self.graph, c, &e).map_err(js_error)?;
+        let n = &s.counts;
+        let mut out: Vec<f64> = [s.macs[0], s.macs[1], s.macs[2], n.mults, n.adds, n.shifts, n.reads, n.writes].map(|v| v as f64).to_vec();
+        out.extend([s.energy_pj, s.weights as f64, s.peak_activation as f64]);
+        for l in cost::layer_costs(&cost::layers_of_graph(&self.graph).map_err(js_error)?, c, &e) {
+            out.extend([
+                [format::Op::Mult, format::Op::Shift, format::Op::Add].iter().position(|&o| o == l.op).unwrap_or(0) as f64,
+                l.macs as f64,
+                l.energy_pj,
+            ]);
+        }
+        Ok(out)
+    }
+
+    /// The layer names of `cost`'s rows, in order.
+    #[wasm_bindgen(js_name = layerNames)]
+    pub fn layer_names(&self) -> Result<Vec<String>, JsValue> {
+        Ok(crate::cost::layers_of_graph(&self.graph).map_err(js_error)?.into_iter().map(|l| l.name).collect())
+    }
 }

@@ -9,5 +9,7 @@ export class InferenceModel {
   quantize(x: Float32Array, n: number): void;
   predict(x: Float32Array, n: number, integer: boolean): Float32Array;
   integerLogits(x: Float32Array, n: number): Float32Array;
+  cost(bits: number, convention: string): Float64Array;
+  layerNames(): string[];
   free(): void;
 }

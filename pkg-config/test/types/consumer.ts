@@ -29,7 +29,8 @@ async function deploy(exported: { json: string; safetensors: Uint8Array }, x: Fl
   const m: DeployedModel = await loadModel(exported, { calibration: { x, images: 1 } });
   const p: Float32Array = m.predict(x, [1, 1, 28, 28], { engine: 'integer' });
   const threads: number = (await init({ threads: 2 })).threads;
+  const energy: number = m.cost({ bits: 8, convention: 'physical' }).energyPj;
   m.dispose();
-  return p.length + m.classes + threads;
+  return p.length + m.classes + threads + energy;
 }
 void deploy;
