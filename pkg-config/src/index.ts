@@ -14,6 +14,7 @@
 import { WorkerClient } from './client.js';
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
 import { runFit } from './fitloop.js';
+import { AUG_OPTION_KEYS, CALLBACK_KEYS, FIT_OPTION_KEYS, INIT_OPTION_KEYS, TRAIN_OPTION_KEYS, checkOptions } from './options.js';
 import { GroupTarget, Replica, canShareMemory } from './group.js';
 import {
   Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, ShiftAddAugError, TrainOptions,
@@ -101,6 +102,7 @@ async function liveClient(): Promise<WorkerClient | null> {
  * `INVALID_CONFIG` (a bad `threads`).
  */
 export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
+  checkOptions(options, INIT_OPTION_KEYS, 'init options');
   const inBrowser = typeof window !== 'undefined' && typeof Worker !== 'undefined';
   const useWorker = options.worker ?? inBrowser;
   terminateAll();
@@ -151,6 +153,9 @@ export class Model {
    */
   async fit(x: Float32Array, y: ArrayLike<number>, options: FitOptions = {}): Promise<History> {
     this.check();
+    checkOptions(options, FIT_OPTION_KEYS, 'fit options');
+    checkOptions(options.callbacks, CALLBACK_KEYS, 'fit callbacks');
+    checkOptions(options.aug, AUG_OPTION_KEYS, 'fit aug options');
     const { callbacks, signal, ...rest } = options;
     if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
     const cb: Callbacks = callbacks ?? {};
@@ -251,6 +256,8 @@ function onePartPerWorker(micro: unknown, threads: number): ShiftAddAugError {
 /** Creates a model on the backend chosen by {@link init}. Rejects with `INVALID_CONFIG` on a bad config. */
 export async function createModel(config: ModelConfig, options: TrainOptions = {}): Promise<Model> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  checkOptions(options, TRAIN_OPTION_KEYS, "createModel's training options");
+  checkOptions(options, TRAIN_OPTION_KEYS, "createModel's training options");
   const c = await liveClient();
   if (c) {
     if (helpers.length > 0 && (options.microBatches ?? 1) !== 1) throw onePartPerWorker(options.microBatches, helpers.length + 1);

@@ -12,6 +12,7 @@
  */
 import initInfer, { InferenceModel } from './infer/shiftaddaug.js';
 import { readFileUrl } from './files.js';
+import { checkOptions } from './options.js';
 import { ShiftAddAugError, toError } from './types.js';
 
 export { ShiftAddAugError } from './types.js';
@@ -113,6 +114,7 @@ export class DeployedModel {
    * images (training images, e.g. 512): each tensor's largest value must fit 16 bits.
    */
   quantize(options: { calibration: Float32Array; images: number }): void {
+    checkOptions(options, ['calibration', 'images'], 'quantize options');
     const x = this.images(options?.calibration, options?.images, 'calibration');
     try { this.live().quantize(x, options.images); } catch (e) { throw toError(e); }
   }
@@ -127,6 +129,7 @@ export class DeployedModel {
    */
   predict(x: Float32Array, shape: [number, number, number, number], options: { engine?: 'integer' | 'float' } = {}): Float32Array {
     const m = this.live();
+    checkOptions(options, ['engine'], 'predict options');
     if (!Array.isArray(shape) || shape.length !== 4 || shape.slice(1).some((d, i) => d !== this.inputShape[i])) {
       throw new ShiftAddAugError('SHAPE_MISMATCH', `shape must be [n, ${this.inputShape}], got ${JSON.stringify(shape)}`);
     }
@@ -143,6 +146,7 @@ export class DeployedModel {
    * the accumulation too), weights, peak activation values, and the same per layer.
    */
   cost(options: { bits?: 32 | 8; convention?: 'per-mac' | 'physical' } = {}): ModelCost {
+    checkOptions(options, ['bits', 'convention'], 'cost options');
     let v: Float64Array, names: string[];
     try {
       v = this.live().cost(options.bits ?? 32, options.convention ?? 'per-mac');
@@ -170,6 +174,7 @@ export class DeployedModel {
  * inconsistent file or a model above `memoryLimitMB`, `IO_ERROR` when a URL cannot be read.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<DeployedModel> {
+  checkOptions(options, ['calibration', 'wasmUrl', 'memoryLimitMB'], 'loadModel options');
   await load(options.wasmUrl);
   let json: string, bytes: Uint8Array;
   if ('jsonUrl' in source) {

@@ -78,6 +78,9 @@ test('bad exports are typed errors', async () => {
   assert.equal(c.layers.length, 4);
   assert.equal(m.cost({ bits: 8, convention: 'physical' }).adds, 72128 + 451584);
   assert.throws(() => m.cost({ bits: 16 }), code('INVALID_CONFIG'));
+  assert.throws(() => m.cost({ bit: 8 }), code('INVALID_CONFIG'));
+  assert.throws(() => m.predict(new Float32Array(784), [1, 1, 28, 28], { engin: 'float' }), code('INVALID_CONFIG'));
+  await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMb: 1 }), code('INVALID_CONFIG'));
   m.dispose();
   // The memory limit: a 20 KB model needs more than 1 KiB and less than 512 MiB.
   await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMB: 1 / 1024 }), (e) => code('INVALID_CONFIG')(e) && /memory limit/.test(e.message));

@@ -74,6 +74,23 @@ test('invalid configs and IDX files are typed errors', async () => {
   await assert.rejects(sdk.parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2])), code('INVALID_IDX'));
 });
 
+test('misspelt options are INVALID_CONFIG naming them, never ignored', async () => {
+  const names = (bad) => (e) => code('INVALID_CONFIG')(e) && e.message.includes(`"${bad}"`);
+  await sdk.init({ backend: 'wasm', worker: false });
+  await assert.rejects(sdk.init({ backend: 'wasm', worker: false, treads: 2 }), names('treads'));
+  assert.ok(sdk.runtimeInfo(), 'a rejected init keeps the runtime');
+  await assert.rejects(sdk.createModel(cfg, { learningrate: 0.1 }), names('learningrate'));
+  await assert.rejects(sdk.createModel(cfg, 'sgd'), code('INVALID_CONFIG'));
+  const m = await sdk.createModel(cfg);
+  const x = new Float32Array(8 * 784), y = new Uint8Array(8);
+  await assert.rejects(m.fit(x, y, { epoch: 2 }), names('epoch'));
+  await assert.rejects(m.fit(x, y, { callbacks: { onBatchEnds: () => {} } }), names('onBatchEnds'));
+  await assert.rejects(m.fit(x, y, { aug: { alpa: 1 } }), names('alpa'));
+  // The model is unharmed.
+  assert.equal((await m.fit(x, y, { epochs: 1, batchSize: 8 })).history.loss.length, 1);
+  m.dispose();
+});
+
 test('fit trains on real data with tfjs-style callbacks and history', async () => {
   await sdk.init({ backend: 'wasm', worker: false });
   const { x, y } = await fashion(1024);
