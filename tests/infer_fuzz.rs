@@ -21,91 +21,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// The codes a bad export or input may produce.
 const CODES: [&str; 3] = ["INVALID_CONFIG", "SHAPE_MISMATCH", "NON_FINITE_INPUT"];
 
-struct Mutator(Rng);
+#[path = "util/mutate.rs"]
+mod mutate;
+use mutate::Mutator;
 
-impl Mutator {
-    fn below(&mut self, n: usize) -> usize {
-        (self.0.next_u64() % n.max(1) as u64) as usize
-    }
+/// Mutations of the two export files.
+trait ExportMutations {
+    fn safetensors(&mut self, orig: &[u8]) -> Vec<u8>;
+    fn json(&mut self, orig: &str) -> String;
+}
 
-    /// A value likely to find edge cases in a JSON field.
-    fn json_value(&mut self) -> Value {
-        let pick = self.below(14);
-        match pick {
-            0 => Value::Null,
-            1 => (-1).into(),
-            2 => 0.into(),
-            3 => 1.into(),
-            4 => 3.into(),
-            5 => (1u64 << 40).into(),
-            6 => u64::MAX.into(),
-            7 => 2.5.into(),
-            8 => (-1e300).into(),
-            9 => "shift".into(),
-            10 => "".into(),
-            11 => Value::Array(vec![0.into(); self.below(5)]),
-            12 => serde_json::json!({ "x": 1 }),
-            _ => true.into(),
-        }
-    }
-
-    /// Replaces or removes one random node of `v` (a walk from the root).
-    fn json_edit(&mut self, v: &mut Value) {
-        let mut node = v;
-        loop {
-            let children = match node {
-                Value::Object(m) => m.len(),
-                Value::Array(a) => a.len(),
-                _ => 0,
-            };
-            if children == 0 || self.below(4) == 0 {
-                *node = self.json_value();
-                return;
-            }
-            let i = self.below(children);
-            if self.below(6) == 0 {
-                match node {
-                    Value::Object(m) => {
-                        let k = m.keys().nth(i).cloned().expect("in range");
-                        m.remove(&k);
-                    }
-                    Value::Array(a) => {
-                        a.remove(i);
-                    }
-                    _ => unreachable!(),
-                }
-                return;
-            }
-            node = match node {
-                Value::Object(m) => m.values_mut().nth(i).expect("in range"),
-                Value::Array(a) => &mut a[i],
-                _ => unreachable!(),
-            };
-        }
-    }
-
-    /// Byte-level damage: flips, overwrites, insertions, deletions, truncation.
-    fn bytes(&mut self, b: &mut Vec<u8>) {
-        const SPECIAL: &[u8] = b"\"[]{},:-0123456789e.\\\x00\xff";
-        for _ in 0..1 + self.below(4) {
-            let at = self.below(b.len());
-            match self.below(6) {
-                0 => b[at] ^= 1 << self.below(8),
-                1 => b[at] = SPECIAL[self.below(SPECIAL.len())],
-                2 => b.insert(at, SPECIAL[self.below(SPECIAL.len())]),
-                3 => {
-                    let n = self.below(16).min(b.len() - at);
-                    b.drain(at..at + n);
-                }
-                4 => b.truncate(at),
-                _ => b[at] = self.below(256) as u8,
-            }
-            if b.is_empty() {
-                return;
-            }
-        }
-    }
-
+impl ExportMutations for Mutator {
     /// One mutation of the safetensors file: its header's JSON, its length field, or its bytes.
     fn safetensors(&mut self, orig: &[u8]) -> Vec<u8> {
         let n = u64::from_le_bytes(orig[..8].try_into().unwrap()) as usize;
@@ -201,7 +127,7 @@ fn fuzz(name: &str, json: &str, bytes: &[u8], cases: usize, seed: u64) {
 }
 
 fn cases() -> usize {
-    std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    Mutator::cases(100_000)
 }
 
 #[test]

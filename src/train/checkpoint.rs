@@ -78,17 +78,26 @@ impl<M: ImageClassifier> Trainer<M> {
                 header.model_config
             )));
         }
+        // read_header checked that the header's bytes exist, so `start` fits.
         let start = 16 + u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-        let end = start + header.model_len + header.optim_len;
-        if bytes.len() != end {
-            return Err(bad(format!("{} bytes, expected {end}", bytes.len())));
-        }
+        let end = start.checked_add(header.model_len).and_then(|e| e.checked_add(header.optim_len));
+        let end = end.filter(|&e| e == bytes.len()).ok_or_else(|| {
+            bad(format!("{} bytes, but the header promises {} + {} + {}", bytes.len(), start, header.model_len, header.optim_len))
+        })?;
         let mbytes = Bytes::from_bytes_vec(bytes[start..start + header.model_len].to_vec());
         let obytes = Bytes::from_bytes_vec(bytes[start + header.model_len..end].to_vec());
-        let record = burn::store::ModuleRecord::from_bytes(mbytes).map_err(|e| bad(format!("model record: {e:?}")))?;
-        let model = self.model().clone().try_load_record(record).map_err(|e| bad(format!("model record does not fit: {e:?}")))?;
-        let optim = super::make_optimizer(&header.train_config).from_bytes(obytes).map_err(|e| bad(format!("optimiser record: {e:?}")))?;
         header.train_config.validate()?;
+        // burn's record readers panic on some corrupt records (an optimiser tensor without a
+        // parameter id, tests/data_fuzz.rs): caught here (native builds unwind; checkpoints are
+        // native only), so a damaged file is a typed error. Nothing of `self` changes inside.
+        let load = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
+            let record = burn::store::ModuleRecord::from_bytes(mbytes).map_err(|e| bad(format!("model record: {e:?}")))?;
+            let model = self.model().clone().try_load_record(record).map_err(|e| bad(format!("model record does not fit: {e:?}")))?;
+            let optim =
+                super::make_optimizer(&header.train_config).from_bytes(obytes).map_err(|e| bad(format!("optimiser record: {e:?}")))?;
+            Ok((model, optim))
+        }));
+        let (model, optim) = load.map_err(|_| bad("the model or optimiser record is corrupt"))??;
         self.model = Some(model);
         self.optim = optim;
         self.config = header.train_config;
@@ -105,7 +114,7 @@ pub fn read_header(bytes: &[u8]) -> Result<CheckpointHeader> {
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(bad("not a shiftaddaug checkpoint (bad magic)"));
     }
-    let n = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-    let h = bytes.get(16..16 + n).ok_or_else(|| bad("truncated header"))?;
+    let n = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"))).unwrap_or(usize::MAX);
+    let h = n.checked_add(16).and_then(|end| bytes.get(16..end)).ok_or_else(|| bad("truncated header"))?;
     serde_json::from_slice(h).map_err(|e| bad(format!("header: {e}")))
 }
