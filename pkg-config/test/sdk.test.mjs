@@ -74,6 +74,37 @@ test('invalid configs and IDX files are typed errors', async () => {
   await assert.rejects(sdk.parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2])), code('INVALID_IDX'));
 });
 
+test('mutated IDX files are INVALID_IDX or parse, never a crash', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  // A sample of tests/data_fuzz.rs (a million per form natively).
+  const base = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 4, ...Array.from({ length: 32 }, (_, i) => i * 7)]);
+  let seed = 3;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const outcomes = {};
+  for (let i = 0; i < 3000; i++) {
+    let b = Array.from(base);
+    for (let k = 0; k <= rand(3); k++) {
+      const at = rand(b.length);
+      switch (rand(4)) {
+        case 0: b[at] = rand(256); break;
+        case 1: b.splice(at, 1 + rand(4)); break;
+        case 2: b.splice(at, 0, rand(256)); break;
+        default: b = b.slice(0, at);
+      }
+    }
+    if (i % 3 === 0) b = [0x1f, 0x8b, ...b];
+    let outcome = 'parsed';
+    try { await sdk.parseIdx(new Uint8Array(b)); } catch (e) {
+      assert.equal(e.name, 'ShiftAddAugError', `case ${i}: ${e}`);
+      assert.equal(e.code, 'INVALID_IDX', `case ${i}: ${e.message}`);
+      outcome = e.code;
+    }
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  }
+  assert.ok(outcomes.parsed > 100 && outcomes.INVALID_IDX > 1000, JSON.stringify(outcomes));
+  assert.equal((await sdk.parseIdx(base)).dims.join(), '2,4,4');
+});
+
 test('misspelt options are INVALID_CONFIG naming them, never ignored', async () => {
   const names = (bad) => (e) => code('INVALID_CONFIG')(e) && e.message.includes(`"${bad}"`);
   await sdk.init({ backend: 'wasm', worker: false });
