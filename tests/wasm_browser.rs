@@ -180,15 +180,8 @@ async fn init_seeded_gives_one_model_on_every_backend() {
     assert_eq!(weights[0], weights[1]);
 }
 
-/// The integer engine's kernels in Chromium: SIMD128 and scalar give the per-output reference's bits
-/// on random convolutions and requantisations (`infer::kernels::conformance`).
+/// The integer engine's kernels in Chromium (see `common::integer_kernels_conform`).
 #[wasm_bindgen_test]
 fn integer_kernels_conform_simd128_and_scalar() {
-    use shiftaddaug::infer::kernels::{Isa, conformance};
-    assert_eq!(Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(), ["scalar", "simd128"]);
-    assert_eq!(Isa::best(), Isa::Simd128);
-    for isa in Isa::available() {
-        let n = conformance(isa, 23, 200).unwrap_or_else(|e| panic!("{e}"));
-        assert!(n > 30_000, "{}: only {n} outputs compared", isa.name());
-    }
+    common::integer_kernels_conform();
 }

@@ -17,41 +17,28 @@
 
 use crate::error::{Error, Result};
 use crate::infer::format::{self, Graph, Node, Op};
+use crate::infer::kernels::Geometry;
 
 /// One layer to cost: a convolution (`k × k`, possibly grouped) or the dense classifier
-/// (`k = 1`, `h = w = 1`, `cin` features, `cout` classes).
+/// (`k = 1`, a 1×1 input, `cin` features, `cout` classes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
     /// Name, for reports.
     pub name: String,
     /// Operator.
     pub op: Op,
-    /// Input channels (features of a dense layer).
-    pub cin: usize,
-    /// Output channels (classes of a dense layer).
-    pub cout: usize,
-    /// Square kernel size.
-    pub k: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Zero padding.
-    pub pad: usize,
-    /// Groups (1, or `cin` for depthwise).
-    pub groups: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
+    /// Channels, kernel, stride, padding, groups and input size.
+    pub geo: Geometry,
 }
 
 impl Layer {
     /// Output `(height, width)`.
     pub fn out(&self) -> (usize, usize) {
-        ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
+        self.geo.out()
     }
     /// Weights (no bias, no BatchNorm).
     pub fn weights(&self) -> u64 {
-        (self.cout * (self.cin / self.groups) * self.k * self.k) as u64
+        (self.geo.cout * self.geo.fan_in()) as u64
     }
     /// Multiply-accumulates: `H_out · W_out · C_out · (C_in / g) · k²`.
     pub fn macs(&self) -> u64 {
@@ -179,7 +166,8 @@ pub fn counts(l: &Layer, c: Convention) -> Counts {
         (Op::Shift, Convention::Physical) => (0, m, m),
         (Op::Add, Convention::Physical) => (0, 2 * m, 0),
     };
-    Counts { mults, adds, shifts, reads: (l.cin * l.h * l.w) as u64 + l.weights(), writes: (l.cout * ho * wo) as u64 }
+    let g = &l.geo;
+    Counts { mults, adds, shifts, reads: (g.cin * g.h * g.w) as u64 + l.weights(), writes: (g.cout * ho * wo) as u64 }
 }
 
 /// Per-layer costs under `c` with unit energies `e`.
@@ -249,33 +237,12 @@ pub fn layers_of_graph(g: &Graph) -> Result<Vec<Layer>> {
         if let Node::Conv(l) = *node {
             let s = if i == 0 { g.input } else { shapes[i - 1] };
             let c = &g.layers[l];
-            out.push(Layer {
-                name: c.name.clone(),
-                op: c.op,
-                cin: c.cin,
-                cout: c.cout,
-                k: c.k,
-                stride: c.stride,
-                pad: c.pad,
-                groups: c.groups,
-                h: s[1],
-                w: s[2],
-            });
+            out.push(Layer { name: c.name.clone(), op: c.op, geo: c.geometry(s[1], s[2]) });
         }
     }
     if let Some(c) = &g.classifier {
-        out.push(Layer {
-            name: "classifier".into(),
-            op: Op::Mult,
-            cin: c.features,
-            cout: c.classes,
-            k: 1,
-            stride: 1,
-            pad: 0,
-            groups: 1,
-            h: 1,
-            w: 1,
-        });
+        let geo = Geometry { cin: c.features, cout: c.classes, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 };
+        out.push(Layer { name: "classifier".into(), op: Op::Mult, geo });
     }
     Ok(out)
 }
@@ -308,7 +275,7 @@ mod tests {
     use super::*;
 
     fn conv(op: Op, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hw: usize) -> Layer {
-        Layer { name: "t".into(), op, cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw }
+        Layer { name: "t".into(), op, geo: Geometry { cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw } }
     }
 
     /// Counts and energies of a few layers, computed by hand.

@@ -79,6 +79,20 @@ impl Conv {
     pub fn fan_in(&self) -> usize {
         self.cin / self.groups * self.k * self.k
     }
+
+    /// Its shape over an `h × w` input.
+    pub fn geometry(&self, h: usize, w: usize) -> super::kernels::Geometry {
+        super::kernels::Geometry {
+            cin: self.cin,
+            cout: self.cout,
+            k: self.k,
+            stride: self.stride,
+            pad: self.pad,
+            groups: self.groups,
+            h,
+            w,
+        }
+    }
 }
 
 /// A dense layer `y = x · weight + bias` (`weight` is `[features, classes]`, row-major).

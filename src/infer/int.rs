@@ -22,7 +22,7 @@
 
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
-use super::kernels::{self, Geometry, Isa, Plan, Requant16, Taps};
+use super::kernels::{self, Isa, Plan, Requant16, Taps};
 use super::shiftmax::shiftmax;
 use crate::error::{Error, Result};
 
@@ -232,7 +232,7 @@ fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
             ChannelRequant::new(a, b, lo, hi, l.op == Op::Add)
         })
         .collect();
-    let geometry = Geometry { cin: l.cin, cout: l.cout, k: l.k, stride: l.stride, pad: l.pad, groups: l.groups, h: input[1], w: input[2] };
+    let geometry = l.geometry(input[1], input[2]);
     let taps = match l.op {
         Op::Shift => Taps::Shift { shifts: &weights, signs: &signs },
         Op::Add => Taps::Add { weights: &weights, guard: &guard },

@@ -71,3 +71,15 @@ pub fn check(name: &str, r: &Run) {
     assert!(r.last_loss < 0.7 * r.first_loss, "{name}: loss did not fall: {r:?}");
     assert!(r.test_accuracy >= MIN_ACCURACY, "{name}: held-out accuracy below {MIN_ACCURACY}: {r:?}");
 }
+
+/// The integer engine's kernels on every instruction set of this build (scalar and SIMD128 in
+/// the wasm tiers) give the per-output reference's bits (`infer::kernels::conformance`).
+pub fn integer_kernels_conform() {
+    use shiftaddaug::infer::kernels::{Isa, conformance};
+    assert_eq!(Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(), ["scalar", "simd128"]);
+    assert_eq!(Isa::best().name(), "simd128");
+    for isa in Isa::available() {
+        let n = conformance(isa, 23, 200).unwrap_or_else(|e| panic!("{e}"));
+        assert!(n > 30_000, "{}: only {n} outputs compared", isa.name());
+    }
+}
