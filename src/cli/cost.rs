@@ -2,17 +2,12 @@
 
 use super::args::CostArgs;
 use shiftaddaug::cost::{self, Convention, UnitEnergies};
-use shiftaddaug::infer::format::{self, Op};
+use shiftaddaug::infer::format::Op;
 
 /// Prints MACs by operator, operation counts, energy (µJ per image), weights and peak
 /// activation values, and with `--layers` one row per layer.
 pub(super) fn cost(a: CostArgs) -> Result<(), shiftaddaug::Error> {
-    let read = |name: &str| {
-        let path = a.dir.join(name);
-        std::fs::read(&path).map_err(|source| shiftaddaug::Error::Io { path: path.display().to_string(), source })
-    };
-    let json = String::from_utf8(read("model.json")?).map_err(|_| shiftaddaug::Error::Config("model.json is not UTF-8".into()))?;
-    let g = format::parse(&json, &read("model.safetensors")?)?;
+    let g = super::deploy::read_export(&a.dir)?;
     let (c, e) = (Convention::by_name(&a.convention)?, UnitEnergies::for_bits(a.bits)?);
     let s = cost::summary_of_graph(&g, c, &e)?;
     if a.layers {

@@ -10,14 +10,19 @@ fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold(0, |b, (i, v)| if *v > row[b] { i } else { b })
 }
 
-/// Prints float and integer accuracy, their top-1 agreement and the time per image of each.
-pub(super) fn deploy(a: DeployArgs) -> Result<(), shiftaddaug::Error> {
+/// The export in `dir` (`model.json` + `model.safetensors`).
+pub(super) fn read_export(dir: &std::path::Path) -> Result<format::Graph, shiftaddaug::Error> {
     let read = |name: &str| {
-        let path = a.dir.join(name);
+        let path = dir.join(name);
         std::fs::read(&path).map_err(|source| shiftaddaug::Error::Io { path: path.display().to_string(), source })
     };
     let json = String::from_utf8(read("model.json")?).map_err(|_| shiftaddaug::Error::Config("model.json is not UTF-8".into()))?;
-    let g = format::parse(&json, &read("model.safetensors")?)?;
+    format::parse(&json, &read("model.safetensors")?)
+}
+
+/// Prints float and integer accuracy, their top-1 agreement and the time per image of each.
+pub(super) fn deploy(a: DeployArgs) -> Result<(), shiftaddaug::Error> {
+    let g = read_export(&a.dir)?;
     let (train, test) = (load_fashion_mnist(&a.data, Split::Train)?, load_fashion_mnist(&a.data, Split::Test)?);
     let calibration = a.calibration.min(train.len());
     // Exports trained with `--input-size N` take the images zero-padded as in training.
