@@ -93,7 +93,7 @@ test('mutated exports are typed errors or run, never a crash', async () => {
   const trained = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'add' });
   const { json, safetensors } = await trained.exportModel();
   trained.dispose();
-  // A sample of what tests/infer_fuzz.rs does natively (100 000 per file there).
+  // A sample of what tests/fuzz/export.rs does natively (100 000 per file there).
   let seed = 7;
   const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
   const x = new Float32Array(784).fill(0.5);

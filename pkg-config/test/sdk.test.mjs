@@ -76,7 +76,7 @@ test('invalid configs and IDX files are typed errors', async () => {
 
 test('mutated IDX files are INVALID_IDX or parse, never a crash', async () => {
   await sdk.init({ backend: 'wasm', worker: false });
-  // A sample of tests/data_fuzz.rs (a million per form natively).
+  // A sample of tests/fuzz/data.rs (a million per form natively).
   const base = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 4, ...Array.from({ length: 32 }, (_, i) => i * 7)]);
   let seed = 3;
   const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };

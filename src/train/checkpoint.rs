@@ -88,7 +88,7 @@ impl<M: ImageClassifier> Trainer<M> {
         let obytes = Bytes::from_bytes_vec(bytes[start + header.model_len..end].to_vec());
         header.train_config.validate()?;
         // burn's record readers panic on some corrupt records (an optimiser tensor without a
-        // parameter id, tests/data_fuzz.rs): caught here (native builds unwind; checkpoints are
+        // parameter id, tests/fuzz/data.rs): caught here (native builds unwind; checkpoints are
         // native only), so a damaged file is a typed error. Nothing of `self` changes inside.
         let load = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
             let record = burn::store::ModuleRecord::from_bytes(mbytes).map_err(|e| bad(format!("model record: {e:?}")))?;

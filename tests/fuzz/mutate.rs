@@ -1,5 +1,4 @@
-//! A seeded byte and JSON mutator for the fuzz tests (`infer_fuzz`, `data_fuzz`).
-#![allow(dead_code)]
+//! A seeded byte and JSON mutator for the fuzz tests.
 
 use serde_json::Value;
 use shiftaddaug::data::Rng;

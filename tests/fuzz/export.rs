@@ -4,7 +4,7 @@
 //! changed) go through `format::parse`, and whatever parses through `int::quantize`, the integer
 //! engine and the f32 reference. Nothing may panic; every error has one of the engine's codes.
 //!
-//! `cargo test --release --test infer_fuzz` runs 100 000 mutations of each file (tier 1);
+//! `cargo test --release --test fuzz export` runs 100 000 mutations of each file (tier 1);
 //! `FUZZ_CASES=N` runs N of each.
 
 use burn::tensor::Device;
@@ -21,9 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// The codes a bad export or input may produce.
 const CODES: [&str; 3] = ["INVALID_CONFIG", "SHAPE_MISMATCH", "NON_FINITE_INPUT"];
 
-#[path = "util/mutate.rs"]
-mod mutate;
-use mutate::Mutator;
+use crate::mutate::Mutator;
 
 /// Mutations of the two export files.
 trait ExportMutations {

@@ -4,7 +4,7 @@
 //! header lengths and JSON fields changed) must give a typed error or a valid result, never a
 //! panic; a failed restore leaves the trainer usable.
 //!
-//! `cargo test --release --test data_fuzz` (tier 1) runs 1 000 000 IDX mutations per form (raw,
+//! `cargo test --release --test fuzz data` (tier 1) runs 1 000 000 IDX mutations per form (raw,
 //! gzip) and 100 000 checkpoint mutations, in a few seconds; `FUZZ_CASES=N` runs N per IDX form
 //! and N / 10 checkpoints.
 
@@ -19,9 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-#[path = "util/mutate.rs"]
-mod mutate;
-use mutate::Mutator;
+use crate::mutate::Mutator;
 
 /// `n` images of 28×28 (or labels) as an IDX file.
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
