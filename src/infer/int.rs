@@ -1,7 +1,8 @@
 //! The integer engine: activations are 16-bit fixed point with one power-of-two scale `2^-f` per
 //! tensor, chosen by calibration so that the largest calibration value fits; a shortcut aligns its
-//! two inputs by shifts. The convolutions run in [`kernels`](super::kernels) (SIMD128, SSE2 or
-//! scalar: the same bits) with `i32` accumulators.
+//! two inputs by shifts. The convolutions run in [`kernels`](super::kernels) and the
+//! requantisation in [`requant`](super::requant) (SIMD128, SSE2 or scalar: the same bits) with
+//! `i32` accumulators.
 //!
 //! - Shift layers accumulate `±(x << (e + s))` (exponent `e` in [−15, 0]; `>>` where `e + s < 0`):
 //!   shifts and additions at scale `2^-(f + s)`.
@@ -22,7 +23,8 @@
 
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
-use super::kernels::{self, Isa, Plan, Requant16, Taps};
+use super::kernels::{Isa, Plan, Taps};
+use super::requant::{Requant16, requantize};
 use super::shiftmax::shiftmax;
 use crate::error::{Error, Result};
 
@@ -307,7 +309,7 @@ fn qforward(isa: Isa, q: &QConv, x: &[i16], scratch: &mut Vec<i16>) -> Vec<i16> 
         plan.accumulate(isa, p, oc, &mut acc);
         for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks_exact(pitch)) {
             match q.requant[oc] {
-                ChannelRequant::Narrow(rq) => kernels::requantize(isa, acc, y, &rq),
+                ChannelRequant::Narrow(rq) => requantize(isa, acc, y, &rq),
                 // `lo` and `hi` lie inside the 16-bit range: one clamp saturates too.
                 ChannelRequant::Wide(rq, lo, hi) => y.iter_mut().zip(acc).for_each(|(o, &a)| *o = rq.apply(a).clamp(lo, hi) as i16),
             }

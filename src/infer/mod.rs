@@ -1,13 +1,17 @@
 //! Inference of deployed multiplication-free models (issue 13), without burn:
-//! - [`format`] reads an export (docs/FORMAT.md) into a layer graph;
+//! - [`format`](mod@format) reads an export (docs/FORMAT.md) into a layer graph;
 //! - [`float`] runs it in f32 (the reference the integer engine is calibrated on);
 //! - [`int`] quantises it to 16-bit fixed point and runs it with shifts and additions in the
-//!   Shift and Add layers (plain-Rust reference kernels);
+//!   Shift and Add layers, on the kernels of [`kernels`] and [`requant`], written once over the
+//!   vectors of [`lanes`] (SIMD128, SSE2, scalar) and checked against their definition by
+//!   [`conformance`];
 //! - [`shiftmax`] turns integer logits into probabilities with integers only.
 
+pub mod conformance;
 pub mod float;
 pub mod format;
 pub mod int;
 pub mod kernels;
 pub mod lanes;
+pub mod requant;
 pub mod shiftmax;

@@ -73,9 +73,9 @@ pub fn check(name: &str, r: &Run) {
 }
 
 /// The integer engine's kernels on every instruction set of this build (scalar and SIMD128 in
-/// the wasm tiers) give the per-output reference's bits (`infer::kernels::conformance`).
+/// the wasm tiers) give the per-output reference's bits (`infer::conformance::conformance`).
 pub fn integer_kernels_conform() {
-    use shiftaddaug::infer::kernels::{Isa, conformance};
+    use shiftaddaug::infer::{conformance::conformance, kernels::Isa};
     assert_eq!(Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(), ["scalar", "simd128"]);
     assert_eq!(Isa::best().name(), "simd128");
     for isa in Isa::available() {
