@@ -1,5 +1,5 @@
 // Option-object checks shared by the SDK's entry points (internal: not exported by the package).
-import { ShiftAddAugError } from './types.js';
+import { ShiftAddAugError, type AugOptions, type Callbacks, type FitOptions, type InitOptions, type TrainOptions } from './types.js';
 
 /**
  * Throws `INVALID_CONFIG` naming the first key of `o` that is not in `allowed`: a misspelt
@@ -15,14 +15,25 @@ export function checkOptions(o: unknown, allowed: readonly string[], what: strin
   }
 }
 
+/**
+ * `keys` itself, checked at compile time to list every key of `T` (a key added to an options
+ * type without being added here is a type error, not an option the SDK then refuses).
+ */
+function allKeysOf<T>() {
+  return <const K extends readonly (keyof T & string)[]>(
+    keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof T, K[number]> }),
+  ): K => keys;
+}
+
 /** Keys of `InitOptions`. */
-export const INIT_OPTION_KEYS = ['backend', 'worker', 'wasmUrl', 'allowSoftwareWebGPU', 'threads'] as const;
+export const INIT_OPTION_KEYS = allKeysOf<InitOptions>()(['backend', 'worker', 'wasmUrl', 'allowSoftwareWebGPU', 'threads']);
 /** Keys of `TrainOptions`. */
-export const TRAIN_OPTION_KEYS = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum', 'weightDecay', 'warmupSteps',
-  'cropPadding', 'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery'] as const;
+export const TRAIN_OPTION_KEYS = allKeysOf<TrainOptions>()(['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum',
+  'weightDecay', 'warmupSteps', 'cropPadding', 'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery']);
 /** Keys of `FitOptions`. */
-export const FIT_OPTION_KEYS = [...TRAIN_OPTION_KEYS, 'epochs', 'validationData', 'callbacks', 'signal', 'yieldEvery', 'aug', 'resetBn'] as const;
+export const FIT_OPTION_KEYS = allKeysOf<FitOptions>()([...TRAIN_OPTION_KEYS, 'epochs', 'validationData', 'callbacks', 'signal', 'yieldEvery', 'aug', 'resetBn']);
 /** Keys of `Callbacks`. */
-export const CALLBACK_KEYS = ['onPhase', 'onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd'] as const;
+export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd']);
 /** Keys of `AugOptions`. */
-export const AUG_OPTION_KEYS = ['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha', 'stopWidthAug', 'sortChannels', 'seed'] as const;
+export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha',
+  'stopWidthAug', 'sortChannels', 'seed']);

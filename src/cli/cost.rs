@@ -12,14 +12,14 @@ pub(super) fn cost(a: CostArgs) -> Result<(), shiftaddaug::Error> {
     let s = cost::summary_of_graph(&g, c, &e)?;
     if a.layers {
         println!("| layer | op | MACs | mults | adds | shifts | energy (pJ) |\n|---|---|---|---|---|---|---|");
-        for l in cost::layer_costs(&cost::layers_of_graph(&g)?, c, &e) {
+        for l in &s.layers {
             println!(
                 "| {} | {:?} | {} | {} | {} | {} | {:.1} |",
                 l.name, l.op, l.macs, l.counts.mults, l.counts.adds, l.counts.shifts, l.energy_pj
             );
         }
     }
-    let op = |o: Op| s.macs[[Op::Mult, Op::Shift, Op::Add].iter().position(|&x| x == o).expect("three ops")];
+    let op = |o: Op| s.macs[cost::op_index(o)];
     println!(
         "input {:?}: {} MACs (Mult {}, Shift {}, Add {})\n{}-bit unit energies, {} convention: {} multiplications, {} additions, {} shifts = {:.3} µJ per image\n{} weights; {} values read, {} written; peak activation {} values",
         g.input,

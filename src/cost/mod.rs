@@ -195,6 +195,8 @@ pub struct Summary {
     /// Peak activation values alive at once (the layer's input and output, and the inputs of
     /// pending shortcuts).
     pub peak_activation: u64,
+    /// Each layer's cost, in forward order.
+    pub layers: Vec<LayerCost>,
 }
 
 /// The cost of the deployed model `g`.
@@ -214,10 +216,12 @@ pub fn summary_of_graph(g: &Graph, c: Convention, e: &UnitEnergies) -> Result<Su
         energy_pj: costs.iter().map(|l| l.energy_pj).sum(),
         weights: layers.iter().map(Layer::weights).sum(),
         peak_activation: peak_activation(g)?,
+        layers: costs,
     })
 }
 
-fn op_index(op: Op) -> usize {
+/// The index of `op` in [`Summary::macs`]: Mult 0, Shift 1, Add 2.
+pub fn op_index(op: Op) -> usize {
     match op {
         Op::Mult => 0,
         Op::Shift => 1,

@@ -99,12 +99,8 @@ impl InferenceModel {
         let n = &s.counts;
         let mut out: Vec<f64> = [s.macs[0], s.macs[1], s.macs[2], n.mults, n.adds, n.shifts, n.reads, n.writes].map(|v| v as f64).to_vec();
         out.extend([s.energy_pj, s.weights as f64, s.peak_activation as f64]);
-        for l in cost::layer_costs(&cost::layers_of_graph(&self.graph).map_err(js_error)?, c, &e) {
-            out.extend([
-                [format::Op::Mult, format::Op::Shift, format::Op::Add].iter().position(|&o| o == l.op).unwrap_or(0) as f64,
-                l.macs as f64,
-                l.energy_pj,
-            ]);
+        for l in &s.layers {
+            out.extend([cost::op_index(l.op) as f64, l.macs as f64, l.energy_pj]);
         }
         Ok(out)
     }
