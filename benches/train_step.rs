@@ -6,7 +6,9 @@
 //! BatchNorm + activation (`ops::bn_act`), and with every fast kernel (`ops::Kernels::All`:
 //! also the depthwise and pointwise convolutions of `ops::conv` and the power-of-two rounding
 //! of `ops::pot`). Run: `cargo bench --bench train_step`
-//! (`BENCH_STEPS`, default 12, sets the timed steps per row; `BENCH_CONV=shift` runs one row).
+//! (`BENCH_STEPS`, default 12, sets the timed steps per row; `BENCH_CONV=shift` runs one conv
+//! kind, `BENCH_KERNELS=burn|bn_act|all` one kernel set and `BENCH_AUG=0|1` only the direct or
+//! only the augmented step, e.g. under `perf record`; the other cells print NaN).
 
 use burn::tensor::Device;
 use shiftaddaug::aug::{AugConfig, AugNetConfig};
@@ -33,8 +35,13 @@ fn main() {
     println!("| conv | kernels | direct | ShiftAddAug (H1, R1) | augmented / direct |");
     println!("|---|---|---|---|---|");
     let only: Option<ConvKind> = std::env::var("BENCH_CONV").ok().map(|v| v.parse().expect("BENCH_CONV: mult, shift or add"));
+    let only_kernels: Option<Kernels> = std::env::var("BENCH_KERNELS").ok().map(|v| v.parse().expect("BENCH_KERNELS: burn, bn_act or all"));
+    let only_aug: Option<bool> = std::env::var("BENCH_AUG").ok().map(|v| v == "1");
     for conv in [ConvKind::Mult, ConvKind::Shift, ConvKind::Add].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
         let rate = |aug: AugConfig| {
+            if only_aug.is_some_and(|a| a != aug.enabled) {
+                return f64::NAN;
+            }
             let cfg = AugNetConfig { aug, ..AugNetConfig::new([1, 32, 32], 10, conv) };
             // A long planned schedule keeps width augmentation on for every timed step.
             let tc =
@@ -55,6 +62,10 @@ fn main() {
         let variants = [("burn ops", Kernels::Burn), ("ops::bn_act", Kernels::BnAct), ("every kernel", Kernels::All)];
         let mut row = Vec::new();
         for (what, kernels) in variants {
+            if only_kernels.is_some_and(|k| k != kernels) {
+                row.push((f64::NAN, f64::NAN));
+                continue;
+            }
             shiftaddaug::ops::set_kernels(kernels);
             let direct = rate(AugConfig::direct());
             let aug = rate(AugConfig::default());

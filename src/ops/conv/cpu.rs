@@ -45,27 +45,27 @@ impl DwDims {
         Some(Self { n, c, input, kernel, stride, padding, output })
     }
 
-    fn in_plane(&self) -> usize {
+    pub(crate) fn in_plane(&self) -> usize {
         self.input[0] * self.input[1]
     }
 
-    fn out_plane(&self) -> usize {
+    pub(crate) fn out_plane(&self) -> usize {
         self.output[0] * self.output[1]
     }
 
-    fn taps(&self) -> usize {
+    pub(crate) fn taps(&self) -> usize {
         self.kernel[0] * self.kernel[1]
     }
 
     /// The input row that output row `oy` reads at kernel row `ky`, if inside the input.
     #[inline(always)]
-    fn in_row(&self, oy: usize, ky: usize) -> Option<usize> {
+    pub(crate) fn in_row(&self, oy: usize, ky: usize) -> Option<usize> {
         (oy * self.stride[0] + ky).checked_sub(self.padding[0]).filter(|&iy| iy < self.input[0])
     }
 
     /// The output columns `[lo, hi)` whose input column `ox·sw + kx − pw` is inside the input.
     #[inline(always)]
-    fn cols(&self, kx: usize) -> (usize, usize) {
+    pub(crate) fn cols(&self, kx: usize) -> (usize, usize) {
         let (s, p, w) = (self.stride[1], self.padding[1], self.input[1]);
         let lo = p.saturating_sub(kx).div_ceil(s);
         // Largest ox with ox·s + kx − p ≤ w − 1.
@@ -80,7 +80,7 @@ fn planes_per_task(plane: usize) -> usize {
 }
 
 /// `f(first_plane, block)` for consecutive blocks of whole planes of `out`, on rayon natively.
-fn per_planes(out: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub(crate) fn per_planes(out: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let per = planes_per_task(plane);
     crate::par::blocks(out, per * plane, |b, o| f(b * per, o));
 }
@@ -94,28 +94,28 @@ fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
 }
 
 /// Outputs computed together in registers (two SSE / SIMD128 vectors).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 /// One input plane, zero-padded and split by column phase so that every tap of every stride
 /// reads a contiguous run: row `r` of the padded plane (`r < h + 2·ph`) holds `sw` runs of
 /// [`Padded::run`] values, run `φ` holding padded columns `φ, φ + sw, φ + 2·sw, …`. Output
 /// column `ox` at kernel column `kx` reads run `kx % sw` at index `ox + kx / sw`.
-struct Padded {
+pub(crate) struct Padded {
     /// Values per phase run: the output width rounded up to [`LANES`], plus `(kw − 1) / sw`,
     /// so that whole blocks of [`LANES`] outputs read inside the run (zeros past the input).
-    run: usize,
+    pub(crate) run: usize,
     /// `[h + 2·ph][sw][run]`.
     data: Vec<f32>,
 }
 
 impl Padded {
-    fn new(d: &DwDims) -> Self {
+    pub(crate) fn new(d: &DwDims) -> Self {
         let run = d.output[1].div_ceil(LANES) * LANES + (d.kernel[1] - 1) / d.stride[1];
         Self { run, data: vec![0f32; (d.input[0] + 2 * d.padding[0]) * d.stride[1] * run] }
     }
 
     /// Loads `plane` (`[h, w]`); the padding stays zero.
-    fn load(&mut self, d: &DwDims, plane: &[f32]) {
+    pub(crate) fn load(&mut self, d: &DwDims, plane: &[f32]) {
         let ([ph, pw], sw, iw) = (d.padding, d.stride[1], d.input[1]);
         for (iy, row) in plane.chunks(iw).enumerate() {
             let base = (iy + ph) * sw * self.run;
@@ -135,7 +135,7 @@ impl Padded {
     }
 
     /// Offset in a padded row of the run that kernel column `kx` reads, for each `kx`.
-    fn tap_offsets(&self, d: &DwDims) -> Vec<usize> {
+    pub(crate) fn tap_offsets(&self, d: &DwDims) -> Vec<usize> {
         let sw = d.stride[1];
         (0..d.kernel[1]).map(|kx| (kx % sw) * self.run + kx / sw).collect()
     }
@@ -143,7 +143,7 @@ impl Padded {
     /// The [`LANES`] values that outputs `ox0..ox0 + LANES` of padded row `r` read at the tap
     /// offset `off` ([`Padded::tap_offsets`]).
     #[inline(always)]
-    fn tap(&self, row_len: usize, r: usize, off: usize, ox0: usize) -> &[f32; LANES] {
+    pub(crate) fn tap(&self, row_len: usize, r: usize, off: usize, ox0: usize) -> &[f32; LANES] {
         let at = r * row_len + off + ox0;
         self.data[at..at + LANES].try_into().expect("LANES values")
     }

@@ -1,6 +1,6 @@
 //! Fused CPU adder convolution, forward and both AdderNet backward passes, on f32 slices.
 //!
-//! Per group and pass of images the receptive fields are gathered once into a patch matrix
+//! Depthwise convolutions take the direct kernels of [`super::depthwise`]. Otherwise, per group and pass of images the receptive fields are gathered once into a patch matrix
 //! `P[k, l]` (`k = c_g·kh·kw` rows padded to [`KB`]; `l` = the output pixels of one or more
 //! images, padded to [`LB`]; padding is zero), and every output is a register-tiled L1
 //! "matmul" over it:
@@ -14,6 +14,7 @@
 //! The kernels are generic over [`Lanes`]; every instruction set gives the same bits.
 
 use super::lanes::{Lanes, Scalar};
+use super::patches::{col2im, im2col};
 use super::tiles::{bwd_input_tile, bwd_weight_tile, fwd_tile, row_sum};
 use crate::error::Result;
 use crate::ops::Conv2dGeometry;
@@ -63,7 +64,7 @@ impl AdderShape {
         let [m, _, kh, kw] = weight;
         Ok(Self { n, c, h, w, m, kh, kw, stride: geo.stride, padding: geo.padding, groups: geo.groups, ho, wo })
     }
-    fn cg(&self) -> usize {
+    pub(super) fn cg(&self) -> usize {
         self.c / self.groups
     }
     fn mg(&self) -> usize {
@@ -73,11 +74,15 @@ impl AdderShape {
     fn k(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
+    /// 1×1, stride 1, no padding: `P` is the image itself, one row per input channel.
+    fn plain_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
     fn kp(&self) -> usize {
         self.k().div_ceil(KB) * KB
     }
     /// Output pixels per image.
-    fn l(&self) -> usize {
+    pub(super) fn l(&self) -> usize {
         self.ho * self.wo
     }
     /// Elements of `x`.
@@ -188,6 +193,9 @@ fn images_per_pass(l: usize) -> usize {
 }
 
 fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    if super::depthwise::applies(s) {
+        return super::depthwise::forward::<L>(s, x, weight);
+    }
     let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
     // Blocks of 4 output channels, weights transposed to [k][4] so a tile reads 4 at once.
     let blocks4 = mg / 4;
@@ -217,26 +225,37 @@ fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32>
             let cnt = sub.min(count - sb);
             let lp = (cnt * l).div_ceil(LB) * LB;
             let x0 = (ci * nb + sb) * per_x;
+            // A plain pointwise pass reads the image as P and writes y in place.
+            let direct = s.plain_pointwise() && cnt == 1 && lp == l;
             for grp in 0..s.groups {
-                p[..kp * lp].fill(0.0);
-                for j in 0..cnt {
-                    im2col(s, &x[x0 + j * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
-                }
-                let mut emit = |mo: usize, row: &[f32]| {
+                let pm: &[f32] = if direct {
+                    &x[x0 + grp * k * l..][..k * l]
+                } else {
+                    p[..kp * lp].fill(0.0);
                     for j in 0..cnt {
-                        ychunk[(sb + j) * per_y + mo * l..][..l].copy_from_slice(&row[j * l..][..l]);
+                        im2col(s, &x[x0 + j * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
+                    }
+                    &p[..kp * lp]
+                };
+                let mut out_rows = |mo: usize, rows: usize, tile: &mut [f32], f: &dyn Fn(&mut [f32])| {
+                    if direct {
+                        f(&mut ychunk[sb * per_y + mo * l..][..rows * l]);
+                        return;
+                    }
+                    f(&mut tile[..rows * lp]);
+                    for i in 0..rows {
+                        for j in 0..cnt {
+                            ychunk[(sb + j) * per_y + (mo + i) * l..][..l].copy_from_slice(&tile[i * lp + j * l..][..l]);
+                        }
                     }
                 };
                 for b in 0..blocks4 {
-                    fwd_tile::<L, 4>(&p, lp, k, &wt[(grp * blocks4 + b) * k * 4..][..k * 4], &mut tile);
-                    for i in 0..4 {
-                        emit(grp * mg + b * 4 + i, &tile[i * lp..][..lp]);
-                    }
+                    let wb = &wt[(grp * blocks4 + b) * k * 4..][..k * 4];
+                    out_rows(grp * mg + b * 4, 4, &mut tile, &|o| fwd_tile::<L, 4>(pm, lp, k, wb, o));
                 }
                 for mm in blocks4 * 4..mg {
                     let mo = grp * mg + mm;
-                    fwd_tile::<L, 1>(&p, lp, k, &weight[mo * k..][..k], &mut tile);
-                    emit(mo, &tile[..lp]);
+                    out_rows(mo, 1, &mut tile, &|o| fwd_tile::<L, 1>(pm, lp, k, &weight[mo * k..][..k], o));
                 }
             }
         }
@@ -252,6 +271,9 @@ fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32>
 }
 
 fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    if super::depthwise::applies(s) {
+        return super::depthwise::backward::<L>(s, x, weight, gy);
+    }
     let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
     // Weights padded to [m][kp] (zeros beyond k) for the 4-row input-gradient tile.
     let mut wpad = vec![0.0f32; s.m * kp];
@@ -276,25 +298,41 @@ fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]
             let cnt = sub.min(count - sb);
             let lp = (cnt * l).div_ceil(LB) * LB;
             let n0 = ci * nb + sb;
+            // A plain pointwise pass reads the image as P and G, and writes dP into dx.
+            let direct = s.plain_pointwise() && cnt == 1 && lp == l && kp == k;
             for grp in 0..s.groups {
-                // Zero padding columns: they must add nothing to the weight gradient.
-                p[..kp * lp].fill(0.0);
-                g[..mg * lp].fill(0.0);
-                for j in 0..cnt {
-                    let n = n0 + j;
-                    im2col(s, &x[n * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
-                    for mm in 0..mg {
-                        g[mm * lp + j * l..][..l].copy_from_slice(&gy[n * per_y + (grp * mg + mm) * l..][..l]);
-                    }
-                }
                 let wg = &wpad[grp * mg * kp..][..mg * kp];
-                bwd_input_tile::<L>(&p, lp, kp, &g, mg, wg, &mut dp);
-                for j in 0..cnt {
-                    col2im(s, &dp[..kp * lp], lp, j * l, grp, &mut dxchunk[(sb + j) * per_x..][..per_x]);
-                }
-                bwd_weight_tile::<L>(&p, lp, kp, &g, mg, &mut gp[grp * mg * kp..][..mg * kp]);
+                let (pm, gm): (&[f32], &[f32]) = if direct {
+                    bwd_input_tile::<L>(
+                        &x[n0 * per_x + grp * k * l..][..k * l],
+                        lp,
+                        kp,
+                        &gy[n0 * per_y + grp * mg * l..][..mg * l],
+                        mg,
+                        wg,
+                        &mut dxchunk[sb * per_x + grp * k * l..][..k * l],
+                    );
+                    (&x[n0 * per_x + grp * k * l..][..k * l], &gy[n0 * per_y + grp * mg * l..][..mg * l])
+                } else {
+                    // Zero padding columns: they must add nothing to the weight gradient.
+                    p[..kp * lp].fill(0.0);
+                    g[..mg * lp].fill(0.0);
+                    for j in 0..cnt {
+                        let n = n0 + j;
+                        im2col(s, &x[n * per_x..][..per_x], grp, &mut p[..kp * lp], lp, j * l);
+                        for mm in 0..mg {
+                            g[mm * lp + j * l..][..l].copy_from_slice(&gy[n * per_y + (grp * mg + mm) * l..][..l]);
+                        }
+                    }
+                    bwd_input_tile::<L>(&p, lp, kp, &g, mg, wg, &mut dp);
+                    for j in 0..cnt {
+                        col2im(s, &dp[..kp * lp], lp, j * l, grp, &mut dxchunk[(sb + j) * per_x..][..per_x]);
+                    }
+                    (&p[..kp * lp], &g[..mg * lp])
+                };
+                bwd_weight_tile::<L>(pm, lp, kp, gm, mg, &mut gp[grp * mg * kp..][..mg * kp]);
                 for mm in 0..mg {
-                    gsum[grp * mg + mm] += row_sum::<L>(&g[mm * lp..][..lp]);
+                    gsum[grp * mg + mm] += row_sum::<L>(&gm[mm * lp..][..lp]);
                 }
             }
         }
@@ -326,64 +364,4 @@ fn sum_parts(parts: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
         b.iter_mut().zip(pb).for_each(|(u, v)| *u += v);
     }
     (a, b)
-}
-
-/// Gathers one group's receptive fields of image `xn: [c, h, w]` into columns
-/// `col0..col0 + l` of `p: [kp, lp]`; nothing else is written.
-fn im2col(s: &AdderShape, xn: &[f32], grp: usize, p: &mut [f32], lp: usize, col0: usize) {
-    let (cg, hw) = (s.cg(), s.h * s.w);
-    let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
-    for cl in 0..cg {
-        let plane = &xn[(grp * cg + cl) * hw..][..hw];
-        for i in 0..s.kh {
-            for j in 0..s.kw {
-                let kk = (cl * s.kh + i) * s.kw + j;
-                let row = &mut p[kk * lp + col0..][..s.l()];
-                for oh in 0..s.ho {
-                    let out = &mut row[oh * s.wo..][..s.wo];
-                    let ih = (oh * sh + i).wrapping_sub(ph);
-                    if ih >= s.h {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[ih * s.w..][..s.w];
-                    for (ow, o) in out.iter_mut().enumerate() {
-                        let iw = (ow * sw + j).wrapping_sub(pw);
-                        *o = if iw < s.w { src[iw] } else { 0.0 };
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds columns `col0..col0 + l` of `dp: [kp, lp]` onto the input-gradient image
-/// `dxn: [c, h, w]` (inverse of [`im2col`]).
-fn col2im(s: &AdderShape, dp: &[f32], lp: usize, col0: usize, grp: usize, dxn: &mut [f32]) {
-    let (cg, hw) = (s.cg(), s.h * s.w);
-    let [sh, sw] = s.stride;
-    let [ph, pw] = s.padding;
-    for cl in 0..cg {
-        let plane = &mut dxn[(grp * cg + cl) * hw..][..hw];
-        for i in 0..s.kh {
-            for j in 0..s.kw {
-                let kk = (cl * s.kh + i) * s.kw + j;
-                let row = &dp[kk * lp + col0..][..s.l()];
-                for oh in 0..s.ho {
-                    let ih = (oh * sh + i).wrapping_sub(ph);
-                    if ih >= s.h {
-                        continue;
-                    }
-                    let dst = &mut plane[ih * s.w..][..s.w];
-                    for (ow, &v) in row[oh * s.wo..][..s.wo].iter().enumerate() {
-                        let iw = (ow * sw + j).wrapping_sub(pw);
-                        if iw < s.w {
-                            dst[iw] += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

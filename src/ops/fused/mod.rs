@@ -18,6 +18,8 @@ pub mod lanes;
 mod autodiff;
 #[cfg(target_family = "wasm")]
 mod cube;
+mod depthwise;
+mod patches;
 mod tiles;
 
 use crate::error::Result;
