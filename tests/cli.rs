@@ -90,6 +90,23 @@ fn a_run_says_where_it_wrote_its_files() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("684032 MACs") && text.contains("| classifier | Mult | 20480 |"), "{text}");
+    // The dataflow estimate: its levels add up to its total; compute is the per-MAC energy above.
+    let out = cli(&["cost", d, "--dataflow", "--batch", "4"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = text.lines().find(|l| l.starts_with("dataflow estimate")).unwrap_or_else(|| panic!("{text}"));
+    let nums: Vec<f64> = line
+        .split("batch 4): ")
+        .nth(1)
+        .unwrap_or_default()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|v| v.parse().ok())
+        .filter(|v: &f64| v.fract() != 0.0)
+        .collect();
+    let [total, compute, dram, buffer, noc, rf, ms] = nums[..] else { panic!("{line}") };
+    assert!((compute + dram + buffer + noc + rf - total).abs() < 0.005 && dram > 0.0 && ms > 0.0, "{line}");
+    let per_mac = text.split(" shifts = ").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse::<f64>().ok());
+    assert!(per_mac.is_some_and(|e| (e - compute).abs() < 0.0015), "{text}");
     let out = cli(&["cost", d, "--convention", "per-op"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[possible values: per-mac, physical]"));

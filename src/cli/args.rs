@@ -54,6 +54,13 @@ pub(super) struct CostArgs {
     /// Print one row per layer.
     #[arg(long)]
     pub(super) layers: bool,
+    /// Also estimate energy by memory level and latency with the Eyeriss-like dataflow model
+    /// (METHOD.md §8.3).
+    #[arg(long)]
+    pub(super) dataflow: bool,
+    /// Images per batch of the dataflow estimate.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024).map(|v| v as usize))]
+    pub(super) batch: usize,
 }
 
 #[derive(ClapArgs, Debug)]

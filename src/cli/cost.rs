@@ -38,5 +38,47 @@ pub(super) fn cost(a: CostArgs) -> Result<(), shiftaddaug::Error> {
         s.counts.writes,
         s.peak_activation
     );
+    if a.dataflow {
+        dataflow(&g, a.batch, a.bits, a.layers)?;
+    }
+    Ok(())
+}
+
+/// Prints the dataflow estimate (`cost::dataflow`): energy by memory level per image and
+/// latency per batch, per layer with `layers`.
+fn dataflow(g: &shiftaddaug::infer::format::Graph, batch: usize, bits: u32, layers: bool) -> Result<(), shiftaddaug::Error> {
+    let est = cost::dataflow::estimate(&cost::layers_of_graph(g)?, batch, bits)?;
+    let per_image = |pj: f64| pj * 1e-6 / batch as f64;
+    if layers {
+        println!(
+            "| layer | op | compute (µJ) | DRAM | buffer | NoC | RF | total (µJ) | latency (ms) |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for l in &est {
+            let e = &l.energy;
+            println!(
+                "| {} | {:?} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                l.name,
+                l.op,
+                per_image(e.compute),
+                per_image(e.dram),
+                per_image(e.buffer),
+                per_image(e.noc),
+                per_image(e.rf),
+                per_image(e.total()),
+                l.latency_s * 1e3
+            );
+        }
+    }
+    let sum = |f: &dyn Fn(&cost::dataflow::Breakdown) -> f64| est.iter().map(|l| f(&l.energy)).sum::<f64>();
+    println!(
+        "dataflow estimate (METHOD.md §8.3, {bits}-bit, batch {batch}): {:.3} µJ per image (compute {:.3}, DRAM {:.3}, buffer {:.3}, NoC {:.3}, register files {:.3}); latency {:.4} ms per batch",
+        per_image(sum(&|e| e.total())),
+        per_image(sum(&|e| e.compute)),
+        per_image(sum(&|e| e.dram)),
+        per_image(sum(&|e| e.buffer)),
+        per_image(sum(&|e| e.noc)),
+        per_image(sum(&|e| e.rf)),
+        est.iter().map(|l| l.latency_s).sum::<f64>() * 1e3
+    );
     Ok(())
 }

@@ -13,7 +13,10 @@
 //!   subtraction and the accumulation; `|·|` is a sign flip, not charged).
 //!
 //! BatchNorm is folded and not charged. Memory counts are each input value, weight and output
-//! value moved once (a lower bound on traffic; the dataflow estimator of §8.3 is not built).
+//! value moved once (a lower bound on traffic); [`dataflow`] is the estimator of §8.3, with
+//! accesses at every memory level and latency.
+
+pub mod dataflow;
 
 use crate::error::{Error, Result};
 use crate::infer::format::{self, Graph, Node, Op};
