@@ -133,7 +133,7 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
 // training; Stop ends training as a normal end that keeps the partly trained model (BN
 // re-estimated on a few images, test accuracy and predictions shown).
 const t2 = Date.now();
-const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&conv=add&ntrain=4096&epochs=1&batch=64', 600_000, async (page, errors) => {
+const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&threads=1&conv=add&ntrain=4096&epochs=1&batch=64', 600_000, async (page, errors) => {
   const trap = await page.evaluate(async () => {
     const sdk = await import('./pkg/index.js');
     const m = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, widths: [4, 8] });
@@ -141,7 +141,7 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
   });
   await page.click('#train');
   await page.waitForFunction(() => /batch (\d+)\/64/.exec(document.getElementById('status').textContent)?.[1] >= 6, null, { timeout: 300_000, polling: 250 });
-  const locked = await page.evaluate(() => ['model', 'conv', 'ntrain', 'batch'].every((id) => document.getElementById(id).disabled) && document.getElementById('train').disabled);
+  const locked = await page.evaluate(() => ['model', 'threads', 'conv', 'ntrain', 'batch'].every((id) => document.getElementById(id).disabled) && document.getElementById('train').disabled);
   const during = await page.textContent('#status');
   await page.click('#stop');
   await page.waitForFunction(() => ['stopped', 'done', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 500 });
@@ -172,6 +172,7 @@ const failures3 = await withDemoPage('model=mbv2-tiny&mode=direct&backend=wasm&c
   return [
     [/^BACKEND_LOST: .*new worker/.test(trap), `trap: ${trap}`],
     [locked, 'form not locked while training'],
+    [/^training on the CPU \(WebAssembly with SIMD\) in a background worker;/.test(during), `Workers = 1 not in the status: ${during}`],
     [/direct: epoch 1\/1 · batch \d+\/64 · loss [\d.]+ · \d+ images\/s  ETA \d+:\d\d/.test(during), `status while training: ${during}`],
     [state === 'stopped', `page state ${state}`],
     [/stopped: after \d+ images/.test(status), 'status does not say stopped'],

@@ -7,7 +7,7 @@ const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal'
 const N_TEST = 2000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const k of ['model', 'mode', 'backend', 'conv', 'ntrain', 'epochs', 'batch', 'croppad']) if (params.has(k)) $(k).value = params.get(k);
+for (const k of ['model', 'mode', 'backend', 'threads', 'conv', 'ntrain', 'epochs', 'batch', 'croppad']) if (params.has(k)) $(k).value = params.get(k);
 if (params.has('flip')) $('flip').checked = params.get('flip') !== '0';
 
 const status = (s) => { $('status').textContent = s; };
@@ -207,6 +207,17 @@ function lockForm(locked) {
   $('train').disabled = locked; $('stop').disabled = !locked; $('classify').disabled = locked || trained.length === 0;
 }
 
+/** The backend and worker count the form asks for. */
+const runtimeKey = () => `${$('backend').value}/${$('threads').value}`;
+
+/** `init` with the form's backend and workers ("auto": the SDK's default for this device). */
+async function startRuntime() {
+  const threads = $('threads').value === 'auto' ? {} : { threads: Number($('threads').value) };
+  const r = await init({ backend: $('backend').value, ...threads });
+  r.requested = runtimeKey();
+  return r;
+}
+
 /** A plain sentence for where training runs. */
 const backendText = (r) => `training on ${r.backend === 'webgpu' ? 'the GPU (WebGPU)' : `the CPU (WebAssembly${r.simd ? ' with SIMD' : ''})`}`
   + `${!r.worker ? ' on the page thread' : r.threads > 1 ? ` in ${r.threads} background workers` : ' in a background worker'}`;
@@ -235,10 +246,9 @@ async function train() {
   let ticker = null;
   document.body.dataset.state = 'training';
   try {
-    if (!rt || rt.requested !== $('backend').value) {
+    if (!rt || rt.requested !== runtimeKey()) {
       status('initialising backend…');
-      rt = await init({ backend: $('backend').value });
-      rt.requested = $('backend').value;
+      rt = await startRuntime();
     }
     for (const r of runs) models.push(await createModel(r.config, { totalSteps: planned }));
     const head = `${backendText(rt)}; ` + runs.map((r, i) => `${r.label}: ${models[i].numParams.toLocaleString('en')} parameters (deployed model)`).join(', ');
@@ -317,8 +327,7 @@ $('stop').onclick = () => controller?.abort();
 (async () => {
   try {
     status('loading Fashion-MNIST from this site…');
-    rt = await init({ backend: $('backend').value });
-    rt.requested = $('backend').value;
+    rt = await startRuntime();
     data = await loadData();
     status(`ready: ${data.trainY.length} training / ${data.testY.length} test images; ${backendText(rt)}`);
     document.body.dataset.state = 'ready';
