@@ -88,8 +88,9 @@ export interface ModelConfig {
    * @defaultValue `'mfcnn'`
    */
   model?: 'mfcnn' | 'mbv2-tiny' | 'mcunet' | 'proxyless-0.35' | 'mobilenetv3-0.35';
-  /** `[channels, height, width]` of one image, e.g. `[1, 28, 28]`. */
+  /** `[channels, height, width]` of one image, e.g. `[1, 28, 28]`; at most 2^22 values. */
   inputShape: [number, number, number];
+  /** Classes, 2 to 65 536. */
   numClasses: number;
   /** @defaultValue `'shift'` (`'mfcnn'`); required for `'mbv2-tiny'` */
   conv?: ConvKind;

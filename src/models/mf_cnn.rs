@@ -78,6 +78,25 @@ mod tests {
         assert!(e.to_string().contains("mult"), "{e}");
         assert!(serde_json::from_str::<MfCnnConfig>(r#"{"numClasses": 10}"#).is_err(), "inputShape is required");
     }
+
+    /// Sizes that would overflow a tensor shape on 32-bit wasm are refused before any tensor
+    /// exists (found by `pkg-config/test/fuzz.test.mjs`: `numClasses: 2 ** 31` trapped).
+    #[test]
+    fn oversized_configs_are_config_errors() {
+        let ok = MfCnnConfig { widths: vec![4096, 4096], ..MfCnnConfig::default() };
+        assert!(ok.validate().is_ok());
+        for (what, c) in [
+            ("classes", MfCnnConfig { num_classes: 1 << 31, ..MfCnnConfig::default() }),
+            ("classes", MfCnnConfig { num_classes: super::super::MAX_CLASSES + 1, ..MfCnnConfig::default() }),
+            ("input", MfCnnConfig { input_shape: [1, 4096, 4096], ..MfCnnConfig::default() }),
+            ("input", MfCnnConfig { input_shape: [1 << 31, 1 << 31, 4], ..MfCnnConfig::default() }),
+            ("stem", MfCnnConfig { input_shape: [1, 2048, 2048], widths: vec![4096, 8], ..MfCnnConfig::default() }),
+            ("classifier", MfCnnConfig { num_classes: 65_536, widths: vec![8, 4096], ..MfCnnConfig::default() }),
+        ] {
+            let e = c.validate().unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{what}: {e}");
+        }
+    }
 }
 
 impl MfCnnConfig {
@@ -87,17 +106,23 @@ impl MfCnnConfig {
     /// # Errors
     /// [`Error::Config`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
-        self.feature_size().map(|_| ())
+        let [fh, fw] = self.feature_size()?;
+        let last = *self.widths.last().expect("checked: at least 2 widths");
+        let features = if self.head == Head::Flatten { last * fh * fw } else { last };
+        // One image's stem output and the classifier's weights, each at most 2^26 values (256 MB).
+        let stem = self.widths[0] * self.input_shape[1] * self.input_shape[2];
+        if stem > 1 << 26 || features.saturating_mul(self.num_classes) > 1 << 26 {
+            return Err(Error::Config(format!(
+                "inputShape {:?}, widths {:?}, numClasses {}: the stem's output ({stem} values per image) or the classifier ({features} × {} weights) exceeds 2^26",
+                self.input_shape, self.widths, self.num_classes, self.num_classes
+            )));
+        }
+        Ok(())
     }
 
     /// Spatial size `[h, w]` of the last feature map.
     fn feature_size(&self) -> Result<[usize; 2]> {
-        if self.input_shape.contains(&0) {
-            return Err(Error::Config(format!("inputShape {:?} has a zero dimension", self.input_shape)));
-        }
-        if self.num_classes < 2 {
-            return Err(Error::Config(format!("numClasses = {}; need at least 2", self.num_classes)));
-        }
+        super::check_input_and_classes(self.input_shape, self.num_classes)?;
         if self.widths.len() < 2 || self.widths.contains(&0) || self.widths.iter().any(|w| *w > 4096) {
             return Err(Error::Config(format!("widths {:?}: need at least 2 entries, each in 1..=4096", self.widths)));
         }
