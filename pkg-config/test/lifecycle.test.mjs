@@ -109,3 +109,26 @@ test('a wasm trap is a catchable BACKEND_LOST, later calls say what to do, the p
   assert.equal(seen.create.code, 'BACKEND_LOST');
   assert.match(seen.create.message, /worker: true/);
 });
+
+// Soak: create → fit → predict → dispose, again and again (the small CNN and the MobileNetV2-Tiny
+// supernet, direct and augmented, in turn; a leaked supernet would add megabytes a cycle): the wasm linear memory stops growing after the first
+// cycles. SDK_SOAK_CYCLES sets the cycles (default 60; the full run is 200).
+test('create → fit → predict → dispose cycles: wasm memory stops growing', { timeout: 900_000 }, async () => {
+  const cycles = Number(process.env.SDK_SOAK_CYCLES ?? 60);
+  await sdk.init({ backend: 'wasm', worker: false });
+  // The generated module returns its exports (memory included) once initialised.
+  const wasm = await (await import('../../pkg/shiftaddaug.js')).default();
+  const { x, y } = await split('train', 16);
+  const curve = [];
+  for (let i = 1; i <= cycles; i++) {
+    const config = { inputShape: [1, 28, 28], numClasses: 10, conv: 'add', ...(i % 2 ? {} : { model: 'mbv2-tiny', aug: { enabled: i % 4 === 0 } }) };
+    const m = await sdk.createModel(config);
+    await m.fit(x, y, { epochs: 1, batchSize: 8, resetBn: 16 });
+    assert.equal((await m.predict(x.subarray(0, 784), [1, 1, 28, 28])).length, 10);
+    m.dispose();
+    curve.push(wasm.memory.buffer.byteLength / 2 ** 20);
+  }
+  const at = (c) => curve[c - 1];
+  console.log(`wasm memory (MiB) after cycles 1, 2, 4, 10, 20, ${cycles}: ${[1, 2, 4, 10, 20, cycles].map((c) => at(c).toFixed(1)).join(', ')}`);
+  assert.ok(at(cycles) - at(20) <= 8, `memory grew from ${at(20).toFixed(1)} MiB after cycle 20 to ${at(cycles).toFixed(1)} MiB after ${cycles}`);
+});
