@@ -95,16 +95,20 @@ pub fn conformance(isa: Isa, seed: u64, cases: usize) -> Result<usize, String> {
             -(r(40000) as i32),
             r(40000) as i32,
         );
-        let acc: Vec<i32> = (0..1 + r(40)).map(|_| rng_i32(&mut r)).collect();
-        let mut y = vec![0i16; acc.len()];
-        requantize(isa, &acc, &mut y, &rq);
-        if let Some(j) = (0..acc.len()).find(|&j| y[j] != rq.apply(acc[j])) {
+        // A plane of `rows` rows of `cols` values read from rows of `pitch ≥ cols` sums.
+        let (rows, cols) = (1 + r(4), 1 + r(40));
+        let pitch = cols + r(9);
+        let acc: Vec<i32> = (0..rows * pitch).map(|_| rng_i32(&mut r)).collect();
+        let mut y = vec![0i16; rows * cols];
+        requantize(isa, &acc, pitch, &mut y, cols, &rq);
+        let want = |j: usize| rq.apply(acc[j / cols * pitch + j % cols]);
+        if let Some(j) = (0..y.len()).find(|&j| y[j] != want(j)) {
             return Err(format!(
                 "{}: case {case}, requantisation {rq:?} of {} gives {}, not {}",
                 isa.name(),
-                acc[j],
+                acc[j / cols * pitch + j % cols],
                 y[j],
-                rq.apply(acc[j])
+                want(j)
             ));
         }
         compared += y.len();

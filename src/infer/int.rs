@@ -307,11 +307,13 @@ fn qforward(isa: Isa, q: &QConv, x: &[i16], scratch: &mut Vec<i16>) -> Vec<i16> 
     let mut acc = vec![0i32; rows * pitch];
     for (oc, y) in y.chunks_exact_mut(rows * cols).enumerate() {
         plan.accumulate(isa, p, oc, &mut acc);
-        for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks_exact(pitch)) {
-            match q.requant[oc] {
-                ChannelRequant::Narrow(rq) => requantize(isa, acc, y, &rq),
-                // `lo` and `hi` lie inside the 16-bit range: one clamp saturates too.
-                ChannelRequant::Wide(rq, lo, hi) => y.iter_mut().zip(acc).for_each(|(o, &a)| *o = rq.apply(a).clamp(lo, hi) as i16),
+        match q.requant[oc] {
+            ChannelRequant::Narrow(rq) => requantize(isa, &acc, pitch, y, cols, &rq),
+            ChannelRequant::Wide(rq, lo, hi) => {
+                for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks_exact(pitch)) {
+                    // `lo` and `hi` lie inside the 16-bit range: one clamp saturates too.
+                    y.iter_mut().zip(acc).for_each(|(o, &a)| *o = rq.apply(a).clamp(lo, hi) as i16);
+                }
             }
         }
     }

@@ -42,21 +42,23 @@ impl Requant16 {
     }
 }
 
-/// `y[j] = rq.apply(acc[j])` on `isa`, four at a time (the last partial group through the same
-/// vector operations on a copy). `y` may be shorter than `acc`.
-pub fn requantize(isa: Isa, acc: &[i32], y: &mut [i16], rq: &Requant16) {
+/// `y[r·cols + j] = rq.apply(acc[r·pitch + j])` for every row `r` of `y` (`cols ≤ pitch`) on
+/// `isa`, four at a time (a row's last partial group through the same vector operations on a
+/// copy). One call per output plane: the constants are set up once.
+pub fn requantize(isa: Isa, acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
     match isa {
         #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
-        Isa::Scalar => requant_row::<Scalar>(acc, y, rq),
+        Isa::Scalar => requant_plane::<Scalar>(acc, pitch, y, cols, rq),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => requant_row::<super::lanes::Simd128>(acc, y, rq),
+        Isa::Simd128 => requant_plane::<super::lanes::Simd128>(acc, pitch, y, cols, rq),
         #[cfg(target_arch = "x86_64")]
-        Isa::Sse2 => requant_row::<super::lanes::Sse2>(acc, y, rq),
+        Isa::Sse2 => requant_plane::<super::lanes::Sse2>(acc, pitch, y, cols, rq),
     }
 }
 
 #[inline(always)]
-fn requant_row<L: IntLanes>(acc: &[i32], y: &mut [i16], rq: &Requant16) {
+fn requant_plane<L: IntLanes>(acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
+    assert!(cols <= pitch && cols > 0, "requantize: {cols} columns in rows of {pitch}");
     let (m, half, bias, lo, hi, low) =
         (L::splat(rq.m), L::splat(rq.half()), L::splat(rq.bias), L::splat(rq.lo), L::splat(rq.hi), L::splat(0xffff));
     let offset = L::splat(rq.offset);
@@ -65,16 +67,17 @@ fn requant_row<L: IntLanes>(acc: &[i32], y: &mut [i16], rq: &Requant16) {
         let t = L::add(L::add(L::mul(L::sar(a, 16), m), L::sar(L::mul(L::and(a, low), m), 16)), half);
         L::min(L::max(L::add(L::sar(t, rq.shift), bias), lo), hi)
     };
-    let n = y.len();
-    let mut j = 0;
-    while j + 4 <= n {
-        L::store16(&mut y[j..j + 4], f(L::load(&acc[j..j + 4])));
-        j += 4;
-    }
-    if j < n {
-        let (mut a, mut out) = ([0i32; 4], [0i16; 4]);
-        a[..n - j].copy_from_slice(&acc[j..n]);
-        L::store16(&mut out, f(L::load(&a)));
-        y[j..n].copy_from_slice(&out[..n - j]);
+    for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks(pitch)) {
+        let mut j = 0;
+        while j + 4 <= cols {
+            L::store16(&mut y[j..j + 4], f(L::load(&acc[j..j + 4])));
+            j += 4;
+        }
+        if j < cols {
+            let (mut a, mut out) = ([0i32; 4], [0i16; 4]);
+            a[..cols - j].copy_from_slice(&acc[j..cols]);
+            L::store16(&mut out, f(L::load(&a)));
+            y[j..cols].copy_from_slice(&out[..cols - j]);
+        }
     }
 }
