@@ -79,6 +79,25 @@ export interface ModelCost {
   layers: { name: string; op: 'mult' | 'shift' | 'add'; macs: number; energyPj: number }[];
 }
 
+/** Energy by memory level, pJ per image (see {@link DeployedModel.dataflow}). */
+export interface EnergyLevels {
+  compute: number;
+  dram: number;
+  buffer: number;
+  noc: number;
+  registerFiles: number;
+  total: number;
+}
+
+/** What {@link DeployedModel.dataflow} returns. */
+export interface DataflowEstimate {
+  /** Energy per image, pJ. */
+  energyPj: EnergyLevels;
+  /** Latency of one batch on the modelled 250 MHz accelerator, ms. */
+  latencyMs: number;
+  layers: { name: string; energyPj: EnergyLevels; latencyMs: number }[];
+}
+
 /** A deployed model: the f32 reference, and the integer engine once quantised. */
 export class DeployedModel {
   private inner: InferenceModel | null;
@@ -158,6 +177,39 @@ export class DeployedModel {
       mults: v[3], adds: v[4], shifts: v[5], reads: v[6], writes: v[7],
       energyPj: v[8], weights: v[9], peakActivation: v[10],
       layers: names.map((name, i) => ({ name, op: ops[v[11 + 3 * i]], macs: v[12 + 3 * i], energyPj: v[13 + 3 * i] })),
+    };
+  }
+
+  /**
+   * The Eyeriss-like dataflow estimate of METHOD.md §8.3: for each layer the tiling of a 16 × 12
+   * PE array that best trades energy against latency, its energy by memory level (pJ per image)
+   * and its latency (ms per batch of `batch` images at 250 MHz). Shift layers move 10-bit words,
+   * Add layers stay on chip (ShiftAddNAS's rules). `bits` 32 or 8; `batch` 1 to 1024.
+   */
+  dataflow(options: { bits?: 32 | 8; batch?: number } = {}): DataflowEstimate {
+    checkOptions(options, ['bits', 'batch'], 'dataflow options');
+    const batch = options.batch ?? 1;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
+      throw new ShiftAddAugError('INVALID_CONFIG', `batch = ${JSON.stringify(options.batch)}; must be an integer from 1 to 1024`);
+    }
+    let v: Float64Array, names: string[];
+    try {
+      v = this.live().dataflow(options.bits ?? 32, batch);
+      names = this.live().layerNames();
+    } catch (e) { throw toError(e); }
+    const levels = (k: number): EnergyLevels => {
+      const [compute, dram, buffer, noc, registerFiles] = [0, 1, 2, 3, 4].map((j) => v[6 * k + j] / batch);
+      return { compute, dram, buffer, noc, registerFiles, total: compute + dram + buffer + noc + registerFiles };
+    };
+    const layers = names.map((name, k) => ({ name, energyPj: levels(k), latencyMs: v[6 * k + 5] * 1e3 }));
+    const sum = (f: (e: EnergyLevels) => number) => layers.reduce((a, l) => a + f(l.energyPj), 0);
+    return {
+      energyPj: {
+        compute: sum((e) => e.compute), dram: sum((e) => e.dram), buffer: sum((e) => e.buffer),
+        noc: sum((e) => e.noc), registerFiles: sum((e) => e.registerFiles), total: sum((e) => e.total),
+      },
+      latencyMs: layers.reduce((a, l) => a + l.latencyMs, 0),
+      layers,
     };
   }
 

@@ -79,6 +79,15 @@ test('bad exports are typed errors', async () => {
   assert.equal(m.cost({ bits: 8, convention: 'physical' }).adds, 72128 + 451584);
   assert.throws(() => m.cost({ bits: 16 }), code('INVALID_CONFIG'));
   assert.throws(() => m.cost({ bit: 8 }), code('INVALID_CONFIG'));
+  // The dataflow estimate: its levels add up, its compute part is the per-MAC energy above, and
+  // a Shift layer moves 10-bit words.
+  const d = m.dataflow({ batch: 2 });
+  const e = d.energyPj;
+  assert.ok(Math.abs(e.compute + e.dram + e.buffer + e.noc + e.registerFiles - e.total) < 1e-6 * e.total, JSON.stringify(e));
+  assert.ok(Math.abs(e.compute - c.energyPj) < 1e-6 * c.energyPj && e.dram > 0 && d.latencyMs > 0, JSON.stringify(d));
+  assert.equal(d.layers.length, 4);
+  assert.ok(m.dataflow({ bits: 8 }).energyPj.total < m.dataflow().energyPj.total);
+  for (const bad of [{ batch: 0 }, { batch: 1.5 }, { bits: 16 }, { batchSize: 2 }]) assert.throws(() => m.dataflow(bad), code('INVALID_CONFIG'));
   assert.throws(() => m.predict(new Float32Array(784), [1, 1, 28, 28], { engin: 'float' }), code('INVALID_CONFIG'));
   await assert.rejects(loadModel({ json, safetensors }, { memoryLimitMb: 1 }), code('INVALID_CONFIG'));
   m.dispose();

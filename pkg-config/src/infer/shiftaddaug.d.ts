@@ -10,6 +10,7 @@ export class InferenceModel {
   predict(x: Float32Array, n: number, integer: boolean): Float32Array;
   integerLogits(x: Float32Array, n: number): Float32Array;
   cost(bits: number, convention: string): Float64Array;
+  dataflow(bits: number, batch: number): Float64Array;
   layerNames(): string[];
   free(): void;
 }
