@@ -99,6 +99,7 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [Number(/class for ([\d.]+) %/.exec(integer)?.[1]) >= 97 && /test accuracy 0\.[5-9]\d* on 200 images/.test(integer), `integer engine: ${integer}`],
     [/model\.json \+ model\.safetensors on the integer engine: test accuracy 0\.[5-9]\d* on 200 images, the float model's class for (9[7-9]|100)[\d.]* %.*[\d.]+ ms per image one at a time/.test(dropped.pair), `dropped pair: ${dropped.pair}`],
     [/Compute energy [\d.]+ µJ per image on a 45 nm chip/.test(dropped.pair), `no energy: ${dropped.pair}`],
+    [/Eyeriss-like accelerator: [\d.]+ µJ per image, \d+ % of it DRAM, \d+ µs at 250 MHz/.test(dropped.pair), `no dataflow estimate: ${dropped.pair}`],
     [/both files/.test(dropped.one) && /could not be deployed: INVALID_CONFIG/.test(dropped.truncated), `bad drops: ${JSON.stringify(dropped)}`],
     [invalid.state === 'invalid' && invalid.status === 'Batch size must be a whole number from 1 to 1,024 (got "0").', `batch 0: ${JSON.stringify(invalid)}`],
     [coupled.model === 'mbv2-tiny' && /MobileNetV2-Tiny/.test(coupled.note), `mfcnn + ShiftAddAug: ${JSON.stringify(coupled)}`],

@@ -134,12 +134,14 @@ async function runDeployed(m, reference, n = 200) {
     const [a, b] = [argmax(ref.subarray(i * 10, i * 10 + 10)), argmax(probs.subarray(i * 10, i * 10 + 10))];
     agree += a === b; correct += b === data.testY[i];
   }
-  const cost = m.cost();
+  const cost = m.cost(), flow = m.dataflow();
   const macs = cost.macs.mult + cost.macs.shift + cost.macs.add;
   return `test accuracy ${(correct / n).toFixed(3)} on ${n} images, the float model's class for ${(100 * agree / n).toFixed(1)} % of them, `
     + `${single[25].toFixed(2)} ms per image one at a time (median), ${(ms / n).toFixed(2)} ms per image in batches of 20, on this page's thread. `
     + `Compute energy ${(cost.energyPj / 1e6).toFixed(3)} µJ per image on a 45 nm chip (32-bit operations; ${(macs / 1e6).toFixed(2)} M multiply-accumulates, `
-    + `${(100 * (cost.macs.shift + cost.macs.add) / macs).toFixed(1)} % of them shifts or additions).`;
+    + `${(100 * (cost.macs.shift + cost.macs.add) / macs).toFixed(1)} % of them shifts or additions). `
+    + `With memory traffic on an Eyeriss-like accelerator: ${(flow.energyPj.total / 1e6).toFixed(1)} µJ per image, ${(100 * flow.energyPj.dram / flow.energyPj.total).toFixed(0)} % of it DRAM, `
+    + `${(flow.latencyMs * 1e3).toFixed(0)} µs at 250 MHz.`;
 }
 
 /** The last trained model deployed as users deploy it: exported, then run by {@link runDeployed}. */
