@@ -259,11 +259,7 @@ pub fn estimate(layers: &[Layer], batch: usize, bits: u32) -> Result<Vec<LayerEs
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::kernels::Geometry;
-
-    fn layer(op: Op, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hw: usize) -> Layer {
-        Layer { name: "l".into(), op, geo: Geometry { cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw } }
-    }
+    use crate::cost::tests::conv as layer;
 
     /// A 1×1 convolution of one channel on a 2×2 input has one tiling (`E1 = 2`); its energy,
     /// counted by hand from METHOD.md §8.3: ifmap 4, weights 1, ofmap 4, compute 4;

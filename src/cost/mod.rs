@@ -281,7 +281,8 @@ pub fn peak_activation(g: &Graph) -> Result<u64> {
 mod tests {
     use super::*;
 
-    fn conv(op: Op, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hw: usize) -> Layer {
+    /// A square `k × k` layer on a square input, padding `k / 2` (also used by `dataflow`'s tests).
+    pub(super) fn conv(op: Op, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hw: usize) -> Layer {
         Layer { name: "t".into(), op, geo: Geometry { cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw } }
     }
 

@@ -1,6 +1,7 @@
 //! Fused CPU adder convolution, forward and both AdderNet backward passes, on f32 slices.
 //!
-//! Depthwise convolutions take the direct kernels of [`super::depthwise`]. Otherwise, per group and pass of images the receptive fields are gathered once into a patch matrix
+//! Depthwise convolutions take the direct kernels of [`super::depthwise`]. Otherwise, per
+//! group and pass of images the receptive fields are gathered once into a patch matrix
 //! `P[k, l]` (`k = c_g·kh·kw` rows padded to [`KB`]; `l` = the output pixels of one or more
 //! images, padded to [`LB`]; padding is zero), and every output is a register-tiled L1
 //! "matmul" over it:
@@ -303,15 +304,6 @@ fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]
             for grp in 0..s.groups {
                 let wg = &wpad[grp * mg * kp..][..mg * kp];
                 let (pm, gm): (&[f32], &[f32]) = if direct {
-                    bwd_input_tile::<L>(
-                        &x[n0 * per_x + grp * k * l..][..k * l],
-                        lp,
-                        kp,
-                        &gy[n0 * per_y + grp * mg * l..][..mg * l],
-                        mg,
-                        wg,
-                        &mut dxchunk[sb * per_x + grp * k * l..][..k * l],
-                    );
                     (&x[n0 * per_x + grp * k * l..][..k * l], &gy[n0 * per_y + grp * mg * l..][..mg * l])
                 } else {
                     // Zero padding columns: they must add nothing to the weight gradient.
@@ -324,12 +316,16 @@ fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]
                             g[mm * lp + j * l..][..l].copy_from_slice(&gy[n * per_y + (grp * mg + mm) * l..][..l]);
                         }
                     }
-                    bwd_input_tile::<L>(&p, lp, kp, &g, mg, wg, &mut dp);
+                    (&p[..kp * lp], &g[..mg * lp])
+                };
+                if direct {
+                    bwd_input_tile::<L>(pm, lp, kp, gm, mg, wg, &mut dxchunk[sb * per_x + grp * k * l..][..k * l]);
+                } else {
+                    bwd_input_tile::<L>(pm, lp, kp, gm, mg, wg, &mut dp);
                     for j in 0..cnt {
                         col2im(s, &dp[..kp * lp], lp, j * l, grp, &mut dxchunk[(sb + j) * per_x..][..per_x]);
                     }
-                    (&p[..kp * lp], &g[..mg * lp])
-                };
+                }
                 bwd_weight_tile::<L>(pm, lp, kp, gm, mg, &mut gp[grp * mg * kp..][..mg * kp]);
                 for mm in 0..mg {
                     gsum[grp * mg + mm] += row_sum::<L>(&gm[mm * lp..][..lp]);
