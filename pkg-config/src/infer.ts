@@ -197,19 +197,15 @@ export class DeployedModel {
       v = this.live().dataflow(options.bits ?? 32, batch);
       names = this.live().layerNames();
     } catch (e) { throw toError(e); }
-    const levels = (k: number): EnergyLevels => {
-      const [compute, dram, buffer, noc, registerFiles] = [0, 1, 2, 3, 4].map((j) => v[6 * k + j] / batch);
+    // Row 0 is the whole network, row k + 1 layer k.
+    const levels = (row: number): EnergyLevels => {
+      const [compute, dram, buffer, noc, registerFiles] = [0, 1, 2, 3, 4].map((j) => v[6 * row + j] / batch);
       return { compute, dram, buffer, noc, registerFiles, total: compute + dram + buffer + noc + registerFiles };
     };
-    const layers = names.map((name, k) => ({ name, energyPj: levels(k), latencyMs: v[6 * k + 5] * 1e3 }));
-    const sum = (f: (e: EnergyLevels) => number) => layers.reduce((a, l) => a + f(l.energyPj), 0);
     return {
-      energyPj: {
-        compute: sum((e) => e.compute), dram: sum((e) => e.dram), buffer: sum((e) => e.buffer),
-        noc: sum((e) => e.noc), registerFiles: sum((e) => e.registerFiles), total: sum((e) => e.total),
-      },
-      latencyMs: layers.reduce((a, l) => a + l.latencyMs, 0),
-      layers,
+      energyPj: levels(0),
+      latencyMs: v[5] * 1e3,
+      layers: names.map((name, k) => ({ name, energyPj: levels(k + 1), latencyMs: v[6 * (k + 1) + 5] * 1e3 })),
     };
   }
 

@@ -69,16 +69,16 @@ fn dataflow(g: &shiftaddaug::infer::format::Graph, batch: usize, bits: u32, laye
             );
         }
     }
-    let sum = |f: &dyn Fn(&cost::dataflow::Breakdown) -> f64| est.iter().map(|l| f(&l.energy)).sum::<f64>();
+    let (e, latency_s) = cost::dataflow::total(&est);
     println!(
         "dataflow estimate (METHOD.md §8.3, {bits}-bit, batch {batch}): {:.3} µJ per image (compute {:.3}, DRAM {:.3}, buffer {:.3}, NoC {:.3}, register files {:.3}); latency {:.4} ms per batch",
-        per_image(sum(&|e| e.total())),
-        per_image(sum(&|e| e.compute)),
-        per_image(sum(&|e| e.dram)),
-        per_image(sum(&|e| e.buffer)),
-        per_image(sum(&|e| e.noc)),
-        per_image(sum(&|e| e.rf)),
-        est.iter().map(|l| l.latency_s).sum::<f64>() * 1e3
+        per_image(e.total()),
+        per_image(e.compute),
+        per_image(e.dram),
+        per_image(e.buffer),
+        per_image(e.noc),
+        per_image(e.rf),
+        latency_s * 1e3
     );
     Ok(())
 }

@@ -180,11 +180,13 @@ fn factorisations(v: u64, k: usize) -> Vec<Vec<u64>> {
 
 /// The estimate of one group, or `None` when no tiling fits.
 fn estimate_group(d: &Dims, op: Op, unit_op: f64) -> Option<(Breakdown, f64, Tiling)> {
+    let (ns, cs, es) = (factorisations(d.n, 2), factorisations(d.c, 3), factorisations(d.e, 2));
+    let ms: Vec<_> = factorisations(d.m, 4).into_iter().filter(|m| m[0] <= 16 * factors(d.bits).0).collect();
     let mut cands = Vec::new();
-    for nt in factorisations(d.n, 2) {
-        for mt in factorisations(d.m, 4).into_iter().filter(|m| m[0] <= 16 * factors(d.bits).0) {
-            for ct in factorisations(d.c, 3) {
-                for et in factorisations(d.e, 2) {
+    for nt in &ns {
+        for mt in &ms {
+            for ct in &cs {
+                for et in &es {
                     let t = Tiling {
                         n0: nt[0],
                         n3: nt[1],
@@ -212,6 +214,21 @@ fn estimate_group(d: &Dims, op: Op, unit_op: f64) -> Option<(Breakdown, f64, Til
     cands.into_iter().fold(None, |best: Option<(Breakdown, f64, Tiling)>, c| match &best {
         Some(b) if score(b) <= score(&c) => best,
         _ => Some(c),
+    })
+}
+
+/// The whole network's energy by level (pJ) and latency (s): the sums over `layers`.
+pub fn total(layers: &[LayerEstimate]) -> (Breakdown, f64) {
+    layers.iter().fold((Breakdown::default(), 0.0), |(b, t), l| {
+        let e = &l.energy;
+        let sum = Breakdown {
+            compute: b.compute + e.compute,
+            dram: b.dram + e.dram,
+            buffer: b.buffer + e.buffer,
+            noc: b.noc + e.noc,
+            rf: b.rf + e.rf,
+        };
+        (sum, t + l.latency_s)
     })
 }
 

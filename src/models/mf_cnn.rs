@@ -101,16 +101,15 @@ mod tests {
 
 impl MfCnnConfig {
     /// Checks the config: every size positive, at least two widths, the input large enough for
-    /// the stride-2 layers.
+    /// the stride-2 layers, the size bounds of [`super::check_input_and_classes`], and at most
+    /// 2^26 values in one image's stem output and in the classifier's weights.
     ///
     /// # Errors
     /// [`Error::Config`] naming the offending value.
     pub fn validate(&self) -> Result<()> {
-        let [fh, fw] = self.feature_size()?;
-        let last = *self.widths.last().expect("checked: at least 2 widths");
-        let features = if self.head == Head::Flatten { last * fh * fw } else { last };
+        let features = self.classifier_features()?;
         // One image's stem output and the classifier's weights, each at most 2^26 values (256 MB).
-        let stem = self.widths[0] * self.input_shape[1] * self.input_shape[2];
+        let stem = self.widths[0].saturating_mul(self.input_shape[1] * self.input_shape[2]);
         if stem > 1 << 26 || features.saturating_mul(self.num_classes) > 1 << 26 {
             return Err(Error::Config(format!(
                 "inputShape {:?}, widths {:?}, numClasses {}: the stem's output ({stem} values per image) or the classifier ({features} × {} weights) exceeds 2^26",
@@ -118,6 +117,16 @@ impl MfCnnConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Inputs of the classifier: the last feature map flattened, or its channels (saturating).
+    fn classifier_features(&self) -> Result<usize> {
+        let [fh, fw] = self.feature_size()?;
+        let last = *self.widths.last().expect("checked by feature_size: at least 2 widths");
+        Ok(match self.head {
+            Head::Flatten => last.saturating_mul(fh * fw),
+            Head::Avgpool => last,
+        })
     }
 
     /// Spatial size `[h, w]` of the last feature map.
@@ -152,11 +161,7 @@ impl MfCnnConfig {
             layers.push(slot(self.conv, [pair[0], pair[1]], down).init(device)?);
             norms.push(DynBn::new(pair[1], device));
         }
-        let [fh, fw] = self.feature_size()?;
-        let features = match self.head {
-            Head::Flatten => *self.widths.last().unwrap() * fh * fw,
-            Head::Avgpool => *self.widths.last().unwrap(),
-        };
+        let features = self.classifier_features()?;
         let classifier = LinearConfig::new(features, self.num_classes).init(device);
         Ok(MfCnn { stem, layers, norms, classifier, input_shape: self.input_shape, config: self.clone() })
     }

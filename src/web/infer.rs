@@ -106,12 +106,15 @@ impl InferenceModel {
     }
 
     /// The dataflow estimate (`crate::cost::dataflow`, METHOD.md §8.3) for `batch` images, flat:
-    /// per layer `[compute, DRAM, buffer, NoC, register files (pJ for the batch), latency (s)]`
-    /// (names: `layerNames`). `bits`: 32 or 8; `batch` ≥ 1. Throws `INVALID_CONFIG` otherwise.
+    /// rows of `[compute, DRAM, buffer, NoC, register files (pJ for the batch), latency (s)]`,
+    /// the whole network's first, then one per layer (names: `layerNames`). `bits`: 32 or 8;
+    /// `batch` ≥ 1. Throws `INVALID_CONFIG` otherwise.
     pub fn dataflow(&self, bits: u32, batch: usize) -> Result<Vec<f64>, JsValue> {
         use crate::cost::{self, dataflow};
         let est = dataflow::estimate(&cost::layers_of_graph(&self.graph).map_err(js_error)?, batch, bits).map_err(js_error)?;
-        Ok(est.iter().flat_map(|l| [l.energy.compute, l.energy.dram, l.energy.buffer, l.energy.noc, l.energy.rf, l.latency_s]).collect())
+        let row = |e: &dataflow::Breakdown, t: f64| [e.compute, e.dram, e.buffer, e.noc, e.rf, t];
+        let (sum, latency_s) = dataflow::total(&est);
+        Ok(row(&sum, latency_s).into_iter().chain(est.iter().flat_map(|l| row(&l.energy, l.latency_s))).collect())
     }
 
     /// The layer names of `cost`'s rows, in order.
