@@ -3,7 +3,8 @@
 //! and non-square sizes, strides 1–3, paddings 0 to k/2, kernels 1–7, wide channels) plus
 //! seeded random geometries: the output and the gradients of input and weight for a random
 //! upstream gradient. Each case also asserts the path taken, so that a fast path that stopped
-//! being taken fails instead of comparing burn with itself.
+//! being taken fails instead of comparing burn with itself. The depthwise forward kernel is also
+//! run on every instruction set of the build against the same reference.
 
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -11,7 +12,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::cpu_device;
 use shiftaddaug::ops::Conv2dGeometry;
+use shiftaddaug::ops::conv::cpu::{DwDims, forward as dw_forward};
 use shiftaddaug::ops::conv::{ConvPath, conv_path, conv2d};
+use shiftaddaug::ops::fused::cpu::CpuIsa;
 
 /// `|got − want| ≤ TOL · (1 + max |want|)` per tensor: f32 sums of up to a few thousand terms
 /// in another order than burn's im2col GEMM.
@@ -111,7 +114,16 @@ pub async fn check(device: &Device, name: &str, fast: bool) -> Vec<String> {
             [uniform(&mut rng, xd.iter().product()), uniform(&mut rng, wd.iter().product()), uniform(&mut rng, xd[0] * wd[0] * ho * wo)];
         let got = run(device, p, &v, |x, w| conv2d(x, w, g)).await;
         let want = run(&reference, p, &v, |x, w| burn_conv2d(x, w, None, ConvOptions::new(g.stride, g.padding, [1, 1], g.groups))).await;
-        for (what, (a, b)) in ["y", "dx", "dw"].iter().zip(got.iter().zip(&want)) {
+        let mut results: Vec<(String, &[f32], &[f32])> =
+            ["y", "dx", "dw"].iter().zip(got.iter().zip(&want)).map(|(w, (a, b))| (w.to_string(), &a[..], &b[..])).collect();
+        let per_isa: Vec<(String, Vec<f32>)> = if fast && depthwise {
+            let d = DwDims::new(xd[0], xd[1], [xd[2], xd[3]], [wd[2], wd[3]], g.stride, g.padding).expect("valid geometry");
+            CpuIsa::available().into_iter().map(|isa| (format!("y on {}", isa.name()), dw_forward(isa, d, &v[0], &v[1]))).collect()
+        } else {
+            Vec::new()
+        };
+        results.extend(per_isa.iter().map(|(w, y)| (w.clone(), &y[..], &want[0][..])));
+        for (what, a, b) in results {
             let scale = 1.0 + b.iter().fold(0f32, |m, v| m.max(v.abs()));
             let worst = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             if a.len() != b.len() || worst > TOL * scale {

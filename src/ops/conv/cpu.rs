@@ -1,8 +1,11 @@
-//! CPU kernels of the depthwise convolution's backward pass (groups = channels, one filter per
-//! channel) on contiguous f32 NCHW data, direct loops without im2col (the forward pass, and the
-//! stride-1 input gradient, are burn's direct depthwise kernel; see [`super`]):
-//! - [`backward_input`] scatters each output's gradient over its taps (strides > 1), a plane
-//!   per task on rayon;
+//! CPU kernels of the depthwise convolution (groups = channels, one filter per channel) on
+//! contiguous f32 NCHW data, direct loops without im2col:
+//! - [`forward`] reads each plane through the zero-padded, column-phase-split copy [`Padded`],
+//!   so that every tap of a block of [`LANES`] outputs is one contiguous run (two [`Lanes`]
+//!   vectors), a plane per task on rayon; with stride 1 it is also the input gradient (the
+//!   output gradient convolved with the filter rotated by 180°, see [`super`]);
+//! - [`backward_input`] scatters each output's gradient over its taps into a [`Padded`] plane
+//!   (strides > 1), a plane per task on rayon;
 //! - [`backward_weight`] reads each plane through a zero-padded, column-phase-split copy
 //!   (`Padded`) so that every tap is a contiguous run of `LANES` values, summed in
 //!   registers (SSE2 natively, SIMD128 in the wasm build), a channel per task on rayon.
@@ -10,6 +13,9 @@
 //! Summation order is fixed by the loops (deterministic, and the same on every thread count);
 //! it differs from burn's im2col GEMM, so results agree with burn's `conv2d` up to float
 //! rounding.
+
+use crate::ops::fused::cpu::CpuIsa;
+use crate::ops::fused::lanes::{Lanes, Scalar};
 
 /// Geometry of a depthwise convolution: input `[n, c, h, w]`, weight `[c, 1, kh, kw]`, output
 /// `[n, c, ho, wo]`; dilation 1.
@@ -56,22 +62,6 @@ impl DwDims {
     pub(crate) fn taps(&self) -> usize {
         self.kernel[0] * self.kernel[1]
     }
-
-    /// The input row that output row `oy` reads at kernel row `ky`, if inside the input.
-    #[inline(always)]
-    pub(crate) fn in_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride[0] + ky).checked_sub(self.padding[0]).filter(|&iy| iy < self.input[0])
-    }
-
-    /// The output columns `[lo, hi)` whose input column `ox·sw + kx − pw` is inside the input.
-    #[inline(always)]
-    pub(crate) fn cols(&self, kx: usize) -> (usize, usize) {
-        let (s, p, w) = (self.stride[1], self.padding[1], self.input[1]);
-        let lo = p.saturating_sub(kx).div_ceil(s);
-        // Largest ox with ox·s + kx − p ≤ w − 1.
-        let hi = if w + p > kx { ((w - 1 + p - kx) / s + 1).min(self.output[1]) } else { 0 };
-        (lo, hi.max(lo))
-    }
 }
 
 /// Planes per rayon task: enough work per task to amortise the scheduling (~16 K values).
@@ -83,14 +73,6 @@ fn planes_per_task(plane: usize) -> usize {
 pub(crate) fn per_planes(out: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let per = planes_per_task(plane);
     crate::par::blocks(out, per * plane, |b, o| f(b * per, o));
-}
-
-/// `out[i] += a · x[i]` over equal-length runs.
-#[inline(always)]
-fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o += a * v;
-    }
 }
 
 /// Outputs computed together in registers (two SSE / SIMD128 vectors).
@@ -116,22 +98,58 @@ impl Padded {
 
     /// Loads `plane` (`[h, w]`); the padding stays zero.
     pub(crate) fn load(&mut self, d: &DwDims, plane: &[f32]) {
-        let ([ph, pw], sw, iw) = (d.padding, d.stride[1], d.input[1]);
+        let ([ph, pw], sw, iw, run) = (d.padding, d.stride[1], d.input[1], self.run);
         for (iy, row) in plane.chunks(iw).enumerate() {
-            let base = (iy + ph) * sw * self.run;
-            if sw == 1 {
-                self.data[base + pw..base + pw + iw].copy_from_slice(row);
-                continue;
-            }
-            for phase in 0..sw {
-                // Input columns ix with (ix + pw) % sw == phase, at run index (ix + pw) / sw.
-                let first = (phase + sw - pw % sw) % sw;
-                let dst = &mut self.data[base + phase * self.run..base + (phase + 1) * self.run];
-                for (k, &v) in row.iter().skip(first).step_by(sw).enumerate() {
-                    dst[(first + pw) / sw + k] = v;
+            let dst = &mut self.data[(iy + ph) * sw * run..][..sw * run];
+            match sw {
+                1 => dst[pw..pw + iw].copy_from_slice(row),
+                2 => {
+                    let (first, second) = pair_runs(dst, run, pw, iw);
+                    for ((a, b), pair) in first.iter_mut().zip(second.iter_mut()).zip(row.chunks_exact(2)) {
+                        (*a, *b) = (pair[0], pair[1]);
+                    }
+                    if iw % 2 == 1 {
+                        first[iw / 2] = row[iw - 1];
+                    }
+                }
+                _ => {
+                    for (ix, &v) in row.iter().enumerate() {
+                        dst[((ix + pw) % sw) * run + (ix + pw) / sw] = v;
+                    }
                 }
             }
         }
+    }
+
+    /// The inverse of [`Padded::load`]: writes the values of the input's positions into `plane`
+    /// (`[h, w]`), dropping the padding.
+    pub(crate) fn unload(&mut self, d: &DwDims, plane: &mut [f32]) {
+        let ([ph, pw], sw, iw, run) = (d.padding, d.stride[1], d.input[1], self.run);
+        for (iy, row) in plane.chunks_mut(iw).enumerate() {
+            let src = &mut self.data[(iy + ph) * sw * run..][..sw * run];
+            match sw {
+                1 => row.copy_from_slice(&src[pw..pw + iw]),
+                2 => {
+                    let (first, second) = pair_runs(src, run, pw, iw);
+                    for ((a, b), pair) in first.iter().zip(second.iter()).zip(row.chunks_exact_mut(2)) {
+                        (pair[0], pair[1]) = (*a, *b);
+                    }
+                    if iw % 2 == 1 {
+                        row[iw - 1] = first[iw / 2];
+                    }
+                }
+                _ => {
+                    for (ix, v) in row.iter_mut().enumerate() {
+                        *v = src[((ix + pw) % sw) * run + (ix + pw) / sw];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets every value, padding included, to zero.
+    pub(crate) fn clear(&mut self) {
+        self.data.fill(0.0);
     }
 
     /// Offset in a padded row of the run that kernel column `kx` reads, for each `kx`.
@@ -147,35 +165,137 @@ impl Padded {
         let at = r * row_len + off + ox0;
         self.data[at..at + LANES].try_into().expect("LANES values")
     }
+
+    /// [`Padded::tap`], writable.
+    #[inline(always)]
+    pub(crate) fn tap_mut(&mut self, row_len: usize, r: usize, off: usize, ox0: usize) -> &mut [f32; LANES] {
+        let at = r * row_len + off + ox0;
+        (&mut self.data[at..at + LANES]).try_into().expect("LANES values")
+    }
 }
 
-/// Input gradient, by scattering each output's gradient over its taps:
-/// `dx[n, c, oy·sh + ky − ph, ox·sw + kx − pw] += w[c, ky, kx] · dy[n, c, oy, ox]`.
-pub fn backward_input(d: DwDims, w: &[f32], dy: &[f32]) -> Vec<f32> {
+/// `y[n, c, oy, ox] = Σ_{ky, kx} w[c, ky, kx] · xpad[n, c, oy·sh + ky, ox·sw + kx]`, the taps
+/// summed in row-major order from zero with the instruction set `isa` (every set gives the
+/// same bits).
+///
+/// # Panics
+/// When the slice lengths differ from `d`.
+pub fn forward(isa: CpuIsa, d: DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!((x.len(), w.len()), (d.n * d.c * d.in_plane(), d.c * d.taps()), "depthwise forward: slice lengths");
+    match isa {
+        CpuIsa::Scalar => forward_lanes::<Scalar>(&d, x, w),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        CpuIsa::Simd128 => forward_lanes::<crate::ops::fused::lanes::Simd128>(&d, x, w),
+        #[cfg(target_arch = "x86_64")]
+        CpuIsa::Sse2 => forward_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, w),
+    }
+}
+
+fn forward_lanes<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(2 * L::W, LANES, "two vectors per block");
     let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
-    let [iw, wo, kw, sw, pw] = [d.input[1], d.output[1], d.kernel[1], d.stride[1], d.padding[1]];
+    let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
+    let mut y = vec![0f32; d.n * d.c * op];
+    per_planes(&mut y, op, |first, block| {
+        let mut pad = Padded::new(d);
+        let (offs, row_len) = (pad.tap_offsets(d), d.stride[1] * pad.run);
+        let zero = L::splat(0.0);
+        let mut out = [0f32; LANES];
+        for (j, yp) in block.chunks_mut(op).enumerate() {
+            let p = first + j;
+            pad.load(d, &x[p * ip..][..ip]);
+            let ws = &w[(p % d.c) * taps..][..taps];
+            for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
+                for ox0 in (0..wo).step_by(LANES) {
+                    let (mut a0, mut a1) = (zero, zero);
+                    for ky in 0..kh {
+                        for (kx, &off) in offs.iter().enumerate() {
+                            let src = pad.tap(row_len, oy * sh + ky, off, ox0);
+                            let wv = L::splat(ws[ky * kw + kx]);
+                            a0 = L::add(a0, L::mul(L::load(&src[..v]), wv));
+                            a1 = L::add(a1, L::mul(L::load(&src[v..]), wv));
+                        }
+                    }
+                    let len = LANES.min(wo - ox0);
+                    if len == LANES {
+                        L::store(&mut yrow[ox0..][..v], a0);
+                        L::store(&mut yrow[ox0 + v..][..v], a1);
+                    } else {
+                        L::store(&mut out[..v], a0);
+                        L::store(&mut out[v..], a1);
+                        yrow[ox0..ox0 + len].copy_from_slice(&out[..len]);
+                    }
+                }
+            }
+        }
+    });
+    y
+}
+
+/// Stride 2: the runs of one padded row that hold input columns `0, 2, 4, …` (`first`, as many
+/// as there are) and `1, 3, 5, …` (`second`). Column `ix` sits at padded column `ix + pw`, in
+/// run `(ix + pw) % 2` at index `(ix + pw) / 2`.
+#[inline(always)]
+fn pair_runs(row: &mut [f32], run: usize, pw: usize, iw: usize) -> (&mut [f32], &mut [f32]) {
+    let (even, odd) = row.split_at_mut(run);
+    let (h, n_first, n_second) = (pw / 2, iw.div_ceil(2), iw / 2);
+    if pw.is_multiple_of(2) {
+        (&mut even[h..h + n_first], &mut odd[h..h + n_second])
+    } else {
+        (&mut odd[h..h + n_first], &mut even[h + 1..h + 1 + n_second])
+    }
+}
+
+/// Input gradient, any stride, by scattering each output's gradient over its taps:
+/// `dx[n, c, oy·sh + ky − ph, ox·sw + kx − pw] += w[c, ky, kx] · dy[n, c, oy, ox]`, into a
+/// [`Padded`] plane (where every tap of a block of [`LANES`] outputs is one contiguous run)
+/// that is then unloaded without its padding; per position, the terms are added in the order
+/// of `(oy, ox block, ky, kx)` with the instruction set `isa` (every set gives the same bits).
+/// With stride 1, [`super`] uses [`forward`] over the rotated filter instead.
+///
+/// # Panics
+/// When the slice lengths differ from `d`.
+pub fn backward_input(isa: CpuIsa, d: DwDims, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!((w.len(), dy.len()), (d.c * d.taps(), d.n * d.c * d.out_plane()), "depthwise input gradient: slice lengths");
+    match isa {
+        CpuIsa::Scalar => backward_input_lanes::<Scalar>(&d, w, dy),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        CpuIsa::Simd128 => backward_input_lanes::<crate::ops::fused::lanes::Simd128>(&d, w, dy),
+        #[cfg(target_arch = "x86_64")]
+        CpuIsa::Sse2 => backward_input_lanes::<crate::ops::fused::lanes::Sse2>(&d, w, dy),
+    }
+}
+
+fn backward_input_lanes<L: Lanes>(d: &DwDims, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(2 * L::W, LANES, "two vectors per block");
+    let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
+    let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
     let mut dx = vec![0f32; d.n * d.c * ip];
     per_planes(&mut dx, ip, |first, block| {
-        for (j, din) in block.chunks_mut(ip).enumerate() {
+        let mut pad = Padded::new(d);
+        let (offs, row_len) = (pad.tap_offsets(d), d.stride[1] * pad.run);
+        // Zeros past `wo`: those lanes add `0 · w` to positions that are padding or real.
+        let mut grow = vec![0f32; wo.div_ceil(LANES) * LANES];
+        for (j, dxp) in block.chunks_mut(ip).enumerate() {
             let p = first + j;
-            let (gs, ws) = (&dy[p * op..(p + 1) * op], &w[(p % d.c) * taps..(p % d.c + 1) * taps]);
-            for (oy, grow) in gs.chunks(wo).enumerate() {
-                for ky in 0..d.kernel[0] {
-                    let Some(iy) = d.in_row(oy, ky) else { continue };
-                    let drow = &mut din[iy * iw..(iy + 1) * iw];
-                    for kx in 0..kw {
-                        let a = ws[ky * kw + kx];
-                        let (lo, hi) = d.cols(kx);
-                        if sw == 1 {
-                            axpy(&mut drow[lo + kx - pw..hi + kx - pw], a, &grow[lo..hi]);
-                        } else {
-                            for ox in lo..hi {
-                                drow[ox * sw + kx - pw] += a * grow[ox];
-                            }
+            pad.clear();
+            let ws = &w[(p % d.c) * taps..][..taps];
+            for (oy, g) in dy[p * op..][..op].chunks(wo).enumerate() {
+                grow[..wo].copy_from_slice(g);
+                for ox0 in (0..wo).step_by(LANES) {
+                    let (g0, g1) = (L::load(&grow[ox0..][..v]), L::load(&grow[ox0 + v..][..v]));
+                    for ky in 0..kh {
+                        for (kx, &off) in offs.iter().enumerate() {
+                            let wv = L::splat(ws[ky * kw + kx]);
+                            let dst = pad.tap_mut(row_len, oy * sh + ky, off, ox0);
+                            let (s0, s1) = (L::add(L::load(&dst[..v]), L::mul(g0, wv)), L::add(L::load(&dst[v..]), L::mul(g1, wv)));
+                            L::store(&mut dst[..v], s0);
+                            L::store(&mut dst[v..], s1);
                         }
                     }
                 }
             }
+            pad.unload(d, dxp);
         }
     });
     dx
@@ -221,12 +341,12 @@ pub fn backward_weight(d: DwDims, x: &[f32], dy: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// `(dx, dw)` from the definition, plain loops.
-    fn naive(d: DwDims, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    /// `(y, dx, dw)` from the definition, plain loops.
+    fn naive(d: DwDims, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let [h, iw] = d.input;
         let [ho, wo] = d.output;
         let [kh, kw] = d.kernel;
-        let (mut dx, mut dw) = (vec![0f32; x.len()], vec![0f32; w.len()]);
+        let (mut y, mut dx, mut dw) = (vec![0f32; dy.len()], vec![0f32; x.len()], vec![0f32; w.len()]);
         for p in 0..d.n * d.c {
             for (oy, ox, ky, kx) in
                 (0..ho).flat_map(|a| (0..wo).flat_map(move |b| (0..kh).flat_map(move |c| (0..kw).map(move |e| (a, b, c, e)))))
@@ -236,12 +356,13 @@ mod tests {
                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < iw {
                     let (xi, wi, g) =
                         (p * h * iw + iy as usize * iw + ix as usize, (p % d.c) * kh * kw + ky * kw + kx, dy[p * ho * wo + oy * wo + ox]);
+                    y[p * ho * wo + oy * wo + ox] += w[wi] * x[xi];
                     dx[xi] += w[wi] * g;
                     dw[wi] += x[xi] * g;
                 }
             }
         }
-        (dx, dw)
+        (y, dx, dw)
     }
 
     #[test]
@@ -262,8 +383,19 @@ mod tests {
             let x: Vec<f32> = (0..d.n * d.c * d.in_plane()).map(|_| r()).collect();
             let w: Vec<f32> = (0..d.c * d.taps()).map(|_| r()).collect();
             let dy: Vec<f32> = (0..d.n * d.c * d.out_plane()).map(|_| r()).collect();
-            let (want_dx, want_dw) = naive(d, &x, &w, &dy);
-            for (what, got, want) in [("dx", backward_input(d, &w, &dy), want_dx), ("dw", backward_weight(d, &x, &dy), want_dw)] {
+            let (want_y, want_dx, want_dw) = naive(d, &x, &w, &dy);
+            let mut cases =
+                vec![("dx", backward_input(CpuIsa::Scalar, d, &w, &dy), want_dx.clone()), ("dw", backward_weight(d, &x, &dy), want_dw)];
+            for isa in CpuIsa::available() {
+                let y = forward(isa, d, &x, &w);
+                assert_eq!(y, forward(CpuIsa::Scalar, d, &x, &w), "{}: the same bits on every instruction set", isa.name());
+                cases.push(("y", y, want_y.clone()));
+                let dx = backward_input(isa, d, &w, &dy);
+                assert_eq!(dx, backward_input(CpuIsa::Scalar, d, &w, &dy), "{}: the same bits on every instruction set", isa.name());
+                cases.push(("dx", dx, want_dx.clone()));
+            }
+            for (what, got, want) in cases {
+                assert_eq!(got.len(), want.len(), "{what} length");
                 for (g, e) in got.iter().zip(&want) {
                     assert!((g - e).abs() <= 1e-5, "{what} {input:?} {kernel:?} {stride:?}: {g} vs {e}");
                 }

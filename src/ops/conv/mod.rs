@@ -3,10 +3,9 @@
 //! measured burn's generic convolution spending 5–8× more time in its backward pass than in
 //! its forward pass:
 //! - **depthwise** (groups = channels, one `k×k` filter per channel): a burn backend extension
-//!   ([`DwConvBackend`]) on Flex with f32. The forward pass is burn's direct depthwise kernel;
-//!   the input gradient is that kernel again (stride 1: the forward convolution of the output
-//!   gradient by the rotated filter) or a direct scatter ([`cpu`], strides > 1); the weight
-//!   gradient is a direct kernel ([`cpu`]);
+//!   ([`DwConvBackend`]) on Flex with f32, direct kernels ([`cpu`]): the forward pass; the
+//!   input gradient as the forward kernel again (stride 1: the convolution of the output
+//!   gradient by the rotated filter) or a scatter (strides > 1); the weight gradient;
 //! - **pointwise** (1×1, stride 1, no padding, one group): a batched matrix product
 //!   `[c_out, c_in] · [c_in, h·w]` per image, whose gradients are matrix products too (no
 //!   im2col, no transposed convolution).
@@ -19,8 +18,8 @@ pub mod cpu;
 mod autodiff;
 
 use super::Conv2dGeometry;
+use crate::ops::fused::cpu::CpuIsa;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension, tensor::FloatTensor};
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -61,16 +60,11 @@ fn dw_dims(x: &FlexTensor, w: &FlexTensor, [sh, sw, ph, pw]: DwGeo) -> DwDims {
     DwDims::new(xs[0], xs[1], [xs[2], xs[3]], [ws[2], ws[3]], [sh, sw], [ph, pw]).expect("geometry checked by conv2d")
 }
 
-/// burn's Flex convolution, whose depthwise forward path is a direct kernel with runtime SIMD
-/// dispatch (what burn lacks is a fast backward).
-fn flex_depthwise(x: FlexTensor, w: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
-    let groups = x.shape()[1];
-    <Flex as ModuleOps<Flex>>::conv2d(x, w, None, ConvOptions::new(stride, padding, [1, 1], groups))
-}
-
 impl DwConvBackend for Flex {
-    fn dwconv_forward(x: FlexTensor, w: FlexTensor, [sh, sw, ph, pw]: DwGeo) -> FlexTensor {
-        flex_depthwise(x, w, [sh, sw], [ph, pw])
+    fn dwconv_forward(x: FlexTensor, w: FlexTensor, geo: DwGeo) -> FlexTensor {
+        let (x, w) = (contiguous(x), contiguous(w));
+        let d = dw_dims(&x, &w, geo);
+        flex(cpu::forward(CpuIsa::best(), d, slice(&x), slice(&w)), vec![d.n, d.c, d.output[0], d.output[1]])
     }
 
     /// With stride 1, the forward convolution of `dy` by the kernel rotated by 180° with
@@ -81,9 +75,10 @@ impl DwConvBackend for Flex {
         let ([kh, kw], [ph, pw]) = (d.kernel, d.padding);
         if d.stride == [1, 1] && ph < kh && pw < kw {
             let rotated: Vec<f32> = slice(&w).chunks(kh * kw).flat_map(|f| f.iter().rev().copied()).collect();
-            return flex_depthwise(dy, flex(rotated, w.shape().to_vec()), [1, 1], [kh - 1 - ph, kw - 1 - pw]);
+            let gd = DwDims::new(d.n, d.c, d.output, d.kernel, [1, 1], [kh - 1 - ph, kw - 1 - pw]).expect("k − 1 − p ≥ 0");
+            return flex(cpu::forward(CpuIsa::best(), gd, slice(&dy), &rotated), x.shape().to_vec());
         }
-        flex(cpu::backward_input(d, slice(&w), slice(&dy)), x.shape().to_vec())
+        flex(cpu::backward_input(CpuIsa::best(), d, slice(&w), slice(&dy)), x.shape().to_vec())
     }
 
     fn dwconv_backward_weight(x: FlexTensor, w: FlexTensor, dy: FlexTensor, geo: DwGeo) -> FlexTensor {

@@ -8,7 +8,8 @@
 //!   row-major order from zero, as the patch-matrix kernel sums them (same bits);
 //! - input gradient: `dx[iy, ix] = Σ g[oy, ox] · hardtanh(w[ky, kx] − x[iy, ix])` over the
 //!   outputs that read `x[iy, ix]`; with stride 1, a gather over a zero-padded copy of `g`
-//!   with the filter rotated by 180° (vectors), otherwise a scatter (scalar);
+//!   with the filter rotated by 180°, otherwise a scatter into a zero-padded,
+//!   column-phase-split plane (vectors both);
 //! - weight gradient: `dw[ky, kx] = Σ g · xpad − w[ky, kx] · Σ g` (AdderNet's full-precision
 //!   gradient, padding included as zeros).
 //!
@@ -79,7 +80,7 @@ pub(super) fn backward<L: Lanes>(s: &AdderShape, x: &[f32], w: &[f32], gy: &[f32
     let dx = if d.stride == [1, 1] && d.padding[0] < d.kernel[0] && d.padding[1] < d.kernel[1] {
         backward_input_gather::<L>(&d, x, w, gy)
     } else {
-        backward_input_scatter(&d, x, w, gy)
+        backward_input_scatter::<L>(&d, x, w, gy)
     };
     (dx, backward_weight::<L>(&d, x, w, gy))
 }
@@ -128,28 +129,42 @@ fn backward_input_gather<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32], gy: &[f32])
     dx
 }
 
-/// Any stride: each output's gradient scattered over its taps, taps in row-major order.
-fn backward_input_scatter(d: &DwDims, x: &[f32], w: &[f32], gy: &[f32]) -> Vec<f32> {
+/// Any stride: each output's gradient scattered over its taps into a zero-padded,
+/// column-phase-split plane (every tap of a block of [`LANES`] outputs is one contiguous run,
+/// read from the same layout of `x`), then unloaded without its padding; per position, the
+/// terms are added in the order of `(oy, ox block, ky, kx)`.
+fn backward_input_scatter<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32], gy: &[f32]) -> Vec<f32> {
     let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
-    let ([kh, kw], [ho, wo], iw, sw, pw) = (d.kernel, d.output, d.input[1], d.stride[1], d.padding[1]);
+    let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
     let mut dx = vec![0f32; x.len()];
     per_planes(&mut dx, ip, |first, block| {
+        let (mut xpad, mut dpad) = (Padded::new(d), Padded::new(d));
+        let (offs, row_len) = (xpad.tap_offsets(d), d.stride[1] * xpad.run);
+        // Zeros past `wo`: those lanes add `0 · t` (t finite) to padding or real positions.
+        let mut grow = vec![0f32; wo.div_ceil(LANES) * LANES];
         for (j, dxp) in block.chunks_mut(ip).enumerate() {
             let p = first + j;
-            let (xp, gp, ws) = (&x[p * ip..][..ip], &gy[p * op..][..op], &w[(p % d.c) * taps..][..taps]);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let a = ws[ky * kw + kx];
-                    let (lo, hi) = d.cols(kx);
-                    for oy in 0..ho {
-                        let Some(iy) = d.in_row(oy, ky) else { continue };
-                        for ox in lo..hi {
-                            let i = iy * iw + ox * sw + kx - pw;
-                            dxp[i] += gp[oy * wo + ox] * (a - xp[i]).clamp(-1.0, 1.0);
+            xpad.load(d, &x[p * ip..][..ip]);
+            dpad.clear();
+            let ws = &w[(p % d.c) * taps..][..taps];
+            for (oy, g) in gy[p * op..][..op].chunks(wo).enumerate() {
+                grow[..wo].copy_from_slice(g);
+                for ox0 in (0..wo).step_by(LANES) {
+                    let (g0, g1) = (L::load(&grow[ox0..][..v]), L::load(&grow[ox0 + v..][..v]));
+                    for ky in 0..kh {
+                        for (kx, &off) in offs.iter().enumerate() {
+                            let wv = L::splat(ws[ky * kw + kx]);
+                            let src = xpad.tap(row_len, oy * sh + ky, off, ox0);
+                            let (t0, t1) = (L::hardtanh(L::sub(wv, L::load(&src[..v]))), L::hardtanh(L::sub(wv, L::load(&src[v..]))));
+                            let dst = dpad.tap_mut(row_len, oy * sh + ky, off, ox0);
+                            let (s0, s1) = (L::add(L::load(&dst[..v]), L::mul(g0, t0)), L::add(L::load(&dst[v..]), L::mul(g1, t1)));
+                            L::store(&mut dst[..v], s0);
+                            L::store(&mut dst[v..], s1);
                         }
                     }
                 }
             }
+            dpad.unload(d, dxp);
         }
     });
     dx
