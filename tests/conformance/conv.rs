@@ -4,7 +4,8 @@
 //! seeded random geometries: the output and the gradients of input and weight for a random
 //! upstream gradient. Each case also asserts the path taken, so that a fast path that stopped
 //! being taken fails instead of comparing burn with itself. The depthwise forward kernel is also
-//! run on every instruction set of the build against the same reference.
+//! run on every instruction set of the build against the same reference, and so is the
+//! scatter form of its input gradient (the path of strides > 1) at every stride.
 
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -12,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::cpu_device;
 use shiftaddaug::ops::Conv2dGeometry;
-use shiftaddaug::ops::conv::cpu::{DwDims, forward as dw_forward};
+use shiftaddaug::ops::conv::cpu::{DwDims, backward_input as dw_backward_input, forward as dw_forward};
 use shiftaddaug::ops::conv::{ConvPath, conv_path, conv2d};
 use shiftaddaug::ops::fused::cpu::CpuIsa;
 
@@ -116,13 +117,21 @@ pub async fn check(device: &Device, name: &str, fast: bool) -> Vec<String> {
         let want = run(&reference, p, &v, |x, w| burn_conv2d(x, w, None, ConvOptions::new(g.stride, g.padding, [1, 1], g.groups))).await;
         let mut results: Vec<(String, &[f32], &[f32])> =
             ["y", "dx", "dw"].iter().zip(got.iter().zip(&want)).map(|(w, (a, b))| (w.to_string(), &a[..], &b[..])).collect();
-        let per_isa: Vec<(String, Vec<f32>)> = if fast && depthwise {
+        let per_isa: Vec<(String, Vec<f32>, usize)> = if fast && depthwise {
             let d = DwDims::new(xd[0], xd[1], [xd[2], xd[3]], [wd[2], wd[3]], g.stride, g.padding).expect("valid geometry");
-            CpuIsa::available().into_iter().map(|isa| (format!("y on {}", isa.name()), dw_forward(isa, d, &v[0], &v[1]))).collect()
+            CpuIsa::available()
+                .into_iter()
+                .flat_map(|isa| {
+                    [
+                        (format!("y on {}", isa.name()), dw_forward(isa, d, &v[0], &v[1]), 0),
+                        (format!("dx (scatter) on {}", isa.name()), dw_backward_input(isa, d, &v[1], &v[2]), 1),
+                    ]
+                })
+                .collect()
         } else {
             Vec::new()
         };
-        results.extend(per_isa.iter().map(|(w, y)| (w.clone(), &y[..], &want[0][..])));
+        results.extend(per_isa.iter().map(|(w, y, i)| (w.clone(), &y[..], &want[*i][..])));
         for (what, a, b) in results {
             let scale = 1.0 + b.iter().fold(0f32, |m, v| m.max(v.abs()));
             let worst = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
