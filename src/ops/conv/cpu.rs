@@ -6,9 +6,8 @@
 //!   output gradient convolved with the filter rotated by 180°, see [`super`]);
 //! - [`backward_input`] scatters each output's gradient over its taps into a [`Padded`] plane
 //!   (strides > 1), a plane per task on rayon;
-//! - [`backward_weight`] reads each plane through a zero-padded, column-phase-split copy
-//!   (`Padded`) so that every tap is a contiguous run of `LANES` values, summed in
-//!   registers (SSE2 natively, SIMD128 in the wasm build), a channel per task on rayon.
+//! - [`backward_weight`] reads each plane through [`Padded`] too, each tap summed over the
+//!   plane in two vectors, a channel per task on rayon.
 //!
 //! Summation order is fixed by the loops (deterministic, and the same on every thread count);
 //! it differs from burn's im2col GEMM, so results agree with burn's `conv2d` up to float
@@ -302,33 +301,52 @@ fn backward_input_lanes<L: Lanes>(d: &DwDims, w: &[f32], dy: &[f32]) -> Vec<f32>
 }
 
 /// Weight gradient: `dw[c, ky, kx] = Σ_{n, oy, ox} dy[n, c, oy, ox] · x[n, c, oy·sh + ky − ph, ox·sw + kx − pw]`,
-/// each tap summed per output row in f32 and across rows and images in f64.
-pub fn backward_weight(d: DwDims, x: &[f32], dy: &[f32]) -> Vec<f32> {
+/// each tap summed over an image's plane in vectors of the instruction set `isa` (every set
+/// gives the same bits), across images in f64; a channel per task on rayon.
+///
+/// # Panics
+/// When the slice lengths differ from `d`.
+pub fn backward_weight(isa: CpuIsa, d: DwDims, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!((x.len(), dy.len()), (d.n * d.c * d.in_plane(), d.n * d.c * d.out_plane()), "depthwise weight gradient: slice lengths");
+    match isa {
+        CpuIsa::Scalar => backward_weight_lanes::<Scalar>(&d, x, dy),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        CpuIsa::Simd128 => backward_weight_lanes::<crate::ops::fused::lanes::Simd128>(&d, x, dy),
+        #[cfg(target_arch = "x86_64")]
+        CpuIsa::Sse2 => backward_weight_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, dy),
+    }
+}
+
+fn backward_weight_lanes<L: Lanes>(d: &DwDims, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(2 * L::W, LANES, "two vectors per block");
     let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
-    let [kh, kw] = d.kernel;
-    let [sh, sw] = d.stride;
-    let wo = d.output[1];
+    let ([kh, kw], sh, [ho, wo], v) = (d.kernel, d.stride[0], d.output, L::W);
     let per = crate::par::map(d.c, |ch| {
         let mut acc = vec![0f64; taps];
-        let mut pad = Padded::new(&d);
-        let (offs, row_len) = (pad.tap_offsets(&d), sw * pad.run);
-        let mut grow = vec![0f32; wo.div_ceil(LANES) * LANES];
+        let mut pad = Padded::new(d);
+        let (offs, row_len) = (pad.tap_offsets(d), d.stride[1] * pad.run);
+        // The gradient plane with rows rounded up to LANES, zeros past `wo` (the padded input
+        // there is not zero, the gradient must be).
+        let gw = wo.div_ceil(LANES) * LANES;
+        let mut gpad = vec![0f32; ho * gw];
+        let zero = L::splat(0.0);
         for i in 0..d.n {
             let p = i * d.c + ch;
-            pad.load(&d, &x[p * ip..(p + 1) * ip]);
-            for (oy, g) in dy[p * op..(p + 1) * op].chunks(wo).enumerate() {
-                grow[..wo].copy_from_slice(g);
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let mut lanes = [0f32; LANES];
-                        for (ox0, gs) in grow.chunks_exact(LANES).enumerate() {
-                            let src = pad.tap(row_len, oy * sh + ky, offs[kx], ox0 * LANES);
-                            for l in 0..LANES {
-                                lanes[l] += gs[l] * src[l];
-                            }
+            pad.load(d, &x[p * ip..][..ip]);
+            for (dst, g) in gpad.chunks_mut(gw).zip(dy[p * op..][..op].chunks(wo)) {
+                dst[..wo].copy_from_slice(g);
+            }
+            for ky in 0..kh {
+                for (kx, &off) in offs.iter().enumerate() {
+                    let (mut a0, mut a1) = (zero, zero);
+                    for (oy, grow) in gpad.chunks(gw).enumerate() {
+                        for ox0 in (0..wo).step_by(LANES) {
+                            let src = pad.tap(row_len, oy * sh + ky, off, ox0);
+                            a0 = L::add(a0, L::mul(L::load(&grow[ox0..][..v]), L::load(&src[..v])));
+                            a1 = L::add(a1, L::mul(L::load(&grow[ox0 + v..][..v]), L::load(&src[v..])));
                         }
-                        acc[ky * kw + kx] += lanes.iter().sum::<f32>() as f64;
                     }
+                    acc[ky * kw + kx] += L::hsum(L::add(a0, a1)) as f64;
                 }
             }
         }
@@ -384,8 +402,10 @@ mod tests {
             let w: Vec<f32> = (0..d.c * d.taps()).map(|_| r()).collect();
             let dy: Vec<f32> = (0..d.n * d.c * d.out_plane()).map(|_| r()).collect();
             let (want_y, want_dx, want_dw) = naive(d, &x, &w, &dy);
-            let mut cases =
-                vec![("dx", backward_input(CpuIsa::Scalar, d, &w, &dy), want_dx.clone()), ("dw", backward_weight(d, &x, &dy), want_dw)];
+            let mut cases = vec![
+                ("dx", backward_input(CpuIsa::Scalar, d, &w, &dy), want_dx.clone()),
+                ("dw", backward_weight(CpuIsa::Scalar, d, &x, &dy), want_dw.clone()),
+            ];
             for isa in CpuIsa::available() {
                 let y = forward(isa, d, &x, &w);
                 assert_eq!(y, forward(CpuIsa::Scalar, d, &x, &w), "{}: the same bits on every instruction set", isa.name());
@@ -393,6 +413,9 @@ mod tests {
                 let dx = backward_input(isa, d, &w, &dy);
                 assert_eq!(dx, backward_input(CpuIsa::Scalar, d, &w, &dy), "{}: the same bits on every instruction set", isa.name());
                 cases.push(("dx", dx, want_dx.clone()));
+                let dw = backward_weight(isa, d, &x, &dy);
+                assert_eq!(dw, backward_weight(CpuIsa::Scalar, d, &x, &dy), "{}: the same bits on every instruction set", isa.name());
+                cases.push(("dw", dw, want_dw.clone()));
             }
             for (what, got, want) in cases {
                 assert_eq!(got.len(), want.len(), "{what} length");

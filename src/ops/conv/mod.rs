@@ -7,8 +7,9 @@
 //!   input gradient as the forward kernel again (stride 1: the convolution of the output
 //!   gradient by the rotated filter) or a scatter (strides > 1); the weight gradient;
 //! - **pointwise** (1×1, stride 1, no padding, one group): a batched matrix product
-//!   `[c_out, c_in] · [c_in, h·w]` per image, whose gradients are matrix products too (no
-//!   im2col, no transposed convolution).
+//!   `[c_out, c_in] · [c_in, h·w]` per image, or, below 16 pixels per image, one product
+//!   `[c_out, c_in] · [c_in, n·h·w]` over the batch transposed; the gradients are matrix
+//!   products too (no im2col, no transposed convolution).
 //!
 //! Everything else, and every other device (WebGPU, the native `wgpu` feature), takes burn's
 //! `conv2d`, with the same results up to float summation order.
@@ -84,7 +85,7 @@ impl DwConvBackend for Flex {
     fn dwconv_backward_weight(x: FlexTensor, w: FlexTensor, dy: FlexTensor, geo: DwGeo) -> FlexTensor {
         let (x, dy) = (contiguous(x), contiguous(dy));
         let d = dw_dims(&x, &w, geo);
-        flex(cpu::backward_weight(d, slice(&x), slice(&dy)), w.shape().to_vec())
+        flex(cpu::backward_weight(CpuIsa::best(), d, slice(&x), slice(&dy)), w.shape().to_vec())
     }
 }
 
@@ -127,6 +128,11 @@ pub fn conv_path(x: &Tensor<4>, w: &Tensor<4>, geo: Conv2dGeometry) -> ConvPath 
     ConvPath::Burn
 }
 
+/// Output pixels per image from which a pointwise convolution is one matrix product per image;
+/// below, the batch is one matrix product (`[c, n·h·w]` after a transpose), since per-image
+/// products of a few columns cost more in packing and dispatch than the transposes.
+const POINTWISE_PER_IMAGE: usize = 16;
+
 /// Convolution without bias, dilation 1, gradients to `x` and `w` on an autodiff device.
 ///
 /// # Shapes
@@ -144,8 +150,13 @@ pub fn conv2d(x: Tensor<4>, w: Tensor<4>, geo: Conv2dGeometry) -> Tensor<4> {
         }
         ConvPath::Pointwise => {
             let ([n, c, h, iw], m) = (x.dims(), w.dims()[0]);
-            let y = w.reshape([1, m, c]).matmul(x.reshape([n, c, h * iw]));
-            y.reshape([n, m, h, iw])
+            if h * iw >= POINTWISE_PER_IMAGE {
+                let y = w.reshape([1, m, c]).matmul(x.reshape([n, c, h * iw]));
+                return y.reshape([n, m, h, iw]);
+            }
+            let x2 = x.reshape([n, c, h * iw]).swap_dims(0, 1).reshape([c, n * h * iw]);
+            let y = w.reshape([m, c]).matmul(x2);
+            y.reshape([m, n, h * iw]).swap_dims(0, 1).reshape([n, m, h, iw])
         }
         ConvPath::Burn => burn_conv2d(x, w, None, ConvOptions::new(geo.stride, geo.padding, [1, 1], geo.groups)),
     }
