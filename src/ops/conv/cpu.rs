@@ -204,6 +204,21 @@ fn forward_lanes<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
             let p = first + j;
             pad.load(d, &x[p * ip..][..ip]);
             let ws = &w[(p % d.c) * taps..][..taps];
+            if wo <= v {
+                // Narrow planes (4×4, 2×2): one vector per row instead of two half-empty ones.
+                for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
+                    let mut a0 = zero;
+                    for ky in 0..kh {
+                        for (kx, &off) in offs.iter().enumerate() {
+                            let src = pad.tap(row_len, oy * sh + ky, off, 0);
+                            a0 = L::add(a0, L::mul(L::load(&src[..v]), L::splat(ws[ky * kw + kx])));
+                        }
+                    }
+                    L::store(&mut out[..v], a0);
+                    yrow.copy_from_slice(&out[..wo]);
+                }
+                continue;
+            }
             for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
                 for ox0 in (0..wo).step_by(LANES) {
                     let (mut a0, mut a1) = (zero, zero);
@@ -335,6 +350,20 @@ fn backward_weight_lanes<L: Lanes>(d: &DwDims, x: &[f32], dy: &[f32]) -> Vec<f32
             pad.load(d, &x[p * ip..][..ip]);
             for (dst, g) in gpad.chunks_mut(gw).zip(dy[p * op..][..op].chunks(wo)) {
                 dst[..wo].copy_from_slice(g);
+            }
+            if wo <= v {
+                // Narrow planes: one vector per row (the gradient is zero past `wo`).
+                for ky in 0..kh {
+                    for (kx, &off) in offs.iter().enumerate() {
+                        let mut a0 = zero;
+                        for (oy, grow) in gpad.chunks(gw).enumerate() {
+                            let src = pad.tap(row_len, oy * sh + ky, off, 0);
+                            a0 = L::add(a0, L::mul(L::load(&grow[..v]), L::load(&src[..v])));
+                        }
+                        acc[ky * kw + kx] += L::hsum(a0) as f64;
+                    }
+                }
+                continue;
             }
             for ky in 0..kh {
                 for (kx, &off) in offs.iter().enumerate() {
