@@ -18,7 +18,7 @@
 //! Modules: [`ops`] (operators and fused kernels), [`nn`] (layers), [`models`], [`aug`]
 //! (ShiftAddAug supernet), [`data`], [`train`]
 //! (async training loop), [`engine`] (devices), [`export`] (deployed models), [`infer`]
-//! (integer inference: Shiftmax). The `web` module (wasm only) holds every
+//! (integer inference: Shiftmax), [`nas`] (architecture search). The `web` module (wasm only) holds every
 //! `#[wasm_bindgen]` item.
 #![warn(missing_docs)]
 
@@ -34,6 +34,8 @@ pub mod export;
 pub mod infer;
 #[cfg(feature = "train")]
 pub mod models;
+#[cfg(feature = "train")]
+pub mod nas;
 #[cfg(feature = "train")]
 pub mod nn;
 #[cfg(feature = "train")]

@@ -1,6 +1,7 @@
 //! The CLI binary as a user runs it: help and version exit 0 and document every option with
 //! its default, bad options exit 2 with the valid choices, empty data is refused with a typed
-//! error and exit code 1, and a run says where it wrote its files.
+//! error and exit code 1, a run says where it wrote its files, and a supernet is searched and
+//! its plan trained.
 
 use std::process::{Command, Output};
 
@@ -23,7 +24,7 @@ fn help_and_version_exit_zero_and_document_every_option() {
     let out = cli(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    for sub in ["train", "compare", "trace", "deploy", "cost"] {
+    for sub in ["train", "compare", "trace", "deploy", "cost", "search"] {
         assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))), "{sub} missing from\n{text}");
     }
     let out = cli(&["train", "--help"]);
@@ -33,9 +34,9 @@ fn help_and_version_exit_zero_and_document_every_option() {
     assert!(options.len() >= 39, "{} options: {text}", options.len());
     for line in options {
         // One line per option; every option that takes a value states its default (or what
-        // the absence means), except --resume.
+        // the absence means), except --resume and --plan.
         let takes_value = line.contains('<');
-        let documented = line.contains("[default:") || line.contains("--resume");
+        let documented = line.contains("[default:") || line.contains("--resume") || line.contains("--plan");
         assert!(!takes_value || documented, "no default in: {line}");
     }
     for args in [&["compare", "-h"][..], &["trace", "--help"], &["help", "train"]] {
@@ -114,4 +115,88 @@ fn a_run_says_where_it_wrote_its_files() {
     let out = cli(&["deploy", d]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("IO_ERROR"));
+}
+
+/// `train --aug on` → `search` under a MAC limit → `train --plan`: every candidate meets the
+/// limit, the best is the most accurate, the front is sorted, the plan's model has the best's
+/// MACs; an impossible limit, a direct (one-width) checkpoint and a broken plan are typed errors.
+#[test]
+fn a_supernet_is_searched_and_its_plan_trains() {
+    let dir = std::env::temp_dir().join(format!("shiftaddaug-search-{}", std::process::id()));
+    let (sup, res, plan_out) = (dir.join("supernet"), dir.join("search"), dir.join("plan"));
+    let small = ["--input-size", "32", "--stem-stride", "2", "--width-mult", "0.5", "--conv", "shift", "--epochs", "1"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--model", "mbv2-tiny", "--train-limit", "256", "--test-limit", "100", "--bn-reset", "256"];
+        args.extend(small);
+        args.extend(extra);
+        let out = cli(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["--aug", "on", "--out", sup.to_str().unwrap()]);
+    let ckpt = sup.join("checkpoint.bin");
+    let search = |extra: &[&str]| {
+        let mut args = vec!["search", ckpt.to_str().unwrap(), "--population", "6", "--generations", "1", "--bn-images", "100"];
+        args.extend(["--eval-images", "100", "--out", res.to_str().unwrap()]);
+        args.extend(extra);
+        cli(&args)
+    };
+    let out = search(&["--max-macs", "450000"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("generation 1: best held-out accuracy"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let macs = |v: &serde_json::Value| v["cost"]["macs"].as_u64().unwrap();
+    let acc = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
+    let evaluated = report["evaluated"].as_array().unwrap();
+    assert!(evaluated.len() >= 6, "{} candidates", evaluated.len());
+    assert!(evaluated.iter().all(|c| macs(c) <= 450_000 && (0.0..=1.0).contains(&acc(c))));
+    let best = &report["best"];
+    assert!(evaluated.iter().all(|c| acc(c) <= acc(best)));
+    let front = report["front"].as_array().unwrap();
+    assert!(front.windows(2).all(|w| macs(&w[0]) < macs(&w[1]) && acc(&w[0]) < acc(&w[1])));
+    assert_eq!(front.last().map(acc), Some(acc(best)));
+    // The plan is the best's spec; trained with --plan, its tiny model has the best's MACs.
+    let plan = res.join("plan.json");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&plan).unwrap()).unwrap(), best["plan"]);
+    let out = cli(&[
+        "train",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--aug",
+        "on",
+        "--train-limit",
+        "128",
+        "--test-limit",
+        "50",
+        "--input-size",
+        "32",
+        "--stem-stride",
+        "2",
+        "--conv",
+        "shift",
+        "--out",
+        plan_out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("tiny model: {} MACs/image", macs(best))), "{text}");
+    assert!(plan_out.join("model.json").is_file());
+    // Bad input.
+    let out = search(&["--max-macs", "1000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("INVALID_CONFIG") && err.contains("no architecture meets MACs <= 1000: the cheapest has"), "{err}");
+    let out = search(&["--population", "1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, ∞)"));
+    run(&["--out", sup.to_str().unwrap()]);
+    let out = search(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("INVALID_CONFIG") && err.contains("trained with augmentation"), "{err}");
+    std::fs::write(&plan, "{\"stem\": 8}").unwrap();
+    let out = cli(&["train", "--plan", plan.to_str().unwrap(), "--out", "none"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("INVALID_CONFIG") && err.contains("plan"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

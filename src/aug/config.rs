@@ -26,6 +26,16 @@ pub struct Arch {
 }
 
 impl Arch {
+    /// Every width the smaller of `self`'s and `other`'s (same layers).
+    pub fn min(&self, other: &Arch) -> Arch {
+        Arch {
+            stem: self.stem.min(other.stem),
+            ds: self.ds.min(other.ds),
+            blocks: self.blocks.iter().zip(&other.blocks).map(|(a, b)| [a[0].min(b[0]), a[1].min(b[1])]).collect(),
+            head: self.head.min(other.head),
+        }
+    }
+
     /// Channels entering the classifier.
     pub fn features(&self) -> usize {
         if self.head > 0 { self.head } else { self.blocks.last().map_or(self.ds, |b| b[1]) }
@@ -198,9 +208,37 @@ impl AugNetConfig {
         self.arch_with(|_| self.wmax(), |_| self.emax())
     }
 
+    /// This config with the tiny model's widths set to `a` (a plan: the spec with those widths;
+    /// blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
+    /// so that equal widths do not add one).
+    ///
+    /// # Panics
+    /// When `a` has another number of blocks than the spec.
+    pub fn with_tiny_arch(&self, a: &Arch) -> AugNetConfig {
+        assert_eq!(a.blocks.len(), self.spec.blocks.len(), "one [mid, out] per block");
+        let mut c = self.clone();
+        let s = &mut c.spec;
+        s.stem = a.stem;
+        s.ds = if s.ds_shortcut { a.stem } else { a.ds };
+        let mut cur = s.ds;
+        for (b, &[m, o]) in s.blocks.iter_mut().zip(&a.blocks) {
+            let shortcut = b.has_shortcut();
+            let out = if shortcut { cur } else { o };
+            b.channels = [cur, m, out];
+            if !shortcut {
+                b.shortcut = Some(false);
+            }
+            cur = out;
+        }
+        if s.head.is_some() {
+            s.head = Some(a.head);
+        }
+        c
+    }
+
     /// Widths for per-layer width factors `wf(i)` (i = 0 stem, 1 DS, 2 + b block b, last head)
     /// and expand factors `ef(b)`; blocks with a shortcut keep their input width.
-    fn arch_with(&self, wf: impl Fn(usize) -> f32, ef: impl Fn(usize) -> f32) -> Arch {
+    pub(crate) fn arch_with(&self, wf: impl Fn(usize) -> f32, ef: impl Fn(usize) -> f32) -> Arch {
         let s = &self.spec;
         let wd = |base: usize, f: f32| {
             if f == 1.0 { base } else { make_divisible(base as f32 * f) }

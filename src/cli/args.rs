@@ -38,6 +38,10 @@ pub(super) enum Command {
     /// layer by kind, energy from 45 nm unit energies (METHOD.md §8), weights and peak
     /// activation memory.
     Cost(CostArgs),
+    /// Searches a trained ShiftAddAug supernet (`train --aug on` checkpoint) for the most
+    /// accurate MF TargetNet under MAC / parameter limits (evolutionary, inherited weights,
+    /// held-out training images) and writes the result and its plan for `train --plan`.
+    Search(super::search::SearchArgs),
 }
 
 #[derive(ClapArgs, Debug)]
@@ -253,6 +257,10 @@ pub(super) struct TrainArgs {
     /// Continue from this checkpoint (refused if it was taken from another model config).
     #[arg(long, value_name = "CHECKPOINT")]
     pub(super) resume: Option<PathBuf>,
+    /// Train this plan (a spec JSON, e.g. the plan.json of `search`) as a supernet instead of
+    /// --model.
+    #[arg(long, value_name = "PLAN_JSON")]
+    pub(super) plan: Option<PathBuf>,
 }
 
 /// A `train` run, resolved from [`TrainArgs`].
@@ -283,6 +291,8 @@ pub(super) struct Args {
     pub(super) classifier: ConvKind,
     /// Width multiplier of the supernet models' spec.
     pub(super) width_mult: f32,
+    /// A plan file that replaces the zoo spec.
+    pub(super) plan: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -294,7 +304,8 @@ impl TrainArgs {
         if self.input_size < 28 {
             return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", self.input_size));
         }
-        let static_model = self.model == "mfcnn" || (self.model == "mbv2-tiny" && self.shift_mode == ShiftMode::Ps);
+        let static_model =
+            self.plan.is_none() && (self.model == "mfcnn" || (self.model == "mbv2-tiny" && self.shift_mode == ShiftMode::Ps));
         if static_model && (self.stem_conv != ConvKind::Mult || self.classifier != ConvKind::Mult) {
             return Err("--stem-conv / --classifier apply to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); mfcnn and the static DeepShift-PS mbv2-tiny keep both Mult".into());
         }
@@ -307,7 +318,7 @@ impl TrainArgs {
                     .into(),
             );
         }
-        if self.model == "mfcnn" && self.stem_stride != 1 {
+        if self.plan.is_none() && self.model == "mfcnn" && self.stem_stride != 1 {
             return Err(
                 "--stem-stride applies to mbv2-tiny, mcunet, proxyless-0.35 and mobilenetv3-0.35 (mfcnn's stem has stride 1)".into()
             );
@@ -361,6 +372,7 @@ impl TrainArgs {
             bn_reset: self.bn_reset,
             out: (self.out != "none").then(|| PathBuf::from(self.out)),
             resume: self.resume,
+            plan: self.plan,
             depthwise: self.depthwise,
             adder_std: self.adder_std,
             stem_conv: self.stem_conv,

@@ -4,6 +4,7 @@ mod args;
 mod compare;
 mod cost;
 mod deploy;
+mod search;
 mod train;
 
 use args::{Cli, Command, TraceArgs};
@@ -55,6 +56,7 @@ pub fn main() {
         Command::Trace(t) => report(trace(t), 1),
         Command::Deploy(d) => report(deploy::deploy(d).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Cost(c) => report(cost::cost(c).map_err(|e| format!("[{}] {e}", e.code())), 1),
+        Command::Search(s) => report(search::search(s).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Compare(c) => report(compare(c, argv.get(2..).unwrap_or_default()), 1),
         Command::Train(t) => match t.resolve() {
             Ok(a) => match train(a) {

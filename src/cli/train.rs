@@ -43,7 +43,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
     }
     let device = cpu_device().autodiff();
     let shape = [1, a.input_size, a.input_size];
-    if a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
+    if a.plan.is_none() && a.arch == "mbv2-tiny" && a.model.shift_mode == shiftaddaug::nn::ShiftMode::Ps {
         let cfg = MobileNetV2TinyConfig {
             conv: a.model.conv,
             shift_mode: a.model.shift_mode,
@@ -57,8 +57,12 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         let eval = block_on(shiftaddaug::train::evaluate(&m, 10, &test_set, a.train.eval_batch_size))?;
         return Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() });
     }
-    if a.arch != "mfcnn" {
-        let spec = shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny).scaled(a.width_mult)?;
+    if a.arch != "mfcnn" || a.plan.is_some() {
+        let spec = match &a.plan {
+            Some(p) => read_plan(p)?,
+            None => shiftaddaug::aug::NetSpec::by_name(&a.arch).unwrap_or_else(shiftaddaug::aug::NetSpec::mbv2_tiny),
+        }
+        .scaled(a.width_mult)?;
         let cfg = AugNetConfig {
             aug: a.aug.clone(),
             spec,
@@ -69,9 +73,10 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             adder_std: Some(a.adder_std),
             ..AugNetConfig::new(shape, 10, a.model.conv)
         };
+        let name = a.plan.as_ref().map_or(a.arch.clone(), |p| format!("plan {}", p.display()));
         let desc = format!(
             "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} MACs/image",
-            a.arch,
+            name,
             cfg.conv,
             cfg.stem_conv,
             cfg.classifier,
@@ -83,6 +88,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             cfg.aug.alpha,
             cfg.tiny_macs()
         );
+        cfg.validate()?;
         let net = init_seeded(&device, a.train.seed, |d| cfg.init(d))?;
         let params = net.tiny_param_count();
         let net = run(net, &desc, params, &json(&cfg), &a, &train_set, &test_set)?;
@@ -121,6 +127,12 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         write_export(dir, block_on(shiftaddaug::export::export_mfcnn(&m))?)?;
     }
     Ok(Outcome { accuracy: eval.accuracy, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// A plan (spec JSON, e.g. `search`'s plan.json).
+fn read_plan(path: &std::path::Path) -> Result<shiftaddaug::aug::NetSpec, shiftaddaug::Error> {
+    let text = std::fs::read_to_string(path).map_err(io_at(path))?;
+    serde_json::from_str(&text).map_err(|e| shiftaddaug::Error::Config(format!("plan {}: {e}", path.display())))
 }
 
 /// Writes an export's `model.json` and `model.safetensors` into `dir` and says where.

@@ -1,0 +1,163 @@
+//! `shiftaddaug search CHECKPOINT`: the MF TargetNet inside a trained ShiftAddAug supernet
+//! under MAC / parameter limits (`shiftaddaug::nas`), scored on held-out training images.
+
+use super::train::{io_at, json};
+use clap::Args as ClapArgs;
+use shiftaddaug::aug::AugNetConfig;
+use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
+use shiftaddaug::engine::{block_on, cpu_device};
+use shiftaddaug::nas::supernet::{Holdout, WidthSpace, score};
+use shiftaddaug::nas::{Constraint, EvolutionConfig, Scored, evolve};
+use shiftaddaug::train::Trainer;
+use shiftaddaug::train::checkpoint::read_header;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The options of `search`.
+#[derive(ClapArgs, Debug)]
+pub(super) struct SearchArgs {
+    /// A supernet checkpoint (`train --aug on --out DIR` writes DIR/checkpoint.bin).
+    pub(super) checkpoint: PathBuf,
+    /// Limit on the TargetNet's multiply-accumulates per image.
+    #[arg(long, value_name = "N")]
+    pub(super) max_macs: Option<u64>,
+    /// Limit on the TargetNet's parameters.
+    #[arg(long, value_name = "N")]
+    pub(super) max_params: Option<u64>,
+    /// Candidates per generation.
+    #[arg(long, default_value_t = EvolutionConfig::default().population)]
+    pub(super) population: usize,
+    /// Generations after the initial population.
+    #[arg(long, default_value_t = EvolutionConfig::default().generations)]
+    pub(super) generations: usize,
+    /// Share of each generation kept as parents.
+    #[arg(long, default_value_t = EvolutionConfig::default().parent_ratio)]
+    pub(super) parent_ratio: f64,
+    /// Share of the children made by mutation (the rest by crossover).
+    #[arg(long, default_value_t = EvolutionConfig::default().mutation_ratio)]
+    pub(super) mutation_ratio: f64,
+    /// Probability that a mutation redraws each gene.
+    #[arg(long, default_value_t = EvolutionConfig::default().mutation_prob)]
+    pub(super) mutation_prob: f64,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 0)]
+    pub(super) seed: u64,
+    /// Held-out images each candidate's BatchNorm statistics are re-estimated on.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub(super) bn_images: usize,
+    /// Held-out images each candidate is scored on.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub(super) eval_images: usize,
+    /// Fashion-MNIST folder. The held-out images are the last bn + eval of the training set:
+    /// train the supernet on fewer (`--train-limit`) to keep them unseen.
+    #[arg(long, default_value = FASHION_MNIST_DIR)]
+    pub(super) data: PathBuf,
+    /// Writes search.json (every candidate, the front, the best) and plan.json (the best's
+    /// spec, for `train --plan`) here.
+    #[arg(long, value_name = "DIR", default_value = "shiftaddaug-search")]
+    pub(super) out: PathBuf,
+}
+
+/// A candidate with its widths, as written to search.json.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Row<'a> {
+    #[serde(flatten)]
+    scored: &'a Scored,
+    plan: shiftaddaug::aug::NetSpec,
+}
+
+/// Runs the search and writes its results; progress goes to stderr.
+pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
+    let start = Instant::now();
+    let bytes = std::fs::read(&a.checkpoint).map_err(io_at(&a.checkpoint))?;
+    let header = read_header(&bytes)?;
+    let cfg: AugNetConfig = serde_json::from_str(&header.model_config).map_err(|e| {
+        shiftaddaug::Error::Config(format!("the checkpoint holds no supernet config ({e}); search needs a zoo model's checkpoint"))
+    })?;
+    let space = WidthSpace::new(&cfg)?;
+    let device = cpu_device().autodiff();
+    let mut trainer = Trainer::new(cfg.init(&device)?, cfg.num_classes, header.train_config.clone())?;
+    trainer.restore(&bytes, &header.model_config)?;
+    let net = trainer.into_model();
+
+    let mut train_set = load_fashion_mnist(&a.data, Split::Train)?;
+    let [_, h, _] = cfg.input_shape;
+    if h > 28 {
+        train_set = train_set.pad_to(h);
+    }
+    let held = a.bn_images.checked_add(a.eval_images).filter(|&n| n >= 2 && a.bn_images >= 1 && a.eval_images >= 1 && n <= train_set.len());
+    let Some(held) = held else {
+        return Err(shiftaddaug::Error::Config(format!(
+            "--bn-images {} and --eval-images {} must each be >= 1 and together at most the {} training images",
+            a.bn_images,
+            a.eval_images,
+            train_set.len()
+        )));
+    };
+    let first = train_set.len() - held;
+    let (bn, eval) = (train_set.slice(first, first + a.bn_images), train_set.slice(first + a.bn_images, train_set.len()));
+    let holdout = Holdout { bn: &bn, eval: &eval };
+
+    let evo = EvolutionConfig {
+        population: a.population,
+        generations: a.generations,
+        parent_ratio: a.parent_ratio,
+        mutation_ratio: a.mutation_ratio,
+        mutation_prob: a.mutation_prob,
+        seed: a.seed,
+    };
+    let constraint = Constraint { max_macs: a.max_macs, max_params: a.max_params };
+    let tiny = cfg.tiny_macs();
+    eprintln!(
+        "search: {} width choices over {} genes ({} architectures); supernet's own tiny model {tiny} MACs; held-out training images {first}..{}",
+        space.space().choices.iter().sum::<usize>(),
+        space.space().choices.len(),
+        space.space().size(),
+        train_set.len()
+    );
+    let result = evolve(
+        &space.space(),
+        &evo,
+        &constraint,
+        &|g| Ok(space.cost(&net, g)),
+        &mut |g| block_on(score(&space, &net, g, &holdout)),
+        &mut |generation, best| {
+            eprintln!(
+                "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters ({:.0} s)",
+                best.accuracy,
+                best.cost.macs,
+                best.cost.params,
+                start.elapsed().as_secs_f64()
+            );
+            true
+        },
+    )?;
+    std::fs::create_dir_all(&a.out).map_err(io_at(&a.out))?;
+    let row = |s: &'_ Scored| serde_json::to_value(Row { scored: s, plan: space.plan(&s.genome) }).expect("rows serialise");
+    let report = serde_json::json!({
+        "checkpoint": a.checkpoint.display().to_string(),
+        "constraint": constraint,
+        "evolution": evo,
+        "heldOut": { "bnImages": a.bn_images, "evalImages": a.eval_images, "first": first },
+        "best": row(&result.best),
+        "front": result.front.iter().map(row).collect::<Vec<_>>(),
+        "evaluated": result.evaluated.iter().map(row).collect::<Vec<_>>(),
+    });
+    let (ps, pp) = (a.out.join("search.json"), a.out.join("plan.json"));
+    std::fs::write(&ps, serde_json::to_string_pretty(&report).expect("json")).map_err(io_at(&ps))?;
+    std::fs::write(&pp, json(&space.plan(&result.best.genome))).map_err(io_at(&pp))?;
+    println!(
+        "best: held-out accuracy {:.4}, {} MACs, {} parameters ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {}\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
+        result.best.accuracy,
+        result.best.cost.macs,
+        result.best.cost.params,
+        result.evaluated.len(),
+        result.front.len(),
+        start.elapsed().as_secs_f64(),
+        ps.display(),
+        pp.display(),
+        pp.display()
+    );
+    Ok(())
+}

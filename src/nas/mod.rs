@@ -1,0 +1,372 @@
+//! Architecture search (METHOD.md §5): an evolutionary search (Once-for-All's: population,
+//! parents, mutation and crossover) over a space of discrete choices, under hardware limits,
+//! with candidates scored by a caller's evaluator. [`supernet`] binds it to a trained
+//! ShiftAddAug supernet: stage 2 of §5.3, the MF TargetNet chosen inside the SubNet by
+//! inherited-weight accuracy after BatchNorm re-estimation on a held-out split.
+//!
+//! The search itself knows genomes (one choice index per gene), costs and accuracies only, so
+//! it is tested here with closed-form evaluators.
+
+pub mod supernet;
+
+use crate::data::Rng;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+/// One choice index per gene; index 0 is each gene's cheapest choice.
+pub type Genome = Vec<usize>;
+
+/// Settings of the evolution (OFA's defaults: population 100, parent ratio 0.25, mutation
+/// ratio 0.5, mutation probability 0.1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct EvolutionConfig {
+    /// Candidates per generation (≥ 2).
+    pub population: usize,
+    /// Generations after the initial population (≥ 0).
+    pub generations: usize,
+    /// Share of the population kept as parents, in (0, 1].
+    pub parent_ratio: f64,
+    /// Share of the children made by mutation (the rest by crossover), in [0, 1].
+    pub mutation_ratio: f64,
+    /// Probability that a mutation resamples each gene, in (0, 1].
+    pub mutation_prob: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        Self { population: 100, generations: 20, parent_ratio: 0.25, mutation_ratio: 0.5, mutation_prob: 0.1, seed: 0 }
+    }
+}
+
+impl EvolutionConfig {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad value and its valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, range: &str| Err(Error::Config(format!("{what} {v} must be in {range}")));
+        if self.population < 2 {
+            return bad("population", self.population as f64, "[2, ∞)");
+        }
+        if !(self.parent_ratio > 0.0 && self.parent_ratio <= 1.0) {
+            return bad("parentRatio", self.parent_ratio, "(0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.mutation_ratio) {
+            return bad("mutationRatio", self.mutation_ratio, "[0, 1]");
+        }
+        if !(self.mutation_prob > 0.0 && self.mutation_prob <= 1.0) {
+            return bad("mutationProb", self.mutation_prob, "(0, 1]");
+        }
+        Ok(())
+    }
+}
+
+/// The hardware cost of a candidate (of its deployed MF net, one image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    /// Multiply-accumulates (of any operator).
+    pub macs: u64,
+    /// Learnable parameters.
+    pub params: u64,
+}
+
+/// Limits a candidate must meet; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Constraint {
+    /// At most this many MACs.
+    pub max_macs: Option<u64>,
+    /// At most this many parameters.
+    pub max_params: Option<u64>,
+}
+
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(m) = self.max_macs {
+            parts.push(format!("MACs <= {m}"));
+        }
+        if let Some(p) = self.max_params {
+            parts.push(format!("parameters <= {p}"));
+        }
+        if parts.is_empty() { write!(f, "no limit") } else { write!(f, "{}", parts.join(" and ")) }
+    }
+}
+
+impl Constraint {
+    /// Whether `c` meets every limit.
+    pub fn admits(&self, c: &Cost) -> bool {
+        self.max_macs.is_none_or(|m| c.macs <= m) && self.max_params.is_none_or(|m| c.params <= m)
+    }
+}
+
+/// One evaluated candidate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scored {
+    /// Its choices.
+    pub genome: Genome,
+    /// The evaluator's accuracy (higher is better).
+    pub accuracy: f64,
+    /// Its cost.
+    pub cost: Cost,
+    /// The generation it was first evaluated in (0: the initial population).
+    pub generation: usize,
+}
+
+/// What a search returns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    /// The most accurate candidate that meets the constraint (ties: the cheaper in MACs, then
+    /// the first evaluated).
+    pub best: Scored,
+    /// Every candidate evaluated, in evaluation order (all meet the constraint).
+    pub evaluated: Vec<Scored>,
+    /// The candidates no other one beats on both accuracy and MACs, by increasing MACs.
+    pub front: Vec<Scored>,
+}
+
+/// The search space: how many choices each gene has (each ≥ 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Space {
+    /// Choices per gene.
+    pub choices: Vec<usize>,
+}
+
+impl Space {
+    fn random(&self, rng: &mut Rng) -> Genome {
+        self.choices.iter().map(|&n| rng.below(n)).collect()
+    }
+
+    /// Number of architectures, saturating.
+    pub fn size(&self) -> u64 {
+        self.choices.iter().fold(1u64, |a, &n| a.saturating_mul(n as u64))
+    }
+}
+
+/// Draws of a candidate that must meet the constraint before the last one is repaired.
+const DRAWS: usize = 20;
+
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The non-dominated candidates of `all` in (accuracy ↑, MACs ↓), by increasing MACs.
+pub fn pareto_front(all: &[Scored]) -> Vec<Scored> {
+    let mut sorted: Vec<&Scored> = all.iter().collect();
+    sorted.sort_by(|a, b| a.cost.macs.cmp(&b.cost.macs).then(b.accuracy.total_cmp(&a.accuracy)));
+    let mut front: Vec<Scored> = Vec::new();
+    for s in sorted {
+        if front.last().is_none_or(|f| s.accuracy > f.accuracy) {
+            front.push(s.clone());
+        }
+    }
+    front
+}
+
+/// Runs the evolution: an initial population of random candidates that meet `constraint`,
+/// then per generation the top `parent_ratio` as parents and children by mutation and
+/// crossover (each redrawn until it meets the constraint). `cost` must be cheap; `evaluate`
+/// runs once per distinct genome. `progress(generation, best so far)` is called after each
+/// generation and may stop the search by returning `false` (the result so far is returned).
+///
+/// # Errors
+/// [`Error::Config`] for a bad config or an empty space; [`Error::Config`] naming the cheapest
+/// candidate's cost when even it does not meet the constraint; whatever `cost` or `evaluate`
+/// return.
+pub fn evolve(
+    space: &Space,
+    cfg: &EvolutionConfig,
+    constraint: &Constraint,
+    cost: &dyn Fn(&Genome) -> Result<Cost>,
+    evaluate: &mut dyn FnMut(&Genome) -> Result<f64>,
+    progress: &mut dyn FnMut(usize, &Scored) -> bool,
+) -> Result<SearchResult> {
+    cfg.validate()?;
+    if space.choices.is_empty() || space.choices.contains(&0) {
+        return Err(Error::Config(format!("empty search space (choices per gene {:?})", space.choices)));
+    }
+    let cheapest = cost(&vec![0; space.choices.len()])?;
+    if !constraint.admits(&cheapest) {
+        return Err(Error::Config(format!(
+            "no architecture meets {constraint}: the cheapest has {} MACs and {} parameters",
+            cheapest.macs, cheapest.params
+        )));
+    }
+    let mut rng = Rng::new(cfg.seed);
+    // Draws with `make` until a candidate meets the constraint; after DRAWS misses, the last
+    // draw is repaired by narrowing random genes one step at a time (the cheapest genome, all
+    // zeros, meets it), so tight limits still give varied candidates.
+    let feasible = |rng: &mut Rng, make: &mut dyn FnMut(&mut Rng) -> Genome| -> Result<(Genome, Cost)> {
+        let mut g = Vec::new();
+        for _ in 0..DRAWS {
+            g = make(rng);
+            let c = cost(&g)?;
+            if constraint.admits(&c) {
+                return Ok((g, c));
+            }
+        }
+        loop {
+            let c = cost(&g)?;
+            if constraint.admits(&c) {
+                return Ok((g, c));
+            }
+            let wide: Vec<usize> = (0..g.len()).filter(|&i| g[i] > 0).collect();
+            if wide.is_empty() {
+                return Ok((g, c));
+            }
+            g[wide[rng.below(wide.len())]] -= 1;
+        }
+    };
+    let mut seen: HashMap<Genome, usize> = HashMap::new();
+    let mut evaluated: Vec<Scored> = Vec::new();
+    let mut score = |g: Genome, c: Cost, generation: usize, evaluated: &mut Vec<Scored>| -> Result<Scored> {
+        if let Some(&i) = seen.get(&g) {
+            return Ok(evaluated[i].clone());
+        }
+        let accuracy = evaluate(&g)?;
+        seen.insert(g.clone(), evaluated.len());
+        let s = Scored { genome: g, accuracy, cost: c, generation };
+        evaluated.push(s.clone());
+        Ok(s)
+    };
+    let rank = |pop: &mut Vec<Scored>| {
+        pop.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.cost.macs.cmp(&b.cost.macs)));
+    };
+    let mut population = Vec::with_capacity(cfg.population);
+    for _ in 0..cfg.population {
+        let (g, c) = feasible(&mut rng, &mut |r| space.random(r))?;
+        population.push(score(g, c, 0, &mut evaluated)?);
+    }
+    rank(&mut population);
+    let parents_n = ((cfg.population as f64 * cfg.parent_ratio).round() as usize).clamp(1, cfg.population);
+    let mutants_n = ((cfg.population - parents_n) as f64 * cfg.mutation_ratio).round() as usize;
+    if progress(0, &population[0]) {
+        for generation in 1..=cfg.generations {
+            let parents: Vec<Scored> = population[..parents_n].to_vec();
+            let mut next = parents.clone();
+            for i in 0..cfg.population - parents_n {
+                let (g, c) = if i < mutants_n {
+                    let p = &parents[rng.below(parents_n)].genome;
+                    feasible(&mut rng, &mut |r| {
+                        p.iter().zip(&space.choices).map(|(&v, &n)| if unit(r) < cfg.mutation_prob { r.below(n) } else { v }).collect()
+                    })?
+                } else {
+                    let (a, b) = (&parents[rng.below(parents_n)].genome, &parents[rng.below(parents_n)].genome);
+                    feasible(&mut rng, &mut |r| a.iter().zip(b).map(|(&x, &y)| if r.below(2) == 0 { x } else { y }).collect())?
+                };
+                next.push(score(g, c, generation, &mut evaluated)?);
+            }
+            population = next;
+            rank(&mut population);
+            if !progress(generation, &population[0]) {
+                break;
+            }
+        }
+    }
+    let mut all = evaluated.clone();
+    rank(&mut all);
+    let best = all[0].clone();
+    let front = pareto_front(&evaluated);
+    Ok(SearchResult { best, evaluated, front })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cost and accuracy both grow with every gene: the best under a MAC limit spends it.
+    fn cost_of(g: &Genome) -> Result<Cost> {
+        let macs = g.iter().enumerate().map(|(i, &v)| (v as u64 + 1) * (i as u64 + 1)).sum();
+        Ok(Cost { macs, params: macs / 2 })
+    }
+
+    fn accuracy_of(g: &Genome) -> f64 {
+        g.iter().enumerate().map(|(i, &v)| v as f64 * (5 - i) as f64).sum::<f64>()
+    }
+
+    fn run(cfg: &EvolutionConfig, constraint: Constraint) -> Result<SearchResult> {
+        let space = Space { choices: vec![4; 5] };
+        evolve(&space, cfg, &constraint, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true)
+    }
+
+    #[test]
+    fn finds_the_optimum_under_the_limit_and_is_seeded() {
+        let cfg = EvolutionConfig { population: 20, generations: 15, seed: 3, ..EvolutionConfig::default() };
+        let constraint = Constraint { max_macs: Some(30), max_params: None };
+        let r = run(&cfg, constraint).unwrap();
+        // Exhaustive optimum over the 4^5 genomes.
+        let best = (0..4usize.pow(5))
+            .map(|k| (0..5).map(|i| (k / 4usize.pow(i)) % 4).collect::<Genome>())
+            .filter(|g| cost_of(g).unwrap().macs <= 30)
+            .map(|g| accuracy_of(&g))
+            .fold(f64::MIN, f64::max);
+        assert!(r.best.accuracy >= 0.85 * best, "{} against the optimum {best}", r.best.accuracy);
+        let initial = r.evaluated.iter().filter(|s| s.generation == 0).map(|s| s.accuracy).fold(f64::MIN, f64::max);
+        assert!(r.best.accuracy > initial, "the generations improve on the random population ({initial})");
+        assert!(r.best.generation > 0);
+        assert!(r.evaluated.iter().all(|s| constraint.admits(&s.cost)), "every candidate meets the limit");
+        assert!(r.evaluated.len() < 4usize.pow(5), "the search evaluates a part of the space");
+        // A limit only a few genomes meet: the repair still gives a varied population.
+        let tight = Constraint { max_macs: Some(17), max_params: None };
+        let r2 = run(&EvolutionConfig { population: 8, generations: 2, ..cfg.clone() }, tight).unwrap();
+        assert!(r2.evaluated.len() >= 4 && r2.evaluated.iter().all(|s| tight.admits(&s.cost)), "{:?}", r2.evaluated);
+        assert_eq!(r, run(&cfg, constraint).unwrap(), "same seed, same search");
+        assert_ne!(r.evaluated, run(&EvolutionConfig { seed: 4, ..cfg.clone() }, constraint).unwrap().evaluated);
+    }
+
+    #[test]
+    fn the_front_is_non_dominated_and_sorted() {
+        let cfg = EvolutionConfig { population: 12, generations: 3, seed: 1, ..EvolutionConfig::default() };
+        let r = run(&cfg, Constraint::default()).unwrap();
+        for w in r.front.windows(2) {
+            assert!(w[0].cost.macs < w[1].cost.macs && w[0].accuracy < w[1].accuracy, "{w:?}");
+        }
+        for s in &r.evaluated {
+            assert!(r.front.iter().any(|f| f.cost.macs <= s.cost.macs && f.accuracy >= s.accuracy), "{s:?} is covered by the front");
+        }
+        for f in &r.front {
+            let beaten = r.evaluated.iter().any(|o| {
+                (o.cost.macs <= f.cost.macs && o.accuracy > f.accuracy) || (o.cost.macs < f.cost.macs && o.accuracy >= f.accuracy)
+            });
+            assert!(!beaten, "{f:?} is dominated");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_typed_errors() {
+        let cfg = EvolutionConfig { population: 4, generations: 1, ..EvolutionConfig::default() };
+        let e = run(&cfg, Constraint { max_macs: Some(14), max_params: None }).unwrap_err();
+        assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs"), "{e}");
+        for bad in [
+            EvolutionConfig { population: 1, ..cfg.clone() },
+            EvolutionConfig { parent_ratio: 0.0, ..cfg.clone() },
+            EvolutionConfig { mutation_ratio: 1.5, ..cfg.clone() },
+            EvolutionConfig { mutation_prob: f64::NAN, ..cfg.clone() },
+        ] {
+            assert_eq!(run(&bad, Constraint::default()).unwrap_err().code(), "INVALID_CONFIG");
+        }
+        let empty = Space { choices: vec![3, 0] };
+        let e = evolve(&empty, &cfg, &Constraint::default(), &cost_of, &mut |_| Ok(0.0), &mut |_, _| true).unwrap_err();
+        assert_eq!(e.code(), "INVALID_CONFIG");
+    }
+
+    #[test]
+    fn progress_can_stop_the_search() {
+        let cfg = EvolutionConfig { population: 6, generations: 50, ..EvolutionConfig::default() };
+        let space = Space { choices: vec![4; 5] };
+        let mut calls = 0;
+        let r = evolve(&space, &cfg, &Constraint::default(), &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |generation, _| {
+            calls += 1;
+            generation < 2
+        })
+        .unwrap();
+        assert_eq!(calls, 3, "generations 0, 1 and 2 reported, then stopped");
+        assert!(r.evaluated.iter().all(|s| s.generation <= 2));
+    }
+}
