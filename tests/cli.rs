@@ -155,6 +155,33 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let front = report["front"].as_array().unwrap();
     assert!(front.windows(2).all(|w| macs(&w[0]) < macs(&w[1]) && acc(&w[0]) < acc(&w[1])));
     assert_eq!(front.last().map(acc), Some(acc(best)));
+    // One generation more with --resume draws what a two-generation search draws.
+    let out = search(&["--max-macs", "450000", "--resume", "--generations", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming at generation 1"));
+    let resumed: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let whole_dir = dir.join("whole");
+    let out = cli(&[
+        "search",
+        ckpt.to_str().unwrap(),
+        "--population",
+        "6",
+        "--generations",
+        "2",
+        "--bn-images",
+        "100",
+        "--eval-images",
+        "100",
+        "--max-macs",
+        "450000",
+        "--out",
+        whole_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let whole: serde_json::Value = serde_json::from_slice(&std::fs::read(whole_dir.join("search.json")).unwrap()).unwrap();
+    assert_eq!(resumed["evaluated"], whole["evaluated"]);
+    assert!(resumed["evaluated"].as_array().unwrap().len() > evaluated.len());
+    let best = &resumed["best"];
     // The plan is the best's spec; trained with --plan, its tiny model has the best's MACs.
     let plan = res.join("plan.json");
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&plan).unwrap()).unwrap(), best["plan"]);

@@ -7,7 +7,7 @@ use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::nas::supernet::{Holdout, WidthSpace, score};
-use shiftaddaug::nas::{Constraint, EvolutionConfig, Scored, evolve};
+use shiftaddaug::nas::{Constraint, Evolution, EvolutionConfig, Scored, Step};
 use shiftaddaug::train::Trainer;
 use shiftaddaug::train::checkpoint::read_header;
 use std::path::PathBuf;
@@ -27,9 +27,10 @@ pub(super) struct SearchArgs {
     /// Candidates per generation.
     #[arg(long, default_value_t = EvolutionConfig::default().population)]
     pub(super) population: usize,
-    /// Generations after the initial population.
-    #[arg(long, default_value_t = EvolutionConfig::default().generations)]
-    pub(super) generations: usize,
+    /// Generations after the initial population [default: 20; with --resume: the saved
+    /// number, or more to continue a finished search].
+    #[arg(long, value_name = "N")]
+    pub(super) generations: Option<usize>,
     /// Share of each generation kept as parents.
     #[arg(long, default_value_t = EvolutionConfig::default().parent_ratio)]
     pub(super) parent_ratio: f64,
@@ -53,9 +54,13 @@ pub(super) struct SearchArgs {
     #[arg(long, default_value = FASHION_MNIST_DIR)]
     pub(super) data: PathBuf,
     /// Writes search.json (every candidate, the front, the best) and plan.json (the best's
-    /// spec, for `train --plan`) here.
+    /// spec, for `train --plan`) here after every generation, and state.json to resume from.
     #[arg(long, value_name = "DIR", default_value = "shiftaddaug-search")]
     pub(super) out: PathBuf,
+    /// Continue the search saved in --out (its state.json); the evolution options and limits
+    /// are the saved ones, except a larger --generations.
+    #[arg(long)]
+    pub(super) resume: bool,
 }
 
 /// A candidate with its widths, as written to search.json.
@@ -101,52 +106,81 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
 
     let evo = EvolutionConfig {
         population: a.population,
-        generations: a.generations,
+        generations: a.generations.unwrap_or(EvolutionConfig::default().generations),
         parent_ratio: a.parent_ratio,
         mutation_ratio: a.mutation_ratio,
         mutation_prob: a.mutation_prob,
         seed: a.seed,
     };
     let constraint = Constraint { max_macs: a.max_macs, max_params: a.max_params };
-    let tiny = cfg.tiny_macs();
+    let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
+    let state_path = a.out.join("state.json");
+    let mut e = if a.resume {
+        let text = std::fs::read_to_string(&state_path).map_err(io_at(&state_path))?;
+        let mut e: Evolution = serde_json::from_str(&text)
+            .map_err(|err| shiftaddaug::Error::Config(format!("{}: not a saved search ({err})", state_path.display())))?;
+        if e.choices() != space.space().choices {
+            return Err(shiftaddaug::Error::Config(format!("{} was saved for another supernet", state_path.display())));
+        }
+        if let Some(n) = a.generations {
+            e.extend_generations(n);
+        }
+        e.resume();
+        eprintln!("search: resuming at generation {} with {} candidates scored", e.generation(), e.scored());
+        e
+    } else {
+        Evolution::new(&space.space(), &evo, &constraint, &cost)?
+    };
     eprintln!(
-        "search: {} width choices over {} genes ({} architectures); supernet's own tiny model {tiny} MACs; held-out training images {first}..{}",
+        "search: {} width choices over {} genes ({} architectures); supernet's own tiny model {} MACs; held-out training images {first}..{}",
         space.space().choices.iter().sum::<usize>(),
         space.space().choices.len(),
         space.space().size(),
+        cfg.tiny_macs(),
         train_set.len()
     );
-    let result = evolve(
-        &space.space(),
-        &evo,
-        &constraint,
-        &|g| Ok(space.cost(&net, g)),
-        &mut |g| block_on(score(&space, &net, g, &holdout)),
-        &mut |generation, best| {
-            eprintln!(
-                "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters ({:.0} s)",
-                best.accuracy,
-                best.cost.macs,
-                best.cost.params,
-                start.elapsed().as_secs_f64()
-            );
-            true
-        },
-    )?;
     std::fs::create_dir_all(&a.out).map_err(io_at(&a.out))?;
-    let row = |s: &'_ Scored| serde_json::to_value(Row { scored: s, plan: space.plan(&s.genome) }).expect("rows serialise");
-    let report = serde_json::json!({
-        "checkpoint": a.checkpoint.display().to_string(),
-        "constraint": constraint,
-        "evolution": evo,
-        "heldOut": { "bnImages": a.bn_images, "evalImages": a.eval_images, "first": first },
-        "best": row(&result.best),
-        "front": result.front.iter().map(row).collect::<Vec<_>>(),
-        "evaluated": result.evaluated.iter().map(row).collect::<Vec<_>>(),
-    });
     let (ps, pp) = (a.out.join("search.json"), a.out.join("plan.json"));
-    std::fs::write(&ps, serde_json::to_string_pretty(&report).expect("json")).map_err(io_at(&ps))?;
-    std::fs::write(&pp, json(&space.plan(&result.best.genome))).map_err(io_at(&pp))?;
+    // search.json, plan.json and state.json as they stand (after each generation).
+    let save = |e: &Evolution| -> Result<(), shiftaddaug::Error> {
+        let result = e.result();
+        let row = |s: &'_ Scored| serde_json::to_value(Row { scored: s, plan: space.plan(&s.genome) }).expect("rows serialise");
+        let report = serde_json::json!({
+            "checkpoint": a.checkpoint.display().to_string(),
+            "constraint": e.constraint(),
+            "evolution": e.config(),
+            "generation": e.generation(),
+            "finished": e.is_stopped(),
+            "heldOut": { "bnImages": a.bn_images, "evalImages": a.eval_images, "first": first },
+            "best": row(&result.best),
+            "front": result.front.iter().map(row).collect::<Vec<_>>(),
+            "evaluated": result.evaluated.iter().map(row).collect::<Vec<_>>(),
+        });
+        std::fs::write(&ps, serde_json::to_string_pretty(&report).expect("json")).map_err(io_at(&ps))?;
+        std::fs::write(&pp, json(&space.plan(&result.best.genome))).map_err(io_at(&pp))?;
+        let tmp = a.out.join("state.json.tmp");
+        std::fs::write(&tmp, json(e)).map_err(io_at(&tmp))?;
+        std::fs::rename(&tmp, &state_path).map_err(io_at(&state_path))
+    };
+    loop {
+        match e.next(&cost)? {
+            Step::Score(g, _) => e.report(block_on(score(&space, &net, &g, &holdout))?),
+            Step::Generation(generation, best) => {
+                eprintln!(
+                    "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters ({} scored, {:.0} s)",
+                    best.accuracy,
+                    best.cost.macs,
+                    best.cost.params,
+                    e.scored(),
+                    start.elapsed().as_secs_f64()
+                );
+                save(&e)?;
+            }
+            Step::Done => break,
+        }
+    }
+    save(&e)?;
+    let result = e.result();
     println!(
         "best: held-out accuracy {:.4}, {} MACs, {} parameters ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {}\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
         result.best.accuracy,

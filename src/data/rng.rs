@@ -1,8 +1,9 @@
 //! A small deterministic PRNG (SplitMix64), identical on every target, so that a seed gives the
 //! same shuffles natively, in Node and in the browser.
 
-/// SplitMix64 generator. Not cryptographic.
-#[derive(Debug, Clone)]
+/// SplitMix64 generator. Not cryptographic. Serialises as its state (a resumable search
+/// stores it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: u64,
 }

@@ -11,7 +11,6 @@ pub mod supernet;
 
 use crate::data::Rng;
 use crate::error::{Error, Result};
-use std::collections::HashMap;
 
 /// One choice index per gene; index 0 is each gene's cheapest choice.
 pub type Genome = Vec<usize>;
@@ -139,17 +138,14 @@ pub struct Space {
 }
 
 impl Space {
-    fn random(&self, rng: &mut Rng) -> Genome {
-        self.choices.iter().map(|&n| rng.below(n)).collect()
-    }
-
     /// Number of architectures, saturating.
     pub fn size(&self) -> u64 {
         self.choices.iter().fold(1u64, |a, &n| a.saturating_mul(n as u64))
     }
 }
 
-/// Draws of a candidate that must meet the constraint before the last one is repaired.
+/// Draws of a candidate that must meet the constraint before the last one is repaired
+/// ([`Evolution`]).
 const DRAWS: usize = 20;
 
 fn unit(rng: &mut Rng) -> f64 {
@@ -169,16 +165,238 @@ pub fn pareto_front(all: &[Scored]) -> Vec<Scored> {
     front
 }
 
-/// Runs the evolution: an initial population of random candidates that meet `constraint`,
-/// then per generation the top `parent_ratio` as parents and children by mutation and
-/// crossover (each redrawn until it meets the constraint). `cost` must be cheap; `evaluate`
-/// runs once per distinct genome. `progress(generation, best so far)` is called after each
-/// generation and may stop the search by returning `false` (the result so far is returned).
+/// Where an [`Evolution`] stands: the candidates of the current generation still to score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evolution {
+    space: Vec<usize>,
+    config: EvolutionConfig,
+    constraint: Constraint,
+    rng: Rng,
+    /// The generation being scored.
+    generation: usize,
+    /// Its candidates drawn so far with their costs; `pending[scored..]` await a score.
+    pending: Vec<(Genome, Cost)>,
+    scored: usize,
+    /// The ranked population of the last complete generation.
+    population: Vec<Scored>,
+    /// Every distinct candidate scored, in order.
+    evaluated: Vec<Scored>,
+    /// No more generations.
+    done: bool,
+}
+
+/// What an [`Evolution`] asks for next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Score this candidate (its cost is known) and [`Evolution::report`] its accuracy.
+    Score(Genome, Cost),
+    /// A generation is complete: its number and its best candidate.
+    Generation(usize, Scored),
+    /// The search is over.
+    Done,
+}
+
+impl Evolution {
+    /// Starts a search: validates the config and the space, checks that the cheapest candidate
+    /// (every gene at 0) meets the constraint, and draws the initial population.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad config or an empty space, or naming the cheapest candidate's
+    /// cost when even it does not meet the constraint; whatever `cost` returns.
+    pub fn new(space: &Space, config: &EvolutionConfig, constraint: &Constraint, cost: &dyn Fn(&Genome) -> Result<Cost>) -> Result<Self> {
+        config.validate()?;
+        if space.choices.is_empty() || space.choices.contains(&0) {
+            return Err(Error::Config(format!("empty search space (choices per gene {:?})", space.choices)));
+        }
+        let cheapest = cost(&vec![0; space.choices.len()])?;
+        if !constraint.admits(&cheapest) {
+            return Err(Error::Config(format!(
+                "no architecture meets {constraint}: the cheapest has {} MACs and {} parameters",
+                cheapest.macs, cheapest.params
+            )));
+        }
+        let mut e = Self {
+            space: space.choices.clone(),
+            config: config.clone(),
+            constraint: *constraint,
+            rng: Rng::new(config.seed),
+            generation: 0,
+            pending: Vec::new(),
+            scored: 0,
+            population: Vec::new(),
+            evaluated: Vec::new(),
+            done: false,
+        };
+        for _ in 0..config.population {
+            let choices = e.space.clone();
+            let c = e.feasible(cost, &mut |r| choices.iter().map(|&n| r.below(n)).collect())?;
+            e.pending.push(c);
+        }
+        Ok(e)
+    }
+
+    /// Draws with `make` until a candidate meets the constraint; after [`DRAWS`] misses, the
+    /// last draw is repaired by narrowing random genes one step at a time (the cheapest genome,
+    /// all zeros, meets it), so tight limits still give varied candidates.
+    fn feasible(&mut self, cost: &dyn Fn(&Genome) -> Result<Cost>, make: &mut dyn FnMut(&mut Rng) -> Genome) -> Result<(Genome, Cost)> {
+        let mut g = Vec::new();
+        for _ in 0..DRAWS {
+            g = make(&mut self.rng);
+            let c = cost(&g)?;
+            if self.constraint.admits(&c) {
+                return Ok((g, c));
+            }
+        }
+        loop {
+            let c = cost(&g)?;
+            let wide: Vec<usize> = (0..g.len()).filter(|&i| g[i] > 0).collect();
+            if self.constraint.admits(&c) || wide.is_empty() {
+                return Ok((g, c));
+            }
+            g[wide[self.rng.below(wide.len())]] -= 1;
+        }
+    }
+
+    fn known(&self, g: &Genome) -> Option<&Scored> {
+        self.evaluated.iter().find(|s| &s.genome == g)
+    }
+
+    /// What to do next: score a candidate (then [`report`](Self::report) its accuracy), take
+    /// note of a completed generation (ranked; the next one is drawn with `cost`), or stop.
+    /// Candidates scored before are taken from the record without asking again.
+    ///
+    /// # Errors
+    /// Whatever `cost` returns.
+    pub fn next(&mut self, cost: &dyn Fn(&Genome) -> Result<Cost>) -> Result<Step> {
+        loop {
+            if self.done {
+                return Ok(Step::Done);
+            }
+            if self.scored == self.pending.len() {
+                let mut population: Vec<Scored> = self.pending.iter().map(|(g, _)| self.known(g).expect("scored").clone()).collect();
+                rank(&mut population);
+                self.population = population;
+                let generation = self.generation;
+                if generation < self.config.generations {
+                    self.breed(cost)?;
+                } else {
+                    self.done = true;
+                }
+                return Ok(Step::Generation(generation, self.population[0].clone()));
+            }
+            let (g, c) = self.pending[self.scored].clone();
+            match self.known(&g) {
+                Some(_) => self.scored += 1,
+                None => return Ok(Step::Score(g, c)),
+            }
+        }
+    }
+
+    /// Records the accuracy of the candidate [`next`](Self::next) asked for.
+    ///
+    /// # Panics
+    /// When no candidate awaits a score.
+    pub fn report(&mut self, accuracy: f64) {
+        let (genome, cost) = self.pending[self.scored].clone();
+        assert!(self.known(&genome).is_none(), "a score for a candidate next() did not ask for");
+        self.scored += 1;
+        self.evaluated.push(Scored { genome, accuracy, cost, generation: self.generation });
+    }
+
+    /// The top `parent_ratio` of the population, then children by mutation and crossover.
+    fn breed(&mut self, cost: &dyn Fn(&Genome) -> Result<Cost>) -> Result<()> {
+        let n = self.config.population;
+        let parents_n = ((n as f64 * self.config.parent_ratio).round() as usize).clamp(1, n);
+        let mutants_n = ((n - parents_n) as f64 * self.config.mutation_ratio).round() as usize;
+        let parents: Vec<Genome> = self.population[..parents_n].iter().map(|s| s.genome.clone()).collect();
+        let mut next: Vec<(Genome, Cost)> = self.population[..parents_n].iter().map(|s| (s.genome.clone(), s.cost)).collect();
+        let (choices, prob) = (self.space.clone(), self.config.mutation_prob);
+        for i in 0..n - parents_n {
+            let child = if i < mutants_n {
+                let p = parents[self.rng.below(parents_n)].clone();
+                self.feasible(cost, &mut |r| p.iter().zip(&choices).map(|(&v, &k)| if unit(r) < prob { r.below(k) } else { v }).collect())?
+            } else {
+                let (a, b) = (parents[self.rng.below(parents_n)].clone(), parents[self.rng.below(parents_n)].clone());
+                self.feasible(cost, &mut |r| a.iter().zip(&b).map(|(&x, &y)| if r.below(2) == 0 { x } else { y }).collect())?
+            };
+            next.push(child);
+        }
+        self.generation += 1;
+        self.pending = next;
+        self.scored = 0;
+        Ok(())
+    }
+
+    /// Ends the search after the current generation's results (the caller stopped it).
+    pub fn stop(&mut self) {
+        self.done = true;
+    }
+
+    /// Raises the number of generations to `n` (never lowers it); [`resume`](Self::resume)
+    /// then continues a finished search. The continuation draws what one longer run would.
+    pub fn extend_generations(&mut self, n: usize) {
+        self.config.generations = self.config.generations.max(n);
+    }
+
+    /// Whether the search is over (finished or stopped).
+    pub fn is_stopped(&self) -> bool {
+        self.done
+    }
+
+    /// Continues a stopped search where it stopped, if generations remain (a finished search
+    /// stays finished).
+    pub fn resume(&mut self) {
+        self.done = self.scored == self.pending.len() && self.generation >= self.config.generations;
+    }
+
+    /// The generation being scored (or the last one, when done).
+    pub fn generation(&self) -> usize {
+        self.generation
+    }
+
+    /// The search so far.
+    ///
+    /// # Panics
+    /// Before any candidate was scored.
+    pub fn result(&self) -> SearchResult {
+        let mut all = self.evaluated.clone();
+        rank(&mut all);
+        SearchResult { best: all[0].clone(), evaluated: self.evaluated.clone(), front: pareto_front(&self.evaluated) }
+    }
+
+    /// Choices per gene of the space searched.
+    pub fn choices(&self) -> &[usize] {
+        &self.space
+    }
+
+    /// The evolution settings.
+    pub fn config(&self) -> &EvolutionConfig {
+        &self.config
+    }
+
+    /// The limits.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+
+    /// Candidates scored so far.
+    pub fn scored(&self) -> usize {
+        self.evaluated.len()
+    }
+}
+
+/// Most accurate first; ties: fewer MACs first, then the order given.
+fn rank(pop: &mut [Scored]) {
+    pop.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.cost.macs.cmp(&b.cost.macs)));
+}
+
+/// Runs an [`Evolution`] to the end: `evaluate` once per distinct genome, `progress(generation,
+/// best so far)` after each generation, which may stop the search by returning `false` (the
+/// result so far is returned).
 ///
 /// # Errors
-/// [`Error::Config`] for a bad config or an empty space; [`Error::Config`] naming the cheapest
-/// candidate's cost when even it does not meet the constraint; whatever `cost` or `evaluate`
-/// return.
+/// As [`Evolution::new`]; whatever `cost` or `evaluate` return.
 pub fn evolve(
     space: &Space,
     cfg: &EvolutionConfig,
@@ -187,93 +405,33 @@ pub fn evolve(
     evaluate: &mut dyn FnMut(&Genome) -> Result<f64>,
     progress: &mut dyn FnMut(usize, &Scored) -> bool,
 ) -> Result<SearchResult> {
-    cfg.validate()?;
-    if space.choices.is_empty() || space.choices.contains(&0) {
-        return Err(Error::Config(format!("empty search space (choices per gene {:?})", space.choices)));
-    }
-    let cheapest = cost(&vec![0; space.choices.len()])?;
-    if !constraint.admits(&cheapest) {
-        return Err(Error::Config(format!(
-            "no architecture meets {constraint}: the cheapest has {} MACs and {} parameters",
-            cheapest.macs, cheapest.params
-        )));
-    }
-    let mut rng = Rng::new(cfg.seed);
-    // Draws with `make` until a candidate meets the constraint; after DRAWS misses, the last
-    // draw is repaired by narrowing random genes one step at a time (the cheapest genome, all
-    // zeros, meets it), so tight limits still give varied candidates.
-    let feasible = |rng: &mut Rng, make: &mut dyn FnMut(&mut Rng) -> Genome| -> Result<(Genome, Cost)> {
-        let mut g = Vec::new();
-        for _ in 0..DRAWS {
-            g = make(rng);
-            let c = cost(&g)?;
-            if constraint.admits(&c) {
-                return Ok((g, c));
+    let mut e = Evolution::new(space, cfg, constraint, cost)?;
+    run(&mut e, cost, evaluate, progress)?;
+    Ok(e.result())
+}
+
+/// Continues `e` to the end (see [`evolve`]).
+///
+/// # Errors
+/// Whatever `cost` or `evaluate` return.
+pub fn run(
+    e: &mut Evolution,
+    cost: &dyn Fn(&Genome) -> Result<Cost>,
+    evaluate: &mut dyn FnMut(&Genome) -> Result<f64>,
+    progress: &mut dyn FnMut(usize, &Scored) -> bool,
+) -> Result<()> {
+    loop {
+        match e.next(cost)? {
+            Step::Score(g, _) => e.report(evaluate(&g)?),
+            Step::Generation(generation, best) => {
+                if !progress(generation, &best) {
+                    e.stop();
+                }
             }
-        }
-        loop {
-            let c = cost(&g)?;
-            if constraint.admits(&c) {
-                return Ok((g, c));
-            }
-            let wide: Vec<usize> = (0..g.len()).filter(|&i| g[i] > 0).collect();
-            if wide.is_empty() {
-                return Ok((g, c));
-            }
-            g[wide[rng.below(wide.len())]] -= 1;
-        }
-    };
-    let mut seen: HashMap<Genome, usize> = HashMap::new();
-    let mut evaluated: Vec<Scored> = Vec::new();
-    let mut score = |g: Genome, c: Cost, generation: usize, evaluated: &mut Vec<Scored>| -> Result<Scored> {
-        if let Some(&i) = seen.get(&g) {
-            return Ok(evaluated[i].clone());
-        }
-        let accuracy = evaluate(&g)?;
-        seen.insert(g.clone(), evaluated.len());
-        let s = Scored { genome: g, accuracy, cost: c, generation };
-        evaluated.push(s.clone());
-        Ok(s)
-    };
-    let rank = |pop: &mut Vec<Scored>| {
-        pop.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.cost.macs.cmp(&b.cost.macs)));
-    };
-    let mut population = Vec::with_capacity(cfg.population);
-    for _ in 0..cfg.population {
-        let (g, c) = feasible(&mut rng, &mut |r| space.random(r))?;
-        population.push(score(g, c, 0, &mut evaluated)?);
-    }
-    rank(&mut population);
-    let parents_n = ((cfg.population as f64 * cfg.parent_ratio).round() as usize).clamp(1, cfg.population);
-    let mutants_n = ((cfg.population - parents_n) as f64 * cfg.mutation_ratio).round() as usize;
-    if progress(0, &population[0]) {
-        for generation in 1..=cfg.generations {
-            let parents: Vec<Scored> = population[..parents_n].to_vec();
-            let mut next = parents.clone();
-            for i in 0..cfg.population - parents_n {
-                let (g, c) = if i < mutants_n {
-                    let p = &parents[rng.below(parents_n)].genome;
-                    feasible(&mut rng, &mut |r| {
-                        p.iter().zip(&space.choices).map(|(&v, &n)| if unit(r) < cfg.mutation_prob { r.below(n) } else { v }).collect()
-                    })?
-                } else {
-                    let (a, b) = (&parents[rng.below(parents_n)].genome, &parents[rng.below(parents_n)].genome);
-                    feasible(&mut rng, &mut |r| a.iter().zip(b).map(|(&x, &y)| if r.below(2) == 0 { x } else { y }).collect())?
-                };
-                next.push(score(g, c, generation, &mut evaluated)?);
-            }
-            population = next;
-            rank(&mut population);
-            if !progress(generation, &population[0]) {
-                break;
-            }
+            Step::Done => break,
         }
     }
-    let mut all = evaluated.clone();
-    rank(&mut all);
-    let best = all[0].clone();
-    let front = pareto_front(&evaluated);
-    Ok(SearchResult { best, evaluated, front })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,7 +448,7 @@ mod tests {
         g.iter().enumerate().map(|(i, &v)| v as f64 * (5 - i) as f64).sum::<f64>()
     }
 
-    fn run(cfg: &EvolutionConfig, constraint: Constraint) -> Result<SearchResult> {
+    fn search(cfg: &EvolutionConfig, constraint: Constraint) -> Result<SearchResult> {
         let space = Space { choices: vec![4; 5] };
         evolve(&space, cfg, &constraint, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true)
     }
@@ -299,7 +457,7 @@ mod tests {
     fn finds_the_optimum_under_the_limit_and_is_seeded() {
         let cfg = EvolutionConfig { population: 20, generations: 15, seed: 3, ..EvolutionConfig::default() };
         let constraint = Constraint { max_macs: Some(30), max_params: None };
-        let r = run(&cfg, constraint).unwrap();
+        let r = search(&cfg, constraint).unwrap();
         // Exhaustive optimum over the 4^5 genomes.
         let best = (0..4usize.pow(5))
             .map(|k| (0..5).map(|i| (k / 4usize.pow(i)) % 4).collect::<Genome>())
@@ -314,16 +472,16 @@ mod tests {
         assert!(r.evaluated.len() < 4usize.pow(5), "the search evaluates a part of the space");
         // A limit only a few genomes meet: the repair still gives a varied population.
         let tight = Constraint { max_macs: Some(17), max_params: None };
-        let r2 = run(&EvolutionConfig { population: 8, generations: 2, ..cfg.clone() }, tight).unwrap();
+        let r2 = search(&EvolutionConfig { population: 8, generations: 2, ..cfg.clone() }, tight).unwrap();
         assert!(r2.evaluated.len() >= 4 && r2.evaluated.iter().all(|s| tight.admits(&s.cost)), "{:?}", r2.evaluated);
-        assert_eq!(r, run(&cfg, constraint).unwrap(), "same seed, same search");
-        assert_ne!(r.evaluated, run(&EvolutionConfig { seed: 4, ..cfg.clone() }, constraint).unwrap().evaluated);
+        assert_eq!(r, search(&cfg, constraint).unwrap(), "same seed, same search");
+        assert_ne!(r.evaluated, search(&EvolutionConfig { seed: 4, ..cfg.clone() }, constraint).unwrap().evaluated);
     }
 
     #[test]
     fn the_front_is_non_dominated_and_sorted() {
         let cfg = EvolutionConfig { population: 12, generations: 3, seed: 1, ..EvolutionConfig::default() };
-        let r = run(&cfg, Constraint::default()).unwrap();
+        let r = search(&cfg, Constraint::default()).unwrap();
         for w in r.front.windows(2) {
             assert!(w[0].cost.macs < w[1].cost.macs && w[0].accuracy < w[1].accuracy, "{w:?}");
         }
@@ -341,7 +499,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_typed_errors() {
         let cfg = EvolutionConfig { population: 4, generations: 1, ..EvolutionConfig::default() };
-        let e = run(&cfg, Constraint { max_macs: Some(14), max_params: None }).unwrap_err();
+        let e = search(&cfg, Constraint { max_macs: Some(14), max_params: None }).unwrap_err();
         assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs"), "{e}");
         for bad in [
             EvolutionConfig { population: 1, ..cfg.clone() },
@@ -349,11 +507,44 @@ mod tests {
             EvolutionConfig { mutation_ratio: 1.5, ..cfg.clone() },
             EvolutionConfig { mutation_prob: f64::NAN, ..cfg.clone() },
         ] {
-            assert_eq!(run(&bad, Constraint::default()).unwrap_err().code(), "INVALID_CONFIG");
+            assert_eq!(search(&bad, Constraint::default()).unwrap_err().code(), "INVALID_CONFIG");
         }
         let empty = Space { choices: vec![3, 0] };
         let e = evolve(&empty, &cfg, &Constraint::default(), &cost_of, &mut |_| Ok(0.0), &mut |_, _| true).unwrap_err();
         assert_eq!(e.code(), "INVALID_CONFIG");
+    }
+
+    #[test]
+    fn a_search_resumes_from_its_saved_state() {
+        let cfg = EvolutionConfig { population: 10, generations: 4, seed: 9, ..EvolutionConfig::default() };
+        let space = Space { choices: vec![4; 5] };
+        let constraint = Constraint { max_macs: Some(32), max_params: None };
+        let whole = evolve(&space, &cfg, &constraint, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
+        let mut e = Evolution::new(&space, &cfg, &constraint, &cost_of).unwrap();
+        run(&mut e, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |generation, _| generation < 2).unwrap();
+        // Stopped after generation 2, saved as a CLI saves it after each generation.
+        let saved = serde_json::to_string(&e).unwrap();
+        let mut resumed: Evolution = serde_json::from_str(&saved).unwrap();
+        assert!(resumed.is_stopped());
+        resumed.resume();
+        run(&mut resumed, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
+        assert_eq!(resumed.result(), whole, "stopped, saved, loaded and continued = one run");
+        // A finished search continued for more generations = one longer run.
+        let longer = evolve(
+            &space,
+            &EvolutionConfig { generations: 6, ..cfg.clone() },
+            &constraint,
+            &cost_of,
+            &mut |g| Ok(accuracy_of(g)),
+            &mut |_, _| true,
+        )
+        .unwrap();
+        resumed.resume();
+        assert!(resumed.is_stopped(), "finished stays finished");
+        resumed.extend_generations(6);
+        resumed.resume();
+        run(&mut resumed, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
+        assert_eq!(resumed.result(), longer);
     }
 
     #[test]
