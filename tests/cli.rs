@@ -149,7 +149,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let acc = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
     let evaluated = report["evaluated"].as_array().unwrap();
     assert!(evaluated.len() >= 6, "{} candidates", evaluated.len());
-    assert!(evaluated.iter().all(|c| macs(c) <= 450_000 && (0.0..=1.0).contains(&acc(c))));
+    assert!(evaluated.iter().all(|c| macs(c) <= 450_000 && (0.0..=1.0).contains(&acc(c)) && c["cost"]["energyPj"].as_u64() > Some(0)));
     let best = &report["best"];
     assert!(evaluated.iter().all(|c| acc(c) <= acc(best)));
     let front = report["front"].as_array().unwrap();
@@ -213,6 +213,11 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("INVALID_CONFIG") && err.contains("no architecture meets MACs <= 1000: the cheapest has"), "{err}");
+    let out = search(&["--max-energy-uj", "0.000001"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no architecture meets energy <= 0.000001 µJ: the cheapest has") && err.contains(" µJ"), "{err}");
+    let out = search(&["--max-energy-uj", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-energy-uj 0 must be a positive number"));
     let out = search(&["--population", "1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, ∞)"));
     run(&["--out", sup.to_str().unwrap()]);

@@ -161,3 +161,31 @@ fn width_multiplier_scales_every_zoo_model() {
     );
     assert_eq!(net.logits(Tensor::zeros([2, 1, 32, 32], &device)).unwrap().dims(), [2, 10]);
 }
+
+/// The config's own layer walk (`tiny_layers`, which the search costs candidates with) costs
+/// what the export's graph costs: per layer the same operator and geometry, so the same MACs by
+/// operator and the same energy, for the zoo models the integer format holds, with mixed
+/// operators (Add body, Shift depthwise, Mult stem and classifier).
+#[test]
+fn the_config_walk_costs_what_the_export_costs() {
+    use shiftaddaug::aug::{AugNetConfig, NetSpec};
+    use shiftaddaug::cost::{self, Convention, UnitEnergies};
+    let device = Device::flex();
+    for spec in [NetSpec::mbv2_tiny(), NetSpec::mcunet(), NetSpec::proxyless_035()] {
+        let cfg = AugNetConfig { spec, depthwise: Some(ConvKind::Shift), ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Add) };
+        let net = cfg.init(&device).unwrap();
+        let (json, bytes) = shiftaddaug::engine::block_on(shiftaddaug::export::export_supernet(&net.export_tiny())).unwrap();
+        let g = shiftaddaug::infer::format::parse(&json, &bytes).unwrap();
+        let from_graph = cost::layers_of_graph(&g).unwrap();
+        let from_config = cfg.tiny_layers();
+        assert_eq!(from_config.len(), from_graph.len());
+        for (a, b) in from_config.iter().zip(&from_graph) {
+            assert_eq!((a.op, a.geo), (b.op, b.geo), "{} against {}", a.name, b.name);
+        }
+        let e = UnitEnergies::for_bits(32).unwrap();
+        let summary = cost::summary_of_graph(&g, Convention::PerMac, &e).unwrap();
+        let energy: f64 = cost::layer_costs(&from_config, Convention::PerMac, &e).iter().map(|l| l.energy_pj).sum();
+        assert!((energy - summary.energy_pj).abs() <= 1e-9 * energy, "{energy} against {}", summary.energy_pj);
+        assert_eq!(cfg.tiny_macs(), summary.macs.iter().sum::<u64>());
+    }
+}

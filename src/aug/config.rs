@@ -158,38 +158,64 @@ impl AugNetConfig {
     /// Multiply-accumulates of the tiny model for one image (convolutions, SE and final FCs,
     /// classifier; BatchNorm, pooling, activations and SE gating not counted, as in NetAug's figures).
     pub fn tiny_macs(&self) -> u64 {
+        self.tiny_layers().iter().map(crate::cost::Layer::macs).sum()
+    }
+
+    /// The tiny model's layers for the cost model ([`crate::cost`]), in forward order: each
+    /// convolution with its operator, the SE and final FCs (Mult, as 1×1 layers over one pixel)
+    /// and the classifier. The classifier is costed as its operator's dense layer.
+    pub fn tiny_layers(&self) -> Vec<crate::cost::Layer> {
+        use crate::cost::Layer;
+        use crate::infer::format::Op;
+        use crate::infer::kernels::Geometry;
+        let op = |k: ConvKind| match k {
+            ConvKind::Mult => Op::Mult,
+            ConvKind::Shift => Op::Shift,
+            ConvKind::Add => Op::Add,
+        };
+        let (conv_op, dw_op) = (op(self.conv), op(self.depthwise.unwrap_or(self.conv)));
         let t = self.tiny_arch();
         let [c, h, w] = self.input_shape;
-        let mut size = [h, w];
-        let mut macs = 0u64;
-        let mut conv = |i: usize, o: usize, k: usize, stride: usize, dw: bool| {
-            let p = k / 2;
-            size = [(size[0] + 2 * p - k) / stride + 1, (size[1] + 2 * p - k) / stride + 1];
-            macs += (size[0] * size[1] * o * if dw { 1 } else { i } * k * k) as u64;
+
+        // Appends a k×k conv over the current size and moves the size to its output.
+        fn conv(layers: &mut Vec<Layer>, size: &mut [usize; 2], name: String, op: Op, [i, out, k, stride]: [usize; 4], dw: bool) {
+            let geo = Geometry { cin: i, cout: out, k, stride, pad: k / 2, groups: if dw { i } else { 1 }, h: size[0], w: size[1] };
+            let (ho, wo) = geo.out();
+            *size = [ho, wo];
+            layers.push(Layer { name, op, geo });
+        }
+        let fc = |name: String, i: usize, o: usize| Layer {
+            name,
+            op: Op::Mult,
+            geo: Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 },
         };
-        conv(c, t.stem, 3, self.stem_stride, false);
-        conv(t.stem, t.stem, 3, 1, true);
-        conv(t.stem, t.ds, 1, 1, false);
+        let (mut size, mut layers) = ([h, w], Vec::new());
+        conv(&mut layers, &mut size, "stem".into(), op(self.stem_conv), [c, t.stem, 3, self.stem_stride], false);
+        conv(&mut layers, &mut size, "ds.dw".into(), dw_op, [t.stem, t.stem, 3, 1], true);
+        conv(&mut layers, &mut size, "ds.pw".into(), conv_op, [t.stem, t.ds, 1, 1], false);
         let mut cur = t.ds;
-        let mut fc = 0usize;
-        for (b, &[m, o]) in self.spec.blocks.iter().zip(&t.blocks) {
-            conv(cur, m, 1, 1, false);
-            conv(m, m, b.kernel, b.stride, true);
+        for (j, (b, &[m, o])) in self.spec.blocks.iter().zip(&t.blocks).enumerate() {
+            conv(&mut layers, &mut size, format!("blocks.{j}.expand"), conv_op, [cur, m, 1, 1], false);
+            conv(&mut layers, &mut size, format!("blocks.{j}.dw"), dw_op, [m, m, b.kernel, b.stride], true);
             if b.se {
-                fc += 2 * m * se_width(m);
+                layers.push(fc(format!("blocks.{j}.se.reduce"), m, se_width(m)));
+                layers.push(fc(format!("blocks.{j}.se.expand"), se_width(m), m));
             }
-            conv(m, o, 1, 1, false);
+            conv(&mut layers, &mut size, format!("blocks.{j}.project"), conv_op, [m, o, 1, 1], false);
             cur = o;
         }
         if t.head > 0 {
-            conv(cur, t.head, 1, 1, false);
+            conv(&mut layers, &mut size, "head".into(), conv_op, [cur, t.head, 1, 1], false);
         }
         let mut features = t.features();
         if let Some(w) = self.spec.final_conv {
-            fc += features * w;
+            layers.push(fc("final_conv".into(), features, w));
             features = w;
         }
-        macs + (fc + features * self.num_classes) as u64
+        let mut classifier = fc("classifier".into(), features, self.num_classes);
+        classifier.op = op(self.classifier);
+        layers.push(classifier);
+        layers
     }
 
     /// The tiny model's widths.

@@ -1,5 +1,5 @@
 //! `shiftaddaug search CHECKPOINT`: the MF TargetNet inside a trained ShiftAddAug supernet
-//! under MAC / parameter limits (`shiftaddaug::nas`), scored on held-out training images.
+//! under MAC / parameter / energy limits (`shiftaddaug::nas`), scored on held-out training images.
 
 use super::train::{io_at, json};
 use clap::Args as ClapArgs;
@@ -24,6 +24,10 @@ pub(super) struct SearchArgs {
     /// Limit on the TargetNet's parameters.
     #[arg(long, value_name = "N")]
     pub(super) max_params: Option<u64>,
+    /// Limit on the TargetNet's compute energy per image, µJ (32-bit unit energies, one per
+    /// MAC by operator: `cost --bits 32`).
+    #[arg(long, value_name = "UJ")]
+    pub(super) max_energy_uj: Option<f64>,
     /// Candidates per generation.
     #[arg(long, default_value_t = EvolutionConfig::default().population)]
     pub(super) population: usize,
@@ -112,7 +116,13 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         mutation_prob: a.mutation_prob,
         seed: a.seed,
     };
-    let constraint = Constraint { max_macs: a.max_macs, max_params: a.max_params };
+    if let Some(e) = a.max_energy_uj
+        && !(e.is_finite() && e > 0.0)
+    {
+        return Err(shiftaddaug::Error::Config(format!("--max-energy-uj {e} must be a positive number")));
+    }
+    let constraint =
+        Constraint { max_macs: a.max_macs, max_params: a.max_params, max_energy_pj: a.max_energy_uj.map(|e| (e * 1e6).round() as u64) };
     let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
     let state_path = a.out.join("state.json");
     let mut e = if a.resume {
@@ -167,10 +177,11 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
             Step::Score(g, _) => e.report(block_on(score(&space, &net, &g, &holdout))?),
             Step::Generation(generation, best) => {
                 eprintln!(
-                    "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters ({} scored, {:.0} s)",
+                    "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters, {:.4} µJ ({} scored, {:.0} s)",
                     best.accuracy,
                     best.cost.macs,
                     best.cost.params,
+                    best.cost.energy_pj as f64 * 1e-6,
                     e.scored(),
                     start.elapsed().as_secs_f64()
                 );
@@ -182,10 +193,11 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     save(&e)?;
     let result = e.result();
     println!(
-        "best: held-out accuracy {:.4}, {} MACs, {} parameters ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {}\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
+        "best: held-out accuracy {:.4}, {} MACs, {} parameters, {:.4} µJ ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {}\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
         result.best.accuracy,
         result.best.cost.macs,
         result.best.cost.params,
+        result.best.cost.energy_pj as f64 * 1e-6,
         result.evaluated.len(),
         result.front.len(),
         start.elapsed().as_secs_f64(),

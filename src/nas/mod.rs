@@ -71,6 +71,8 @@ pub struct Cost {
     pub macs: u64,
     /// Learnable parameters.
     pub params: u64,
+    /// Compute energy, pJ (rounded).
+    pub energy_pj: u64,
 }
 
 /// Limits a candidate must meet; `None` is no limit.
@@ -81,6 +83,9 @@ pub struct Constraint {
     pub max_macs: Option<u64>,
     /// At most this many parameters.
     pub max_params: Option<u64>,
+    /// At most this much compute energy, pJ.
+    #[serde(default)]
+    pub max_energy_pj: Option<u64>,
 }
 
 impl std::fmt::Display for Constraint {
@@ -92,6 +97,9 @@ impl std::fmt::Display for Constraint {
         if let Some(p) = self.max_params {
             parts.push(format!("parameters <= {p}"));
         }
+        if let Some(e) = self.max_energy_pj {
+            parts.push(format!("energy <= {:.6} µJ", e as f64 * 1e-6));
+        }
         if parts.is_empty() { write!(f, "no limit") } else { write!(f, "{}", parts.join(" and ")) }
     }
 }
@@ -99,7 +107,9 @@ impl std::fmt::Display for Constraint {
 impl Constraint {
     /// Whether `c` meets every limit.
     pub fn admits(&self, c: &Cost) -> bool {
-        self.max_macs.is_none_or(|m| c.macs <= m) && self.max_params.is_none_or(|m| c.params <= m)
+        self.max_macs.is_none_or(|m| c.macs <= m)
+            && self.max_params.is_none_or(|m| c.params <= m)
+            && self.max_energy_pj.is_none_or(|m| c.energy_pj <= m)
     }
 }
 
@@ -212,8 +222,10 @@ impl Evolution {
         let cheapest = cost(&vec![0; space.choices.len()])?;
         if !constraint.admits(&cheapest) {
             return Err(Error::Config(format!(
-                "no architecture meets {constraint}: the cheapest has {} MACs and {} parameters",
-                cheapest.macs, cheapest.params
+                "no architecture meets {constraint}: the cheapest has {} MACs, {} parameters and {:.6} µJ",
+                cheapest.macs,
+                cheapest.params,
+                cheapest.energy_pj as f64 * 1e-6
             )));
         }
         let mut e = Self {
@@ -441,7 +453,7 @@ mod tests {
     /// Cost and accuracy both grow with every gene: the best under a MAC limit spends it.
     fn cost_of(g: &Genome) -> Result<Cost> {
         let macs = g.iter().enumerate().map(|(i, &v)| (v as u64 + 1) * (i as u64 + 1)).sum();
-        Ok(Cost { macs, params: macs / 2 })
+        Ok(Cost { macs, params: macs / 2, energy_pj: macs * 3 })
     }
 
     fn accuracy_of(g: &Genome) -> f64 {
@@ -456,7 +468,7 @@ mod tests {
     #[test]
     fn finds_the_optimum_under_the_limit_and_is_seeded() {
         let cfg = EvolutionConfig { population: 20, generations: 15, seed: 3, ..EvolutionConfig::default() };
-        let constraint = Constraint { max_macs: Some(30), max_params: None };
+        let constraint = Constraint { max_macs: Some(30), ..Constraint::default() };
         let r = search(&cfg, constraint).unwrap();
         // Exhaustive optimum over the 4^5 genomes.
         let best = (0..4usize.pow(5))
@@ -471,7 +483,7 @@ mod tests {
         assert!(r.evaluated.iter().all(|s| constraint.admits(&s.cost)), "every candidate meets the limit");
         assert!(r.evaluated.len() < 4usize.pow(5), "the search evaluates a part of the space");
         // A limit only a few genomes meet: the repair still gives a varied population.
-        let tight = Constraint { max_macs: Some(17), max_params: None };
+        let tight = Constraint { max_energy_pj: Some(51), ..Constraint::default() };
         let r2 = search(&EvolutionConfig { population: 8, generations: 2, ..cfg.clone() }, tight).unwrap();
         assert!(r2.evaluated.len() >= 4 && r2.evaluated.iter().all(|s| tight.admits(&s.cost)), "{:?}", r2.evaluated);
         assert_eq!(r, search(&cfg, constraint).unwrap(), "same seed, same search");
@@ -499,8 +511,8 @@ mod tests {
     #[test]
     fn bad_inputs_are_typed_errors() {
         let cfg = EvolutionConfig { population: 4, generations: 1, ..EvolutionConfig::default() };
-        let e = search(&cfg, Constraint { max_macs: Some(14), max_params: None }).unwrap_err();
-        assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs"), "{e}");
+        let e = search(&cfg, Constraint { max_macs: Some(14), ..Constraint::default() }).unwrap_err();
+        assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs, 7 parameters and 0.000045 µJ"), "{e}");
         for bad in [
             EvolutionConfig { population: 1, ..cfg.clone() },
             EvolutionConfig { parent_ratio: 0.0, ..cfg.clone() },
@@ -518,7 +530,7 @@ mod tests {
     fn a_search_resumes_from_its_saved_state() {
         let cfg = EvolutionConfig { population: 10, generations: 4, seed: 9, ..EvolutionConfig::default() };
         let space = Space { choices: vec![4; 5] };
-        let constraint = Constraint { max_macs: Some(32), max_params: None };
+        let constraint = Constraint { max_macs: Some(32), ..Constraint::default() };
         let whole = evolve(&space, &cfg, &constraint, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
         let mut e = Evolution::new(&space, &cfg, &constraint, &cost_of).unwrap();
         run(&mut e, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |generation, _| generation < 2).unwrap();

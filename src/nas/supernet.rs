@@ -13,6 +13,7 @@
 
 use super::{Cost, Genome, Space};
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
+use crate::cost::{self, Convention, UnitEnergies};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::train::{BN_RESET_BATCH, evaluate, reset_bn};
@@ -92,11 +93,20 @@ impl WidthSpace {
         self.config_of(g).spec
     }
 
-    /// The deployed cost of `g` (MACs and parameters of its tiny model).
+    /// The deployed cost of `g`: MACs and parameters of its tiny model, and its compute
+    /// energy per image (METHOD.md §8.2: 32-bit unit energies, one per MAC by operator, as
+    /// ShiftAddNAS charges).
     pub fn cost(&self, net: &AugNet, g: &Genome) -> Cost {
         let mut candidate = net.clone();
         candidate.config = self.config_of(g);
-        Cost { macs: candidate.config.tiny_macs(), params: candidate.tiny_param_count() as u64 }
+        let layers = candidate.config.tiny_layers();
+        let e = UnitEnergies::for_bits(32).expect("32-bit unit energies");
+        let energy: f64 = cost::layer_costs(&layers, Convention::PerMac, &e).iter().map(|l| l.energy_pj).sum();
+        Cost {
+            macs: layers.iter().map(cost::Layer::macs).sum(),
+            params: candidate.tiny_param_count() as u64,
+            energy_pj: energy.round() as u64,
+        }
     }
 }
 
