@@ -4,8 +4,11 @@ import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } fro
 import { Emit, FitTarget, loopOptions, runFit } from './fitloop.js';
 import { isNode, readFileUrl } from './files.js';
 import {
-  BackendName, FitOptions, History, InitOptions, ModelConfig, RuntimeInfo, ShiftAddAugError, TrainOptions, toError,
+  BackendName, FitOptions, History, InitOptions, ModelConfig, RuntimeInfo, SearchCandidate, SearchResult, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
+
+/** Search progress: `('generation', g, best)` after a generation, `('candidate', n)` after a candidate. */
+export type SearchEmit = (event: 'generation' | 'candidate', index: number, best?: SearchCandidate) => unknown;
 
 let loaded: Promise<unknown> | null = null;
 let runtime: RuntimeInfo | null = null;
@@ -331,6 +334,25 @@ export class CoreModel {
         throw new ShiftAddAugError('SHAPE_MISMATCH', `x has ${xs.length} values; shape [${shape}] needs ${n * c * h * w}`);
       }
       return await s.predict(xs, n);
+    });
+  }
+
+  /**
+   * Architecture search inside this supernet (see `Model.search`): `opts` without the data,
+   * callbacks and signal; `emit('generation', g, best)` / `emit('candidate', n)`; `isAborted`
+   * is polled between candidates.
+   */
+  search(bn: [unknown, unknown], ev: [unknown, unknown], opts: Record<string, unknown>, emit: SearchEmit, isAborted: () => boolean): Promise<SearchResult> {
+    return this.exclusive(async (s) => {
+      s.searchBegin(opts, asF32(bn[0], 'bnData x'), asLabels(bn[1]), asF32(ev[0], 'evalData x'), asLabels(ev[1]));
+      let stopped = false;
+      for (;;) {
+        stopped = stopped || isAborted();
+        const r = await s.searchNext(stopped) as { kind: string; generation?: number; scored?: number; best?: SearchCandidate; result?: Omit<SearchResult, 'stopped'> };
+        if (r.kind === 'done') return { ...(r.result as Omit<SearchResult, 'stopped'>), stopped };
+        if (r.kind === 'generation') await emit('generation', r.generation ?? 0, r.best);
+        else await emit('candidate', r.scored ?? 0);
+      }
     });
   }
 

@@ -14,10 +14,13 @@
 import { WorkerClient } from './client.js';
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
 import { runFit } from './fitloop.js';
-import { AUG_OPTION_KEYS, CALLBACK_KEYS, FIT_OPTION_KEYS, INIT_OPTION_KEYS, TRAIN_OPTION_KEYS, checkOptions } from './options.js';
+import {
+  AUG_OPTION_KEYS, CALLBACK_KEYS, FIT_OPTION_KEYS, INIT_OPTION_KEYS, SEARCH_CALLBACK_KEYS, SEARCH_OPTION_KEYS, TRAIN_OPTION_KEYS, checkOptions,
+} from './options.js';
 import { GroupTarget, Replica, canShareMemory } from './group.js';
 import {
-  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, ShiftAddAugError, TrainOptions,
+  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SearchCandidate, SearchOptions, SearchResult,
+  ShiftAddAugError, TrainOptions,
 } from './types.js';
 
 export * from './types.js';
@@ -188,6 +191,37 @@ export class Model {
     }
     const { id, promise } = owner.call<History>('fit', [worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
     const onAbort = () => owner.abort(id);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
+  }
+
+  /**
+   * Searches inside this model (a zoo model trained with augmentation: a ShiftAddAug supernet)
+   * for the most accurate multiplication-free TargetNet under the limits (METHOD.md §5.3 stage 2,
+   * widths only): Once-for-All's evolution over the supernet's width factors per layer, each
+   * candidate scored with the supernet's weights after BatchNorm re-estimation on `bnData`, on
+   * `evalData` (both held out of training). Resolves with the best, the Pareto front (accuracy
+   * against MACs) and every candidate, each with its `plan` (a spec for `createModel`). Rejects
+   * with `INVALID_CONFIG` for a model without augmentation, bad options, or limits no
+   * architecture meets (naming the cheapest one's cost).
+   */
+  async search(options: SearchOptions): Promise<SearchResult> {
+    this.check();
+    checkOptions(options, SEARCH_OPTION_KEYS, 'search options');
+    if (options === undefined || options === null) throw new ShiftAddAugError('INVALID_CONFIG', 'search options with bnData and evalData are required');
+    checkOptions(options.callbacks, SEARCH_CALLBACK_KEYS, 'search callbacks');
+    const { bnData, evalData, callbacks, signal, ...rest } = options;
+    for (const [name, d] of [['bnData', bnData], ['evalData', evalData]] as const) {
+      if (!Array.isArray(d) || d.length !== 2) throw new ShiftAddAugError('INVALID_DATASET', `${name} must be [x, y]`);
+    }
+    if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
+    const emit = (ev: string, i: number, best?: SearchCandidate) => ev === 'generation'
+      ? callbacks?.onGeneration?.(i, best as SearchCandidate) : callbacks?.onCandidate?.(i);
+    if ('core' in this.impl) return this.impl.core.search(bnData, evalData, rest, emit, () => !!signal?.aborted);
+    const { client, worker } = this.impl;
+    const { id, promise } = client.call<SearchResult>('search', [worker, bnData, evalData, rest],
+      (ev, i, logs) => { void emit(ev, i, logs as unknown as SearchCandidate); });
+    const onAbort = () => client.abort(id);
     signal?.addEventListener('abort', onAbort, { once: true });
     try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
   }

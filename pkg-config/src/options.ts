@@ -1,5 +1,5 @@
 // Option-object checks shared by the SDK's entry points (internal: not exported by the package).
-import { ShiftAddAugError, type AugOptions, type Callbacks, type FitOptions, type InitOptions, type TrainOptions } from './types.js';
+import { ShiftAddAugError, type AugOptions, type Callbacks, type FitOptions, type InitOptions, type SearchCallbacks, type SearchOptions, type TrainOptions } from './types.js';
 
 /**
  * Throws `INVALID_CONFIG` naming the first key of `o` that is not in `allowed`: a misspelt
@@ -37,3 +37,8 @@ export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 
 /** Keys of `AugOptions`. */
 export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha',
   'stopWidthAug', 'sortChannels', 'seed']);
+/** Keys of `SearchOptions`. */
+export const SEARCH_OPTION_KEYS = allKeysOf<SearchOptions>()(['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'population',
+  'generations', 'parentRatio', 'mutationRatio', 'mutationProb', 'seed', 'callbacks', 'signal']);
+/** Keys of `SearchCallbacks`. */
+export const SEARCH_CALLBACK_KEYS = allKeysOf<SearchCallbacks>()(['onGeneration', 'onCandidate']);

@@ -114,6 +114,11 @@ export interface ModelConfig {
   classifier?: ConvKind;
   /** `'mbv2-tiny'`: augmentation options. @defaultValue ShiftAddAug defaults */
   aug?: AugOptions;
+  /**
+   * `'mbv2-tiny'` (any zoo name): the architecture, e.g. a {@link SearchCandidate.plan} from
+   * {@link Model.search} (stem, ds, blocks, head widths). @defaultValue the zoo model's
+   */
+  spec?: Record<string, unknown>;
   /** `'mfcnn'`: channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
   widths?: number[];
   /** Classifier input: flatten the last feature map, or global average pooling. @defaultValue `'flatten'` */
@@ -231,6 +236,71 @@ export interface FitOptions extends TrainOptions {
    * statistics, which lag the weights, badly so for `conv: 'add'`). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
    */
   resetBn?: number;
+}
+
+/**
+ * Options of {@link Model.search}: the held-out data, the limits and the evolution (Once-for-All's
+ * defaults). Every candidate meets every limit given.
+ */
+export interface SearchOptions {
+  /** `[x, y]` (training images not used to train the supernet) its BatchNorm statistics are re-estimated on. */
+  bnData: [Float32Array, ArrayLike<number>];
+  /** `[x, y]` (other held-out training images) each candidate is scored on; never the test set. */
+  evalData: [Float32Array, ArrayLike<number>];
+  /** At most this many multiply-accumulates per image. */
+  maxMacs?: number;
+  /** At most this many parameters. */
+  maxParams?: number;
+  /** At most this much compute energy per image, µJ (32-bit unit energies, one per MAC by operator). */
+  maxEnergyUj?: number;
+  /** Candidates per generation (≥ 2). @defaultValue 100 */
+  population?: number;
+  /** Generations after the initial population. @defaultValue 20 */
+  generations?: number;
+  /** Share of each generation kept as parents, in (0, 1]. @defaultValue 0.25 */
+  parentRatio?: number;
+  /** Share of the children made by mutation (the rest by crossover), in [0, 1]. @defaultValue 0.5 */
+  mutationRatio?: number;
+  /** Probability that a mutation redraws each gene, in (0, 1]. @defaultValue 0.1 */
+  mutationProb?: number;
+  /** @defaultValue 0 */
+  seed?: number;
+  /** `onGeneration(generation, best so far)` after each generation; `onCandidate(scored)` after each candidate. */
+  callbacks?: SearchCallbacks;
+  /** Stops after the candidate being scored; the promise resolves with the result so far (`stopped: true`). */
+  signal?: AbortSignal;
+}
+
+/** Progress callbacks of {@link Model.search}. */
+export interface SearchCallbacks {
+  onGeneration?: (generation: number, best: SearchCandidate) => void | Promise<void>;
+  onCandidate?: (scored: number) => void | Promise<void>;
+}
+
+/** One scored TargetNet. */
+export interface SearchCandidate {
+  /** One choice index per gene (0: the narrowest). */
+  genome: number[];
+  /** Accuracy on `evalData` with the supernet's weights, BatchNorm re-estimated on `bnData`. */
+  accuracy: number;
+  /** MACs, parameters and compute energy (pJ) per image of the deployed MF net. */
+  cost: { macs: number; params: number; energyPj: number };
+  /** The generation it was first scored in. */
+  generation: number;
+  /** Its architecture: train it with `createModel({ model: 'mbv2-tiny', spec: plan, ... })`. */
+  plan: Record<string, unknown>;
+}
+
+/** Resolved by {@link Model.search}. */
+export interface SearchResult {
+  /** The most accurate candidate. */
+  best: SearchCandidate;
+  /** The candidates no other beats on both accuracy and MACs, by increasing MACs. */
+  front: SearchCandidate[];
+  /** Every candidate scored, in order. */
+  evaluated: SearchCandidate[];
+  /** True when `signal` stopped the search. */
+  stopped: boolean;
 }
 
 /** Returned by {@link Model.fit}, shaped like TensorFlow.js' `History`. */

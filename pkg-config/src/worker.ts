@@ -1,7 +1,7 @@
 // Dedicated-worker entry: serves the in-thread engine over postMessage.
 // Protocol: {id, op, args} → {id, ok: true, value} | {id, ok: false, error: {code, message}};
 // the `replica*` ops are the steps of a data-parallel fit driven from the main thread (group.ts);
-// progress: {id, event, index, logs}. `{op: 'abort', target}` aborts a running fit.
+// progress: {id, event, index, logs}. `{op: 'abort', target}` aborts a running fit or search.
 // A trap ends this worker (its uncaught error reaches the main thread's `onerror`), and the
 // main thread replaces it on the next call.
 import { CoreModel, coreInit, coreParseIdx } from './core.js';
@@ -29,6 +29,10 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
     case 'fit':
       return model(args[0]).fit(args[1], args[2], args[3] ?? {},
         (event, index, logs) => scope.postMessage({ id, event, index, logs }),
+        () => aborted.has(id));
+    case 'search':
+      return model(args[0]).search(args[1], args[2], args[3] ?? {},
+        (event, index, best) => scope.postMessage({ id, event, index, logs: best }),
         () => aborted.has(id));
     case 'evaluate':
       return model(args[0]).evaluate(args[1], args[2]);

@@ -6,8 +6,8 @@ use clap::Args as ClapArgs;
 use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::nas::supernet::{Holdout, WidthSpace, score};
-use shiftaddaug::nas::{Constraint, Evolution, EvolutionConfig, Scored, Step};
+use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, score};
+use shiftaddaug::nas::{Constraint, Evolution, EvolutionConfig, Step};
 use shiftaddaug::train::Trainer;
 use shiftaddaug::train::checkpoint::read_header;
 use std::path::PathBuf;
@@ -65,15 +65,6 @@ pub(super) struct SearchArgs {
     /// are the saved ones, except a larger --generations.
     #[arg(long)]
     pub(super) resume: bool,
-}
-
-/// A candidate with its widths, as written to search.json.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Row<'a> {
-    #[serde(flatten)]
-    scored: &'a Scored,
-    plan: shiftaddaug::aug::NetSpec,
 }
 
 /// Runs the search and writes its results; progress goes to stderr.
@@ -154,7 +145,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     // search.json, plan.json and state.json as they stand (after each generation).
     let save = |e: &Evolution| -> Result<(), shiftaddaug::Error> {
         let result = e.result();
-        let row = |s: &'_ Scored| serde_json::to_value(Row { scored: s, plan: space.plan(&s.genome) }).expect("rows serialise");
+        let r = Report::of(&space, &result);
         let report = serde_json::json!({
             "checkpoint": a.checkpoint.display().to_string(),
             "constraint": e.constraint(),
@@ -162,9 +153,9 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
             "generation": e.generation(),
             "finished": e.is_stopped(),
             "heldOut": { "bnImages": a.bn_images, "evalImages": a.eval_images, "first": first },
-            "best": row(&result.best),
-            "front": result.front.iter().map(row).collect::<Vec<_>>(),
-            "evaluated": result.evaluated.iter().map(row).collect::<Vec<_>>(),
+            "best": r.best,
+            "front": r.front,
+            "evaluated": r.evaluated,
         });
         std::fs::write(&ps, serde_json::to_string_pretty(&report).expect("json")).map_err(io_at(&ps))?;
         std::fs::write(&pp, json(&space.plan(&result.best.genome))).map_err(io_at(&pp))?;

@@ -63,6 +63,84 @@ impl EvolutionConfig {
     }
 }
 
+/// A search's settings as the SDK takes them (JSON camelCase): the limits (`maxEnergyUj` in µJ)
+/// and the [`EvolutionConfig`] fields.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct SearchOptions {
+    /// At most this many MACs.
+    pub max_macs: Option<u64>,
+    /// At most this many parameters.
+    pub max_params: Option<u64>,
+    /// At most this much compute energy, µJ.
+    pub max_energy_uj: Option<f64>,
+    /// See [`EvolutionConfig`].
+    pub population: usize,
+    /// See [`EvolutionConfig`].
+    pub generations: usize,
+    /// See [`EvolutionConfig`].
+    pub parent_ratio: f64,
+    /// See [`EvolutionConfig`].
+    pub mutation_ratio: f64,
+    /// See [`EvolutionConfig`].
+    pub mutation_prob: f64,
+    /// See [`EvolutionConfig`].
+    pub seed: u64,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        let e = EvolutionConfig::default();
+        Self {
+            max_macs: None,
+            max_params: None,
+            max_energy_uj: None,
+            population: e.population,
+            generations: e.generations,
+            parent_ratio: e.parent_ratio,
+            mutation_ratio: e.mutation_ratio,
+            mutation_prob: e.mutation_prob,
+            seed: e.seed,
+        }
+    }
+}
+
+impl SearchOptions {
+    /// The evolution settings (checked).
+    ///
+    /// # Errors
+    /// As [`EvolutionConfig::validate`].
+    pub fn evolution(&self) -> Result<EvolutionConfig> {
+        let e = EvolutionConfig {
+            population: self.population,
+            generations: self.generations,
+            parent_ratio: self.parent_ratio,
+            mutation_ratio: self.mutation_ratio,
+            mutation_prob: self.mutation_prob,
+            seed: self.seed,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// The limits.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an energy limit that is not a positive number.
+    pub fn constraint(&self) -> Result<Constraint> {
+        if let Some(e) = self.max_energy_uj
+            && !(e.is_finite() && e > 0.0)
+        {
+            return Err(Error::Config(format!("maxEnergyUj {e} must be a positive number")));
+        }
+        Ok(Constraint {
+            max_macs: self.max_macs,
+            max_params: self.max_params,
+            max_energy_pj: self.max_energy_uj.map(|e| (e * 1e6).round() as u64),
+        })
+    }
+}
+
 /// The hardware cost of a candidate (of its deployed MF net, one image).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -11,7 +11,7 @@
 //! TargetNet is written as a plan, the [`NetSpec`] with its widths, that `train --plan` trains
 //! with ShiftAddAug like any zoo model.
 
-use super::{Cost, Genome, Space};
+use super::{Cost, Genome, Scored, SearchResult, Space};
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
 use crate::cost::{self, Convention, UnitEnergies};
 use crate::data::Dataset;
@@ -129,4 +129,47 @@ pub async fn score(space: &WidthSpace, net: &AugNet, g: &Genome, holdout: &Holdo
     candidate.config = space.config_of(g);
     let candidate = reset_bn(candidate, holdout.bn, holdout.bn.len(), BN_RESET_BATCH)?;
     Ok(evaluate(&candidate, net.config.num_classes, holdout.eval, BN_RESET_BATCH).await?.accuracy as f64)
+}
+
+/// A scored candidate with its plan (what the CLI writes and the SDK returns).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// Its choices.
+    pub genome: Genome,
+    /// Held-out accuracy.
+    pub accuracy: f64,
+    /// MACs, parameters, compute energy.
+    pub cost: Cost,
+    /// The generation it was first scored in.
+    pub generation: usize,
+    /// Its spec, for `train --plan` / `createModel({ spec })`.
+    pub plan: NetSpec,
+}
+
+impl Candidate {
+    /// `s` with its plan in `space`.
+    pub fn of(space: &WidthSpace, s: &Scored) -> Self {
+        Self { genome: s.genome.clone(), accuracy: s.accuracy, cost: s.cost, generation: s.generation, plan: space.plan(&s.genome) }
+    }
+}
+
+/// A [`SearchResult`] with plans.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The most accurate candidate that meets the limits.
+    pub best: Candidate,
+    /// The Pareto front of accuracy against MACs, by increasing MACs.
+    pub front: Vec<Candidate>,
+    /// Every candidate scored, in order.
+    pub evaluated: Vec<Candidate>,
+}
+
+impl Report {
+    /// `r` with plans from `space`.
+    pub fn of(space: &WidthSpace, r: &SearchResult) -> Self {
+        let all = |v: &[Scored]| v.iter().map(|s| Candidate::of(space, s)).collect();
+        Self { best: Candidate::of(space, &r.best), front: all(&r.front), evaluated: all(&r.evaluated) }
+    }
 }

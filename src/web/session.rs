@@ -63,6 +63,7 @@ macro_rules! with_trainer {
 }
 
 mod parallel;
+mod search;
 
 /// A model config from JS: `{ model: 'mbv2-tiny' | 'mcunet' | 'proxyless-0.35' | 'mobilenetv3-0.35',
 /// ...AugNetConfig }` or `MfCnnConfig` (with
@@ -112,6 +113,8 @@ struct State {
     epoch: usize,
     /// BatchNorm re-estimation in progress (`resetBnBegin` … `resetBnFinish`).
     bn: Option<Estimate>,
+    /// Architecture search in progress (`searchBegin` … `searchNext` until done).
+    search: Option<Box<search::Search>>,
 }
 
 impl State {
@@ -181,7 +184,15 @@ impl Session {
                 ModelCfg::Aug(c) => (Net::Aug(Trainer::new(init_seeded(&ad, seed, |d| c.init(d))?, c.num_classes, tc)?), c.num_classes),
             };
             Ok::<_, Error>(Session {
-                state: Rc::new(RefCell::new(State { trainer: Some(net), data: None, batches: vec![], cursor: 0, epoch: 0, bn: None })),
+                state: Rc::new(RefCell::new(State {
+                    trainer: Some(net),
+                    data: None,
+                    batches: vec![],
+                    cursor: 0,
+                    epoch: 0,
+                    bn: None,
+                    search: None,
+                })),
                 backend: name,
                 num_classes,
             })

@@ -34,3 +34,19 @@ async function deploy(exported: { json: string; safetensors: Uint8Array }, x: Fl
   return p.length + m.classes + threads + energy;
 }
 void deploy;
+
+// The architecture search, typed.
+import { createModel as create2, type SearchCandidate, type SearchResult } from '../../../pkg/index.js';
+
+async function searchTyped(x: Float32Array, y: Int32Array): Promise<number> {
+  const supernet = await create2({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { enabled: true } });
+  const r: SearchResult = await supernet.search({
+    bnData: [x, y], evalData: [x, y], maxMacs: 400_000, maxEnergyUj: 0.05, population: 8, generations: 2,
+    callbacks: { onGeneration: (g: number, best: SearchCandidate) => { void (g + best.accuracy); } },
+    signal: new AbortController().signal,
+  });
+  const next = await create2({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec: r.best.plan });
+  next.dispose();
+  return r.front.length + r.best.cost.macs + (r.stopped ? 1 : 0);
+}
+void searchTyped;

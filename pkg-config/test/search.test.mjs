@@ -1,0 +1,76 @@
+// Architecture search from the SDK (Node, in-thread wasm CPU): a small supernet trained with
+// augmentation is searched under a MAC limit on held-out training images; every candidate meets
+// the limit, the callbacks report each generation and candidate, the same seed gives the same
+// search, a stop keeps the result so far, the best's plan trains and exports, and bad input is a
+// typed error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as sdk from '../../pkg/index.js';
+import { code, spec, split } from '../fixtures/shared.mjs';
+
+const base = { model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec };
+
+test('search: limits, callbacks, seed, stop, plan', async () => {
+  await sdk.init({ backend: 'wasm', worker: false });
+  const all = await split('train', 600);
+  const part = (a, b) => [all.x.slice(a * 784, b * 784), all.y.slice(a, b)];
+  const [x, y] = part(0, 256);
+  const bnData = part(400, 500);
+  const evalData = part(500, 600);
+  const model = await sdk.createModel({ ...base, aug: { enabled: true, seed: 1 } }, { seed: 1 });
+  await model.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 0 });
+
+  const gens = [];
+  let candidates = 0;
+  const opts = { bnData, evalData, population: 4, generations: 1, seed: 2 };
+  const free = await model.search({ ...opts, callbacks: { onGeneration: (g, best) => { gens.push([g, best.accuracy]); }, onCandidate: () => { candidates += 1; } } });
+  assert.deepEqual(gens.map((g) => g[0]), [0, 1], 'one report per generation');
+  assert.equal(candidates, free.evaluated.length);
+  assert.equal(free.stopped, false);
+  assert.ok(free.evaluated.every((c) => c.accuracy >= 0 && c.accuracy <= 1 && c.cost.macs > 0 && c.cost.energyPj > 0 && c.plan.blocks.length === 3));
+  assert.ok(free.evaluated.every((c) => c.accuracy <= free.best.accuracy));
+  assert.ok(free.front.every((c, i) => i === 0 || (c.cost.macs > free.front[i - 1].cost.macs && c.accuracy > free.front[i - 1].accuracy)));
+  assert.deepEqual(await model.search(opts), { ...free }, 'same seed, same search');
+
+  // A MAC limit between the cheapest and the dearest candidate seen: every candidate meets it.
+  const macs = free.evaluated.map((c) => c.cost.macs).sort((a, b) => a - b);
+  const limit = macs[Math.floor(macs.length / 2)];
+  const bounded = await model.search({ ...opts, maxMacs: limit });
+  assert.ok(bounded.evaluated.length >= 2 && bounded.evaluated.every((c) => c.cost.macs <= limit), JSON.stringify(bounded.evaluated.map((c) => c.cost)));
+
+  // A stop after the first candidate keeps what was scored.
+  const ac = new AbortController();
+  const stopped = await model.search({ ...opts, signal: ac.signal, callbacks: { onCandidate: () => ac.abort() } });
+  assert.equal(stopped.stopped, true);
+  assert.equal(stopped.evaluated.length, 1);
+  assert.deepEqual(stopped.best, stopped.evaluated[0]);
+
+  // The best's plan is an architecture createModel trains and exports.
+  const planned = await sdk.createModel({ ...base, spec: free.best.plan, aug: { enabled: true } });
+  await planned.fit(x.slice(0, 32 * 784), y.slice(0, 32), { epochs: 1, batchSize: 32, resetBn: 32 });
+  const doc = JSON.parse((await planned.exportModel()).json);
+  assert.equal(doc.format, 'shiftaddaug-tiny/3');
+  planned.dispose();
+
+  // Bad input.
+  await assert.rejects(model.search({ ...opts, maxMacs: 1 }), (e) => code('INVALID_CONFIG')(e) && /no architecture meets MACs <= 1: the cheapest has/.test(e.message));
+  await assert.rejects(model.search({ ...opts, populaton: 4 }), (e) => code('INVALID_CONFIG')(e) && /populaton/.test(e.message));
+  await assert.rejects(model.search({ ...opts, population: 1 }), code('INVALID_CONFIG'));
+  await assert.rejects(model.search({ ...opts, maxEnergyUj: -1 }), code('INVALID_CONFIG'));
+  await assert.rejects(model.search({ ...opts, evalData: undefined }), code('INVALID_DATASET'));
+  await assert.rejects(model.search({ ...opts, evalData: [evalData[0].slice(1), evalData[1]] }), code('SHAPE_MISMATCH'));
+  await assert.rejects(model.search(), code('INVALID_CONFIG'));
+  const ac2 = new AbortController();
+  ac2.abort();
+  await assert.rejects(model.search({ ...opts, signal: ac2.signal }), code('ABORTED'));
+  // The model is still usable after every refusal.
+  assert.equal((await model.evaluate(evalData[0], evalData[1])).count, 100);
+  model.dispose();
+
+  const direct = await sdk.createModel({ ...base, aug: { enabled: false } });
+  await assert.rejects(direct.search(opts), (e) => code('INVALID_CONFIG')(e) && /augmentation/.test(e.message));
+  direct.dispose();
+  const mf = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10 });
+  await assert.rejects(mf.search(opts), (e) => code('INVALID_CONFIG')(e) && /mfcnn/.test(e.message));
+  mf.dispose();
+});
