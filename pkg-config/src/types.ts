@@ -265,6 +265,8 @@ export interface SearchOptions {
   mutationProb?: number;
   /** @defaultValue 0 */
   seed?: number;
+  /** Width factors below 1 offered besides the supernet's own, so a TargetNet can narrow some layers to widen others. @defaultValue [0.5, 0.75] */
+  shrink?: number[];
   /** `onGeneration(generation, best so far)` after each generation; `onCandidate(scored)` after each candidate. */
   callbacks?: SearchCallbacks;
   /** Stops after the candidate being scored; the promise resolves with the result so far (`stopped: true`). */

@@ -44,6 +44,10 @@ pub(super) struct SearchArgs {
     /// Probability that a mutation redraws each gene.
     #[arg(long, default_value_t = EvolutionConfig::default().mutation_prob)]
     pub(super) mutation_prob: f64,
+    /// Width factors below 1 offered besides the supernet's widthList / expandList, so that a
+    /// TargetNet can narrow some layers to widen others.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
+    pub(super) shrink: Vec<f32>,
     /// Seed of the search.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
@@ -75,7 +79,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     let cfg: AugNetConfig = serde_json::from_str(&header.model_config).map_err(|e| {
         shiftaddaug::Error::Config(format!("the checkpoint holds no supernet config ({e}); search needs a zoo model's checkpoint"))
     })?;
-    let space = WidthSpace::new(&cfg)?;
+    let space = WidthSpace::new(&cfg, &a.shrink)?;
     let device = cpu_device().autodiff();
     let mut trainer = Trainer::new(cfg.init(&device)?, cfg.num_classes, header.train_config.clone())?;
     trainer.restore(&bytes, &header.model_config)?;
@@ -130,7 +134,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         eprintln!("search: resuming at generation {} with {} candidates scored", e.generation(), e.scored());
         e
     } else {
-        Evolution::new(&space.space(), &evo, &constraint, &cost)?
+        Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])?
     };
     eprintln!(
         "search: {} width choices over {} genes ({} architectures); supernet's own tiny model {} MACs; held-out training images {first}..{}",

@@ -86,6 +86,8 @@ pub struct SearchOptions {
     pub mutation_prob: f64,
     /// See [`EvolutionConfig`].
     pub seed: u64,
+    /// Width factors below 1 offered besides the supernet's own ([`supernet::WidthSpace`]).
+    pub shrink: Vec<f32>,
 }
 
 impl Default for SearchOptions {
@@ -101,6 +103,7 @@ impl Default for SearchOptions {
             mutation_ratio: e.mutation_ratio,
             mutation_prob: e.mutation_prob,
             seed: e.seed,
+            shrink: supernet::DEFAULT_SHRINK.to_vec(),
         }
     }
 }
@@ -293,6 +296,22 @@ impl Evolution {
     /// [`Error::Config`] for a bad config or an empty space, or naming the cheapest candidate's
     /// cost when even it does not meet the constraint; whatever `cost` returns.
     pub fn new(space: &Space, config: &EvolutionConfig, constraint: &Constraint, cost: &dyn Fn(&Genome) -> Result<Cost>) -> Result<Self> {
+        Self::seeded(space, config, constraint, cost, &[])
+    }
+
+    /// [`new`](Self::new) with `seeds` (e.g. a reference architecture) in the initial
+    /// population, each one that fits the space and meets the constraint, before the random
+    /// draws.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn seeded(
+        space: &Space,
+        config: &EvolutionConfig,
+        constraint: &Constraint,
+        cost: &dyn Fn(&Genome) -> Result<Cost>,
+        seeds: &[Genome],
+    ) -> Result<Self> {
         config.validate()?;
         if space.choices.is_empty() || space.choices.contains(&0) {
             return Err(Error::Config(format!("empty search space (choices per gene {:?})", space.choices)));
@@ -318,7 +337,13 @@ impl Evolution {
             evaluated: Vec::new(),
             done: false,
         };
-        for _ in 0..config.population {
+        for g in seeds.iter().filter(|g| g.len() == e.space.len() && g.iter().zip(&e.space).all(|(&v, &n)| v < n)).take(config.population) {
+            let c = cost(g)?;
+            if constraint.admits(&c) && !e.pending.iter().any(|(p, _)| p == g) {
+                e.pending.push((g.clone(), c));
+            }
+        }
+        while e.pending.len() < config.population {
             let choices = e.space.clone();
             let c = e.feasible(cost, &mut |r| choices.iter().map(|&n| r.below(n)).collect())?;
             e.pending.push(c);
@@ -635,6 +660,20 @@ mod tests {
         resumed.resume();
         run(&mut resumed, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
         assert_eq!(resumed.result(), longer);
+    }
+
+    #[test]
+    fn seeds_join_the_initial_population() {
+        let cfg = EvolutionConfig { population: 5, generations: 0, seed: 2, ..EvolutionConfig::default() };
+        let space = Space { choices: vec![4; 5] };
+        let constraint = Constraint { max_macs: Some(30), ..Constraint::default() };
+        let (fits, too_dear, wrong) = (vec![1, 1, 1, 1, 1], vec![3; 5], vec![9, 0, 0, 0, 0]);
+        let mut e = Evolution::seeded(&space, &cfg, &constraint, &cost_of, &[fits.clone(), too_dear.clone(), wrong.clone()]).unwrap();
+        run(&mut e, &cost_of, &mut |g| Ok(accuracy_of(g)), &mut |_, _| true).unwrap();
+        let r = e.result();
+        assert_eq!(r.evaluated[0].genome, fits, "the seed is scored first");
+        assert_eq!(r.evaluated.len(), 5);
+        assert!(!r.evaluated.iter().any(|s| s.genome == too_dear || s.genome == wrong));
     }
 
     #[test]

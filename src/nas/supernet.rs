@@ -1,10 +1,12 @@
 //! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths of
 //! the SubNet (the supernet as trained, its largest widths) form the MF TargetNet under the
-//! limits. The genes are the supernet's own width factors: the stem, DS block, head and every
-//! block without a shortcut take a factor of `aug.widthList`, every block's expansion a factor
-//! of `aug.expandList` (sorted ascending, so gene value 0 is the narrowest). A candidate is
-//! scored by its inherited weights: the supernet's tiny pass at the candidate's widths, its
-//! BatchNorm statistics re-estimated on held-out training images, its accuracy on others.
+//! limits. The genes are width factors of the supernet's tiny model: the stem, DS block, head
+//! and every block without a shortcut take a factor of `shrink` ∪ `aug.widthList`, every
+//! block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted ascending, so gene value 0
+//! is the narrowest; `shrink`, factors below 1, lets a TargetNet narrow some layers to widen
+//! others at the same cost). A candidate is scored by its inherited weights (the leading
+//! channels): the supernet's tiny pass at the candidate's widths, its BatchNorm statistics
+//! re-estimated on held-out training images, its accuracy on others.
 //!
 //! Our choices ([I]): only widths are searched (kernel sizes and depths are fixed by the
 //! trained spec: the supernet does not share weights across them yet), and the chosen
@@ -36,14 +38,18 @@ fn sorted(list: &[f32]) -> Vec<f32> {
 }
 
 impl WidthSpace {
-    /// The space of `config`'s supernet.
+    /// The space of `config`'s supernet, with the narrowing factors `shrink` (each in (0, 1)).
     ///
     /// # Errors
-    /// [`Error::Config`] when the supernet was not trained with augmentation (it has one width).
-    pub fn new(config: &AugNetConfig) -> Result<Self> {
+    /// [`Error::Config`] when the supernet was not trained with augmentation (it has one width)
+    /// or a shrink factor is out of range.
+    pub fn new(config: &AugNetConfig, shrink: &[f32]) -> Result<Self> {
         config.validate()?;
         if !config.aug.enabled {
             return Err(Error::Config("search needs a supernet trained with augmentation (aug.enabled, CLI --aug on)".into()));
+        }
+        if let Some(f) = shrink.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
+            return Err(Error::Config(format!("shrink factor {f} must be in (0, 1)")));
         }
         let s = &config.spec;
         let mut genes = vec![(0, false)];
@@ -59,12 +65,24 @@ impl WidthSpace {
         if s.head.is_some() {
             genes.push((2 + s.blocks.len(), false));
         }
-        Ok(Self { config: config.clone(), widths: sorted(&config.aug.width_list), expands: sorted(&config.aug.expand_list), genes })
+        let with = |list: &[f32]| sorted(&[shrink, list].concat());
+        Ok(Self { config: config.clone(), widths: with(&config.aug.width_list), expands: with(&config.aug.expand_list), genes })
     }
 
     /// Choices per gene.
     pub fn space(&self) -> Space {
         Space { choices: self.genes.iter().map(|&(_, e)| if e { self.expands.len() } else { self.widths.len() }).collect() }
+    }
+
+    /// The genome of the supernet's own tiny model (factor 1 everywhere).
+    pub fn tiny_genome(&self) -> Genome {
+        self.genes
+            .iter()
+            .map(|&(_, e)| {
+                let list = if e { &self.expands } else { &self.widths };
+                list.iter().position(|&f| f == 1.0).expect("widthList and expandList contain 1")
+            })
+            .collect()
     }
 
     /// The widths of `g`, never above the supernet's.
@@ -109,6 +127,9 @@ impl WidthSpace {
         }
     }
 }
+
+/// Default narrowing factors of [`WidthSpace::new`].
+pub const DEFAULT_SHRINK: [f32; 2] = [0.5, 0.75];
 
 /// Held-out images of a candidate's scoring: BatchNorm statistics from `bn`, accuracy on
 /// `eval` (both from the training set, never the test set).
@@ -171,5 +192,47 @@ impl Report {
     pub fn of(space: &WidthSpace, r: &SearchResult) -> Self {
         let all = |v: &[Scored]| v.iter().map(|s| Candidate::of(space, s)).collect();
         Self { best: Candidate::of(space, &r.best), front: all(&r.front), evaluated: all(&r.evaluated) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ConvKind;
+
+    fn config(aug: bool) -> AugNetConfig {
+        let mut c = AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift);
+        c.aug.enabled = aug;
+        c
+    }
+
+    #[test]
+    fn the_tiny_genome_is_the_tiny_model_and_genes_cover_every_layer() {
+        let cfg = config(true);
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK).unwrap();
+        let g = space.tiny_genome();
+        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        let plan = space.plan(&g);
+        assert_eq!(cfg.with_tiny_arch(&space.arch(&g)).tiny_macs(), cfg.tiny_macs());
+        assert_eq!(
+            plan.blocks.iter().map(|b| b.has_shortcut()).collect::<Vec<_>>(),
+            cfg.spec.blocks.iter().map(|b| b.has_shortcut()).collect::<Vec<_>>()
+        );
+        // Stem, DS, one expansion per block, one width per block without a shortcut, head.
+        let plain = cfg.spec.blocks.iter().filter(|b| !b.has_shortcut()).count();
+        assert_eq!(g.len(), 2 + cfg.spec.blocks.len() + plain + 1);
+        // Gene 0 everywhere is the narrowest model; the last choice the widest.
+        let narrow = space.arch(&vec![0; g.len()]);
+        assert!(narrow.stem < cfg.tiny_arch().stem && narrow.blocks.iter().zip(&cfg.tiny_arch().blocks).all(|(a, b)| a[0] <= b[0]));
+        let widest: Genome = space.space().choices.iter().map(|n| n - 1).collect();
+        assert_eq!(space.arch(&widest), cfg.max_arch());
+    }
+
+    #[test]
+    fn bad_spaces_are_typed_errors() {
+        assert!(WidthSpace::new(&config(false), &DEFAULT_SHRINK).unwrap_err().to_string().contains("augmentation"));
+        for bad in [[0.0f32], [1.0], [f32::NAN]] {
+            assert_eq!(WidthSpace::new(&config(true), &bad).unwrap_err().code(), "INVALID_CONFIG");
+        }
     }
 }

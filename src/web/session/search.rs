@@ -60,7 +60,7 @@ impl Session {
                 Net::Aug(t) => t.model().clone(),
                 Net::Mf(_) => return Err(Error::Config("search needs a zoo model (a ShiftAddAug supernet), not 'mfcnn'".into())),
             };
-            let space = WidthSpace::new(&net.config)?;
+            let space = WidthSpace::new(&net.config, &opts.shrink)?;
             let shape = net.config.input_shape;
             let bn = Dataset::new(bn_x, labels_u32(&bn_y)?, shape, self.num_classes)?;
             let eval = Dataset::new(eval_x, labels_u32(&eval_y)?, shape, self.num_classes)?;
@@ -68,7 +68,7 @@ impl Session {
                 return Err(Error::Dataset("search needs at least one BatchNorm image and one scoring image".into()));
             }
             let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
-            let evolution = Evolution::new(&space.space(), &evo, &constraint, &cost)?;
+            let evolution = Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])?;
             let info = serde_json::json!({ "genes": space.space().choices.len(), "architectures": space.space().size() as f64 });
             self.state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval }));
             to_js(&info)
