@@ -281,18 +281,37 @@ pub fn backward_input(isa: CpuIsa, d: DwDims, w: &[f32], dy: &[f32]) -> Vec<f32>
 }
 
 fn backward_input_lanes<L: Lanes>(d: &DwDims, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    scatter_lanes::<L, false>(d, w, dy, &[], |wv, _| wv)
+}
+
+/// The scatter of a depthwise input gradient, shared by the multiplicative and the adder
+/// convolutions: `dx[tap position] += g · term(w[tap], x[tap position])` for every output `g`
+/// and tap, into a [`Padded`] plane unloaded at the end; per position, the terms are added in
+/// the order of `(oy, ox block, ky, kx)`. `x` is read (through its own padded copy) only when
+/// `READS_X`; otherwise `term` gets zeros for it.
+pub(crate) fn scatter_lanes<L: Lanes, const READS_X: bool>(
+    d: &DwDims,
+    w: &[f32],
+    dy: &[f32],
+    x: &[f32],
+    term: impl Fn(L::V, L::V) -> L::V + Sync + Send,
+) -> Vec<f32> {
     assert_eq!(2 * L::W, LANES, "two vectors per block");
     let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
     let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
     let mut dx = vec![0f32; d.n * d.c * ip];
     per_planes(&mut dx, ip, |first, block| {
-        let mut pad = Padded::new(d);
-        let (offs, row_len) = (pad.tap_offsets(d), d.stride[1] * pad.run);
-        // Zeros past `wo`: those lanes add `0 · w` to positions that are padding or real.
+        let (mut xpad, mut dpad) = (Padded::new(d), Padded::new(d));
+        let (offs, row_len) = (dpad.tap_offsets(d), d.stride[1] * dpad.run);
+        let zero = L::splat(0.0);
+        // Zeros past `wo`: those lanes add `0 · t` (t finite) to padding or real positions.
         let mut grow = vec![0f32; wo.div_ceil(LANES) * LANES];
         for (j, dxp) in block.chunks_mut(ip).enumerate() {
             let p = first + j;
-            pad.clear();
+            if READS_X {
+                xpad.load(d, &x[p * ip..][..ip]);
+            }
+            dpad.clear();
             let ws = &w[(p % d.c) * taps..][..taps];
             for (oy, g) in dy[p * op..][..op].chunks(wo).enumerate() {
                 grow[..wo].copy_from_slice(g);
@@ -301,15 +320,22 @@ fn backward_input_lanes<L: Lanes>(d: &DwDims, w: &[f32], dy: &[f32]) -> Vec<f32>
                     for ky in 0..kh {
                         for (kx, &off) in offs.iter().enumerate() {
                             let wv = L::splat(ws[ky * kw + kx]);
-                            let dst = pad.tap_mut(row_len, oy * sh + ky, off, ox0);
-                            let (s0, s1) = (L::add(L::load(&dst[..v]), L::mul(g0, wv)), L::add(L::load(&dst[v..]), L::mul(g1, wv)));
+                            let (x0, x1) = if READS_X {
+                                let src = xpad.tap(row_len, oy * sh + ky, off, ox0);
+                                (L::load(&src[..v]), L::load(&src[v..]))
+                            } else {
+                                (zero, zero)
+                            };
+                            let (t0, t1) = (term(wv, x0), term(wv, x1));
+                            let dst = dpad.tap_mut(row_len, oy * sh + ky, off, ox0);
+                            let (s0, s1) = (L::add(L::load(&dst[..v]), L::mul(g0, t0)), L::add(L::load(&dst[v..]), L::mul(g1, t1)));
                             L::store(&mut dst[..v], s0);
                             L::store(&mut dst[v..], s1);
                         }
                     }
                 }
             }
-            pad.unload(d, dxp);
+            dpad.unload(d, dxp);
         }
     });
     dx

@@ -19,7 +19,7 @@
 
 use super::cpu::AdderShape;
 use super::lanes::Lanes;
-use crate::ops::conv::cpu::{DwDims, LANES, Padded, per_planes};
+use crate::ops::conv::cpu::{DwDims, LANES, Padded, per_planes, scatter_lanes};
 
 /// Whether `s` is depthwise (one input and one output channel per group).
 pub(super) fn applies(s: &AdderShape) -> bool {
@@ -144,45 +144,10 @@ fn backward_input_gather<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32], gy: &[f32])
     dx
 }
 
-/// Any stride: each output's gradient scattered over its taps into a zero-padded,
-/// column-phase-split plane (every tap of a block of [`LANES`] outputs is one contiguous run,
-/// read from the same layout of `x`), then unloaded without its padding; per position, the
-/// terms are added in the order of `(oy, ox block, ky, kx)`.
+/// Any stride: `dx += g · hardtanh(w − x)` scattered over the taps of every output
+/// ([`scatter_lanes`], shared with the multiplicative depthwise convolution).
 fn backward_input_scatter<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32], gy: &[f32]) -> Vec<f32> {
-    let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
-    let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
-    let mut dx = vec![0f32; x.len()];
-    per_planes(&mut dx, ip, |first, block| {
-        let (mut xpad, mut dpad) = (Padded::new(d), Padded::new(d));
-        let (offs, row_len) = (xpad.tap_offsets(d), d.stride[1] * xpad.run);
-        // Zeros past `wo`: those lanes add `0 · t` (t finite) to padding or real positions.
-        let mut grow = vec![0f32; wo.div_ceil(LANES) * LANES];
-        for (j, dxp) in block.chunks_mut(ip).enumerate() {
-            let p = first + j;
-            xpad.load(d, &x[p * ip..][..ip]);
-            dpad.clear();
-            let ws = &w[(p % d.c) * taps..][..taps];
-            for (oy, g) in gy[p * op..][..op].chunks(wo).enumerate() {
-                grow[..wo].copy_from_slice(g);
-                for ox0 in (0..wo).step_by(LANES) {
-                    let (g0, g1) = (L::load(&grow[ox0..][..v]), L::load(&grow[ox0 + v..][..v]));
-                    for ky in 0..kh {
-                        for (kx, &off) in offs.iter().enumerate() {
-                            let wv = L::splat(ws[ky * kw + kx]);
-                            let src = xpad.tap(row_len, oy * sh + ky, off, ox0);
-                            let (t0, t1) = (L::hardtanh(L::sub(wv, L::load(&src[..v]))), L::hardtanh(L::sub(wv, L::load(&src[v..]))));
-                            let dst = dpad.tap_mut(row_len, oy * sh + ky, off, ox0);
-                            let (s0, s1) = (L::add(L::load(&dst[..v]), L::mul(g0, t0)), L::add(L::load(&dst[v..]), L::mul(g1, t1)));
-                            L::store(&mut dst[..v], s0);
-                            L::store(&mut dst[v..], s1);
-                        }
-                    }
-                }
-            }
-            dpad.unload(d, dxp);
-        }
-    });
-    dx
+    scatter_lanes::<L, true>(d, w, gy, x, |wv, xv| L::hardtanh(L::sub(wv, xv)))
 }
 
 /// `dw[c, tap] = Σ_{n, oy, ox} g · xpad(tap) − w[c, tap] · Σ_{n, oy, ox} g`, per image in
