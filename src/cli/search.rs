@@ -7,7 +7,7 @@ use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, score};
-use shiftaddaug::nas::{Constraint, Evolution, EvolutionConfig, Step};
+use shiftaddaug::nas::{Evolution, EvolutionConfig, SearchOptions, Step};
 use shiftaddaug::train::Trainer;
 use shiftaddaug::train::checkpoint::read_header;
 use std::path::PathBuf;
@@ -103,21 +103,24 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     let (bn, eval) = (train_set.slice(first, first + a.bn_images), train_set.slice(first + a.bn_images, train_set.len()));
     let holdout = Holdout { bn: &bn, eval: &eval };
 
-    let evo = EvolutionConfig {
+    let opts = SearchOptions {
+        max_macs: a.max_macs,
+        max_params: a.max_params,
+        max_energy_uj: a.max_energy_uj,
         population: a.population,
         generations: a.generations.unwrap_or(EvolutionConfig::default().generations),
         parent_ratio: a.parent_ratio,
         mutation_ratio: a.mutation_ratio,
         mutation_prob: a.mutation_prob,
         seed: a.seed,
+        shrink: a.shrink.clone(),
     };
-    if let Some(e) = a.max_energy_uj
-        && !(e.is_finite() && e > 0.0)
-    {
-        return Err(shiftaddaug::Error::Config(format!("--max-energy-uj {e} must be a positive number")));
-    }
-    let constraint =
-        Constraint { max_macs: a.max_macs, max_params: a.max_params, max_energy_pj: a.max_energy_uj.map(|e| (e * 1e6).round() as u64) };
+    let (evo, constraint) = (
+        opts.evolution()?,
+        opts.constraint().map_err(|_| {
+            shiftaddaug::Error::Config(format!("--max-energy-uj {} must be a positive number", a.max_energy_uj.unwrap_or_default()))
+        })?,
+    );
     let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
     let state_path = a.out.join("state.json");
     let mut e = if a.resume {
