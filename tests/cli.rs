@@ -145,6 +145,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("generation 1: best held-out accuracy"));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    assert!(std::fs::read_to_string(res.join("front.svg")).unwrap().starts_with("<svg"));
     let macs = |v: &serde_json::Value| v["cost"]["macs"].as_u64().unwrap();
     let acc = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
     let evaluated = report["evaluated"].as_array().unwrap();

@@ -61,8 +61,9 @@ pub(super) struct SearchArgs {
     /// train the supernet on fewer (`--train-limit`) to keep them unseen.
     #[arg(long, default_value = FASHION_MNIST_DIR)]
     pub(super) data: PathBuf,
-    /// Writes search.json (every candidate, the front, the best) and plan.json (the best's
-    /// spec, for `train --plan`) here after every generation, and state.json to resume from.
+    /// Writes search.json (every candidate, the front, the best), front.svg (accuracy against
+    /// MACs), plan.json (the best's spec, for `train --plan`) here after every generation, and
+    /// state.json to resume from.
     #[arg(long, value_name = "DIR", default_value = "shiftaddaug-search")]
     pub(super) out: PathBuf,
     /// Continue the search saved in --out (its state.json); the evolution options and limits
@@ -166,6 +167,8 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         });
         std::fs::write(&ps, serde_json::to_string_pretty(&report).expect("json")).map_err(io_at(&ps))?;
         std::fs::write(&pp, json(&space.plan(&result.best.genome))).map_err(io_at(&pp))?;
+        let pf = a.out.join("front.svg");
+        std::fs::write(&pf, shiftaddaug::nas::svg::front_svg(&result.evaluated, &result.front, &result.best)).map_err(io_at(&pf))?;
         let tmp = a.out.join("state.json.tmp");
         std::fs::write(&tmp, json(e)).map_err(io_at(&tmp))?;
         std::fs::rename(&tmp, &state_path).map_err(io_at(&state_path))
@@ -191,7 +194,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     save(&e)?;
     let result = e.result();
     println!(
-        "best: held-out accuracy {:.4}, {} MACs, {} parameters, {:.4} µJ ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {}\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
+        "best: held-out accuracy {:.4}, {} MACs, {} parameters, {:.4} µJ ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {} (plot: front.svg)\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
         result.best.accuracy,
         result.best.cost.macs,
         result.best.cost.params,

@@ -8,6 +8,7 @@
 //! it is tested here with closed-form evaluators.
 
 pub mod supernet;
+pub mod svg;
 
 use crate::data::Rng;
 use crate::error::{Error, Result};
