@@ -108,7 +108,8 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });
 // Side by side: direct and ShiftAddAug MobileNetV2-Tiny train at once in two workers; the
-// page shows both test accuracies and both final losses.
+// page shows both test accuracies and both final losses. Then the search view searches the
+// ShiftAddAug supernet (in its worker) and trains the chosen net.
 const t1 = Date.now();
 const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&croppad=2&flip=1&autostart=1', 600_000, async (page, errors) => {
   const state = await page.evaluate(() => document.body.dataset.state);
@@ -119,7 +120,23 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
   const m = /direct ([\d.]+)\s+·\s+ShiftAddAug ([\d.]+)/.exec(acc);
   const legend = await page.locator('#legend li').allTextContents();
   const model = await page.inputValue('#model');
+  // The search view: the ShiftAddAug supernet searched within its own MACs, in its worker; then
+  // the chosen net trains.
+  await page.fill('#population', '4');
+  await page.fill('#generations', '1');
+  await page.click('#search');
+  await page.waitForFunction(() => ['searched', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 250 });
+  const searched = { state: await page.evaluate(() => document.body.dataset.state), text: await page.textContent('#searchresult'), front: await page.locator('#front tr').count() };
+  await page.click('#trainplan');
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 250 });
+  const planned = { state: await page.evaluate(() => document.body.dataset.state), status: await page.textContent('#status') };
+  console.log(`e2e search: ${JSON.stringify(searched)}\ne2e searched net: ${JSON.stringify(planned)}`);
   return [
+    [searched.state === 'searched', `search state ${searched.state}: ${searched.text}`],
+    [/^done: best: held-out accuracy 0\.\d+ at [\d,]+ MACs \((\d+) % of the trained model\), [\d,]+ parameters; \d+ candidates scored/.test(searched.text)
+      && Number(/\((\d+) % of/.exec(searched.text)?.[1]) <= 100, `search result: ${searched.text}`],
+    [searched.front >= 2, `${searched.front} front rows (with the header)`],
+    [planned.state === 'done' && /ShiftAddAug \(searched net\): [\d,]+ parameters/.test(planned.status), `searched net training: ${JSON.stringify(planned)}`],
     [state === 'done', `page state ${state}`],
     [m && Number(m[1]) > 0.1 && Number(m[2]) > 0.0, `test accuracies shown: ${acc}`],
     [/direct: train loss [\d.]+.*ShiftAddAug: train loss [\d.]+/.test(status), 'both runs reported'],

@@ -17,6 +17,10 @@ let data = null;
 let controller = null;
 /** The models of the last run, kept for Classify and the downloads until the next Train. */
 let trained = [];
+/** The plan the next Train uses for its ShiftAddAug run (set by "Train the chosen net"). */
+let pendingPlan = null;
+/** The best plan of the last search. */
+let found = null;
 
 async function loadIdx(name) {
   const r = await fetch(`./data/${name}`);
@@ -72,7 +76,9 @@ function plannedRuns() {
   }
   const zoo = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
   const direct = { label: 'direct', color: '#c62828', config: zoo({ enabled: false, widthList: [1], expandList: [1] }) };
-  const aug = { label: 'ShiftAddAug', color: '#6a1b9a', config: zoo({}) };
+  const aug = pendingPlan
+    ? { label: 'ShiftAddAug (searched net)', color: '#6a1b9a', config: { ...zoo({}), spec: pendingPlan } }
+    : { label: 'ShiftAddAug', color: '#6a1b9a', config: zoo({}) };
   return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
@@ -207,6 +213,9 @@ async function showDownloads(runs) {
 function lockForm(locked) {
   for (const el of document.querySelectorAll('fieldset select, fieldset input')) el.disabled = locked;
   $('train').disabled = locked; $('stop').disabled = !locked; $('classify').disabled = locked || trained.length === 0;
+  const m = trained.at(-1)?.config;
+  $('search').disabled = locked || !(m && m.model !== 'mfcnn' && m.aug?.enabled !== false);
+  $('trainplan').disabled = locked || !found;
 }
 
 /** The backend and worker count the form asks for. */
@@ -241,6 +250,7 @@ async function train() {
   const { nTrain, epochs, batchSize } = form;
   const total = Math.ceil(nTrain / batchSize), planned = total * epochs;
   const runs = plannedRuns().map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
+  pendingPlan = null;
   const redraw = () => drawPlot($('plot'), $('legend'), runs, planned, total);
   redraw();
   controller = new AbortController();
@@ -314,6 +324,66 @@ async function train() {
     lockForm(false);
   }
 }
+
+/** Searches the last trained ShiftAddAug supernet within the MAC budget (see index.html). */
+async function search() {
+  const m = trained.at(-1);
+  const field = (id, lo, hi) => { const v = Number($(id).value); return Number.isInteger(v) && v >= lo && v <= hi ? v : null; };
+  const [budget, population, generations] = [field('budget', 10, 300), field('population', 2, 100), field('generations', 0, 50)];
+  const box = $('searchresult');
+  if (!m || budget === null || population === null || generations === null) {
+    box.textContent = 'Budget 10–300 %, population 2–100 and generations 0–50 (whole numbers).';
+    return;
+  }
+  lockForm(true); $('stop').disabled = true; $('stopsearch').disabled = false;
+  document.body.dataset.state = 'searching';
+  controller = new AbortController();
+  try {
+    const { loadModel } = await import('./pkg/infer.js');
+    const d = await loadModel(await m.exportModel());
+    const c = d.cost().macs, own = c.mult + c.shift + c.add;
+    d.dispose();
+    const maxMacs = Math.round(own * budget / 100);
+    // Held out: the training images after those the run used (the last 1000 when it used them all).
+    const used = readForm().nTrain, first = Math.min(used, data.trainY.length - 1000);
+    const part = (a, b) => [data.trainX.subarray(a * 784, b * 784), data.trainY.subarray(a, b)];
+    const seen = first < used ? ' (seen in training: the run used every image)' : '';
+    box.textContent = `searching within ${maxMacs.toLocaleString('en')} MACs (the trained model: ${own.toLocaleString('en')})…`;
+    const line = (best) => `best: held-out accuracy ${best.accuracy.toFixed(4)} at ${best.cost.macs.toLocaleString('en')} MACs`
+      + ` (${(100 * best.cost.macs / own).toFixed(0)} % of the trained model), ${best.cost.params.toLocaleString('en')} parameters`;
+    let latest = '';
+    const r = await m.search({
+      bnData: part(first, first + 500), evalData: part(first + 500, first + 1000), maxMacs, population, generations, seed: 0,
+      signal: controller.signal,
+      callbacks: {
+        onGeneration: (g, best) => { latest = `generation ${g}/${generations}: ${line(best)}`; box.textContent = latest; },
+        onCandidate: (n) => { box.textContent = `${latest || 'generation 0'} · ${n} candidates scored`; },
+      },
+    });
+    found = r.best.plan;
+    box.textContent = `${r.stopped ? 'stopped' : 'done'}: ${line(r.best)}; ${r.evaluated.length} candidates scored on images ${first + 500}–${first + 999}${seen}; ${r.front.length} on the front`;
+    const t = $('front'); t.textContent = '';
+    const row = (cells, tag = 'td') => { const tr = document.createElement('tr'); for (const v of cells) { const c2 = document.createElement(tag); c2.textContent = v; tr.append(c2); } t.append(tr); };
+    row(['MACs', 'held-out accuracy', 'parameters'], 'th');
+    for (const f of r.front) row([f.cost.macs.toLocaleString('en'), f.accuracy.toFixed(4), f.cost.params.toLocaleString('en')]);
+    document.body.dataset.state = 'searched';
+  } catch (e) {
+    box.textContent = `error ${e.code ?? ''}: ${e.message}`;
+    document.body.dataset.state = 'error';
+  } finally {
+    $('stopsearch').disabled = true;
+    lockForm(false);
+  }
+}
+
+$('search').onclick = search;
+$('stopsearch').onclick = () => controller?.abort();
+$('trainplan').onclick = () => {
+  if (!found) return;
+  pendingPlan = found;
+  $('mode').value = 'aug';
+  train();
+};
 
 const pad = drawingPad($('draw'));
 $('clear').onclick = () => pad.clear();
