@@ -220,7 +220,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let out = search(&["--max-energy-uj", "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-energy-uj 0 must be a positive number"));
     let out = search(&["--population", "1"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, ∞)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, 10000]"));
     run(&["--out", sup.to_str().unwrap()]);
     let out = search(&[]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -253,9 +253,9 @@ export interface SearchOptions {
   maxParams?: number;
   /** At most this much compute energy per image, µJ (32-bit unit energies, one per MAC by operator). */
   maxEnergyUj?: number;
-  /** Candidates per generation (≥ 2). @defaultValue 100 */
+  /** Candidates per generation, 2 to 10 000. @defaultValue 100 */
   population?: number;
-  /** Generations after the initial population. @defaultValue 20 */
+  /** Generations after the initial population, 0 to 100 000. @defaultValue 20 */
   generations?: number;
   /** Share of each generation kept as parents, in (0, 1]. @defaultValue 0.25 */
   parentRatio?: number;

@@ -1,4 +1,4 @@
-// Random values for every field of the SDK's configs and options, tensors of wrong length or
+// Random values for every field of the SDK's configs and options (search's included), tensors of wrong length or
 // with NaN / Inf, calls in the wrong order and concurrent calls, through the SDK in Node
 // (in-thread wasm). Every call resolves, or rejects with a ShiftAddAugError whose code is one of
 // the documented ErrorCodes (read from the published .d.ts); never a trap, another exception
@@ -35,6 +35,8 @@ const MODEL_KEYS = ['model', 'inputShape', 'numClasses', 'conv', 'depthwise', 'a
 const TRAIN_KEYS = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum', 'weightDecay', 'warmupSteps', 'cropPadding',
   'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery'];
 const FIT_KEYS = [...TRAIN_KEYS, 'epochs', 'validationData', 'callbacks', 'yieldEvery', 'aug', 'resetBn'];
+const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'population', 'generations', 'parentRatio', 'mutationRatio',
+  'mutationProb', 'seed', 'shrink', 'callbacks'];
 const AUG_KEYS = ['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha', 'stopWidthAug', 'sortChannels', 'seed'];
 const STRINGS = ['', 'shift', 'add', 'mult', 'mfcnn', 'mbv2-tiny', 'H1', 'MfOnly', 'R0', 'R4', 'q', 'ps', 'sgd', 'adam', 'avgpool', 'mean', 'x'.repeat(300)];
 const NUMBERS = [0, 1, 2, 3, 8, -1, 0.5, 1e-9, 255, 4096, 2 ** 31, -(2 ** 53), NaN, Infinity, -Infinity, -0, 1e308];
@@ -84,7 +86,7 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
   const tensor = (n) => Float32Array.from({ length: n }, () => r());
   while (calls < CALLS) {
     // Zoo models are slow to create; most cases mutate the small CNN.
-    const base = r() < 0.05 ? { model: 'mbv2-tiny', conv: 'shift', inputShape: [1, 28, 28], numClasses: 10, aug: { enabled: false } } : small;
+    const base = r() < 0.05 ? { model: 'mbv2-tiny', conv: 'shift', inputShape: [1, 28, 28], numClasses: 10, aug: { enabled: r() < 0.5 } } : small;
     const model = await call('createModel', () => sdk.createModel(mutate(r, base, MODEL_KEYS), r() < 0.3 ? mutate(r, {}, TRAIN_KEYS) : {}));
     if (!model) continue;
     const [c, h, w] = model.inputShape ?? [1, 8, 8];
@@ -97,7 +99,7 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
       () => [tensor(n * img + 1 + Math.floor(r() * 5)), y], () => [x, y.slice(1)], () => [x, y.map(() => value(r))], () => [value(r), value(r)]];
     const steps = Math.floor(r() * 4);
     for (let s = 0; s < steps && calls < CALLS; s++) {
-      const kind = Math.floor(r() * 6);
+      const kind = Math.floor(r() * 7);
       const signal = AbortSignal.timeout(3000);
       if (kind === 0) await call('fit', () => model.fit(x, y, { ...mutate(r, { epochs: 1, batchSize: 4, resetBn: 0 }, FIT_KEYS), signal }));
       else if (kind === 1) { const [bx, by] = bad[Math.floor(r() * bad.length)](); await call('fit(bad data)', () => model.fit(bx, by, { epochs: 1, signal })); x.set(tensor(x.length)); }
@@ -106,6 +108,11 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
       else if (kind === 4) {
         // Concurrent calls on one model: one of them may get BUSY.
         await Promise.all([call('fit ∥', () => model.fit(x, y, { epochs: 1, batchSize: 4, resetBn: 0, signal })), call('predict ∥', () => model.predict(x, [n, c, h, w]))]);
+      } else if (kind === 5) {
+        // A search of (at most) two candidates, on the model's own data or on bad data.
+        const [bx, by] = r() < 0.7 ? [x, y] : bad[Math.floor(r() * bad.length)]();
+        await call('search', () => model.search(mutate(r, { bnData: [bx, by], evalData: [x, y], population: 2, generations: 0 }, SEARCH_KEYS)));
+        x.set(tensor(x.length));
       } else await call('exportModel', () => model.exportModel());
     }
     model.dispose();

@@ -16,14 +16,19 @@ use crate::error::{Error, Result};
 /// One choice index per gene; index 0 is each gene's cheapest choice.
 pub type Genome = Vec<usize>;
 
+/// Largest population accepted (each generation holds this many candidates in memory).
+pub const MAX_POPULATION: usize = 10_000;
+/// Largest number of generations accepted.
+pub const MAX_GENERATIONS: usize = 100_000;
+
 /// Settings of the evolution (OFA's defaults: population 100, parent ratio 0.25, mutation
 /// ratio 0.5, mutation probability 0.1).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct EvolutionConfig {
-    /// Candidates per generation (≥ 2).
+    /// Candidates per generation, 2 to [`MAX_POPULATION`].
     pub population: usize,
-    /// Generations after the initial population (≥ 0).
+    /// Generations after the initial population, 0 to [`MAX_GENERATIONS`].
     pub generations: usize,
     /// Share of the population kept as parents, in (0, 1].
     pub parent_ratio: f64,
@@ -48,8 +53,11 @@ impl EvolutionConfig {
     /// [`Error::Config`] naming the bad value and its valid range.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, v: f64, range: &str| Err(Error::Config(format!("{what} {v} must be in {range}")));
-        if self.population < 2 {
-            return bad("population", self.population as f64, "[2, ∞)");
+        if !(2..=MAX_POPULATION).contains(&self.population) {
+            return bad("population", self.population as f64, &format!("[2, {MAX_POPULATION}]"));
+        }
+        if self.generations > MAX_GENERATIONS {
+            return bad("generations", self.generations as f64, &format!("[0, {MAX_GENERATIONS}]"));
         }
         if !(self.parent_ratio > 0.0 && self.parent_ratio <= 1.0) {
             return bad("parentRatio", self.parent_ratio, "(0, 1]");
@@ -619,6 +627,8 @@ mod tests {
         assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs, 7 parameters and 0.000045 µJ"), "{e}");
         for bad in [
             EvolutionConfig { population: 1, ..cfg.clone() },
+            EvolutionConfig { population: MAX_POPULATION + 1, ..cfg.clone() },
+            EvolutionConfig { generations: MAX_GENERATIONS + 1, ..cfg.clone() },
             EvolutionConfig { parent_ratio: 0.0, ..cfg.clone() },
             EvolutionConfig { mutation_ratio: 1.5, ..cfg.clone() },
             EvolutionConfig { mutation_prob: f64::NAN, ..cfg.clone() },
