@@ -1,4 +1,4 @@
-//! The command line, declared with clap: subcommands `train`, `compare`, `trace` and `deploy`, and the
+//! The command line, declared with clap: subcommands `train`, `compare`, `trace`, `deploy`, `cost` and `search`, and the
 //! `train` options (which `compare` takes too) with their defaults.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -39,7 +39,7 @@ pub(super) enum Command {
     /// activation memory.
     Cost(CostArgs),
     /// Searches a trained ShiftAddAug supernet (`train --aug on` checkpoint) for the most
-    /// accurate MF TargetNet under MAC / parameter limits (evolutionary, inherited weights,
+    /// accurate MF TargetNet under MAC / parameter / energy limits (evolutionary, inherited weights,
     /// held-out training images) and writes the result and its plan for `train --plan`.
     Search(super::search::SearchArgs),
 }
