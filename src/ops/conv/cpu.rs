@@ -191,6 +191,20 @@ pub fn forward(isa: CpuIsa, d: DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
 }
 
 fn forward_lanes<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
+    direct_lanes::<L>(d, x, w, |xv, wv| L::mul(xv, wv), |a| a)
+}
+
+/// The direct depthwise kernel shared by the multiplicative and the adder convolutions:
+/// `y[oy, ox] = finish(Σ_{ky, kx} term(xpad[oy·sh + ky, ox·sw + kx], w[ky, kx]))`, the taps
+/// summed in row-major order from zero, each plane read through [`Padded`]; planes at most
+/// [`Lanes::W`] wide take one vector per row, wider ones blocks of [`LANES`].
+pub(crate) fn direct_lanes<L: Lanes>(
+    d: &DwDims,
+    x: &[f32],
+    w: &[f32],
+    term: impl Fn(L::V, L::V) -> L::V + Sync + Send,
+    finish: impl Fn(L::V) -> L::V + Sync + Send,
+) -> Vec<f32> {
     assert_eq!(2 * L::W, LANES, "two vectors per block");
     let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
     let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
@@ -211,10 +225,10 @@ fn forward_lanes<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
                     for ky in 0..kh {
                         for (kx, &off) in offs.iter().enumerate() {
                             let src = pad.tap(row_len, oy * sh + ky, off, 0);
-                            a0 = L::add(a0, L::mul(L::load(&src[..v]), L::splat(ws[ky * kw + kx])));
+                            a0 = L::add(a0, term(L::load(&src[..v]), L::splat(ws[ky * kw + kx])));
                         }
                     }
-                    L::store(&mut out[..v], a0);
+                    L::store(&mut out[..v], finish(a0));
                     yrow.copy_from_slice(&out[..wo]);
                 }
                 continue;
@@ -226,10 +240,11 @@ fn forward_lanes<L: Lanes>(d: &DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
                         for (kx, &off) in offs.iter().enumerate() {
                             let src = pad.tap(row_len, oy * sh + ky, off, ox0);
                             let wv = L::splat(ws[ky * kw + kx]);
-                            a0 = L::add(a0, L::mul(L::load(&src[..v]), wv));
-                            a1 = L::add(a1, L::mul(L::load(&src[v..]), wv));
+                            a0 = L::add(a0, term(L::load(&src[..v]), wv));
+                            a1 = L::add(a1, term(L::load(&src[v..]), wv));
                         }
                     }
+                    let (a0, a1) = (finish(a0), finish(a1));
                     let len = LANES.min(wo - ox0);
                     if len == LANES {
                         L::store(&mut yrow[ox0..][..v], a0);

@@ -19,7 +19,7 @@
 
 use super::cpu::AdderShape;
 use super::lanes::Lanes;
-use crate::ops::conv::cpu::{DwDims, LANES, Padded, per_planes, scatter_lanes};
+use crate::ops::conv::cpu::{DwDims, LANES, Padded, direct_lanes, per_planes, scatter_lanes};
 
 /// Whether `s` is depthwise (one input and one output channel per group).
 pub(super) fn applies(s: &AdderShape) -> bool {
@@ -38,54 +38,7 @@ fn check_width<L: Lanes>() {
 /// `y: [n, c, ho, wo]`.
 pub(super) fn forward<L: Lanes>(s: &AdderShape, x: &[f32], w: &[f32]) -> Vec<f32> {
     check_width::<L>();
-    let d = dims(s);
-    let (ip, op, taps) = (d.in_plane(), d.out_plane(), d.taps());
-    let ([kh, kw], sh, wo, v) = (d.kernel, d.stride[0], d.output[1], L::W);
-    let mut y = vec![0f32; s.y_len()];
-    per_planes(&mut y, op, |first, block| {
-        let mut pad = Padded::new(&d);
-        let (offs, row_len) = (pad.tap_offsets(&d), d.stride[1] * pad.run);
-        let zero = L::splat(0.0);
-        let mut out = [0f32; LANES];
-        for (j, yp) in block.chunks_mut(op).enumerate() {
-            let p = first + j;
-            pad.load(&d, &x[p * ip..][..ip]);
-            let ws = &w[(p % d.c) * taps..][..taps];
-            if wo <= v {
-                // Narrow planes (4×4, 2×2): one vector per row instead of two half-empty ones.
-                for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
-                    let mut a0 = zero;
-                    for ky in 0..kh {
-                        for (kx, &off) in offs.iter().enumerate() {
-                            let src = pad.tap(row_len, oy * sh + ky, off, 0);
-                            a0 = L::add(a0, L::abs(L::sub(L::load(&src[..v]), L::splat(ws[ky * kw + kx]))));
-                        }
-                    }
-                    L::store(&mut out[..v], L::sub(zero, a0));
-                    yrow.copy_from_slice(&out[..wo]);
-                }
-                continue;
-            }
-            for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
-                for ox0 in (0..wo).step_by(LANES) {
-                    let (mut a0, mut a1) = (zero, zero);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let src = pad.tap(row_len, oy * sh + ky, offs[kx], ox0);
-                            let wv = L::splat(ws[ky * kw + kx]);
-                            a0 = L::add(a0, L::abs(L::sub(L::load(&src[..v]), wv)));
-                            a1 = L::add(a1, L::abs(L::sub(L::load(&src[v..]), wv)));
-                        }
-                    }
-                    L::store(&mut out[..v], L::sub(zero, a0));
-                    L::store(&mut out[v..], L::sub(zero, a1));
-                    let len = LANES.min(wo - ox0);
-                    yrow[ox0..ox0 + len].copy_from_slice(&out[..len]);
-                }
-            }
-        }
-    });
-    y
+    direct_lanes::<L>(&dims(s), x, w, |xv, wv| L::abs(L::sub(xv, wv)), |a| L::sub(L::splat(0.0), a))
 }
 
 /// `(dx, dw)` for the upstream gradient `gy: [n, c, ho, wo]`.
