@@ -345,7 +345,7 @@ async function search() {
     d.dispose();
     const maxMacs = Math.round(own * budget / 100);
     // Held out: the training images after those the run used (the last 1000 when it used them all).
-    const used = readForm().nTrain, first = Math.min(used, data.trainY.length - 1000);
+    const used = readForm().nTrain ?? data.trainY.length, first = Math.min(used, data.trainY.length - 1000);
     const part = (a, b) => [data.trainX.subarray(a * 784, b * 784), data.trainY.subarray(a, b)];
     const seen = first < used ? ' (seen in training: the run used every image)' : '';
     box.textContent = `searching within ${maxMacs.toLocaleString('en')} MACs (the trained model: ${own.toLocaleString('en')})…`;

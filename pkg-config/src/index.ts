@@ -189,10 +189,7 @@ export class Model {
         this.busy = false;
       }
     }
-    const { id, promise } = owner.call<History>('fit', [worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); });
-    const onAbort = () => owner.abort(id);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
+    return abortable(owner, owner.call<History>('fit', [worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); }), signal);
   }
 
   /**
@@ -219,11 +216,8 @@ export class Model {
       ? callbacks?.onGeneration?.(i, best as SearchCandidate) : callbacks?.onCandidate?.(i);
     if ('core' in this.impl) return this.impl.core.search(bnData, evalData, rest, emit, () => !!signal?.aborted);
     const { client, worker } = this.impl;
-    const { id, promise } = client.call<SearchResult>('search', [worker, bnData, evalData, rest],
-      (ev, i, logs) => { void emit(ev, i, logs as unknown as SearchCandidate); });
-    const onAbort = () => client.abort(id);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try { return await promise; } finally { signal?.removeEventListener('abort', onAbort); }
+    return abortable(client, client.call<SearchResult>('search', [worker, bnData, evalData, rest],
+      (ev, i, logs) => { void emit(ev, i, logs as unknown as SearchCandidate); }), signal);
   }
 
   /** Loss and accuracy on `(x, y)` in eval mode. */
@@ -280,6 +274,13 @@ export class Model {
 const disposeSymbol = (Symbol as { dispose?: symbol }).dispose;
 if (typeof disposeSymbol === 'symbol') {
   Object.defineProperty(Model.prototype, disposeSymbol, { value(this: Model) { this.dispose(); }, configurable: true });
+}
+
+/** Awaits a worker call, telling the worker to stop it when `signal` fires. */
+async function abortable<T>(client: WorkerClient, call: { id: number; promise: Promise<T> }, signal?: AbortSignal): Promise<T> {
+  const onAbort = () => client.abort(call.id);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try { return await call.promise; } finally { signal?.removeEventListener('abort', onAbort); }
 }
 
 function onePartPerWorker(micro: unknown, threads: number): ShiftAddAugError {

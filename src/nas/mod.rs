@@ -12,6 +12,7 @@ pub mod svg;
 
 use crate::data::Rng;
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 
 /// One choice index per gene; index 0 is each gene's cheapest choice.
 pub type Genome = Vec<usize>;
@@ -266,7 +267,7 @@ pub fn pareto_front(all: &[Scored]) -> Vec<Scored> {
 }
 
 /// Where an [`Evolution`] stands: the candidates of the current generation still to score.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evolution {
     space: Vec<usize>,
@@ -284,6 +285,9 @@ pub struct Evolution {
     evaluated: Vec<Scored>,
     /// No more generations.
     done: bool,
+    /// Position in `evaluated` of each genome (rebuilt after deserialisation, see `position`).
+    #[serde(skip)]
+    index: HashMap<Genome, usize>,
 }
 
 /// What an [`Evolution`] asks for next.
@@ -345,6 +349,7 @@ impl Evolution {
             population: Vec::new(),
             evaluated: Vec::new(),
             done: false,
+            index: HashMap::new(),
         };
         for g in seeds.iter().filter(|g| g.len() == e.space.len() && g.iter().zip(&e.space).all(|(&v, &n)| v < n)).take(config.population) {
             let c = cost(g)?;
@@ -382,8 +387,13 @@ impl Evolution {
         }
     }
 
-    fn known(&self, g: &Genome) -> Option<&Scored> {
-        self.evaluated.iter().find(|s| &s.genome == g)
+    /// Where `g` is in `evaluated`, if it was scored (a hash lookup: searches score up to
+    /// millions of candidates).
+    fn position(&mut self, g: &Genome) -> Option<usize> {
+        if self.index.len() != self.evaluated.len() {
+            self.index = self.evaluated.iter().enumerate().map(|(i, s)| (s.genome.clone(), i)).collect();
+        }
+        self.index.get(g).copied()
     }
 
     /// What to do next: score a candidate (then [`report`](Self::report) its accuracy), take
@@ -398,7 +408,9 @@ impl Evolution {
                 return Ok(Step::Done);
             }
             if self.scored == self.pending.len() {
-                let mut population: Vec<Scored> = self.pending.iter().map(|(g, _)| self.known(g).expect("scored").clone()).collect();
+                let genomes: Vec<Genome> = self.pending.iter().map(|(g, _)| g.clone()).collect();
+                let at: Vec<usize> = genomes.iter().map(|g| self.position(g).expect("scored")).collect();
+                let mut population: Vec<Scored> = at.into_iter().map(|i| self.evaluated[i].clone()).collect();
                 rank(&mut population);
                 self.population = population;
                 let generation = self.generation;
@@ -410,7 +422,7 @@ impl Evolution {
                 return Ok(Step::Generation(generation, self.population[0].clone()));
             }
             let (g, c) = self.pending[self.scored].clone();
-            match self.known(&g) {
+            match self.position(&g) {
                 Some(_) => self.scored += 1,
                 None => return Ok(Step::Score(g, c)),
             }
@@ -423,8 +435,9 @@ impl Evolution {
     /// When no candidate awaits a score.
     pub fn report(&mut self, accuracy: f64) {
         let (genome, cost) = self.pending[self.scored].clone();
-        assert!(self.known(&genome).is_none(), "a score for a candidate next() did not ask for");
+        assert!(self.position(&genome).is_none(), "a score for a candidate next() did not ask for");
         self.scored += 1;
+        self.index.insert(genome.clone(), self.evaluated.len());
         self.evaluated.push(Scored { genome, accuracy, cost, generation: self.generation });
     }
 
