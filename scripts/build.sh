@@ -8,17 +8,20 @@ scripts/setup.sh
 target_dir=${CARGO_TARGET_DIR:-target}
 
 rm -rf pkg
-while IFS='|' read -r name flags features out default_features names; do
+while IFS='|' read -r name flags features out default_features names lto; do
   echo "build: wasm variant '$name' -> $out"
   args=(build --release --lib --target wasm32-unknown-unknown)
   [ -n "$features" ] && args+=(--features "$features")
   [ "$default_features" = 0 ] && args+=(--no-default-features)
   tdir=$target_dir
-  if [ "$flags" != "-C target-feature=+simd128" ] || [ "$default_features" = 0 ]; then
+  profile=()
+  # Fat LTO, one codegen unit (the variant's own target directory below).
+  [ "$lto" = 1 ] && profile=(CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1)
+  if [ "$flags" != "-C target-feature=+simd128" ] || [ "$default_features" = 0 ] || [ "$lto" = 1 ]; then
     # Different codegen flags or features: keep their artifacts apart from the default build's.
     tdir=$target_dir/variant-$name
   fi
-  CARGO_TARGET_DIR=$tdir CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') cargo "${args[@]}"
+  env "${profile[@]}" CARGO_TARGET_DIR="$tdir" CARGO_ENCODED_RUSTFLAGS="$(printf '%s' "$flags" | tr ' ' '\037')" cargo "${args[@]}"
   module=$tdir/wasm32-unknown-unknown/release/shiftaddaug.wasm
   if [ "$names" = 0 ]; then
     wasm-bindgen --target web --remove-name-section --out-dir "$out" "$module"

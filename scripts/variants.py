@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the wasm build variants of wasm-pack.toml, one per line:
-name|rustflags|features|out_dir|default_features (1 or 0)|name_section (1 or 0).
+name|rustflags|features|out_dir|default_features (1 or 0)|name_section (1 or 0)|lto (1 or 0).
 With --all, every variant; else only those with default = true."""
 import sys, tomllib
 
@@ -12,4 +12,5 @@ for v in cfg["variant"]:
     if "--all" in sys.argv or v.get("default", False):
         default_features = "1" if v.get("default_features", True) else "0"
         names = "1" if v.get("name_section", True) else "0"
-        print("|".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"], default_features, names]))
+        lto = "1" if v.get("lto", False) else "0"
+        print("|".join([v["name"], v.get("rustflags", ""), ",".join(v.get("features", [])), v["out_dir"], default_features, names, lto]))

@@ -83,10 +83,10 @@ fn trained_mfcnn(conv: ConvKind, train: &Dataset) -> shiftaddaug::models::MfCnn 
     t.into_model().valid()
 }
 
-fn trained_mbv2(conv: ConvKind, train: &Dataset, optimizer: OptimizerKind) -> shiftaddaug::aug::AugNet {
+fn trained_zoo(spec: NetSpec, conv: ConvKind, train: &Dataset, optimizer: OptimizerKind) -> shiftaddaug::aug::AugNet {
     let device = Device::flex().autodiff();
     device.seed(5);
-    let cfg = AugNetConfig { aug: AugConfig::direct(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
+    let cfg = AugNetConfig { spec, aug: AugConfig::direct(), ..AugNetConfig::new([1, 28, 28], 10, conv) };
     let tc = match optimizer {
         OptimizerKind::Sgd => TrainConfig { batch_size: 64, optimizer, learning_rate: 0.05, seed: 5, ..TrainConfig::default() },
         // The SDK's and the demo's default: Adam, lr 0.003.
@@ -132,8 +132,14 @@ fn mbv2_tiny_integer_engine_agrees_with_the_float_export() {
 #[test]
 fn barely_trained_add_mbv2_tiny_agrees_too() {
     let (train, test) = (data(Split::Train, 3000), data(Split::Test, 1000));
-    let (_, _, agree) = zoo_case("mbv2-tiny Add, Adam, 3000 images", ConvKind::Add, OptimizerKind::Adam, &train, &test);
+    let (_, _, agree) = zoo_case("mbv2-tiny Add, Adam, 3000 images", "mbv2-tiny", ConvKind::Add, OptimizerKind::Adam, &train, &test);
     assert!(agree >= 0.97, "top-1 agreement {agree}");
+}
+
+/// MobileNetV3-0.35 (h-swish, squeeze-and-excitation, the final conv) on 1 000 test images.
+#[test]
+fn mobilenet_v3_integer_engine_agrees_with_the_float_export() {
+    zoo_run_spec("mobilenetv3-0.35", 2048, 1000);
 }
 
 /// The same on all 10 000 test images, after a longer training (a documented command).
@@ -141,11 +147,12 @@ fn barely_trained_add_mbv2_tiny_agrees_too() {
 #[ignore]
 fn mbv2_tiny_integer_engine_full_test_set() {
     zoo_run(20_000, 10_000);
+    zoo_run_spec("mobilenetv3-0.35", 20_000, 10_000);
 }
 
-/// Trains MobileNetV2-Tiny with `conv` and `optimizer`, exports it and runs [`check`].
-fn zoo_case(name: &str, conv: ConvKind, optimizer: OptimizerKind, train: &Dataset, test: &Dataset) -> (f64, f64, f64) {
-    let m = trained_mbv2(conv, train, optimizer);
+/// Trains the zoo model `spec` with `conv` and `optimizer`, exports it and runs [`check`].
+fn zoo_case(name: &str, spec: &str, conv: ConvKind, optimizer: OptimizerKind, train: &Dataset, test: &Dataset) -> (f64, f64, f64) {
+    let m = trained_zoo(NetSpec::by_name(spec).unwrap(), conv, train, optimizer);
     let (x, t) = probe(test, 16);
     let want = read(m.logits(t).unwrap());
     let (json, bytes) = block_on(export_supernet(&m)).unwrap();
@@ -153,13 +160,17 @@ fn zoo_case(name: &str, conv: ConvKind, optimizer: OptimizerKind, train: &Datase
 }
 
 fn zoo_run(n_train: usize, n_test: usize) {
+    zoo_run_spec("mbv2-tiny", n_train, n_test);
+}
+
+fn zoo_run_spec(spec: &str, n_train: usize, n_test: usize) {
     let (train, test) = (data(Split::Train, n_train), data(Split::Test, n_test));
     for conv in [ConvKind::Shift, ConvKind::Add] {
-        let name = format!("mbv2-tiny {conv:?} ({n_train} training images)");
-        let (fa, ia, agree) = zoo_case(&name, conv, OptimizerKind::Sgd, &train, &test);
-        assert!(fa > 0.3, "float accuracy {fa}");
-        assert!((fa - ia).abs() <= 0.01, "mbv2-tiny {conv:?}: integer accuracy {ia} vs float {fa}");
-        assert!(agree >= 0.97, "mbv2-tiny {conv:?}: top-1 agreement {agree}");
+        let name = format!("{spec} {conv:?} ({n_train} training images)");
+        let (fa, ia, agree) = zoo_case(&name, spec, conv, OptimizerKind::Sgd, &train, &test);
+        assert!(fa > 0.3, "{name}: float accuracy {fa}");
+        assert!((fa - ia).abs() <= 0.01, "{name}: integer accuracy {ia} vs float {fa}");
+        assert!(agree >= 0.97, "{name}: top-1 agreement {agree}");
     }
 }
 

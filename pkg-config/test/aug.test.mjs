@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as sdk from '../../pkg/index.js';
+import { loadModel } from '../../pkg/infer.js';
 import { code, spec, split } from '../fixtures/shared.mjs';
 
 const BIN = process.env.SHIFTADDAUG_BIN ?? new URL('../../target/release/shiftaddaug', import.meta.url).pathname;
@@ -61,6 +62,17 @@ test('zoo models by name: MobileNetV3-0.35 (SE, h-swish) with Add, Add stem and 
   assert.ok(doc.layers.some((l) => l.act === 'hswish') && doc.config.spec.finalConv === 1280 && doc.config.spec.blocks.some((b) => b.se));
   const [first, last] = [doc.layers[0], doc.layers[doc.layers.length - 1]];
   assert.deepEqual([first.name, first.kind, last.name, last.kind, last.channels], ['stem', 'add', 'classifier', 'add', [1280, 10]]);
+  // The inference module runs it: its f32 reference gives the trained model's probabilities,
+  // and the integer engine (h-swish, squeeze-and-excitation, the final conv) runs it too.
+  const want = await model.predict(x, [32, 1, 28, 28]);
+  const deployed = await loadModel(await model.exportModel());
+  const float = deployed.predict(x, [32, 1, 28, 28]);
+  const err = float.reduce((e, p, i) => Math.max(e, Math.abs(p - want[i])), 0);
+  assert.ok(err < 1e-3, `f32 reference vs the trained model: ${err}`);
+  deployed.quantize({ calibration: x, images: 32 });
+  const int = deployed.predict(x, [32, 1, 28, 28]);
+  assert.ok(int.length === 320 && int.every((p) => p >= 0 && p <= 1), 'integer probabilities');
+  deployed.dispose();
   model.dispose();
   await assert.rejects(sdk.createModel({ model: 'mcunet', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', classifier: 'conv' }), code('INVALID_CONFIG'));
 });

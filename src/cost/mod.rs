@@ -232,25 +232,36 @@ pub fn op_index(op: Op) -> usize {
     }
 }
 
-/// The layers of a deployed model in forward order, with their input sizes; the dense
-/// classifier (when the export has one) last, as a Mult layer.
+/// The layers of a deployed model in forward order, with their input sizes; its dense layers
+/// (squeeze-and-excitation, MobileNetV3's final conv, the classifier when the export has one)
+/// as Mult 1×1 layers on one pixel. The excitation's per-value products and h-swish are not
+/// counted.
 ///
 /// # Errors
 /// [`Error::Config`] when `g`'s layers do not chain.
 pub fn layers_of_graph(g: &Graph) -> Result<Vec<Layer>> {
     let shapes = format::shapes(g)?;
     let mut out = Vec::new();
+    let dense = |name: String, c: &format::Linear| {
+        let geo = Geometry { cin: c.features, cout: c.classes, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 };
+        Layer { name, op: Op::Mult, geo }
+    };
     for (i, node) in g.nodes.iter().enumerate() {
-        if let Node::Conv(l) = *node {
-            let s = if i == 0 { g.input } else { shapes[i - 1] };
-            let c = &g.layers[l];
-            out.push(Layer { name: c.name.clone(), op: c.op, geo: c.geometry(s[1], s[2]) });
+        match *node {
+            Node::Conv(l) => {
+                let s = if i == 0 { g.input } else { shapes[i - 1] };
+                let c = &g.layers[l];
+                out.push(Layer { name: c.name.clone(), op: c.op, geo: c.geometry(s[1], s[2]) });
+            }
+            Node::Se(j) => {
+                out.push(dense(format!("se.{j}.reduce"), &g.se[j].reduce));
+                out.push(dense(format!("se.{j}.expand"), &g.se[j].expand));
+            }
+            Node::Final => out.extend(g.final_conv.as_ref().map(|f| dense("final".into(), f))),
+            _ => {}
         }
     }
-    if let Some(c) = &g.classifier {
-        let geo = Geometry { cin: c.features, cout: c.classes, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 };
-        out.push(Layer { name: "classifier".into(), op: Op::Mult, geo });
-    }
+    out.extend(g.classifier.as_ref().map(|c| dense("classifier".into(), c)));
     Ok(out)
 }
 

@@ -1,7 +1,7 @@
 //! The f32 reference of a deployed model: the forward pass of docs/FORMAT.md in plain loops,
 //! one image at a time. The integer engine is calibrated on it and compared with it.
 
-use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
+use super::format::{Act, BN_EPS, Conv, Graph, Linear, Node, Op, shapes};
 use crate::error::{Error, Result};
 
 /// `[c, h, w]` output of `l` for `x` of shape `s` (zero padding).
@@ -46,7 +46,18 @@ fn act(a: Act, v: f32) -> f32 {
         Act::None => v,
         Act::Relu => v.max(0.0),
         Act::Relu6 => v.clamp(0.0, 6.0),
+        Act::Hswish => v * hsigmoid(v),
     }
+}
+
+/// `relu6(v + 3) / 6`.
+fn hsigmoid(v: f32) -> f32 {
+    (v + 3.0).clamp(0.0, 6.0) / 6.0
+}
+
+/// `x · weight + bias` of one row `x` (`[features]`).
+pub fn dense(l: &Linear, x: &[f32]) -> Vec<f32> {
+    (0..l.classes).map(|k| l.bias[k] + x.iter().enumerate().map(|(f, v)| v * l.weight[f * l.classes + k]).sum::<f32>()).collect()
 }
 
 /// Logits of one image; `observe(node, values)` sees the input (node `None`) and the output of
@@ -75,13 +86,26 @@ pub fn forward(g: &Graph, image: &[f32], observe: &mut dyn FnMut(Option<usize>, 
                 x = x.chunks_exact(hw).map(|c| c.iter().sum::<f32>() / hw as f32).collect();
                 s = [s[0], 1, 1];
             }
+            Node::Se(j) => {
+                let se = &g.se[j];
+                let hw = s[1] * s[2];
+                let pooled: Vec<f32> = x.chunks_exact(hw).map(|c| c.iter().sum::<f32>() / hw as f32).collect();
+                let z: Vec<f32> = dense(&se.reduce, &pooled).into_iter().map(|v| v.max(0.0)).collect();
+                for (c, e) in x.chunks_exact_mut(hw).zip(dense(&se.expand, &z)) {
+                    let gate = hsigmoid(e);
+                    c.iter_mut().for_each(|v| *v *= gate);
+                }
+            }
+            Node::Final => {
+                let f = g.final_conv.as_ref().expect("shapes() checked the final conv");
+                x = dense(f, &x).into_iter().map(|v| act(Act::Hswish, v)).collect();
+                s = [f.classes, 1, 1];
+            }
         }
         observe(Some(i), &x);
     }
     Ok(match &g.classifier {
-        Some(c) => {
-            (0..c.classes).map(|k| c.bias[k] + x.iter().enumerate().map(|(f, v)| v * c.weight[f * c.classes + k]).sum::<f32>()).collect()
-        }
+        Some(c) => dense(c, &x),
         None => x,
     })
 }

@@ -27,6 +27,8 @@ pub enum Act {
     Relu,
     /// `min(max(x, 0), 6)`.
     Relu6,
+    /// `x · relu6(x + 3) / 6` (MobileNetV3).
+    Hswish,
 }
 
 /// Inference BatchNorm: `gamma · (x − mean) / sqrt(var + 1e-5) + beta` per channel.
@@ -108,6 +110,16 @@ pub struct Linear {
     pub bias: Vec<f32>,
 }
 
+/// Squeeze-and-excitation (MobileNetV3): `x · hsigmoid(expand(relu(reduce(mean_hw(x)))))` per
+/// channel, with `hsigmoid(v) = relu6(v + 3) / 6`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Se {
+    /// `[channels, hidden]`.
+    pub reduce: Linear,
+    /// `[hidden, channels]`.
+    pub expand: Linear,
+}
+
 /// One step of the forward pass, applied to the current activation `[c, h, w]` of one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Node {
@@ -119,6 +131,11 @@ pub enum Node {
     AddSaved,
     /// Mean over `(h, w)`: `[c, h, w]` → `[c, 1, 1]`.
     AvgPool,
+    /// Squeeze-and-excitation `se[i]` (keeps the shape).
+    Se(usize),
+    /// MobileNetV3's final conv on the pooled features: `hswish(x · weight + bias)`,
+    /// `[c, 1, 1]` → `[final, 1, 1]`.
+    Final,
 }
 
 /// A deployed model as the inference engines run it.
@@ -132,6 +149,10 @@ pub struct Graph {
     pub layers: Vec<Conv>,
     /// The forward pass up to the classifier input.
     pub nodes: Vec<Node>,
+    /// The squeeze-and-excitation blocks [`Node::Se`] refers to.
+    pub se: Vec<Se>,
+    /// The final conv of [`Node::Final`].
+    pub final_conv: Option<Linear>,
     /// The Mult classifier on the flattened result of `nodes`; `None` when the last `Conv` node is
     /// the classifier (a Shift or Add classifier, a 1×1 conv on the pooled features).
     pub classifier: Option<Linear>,
@@ -177,6 +198,26 @@ impl<'a> Tensors<'a> {
         Ok(b)
     }
 
+    /// The shape `name` declares (its dtype and bytes are checked when it is read).
+    fn shape(&self, name: &str) -> Result<&[usize]> {
+        self.0.get(name).map(|(_, s, _)| s.as_slice()).ok_or_else(|| bad(format!("tensor {name} is missing")))
+    }
+
+    /// `{name}.weight` `[inputs, outputs]` and `{name}.bias` `[outputs]`, `inputs` known.
+    fn linear(&self, name: &str, inputs: usize) -> Result<Linear> {
+        let w = format!("{name}.weight");
+        let outputs = match self.shape(&w)? {
+            &[i, o] if i == inputs && o > 0 => o,
+            s => return Err(bad(format!("tensor {w} has shape {s:?}; expected [{inputs}, outputs]"))),
+        };
+        Ok(Linear {
+            features: inputs,
+            classes: outputs,
+            weight: self.f32(&w, &[inputs, outputs])?,
+            bias: self.f32(&format!("{name}.bias"), &[outputs])?,
+        })
+    }
+
     fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let v: Vec<f32> =
             self.get(name, "F32", shape)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
@@ -208,8 +249,8 @@ fn conv(e: &Value, t: &Tensors) -> Result<Conv> {
         Some("none") => Act::None,
         Some("relu") => Act::Relu,
         Some("relu6") => Act::Relu6,
-        Some("hswish") => return Err(bad(format!("layer {name}: activation hswish is not supported by the integer engine yet"))),
-        a => return Err(bad(format!("layer {name}: unknown act {a:?}; valid: relu6, relu, none"))),
+        Some("hswish") => Act::Hswish,
+        a => return Err(bad(format!("layer {name}: unknown act {a:?}; valid: relu6, relu, hswish, none"))),
     };
     let ch = e["channels"].as_array().filter(|a| a.len() == 2).ok_or_else(|| bad(format!("layer {name}: channels must be [in, out]")))?;
     let (cin, cout) = (usize_of(&ch[0], "channels")?, usize_of(&ch[1], "channels")?);
@@ -256,8 +297,10 @@ const MAX_ACTIVATION: usize = 1 << 26;
 /// in the quantised model and the kernels' layout (36 bytes), per value of the largest activation
 /// its f32, 16-bit, padded and accumulator copies (24 bytes).
 pub fn memory_estimate(g: &Graph) -> usize {
+    let dense = |c: &Linear| c.weight.len() + c.bias.len();
     let params: usize = g.layers.iter().map(|l| l.weight.len() + 4 * l.cout).sum::<usize>()
-        + g.classifier.as_ref().map_or(0, |c| c.weight.len() + c.bias.len());
+        + g.classifier.iter().chain(&g.final_conv).map(dense).sum::<usize>()
+        + g.se.iter().map(|s| dense(&s.reduce) + dense(&s.expand)).sum::<usize>();
     let largest = shapes(g).unwrap_or_default().iter().chain([&g.input]).map(|s| s.iter().product::<usize>()).max().unwrap_or(0);
     params.saturating_mul(36).saturating_add(largest.saturating_mul(24))
 }
@@ -275,9 +318,8 @@ pub fn parse(json: &str, safetensors: &[u8]) -> Result<Graph> {
 /// # Errors
 /// [`Error::Config`] for a malformed or truncated file, an unknown format, layer kind or
 /// activation, a tensor of another dtype or shape than the architecture needs, non-finite values,
-/// layers that do not chain, a feature this engine does not run yet (squeeze-and-excitation,
-/// the final conv and hswish of MobileNetV3), an activation of more than 2^26 values, or a model
-/// needing more than `memory_limit` bytes.
+/// layers that do not chain, an activation of more than 2^26 values, or a model needing more than
+/// `memory_limit` bytes.
 pub fn parse_limited(json: &str, safetensors: &[u8], memory_limit: usize) -> Result<Graph> {
     let graph = parse_graph(json, safetensors)?;
     let need = memory_estimate(&graph);
@@ -313,7 +355,7 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
         let weight = t.f32(&format!("{name}.weight"), &[features, classes])?;
         Ok(Linear { features, classes, bias: t.f32(&format!("{name}.bias"), &[classes])?, weight })
     };
-    let mut nodes = Vec::new();
+    let (mut nodes, mut se, mut final_conv) = (Vec::new(), Vec::new(), None);
     let classifier = match doc["model"].as_str() {
         Some("mfcnn") => {
             nodes.extend((0..layers.len()).map(Node::Conv));
@@ -324,9 +366,6 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
         }
         Some("supernet") => {
             let spec = &cfg["spec"];
-            if spec["finalConv"].as_u64().is_some() {
-                return Err(bad("config.spec.finalConv (MobileNetV3) is not supported by the integer engine yet"));
-            }
             nodes.push(Node::Conv(at("stem")?));
             let ds_shortcut = spec["dsShortcut"].as_bool().unwrap_or(false);
             if ds_shortcut {
@@ -338,9 +377,6 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
             }
             let blocks = spec["blocks"].as_array().ok_or_else(|| bad("config.spec.blocks must be a list"))?;
             for (i, b) in blocks.iter().enumerate() {
-                if b["se"].as_bool().unwrap_or(false) {
-                    return Err(bad(format!("block {i}: squeeze-and-excitation is not supported by the integer engine yet")));
-                }
                 let ch: Vec<usize> = serde_json::from_value(b["channels"].clone()).map_err(|_| bad(format!("block {i}: bad channels")))?;
                 let stride = usize_of(&b["stride"], &format!("block {i}: stride"))?;
                 let shortcut = b["shortcut"].as_bool() != Some(false) && stride == 1 && ch.len() == 3 && ch[0] == ch[2];
@@ -350,7 +386,22 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
                 if let Some(&e) = index.get(format!("blocks.{i}.expand").as_str()) {
                     nodes.push(Node::Conv(e));
                 }
-                nodes.extend([Node::Conv(at(&format!("blocks.{i}.depthwise"))?), Node::Conv(at(&format!("blocks.{i}.project"))?)]);
+                let dw = at(&format!("blocks.{i}.depthwise"))?;
+                nodes.push(Node::Conv(dw));
+                if b["se"].as_bool().unwrap_or(false) {
+                    let c = layers[dw].cout;
+                    let reduce = t.linear(&format!("blocks.{i}.se.reduce"), c)?;
+                    let expand = t.linear(&format!("blocks.{i}.se.expand"), reduce.classes)?;
+                    if expand.classes != c {
+                        return Err(bad(format!(
+                            "tensor blocks.{i}.se.expand.weight has {} outputs; the block has {c} channels",
+                            expand.classes
+                        )));
+                    }
+                    nodes.push(Node::Se(se.len()));
+                    se.push(Se { reduce, expand });
+                }
+                nodes.push(Node::Conv(at(&format!("blocks.{i}.project"))?));
                 if shortcut {
                     nodes.push(Node::AddSaved);
                 }
@@ -359,6 +410,16 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
                 nodes.push(Node::Conv(h));
             }
             nodes.push(Node::AvgPool);
+            if let Some(f) = spec.get("finalConv").filter(|f| !f.is_null()) {
+                let width = usize_of(f, "config.spec.finalConv")?;
+                let pooled = t.shape("final.weight")?.first().copied().unwrap_or(0);
+                let fc = t.linear("final", pooled)?;
+                if fc.classes != width {
+                    return Err(bad(format!("tensor final.weight has {} outputs; config.spec.finalConv is {width}", fc.classes)));
+                }
+                nodes.push(Node::Final);
+                final_conv = Some(fc);
+            }
             match index.get("classifier") {
                 Some(&c) => {
                     nodes.push(Node::Conv(c));
@@ -369,7 +430,7 @@ fn parse_graph(json: &str, safetensors: &[u8]) -> Result<Graph> {
         }
         m => return Err(bad(format!("model.json: model {m:?}; valid: 'supernet', 'mfcnn'"))),
     };
-    let graph = Graph { input, classes, layers, nodes, classifier };
+    let graph = Graph { input, classes, layers, nodes, se, final_conv, classifier };
     check_chain(&graph, features)?;
     Ok(graph)
 }
@@ -399,6 +460,19 @@ pub fn shapes(g: &Graph) -> Result<Vec<[usize; 3]>> {
                 }
             }
             Node::AvgPool => s = [s[0], 1, 1],
+            Node::Se(i) => {
+                let se = g.se.get(i).ok_or_else(|| bad(format!("squeeze-and-excitation {i} does not exist")))?;
+                if se.reduce.features != s[0] || se.expand.classes != s[0] || se.expand.features != se.reduce.classes {
+                    return Err(bad(format!("a squeeze-and-excitation of {} channels gets {s:?}", se.reduce.features)));
+                }
+            }
+            Node::Final => {
+                let f = g.final_conv.as_ref().ok_or_else(|| bad("the final conv does not exist"))?;
+                if s != [f.features, 1, 1] {
+                    return Err(bad(format!("the final conv reads {} pooled values; it gets {s:?}", f.features)));
+                }
+                s = [f.classes, 1, 1];
+            }
         }
         out.push(s);
     }

@@ -21,6 +21,7 @@
 //! the finest whose worst case (`2^15 ·` the sum of the terms' weights) stays below `2^31`. Where
 //! that costs precision (long fan-ins of large weights), it costs it per channel, not per layer.
 
+use super::dense::{QDense, QSe, hswish};
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
 use super::kernels::{Isa, Plan, Taps};
@@ -31,11 +32,11 @@ use crate::error::{Error, Result};
 const Q_MAX: i64 = i16::MAX as i64;
 const Q_MIN: i64 = i16::MIN as i64;
 /// Largest fractional-bit count of an activation.
-const MAX_FRAC: i32 = 24;
+pub(super) const MAX_FRAC: i32 = 24;
 /// Largest `|sum|` an accumulator may reach: `i32::MAX`.
-const ACC_MAX: f64 = i32::MAX as f64;
+pub(super) const ACC_MAX: f64 = i32::MAX as f64;
 /// Largest `|x|` of a 16-bit activation.
-const X_MAX: f64 = 32768.0;
+pub(super) const X_MAX: f64 = 32768.0;
 /// Most extra fractional bits of Add layers' inputs and weights inside the kernel: the weights'
 /// rounding error, summed over a long receptive field and then scaled up by BatchNorm (adder
 /// outputs have a large mean and a small spread), would otherwise move the outputs.
@@ -52,12 +53,12 @@ const LOGIT_FRAC_MAX: i32 = 10;
 
 /// `round(v · 2^-s)` for `s > 0` (ties away from zero's upper neighbour: `+2^(s−1)` then floor),
 /// `v · 2^-s` for `s <= 0`.
-fn shift_round(v: i64, s: i32) -> i64 {
+pub(super) fn shift_round(v: i64, s: i32) -> i64 {
     if s > 0 { (v + (1i64 << (s - 1))) >> s } else { v << (-s) }
 }
 
 /// `2^e` exactly (`e` in the normal range of f64), the same bits on every platform.
-fn pow2(e: i32) -> f64 {
+pub(super) fn pow2(e: i32) -> f64 {
     f64::from_bits(((1023 + e.clamp(-1022, 1023)) as u64) << 52)
 }
 
@@ -66,7 +67,7 @@ fn exponent(a: f64) -> i32 {
     ((a.to_bits() >> 52) & 0x7ff) as i32 - 1023
 }
 
-fn saturate(v: i64) -> i64 {
+pub(super) fn saturate(v: i64) -> i64 {
     v.clamp(Q_MIN, Q_MAX)
 }
 
@@ -74,14 +75,14 @@ fn saturate(v: i64) -> i64 {
 /// point, with `|m| <= 2^31`, `r` in `1..=62` and `|b| <= 2^40`, so that no step leaves `i64` for
 /// an `i32` accumulator.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Requant {
+pub(super) struct Requant {
     m: i64,
     r: u32,
     b: i64,
 }
 
 impl Requant {
-    fn new(a: f64, b: f64) -> Self {
+    pub(super) fn new(a: f64, b: f64) -> Self {
         let b = b.round().clamp(-(2f64.powi(40)), 2f64.powi(40)) as i64;
         if a == 0.0 || !a.is_finite() {
             return Self { m: 0, r: 1, b };
@@ -100,7 +101,7 @@ impl Requant {
     }
 
     /// [`apply`](Self::apply) for a 64-bit sum (the classifier's), through `i128`.
-    fn apply_wide(&self, acc: i64) -> i64 {
+    pub(super) fn apply_wide(&self, acc: i64) -> i64 {
         let p = (acc as i128 * self.m as i128 + (1i128 << (self.r - 1))) >> self.r;
         p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64 + self.b
     }
@@ -147,8 +148,11 @@ pub struct Quantized {
     /// Fractional bits of the input and of each node's output (`frac[0]` the input's).
     frac: Vec<i32>,
     convs: Vec<Option<QConv>>,
+    /// Per squeeze-and-excitation of the graph.
+    se: Vec<Option<QSe>>,
+    final_conv: Option<QDense>,
     /// Mult classifier: int8 weights `[features, classes]` and one requantisation per class.
-    classifier: Option<(Vec<i32>, Vec<Requant>)>,
+    classifier: Option<QDense>,
     logit_frac: i32,
 }
 
@@ -226,6 +230,8 @@ fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
         Act::None => (Q_MIN, Q_MAX),
         Act::Relu => (0, Q_MAX),
         Act::Relu6 => (0, (6i64 << fy).min(Q_MAX)),
+        // Applied after the requantisation, by `hswish`.
+        Act::Hswish => (Q_MIN, Q_MAX),
     };
     let requant = (0..l.cout)
         .map(|c| {
@@ -271,31 +277,33 @@ pub fn quantize(g: &Graph, calibration: &[f32], n: usize) -> Result<Quantized> {
         max.iter_mut().zip(r).for_each(|(m, v)| *m = m.max(v));
     }
     let mut frac: Vec<i32> = max[..=g.nodes.len()].iter().map(|&m| frac_for(m)).collect();
-    // Pooling keeps its input's scale (a mean is no larger than the values).
     for (i, node) in g.nodes.iter().enumerate() {
-        if *node == Node::AvgPool || *node == Node::Save {
-            frac[i + 1] = frac[i];
+        match *node {
+            // Pooling keeps its input's scale (a mean is no larger than the values), and so does
+            // squeeze-and-excitation (gates are at most 1).
+            Node::AvgPool | Node::Save | Node::Se(_) => frac[i + 1] = frac[i],
+            // h-swish is applied to the requantised value: with 3 in range, a value that
+            // saturates had an output larger than any seen in calibration (`hswish(v) = v` for
+            // `v >= 3`).
+            Node::Conv(l) if g.layers[l].act == Act::Hswish => frac[i + 1] = frac_for(max[i + 1].max(3.0)),
+            Node::Final => frac[i + 1] = frac_for(max[i + 1].max(3.0)),
+            _ => {}
         }
     }
-    let mut convs = vec![None; g.layers.len()];
+    let (mut convs, mut se, mut final_conv) = (vec![None; g.layers.len()], vec![None; g.se.len()], None);
     for (i, node) in g.nodes.iter().enumerate() {
-        if let Node::Conv(l) = *node {
-            let input = if i == 0 { g.input } else { out_shapes[i - 1] };
-            convs[l] = Some(qconv(&g.layers[l], input, frac[i], frac[i + 1]));
+        let input = if i == 0 { g.input } else { out_shapes[i - 1] };
+        match *node {
+            Node::Conv(l) => convs[l] = Some(qconv(&g.layers[l], input, frac[i], frac[i + 1])),
+            Node::Se(j) => se[j] = Some(QSe::new(&g.se[j], frac[i])),
+            Node::Final => final_conv = g.final_conv.as_ref().map(|f| QDense::new(f, 127.0, pow2(-frac[i]), frac[i + 1], 1.0, 0.0)),
+            _ => {}
         }
     }
     let logit_frac = frac_for(max[g.nodes.len() + 1]).min(LOGIT_FRAC_MAX);
     let fx = frac[g.nodes.len()];
-    let classifier = g.classifier.as_ref().map(|c| {
-        let scale: Vec<f64> = (0..c.classes)
-            .map(|k| (0..c.features).fold(0f32, |m, f| m.max(c.weight[f * c.classes + k].abs())) as f64 / 127.0)
-            .map(|s| if s > 0.0 { s } else { 1.0 })
-            .collect();
-        let w = c.weight.iter().enumerate().map(|(i, &w)| (w as f64 / scale[i % c.classes]).round().clamp(-127.0, 127.0) as i32).collect();
-        let rq = (0..c.classes).map(|k| Requant::new(scale[k] * pow2(logit_frac - fx), c.bias[k] as f64 * pow2(logit_frac))).collect();
-        (w, rq)
-    });
-    Ok(Quantized { graph: g.clone(), frac, convs, classifier, logit_frac })
+    let classifier = g.classifier.as_ref().map(|c| QDense::new(c, 127.0, pow2(-fx), logit_frac, 1.0, 0.0));
+    Ok(Quantized { graph: g.clone(), frac, convs, se, final_conv, classifier, logit_frac })
 }
 
 /// One layer in integers on `x` (`[c, h, w]` at the layer's input scale), its kernels on `isa`.
@@ -357,7 +365,18 @@ impl Quantized {
             match *node {
                 Node::Conv(l) => {
                     x = qforward(isa, self.convs[l].as_ref().expect("every layer is quantised"), &x, &mut scratch);
+                    if g.layers[l].act == Act::Hswish {
+                        hswish(&mut x, fout);
+                    }
                     s = [g.layers[l].cout, 0, 0]; // only the channel count is read below
+                }
+                Node::Se(j) => self.se[j].as_ref().expect("every SE is quantised").apply(&mut x),
+                Node::Final => {
+                    let f = self.final_conv.as_ref().expect("the final conv is quantised");
+                    let wide: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+                    x = f.apply(&wide).into_iter().map(|v| saturate(v) as i16).collect();
+                    hswish(&mut x, fout);
+                    s = [f.outputs, 1, 1];
                 }
                 Node::Save => saved.push((x.clone(), fin)),
                 Node::AddSaved => {
@@ -378,9 +397,7 @@ impl Quantized {
         }
         let clamp32 = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         Ok(match (&g.classifier, &self.classifier) {
-            (Some(c), Some((w, rq))) => (0..c.classes)
-                .map(|k| clamp32(rq[k].apply_wide((0..c.features).map(|f| x[f] as i64 * w[f * c.classes + k] as i64).sum())))
-                .collect(),
+            (Some(_), Some(c)) => c.apply(&x.iter().map(|&v| v as i64).collect::<Vec<_>>()).into_iter().map(clamp32).collect(),
             // A Shift or Add classifier conv already wrote the logits at the last node's scale.
             _ => x.iter().map(|&v| clamp32(shift_round(v as i64, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
         })

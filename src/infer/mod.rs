@@ -5,9 +5,11 @@
 //!   Shift and Add layers, on the kernels of [`kernels`] and [`requant`], written once over the
 //!   vectors of [`lanes`] (SIMD128, SSE2, scalar) and checked against their definition by
 //!   [`conformance`];
+//!   Its dense layers, squeeze-and-excitation and h-swish are in `dense`;
 //! - [`shiftmax`] turns integer logits into probabilities with integers only.
 
 pub mod conformance;
+mod dense;
 pub mod float;
 pub mod format;
 pub mod int;

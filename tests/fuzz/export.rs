@@ -151,4 +151,10 @@ fn mutated_mobilenet_exports_never_panic() {
     let net = cfg.init(&device).unwrap();
     let (json, bytes) = block_on(export_supernet(&net)).unwrap();
     fuzz("mbv2-tiny Add 16×16", &json, &bytes, cases() / 10, 13);
+    // MobileNetV3: h-swish, squeeze-and-excitation and the final conv's tensors.
+    let cfg =
+        AugNetConfig { spec: shiftaddaug::models::NetSpec::mobilenet_v3_035(), ..AugNetConfig::new([1, 16, 16], 10, ConvKind::Shift) };
+    let cfg = AugNetConfig { aug: AugConfig::direct(), ..cfg };
+    let (json, bytes) = block_on(export_supernet(&cfg.init(&device).unwrap())).unwrap();
+    fuzz("mobilenetv3-0.35 Shift 16×16", &json, &bytes, cases() / 50, 14);
 }
