@@ -26,12 +26,14 @@ export function withDemoPage(query, timeoutMs, fn, until) {
 }
 
 /**
- * As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`).
- * The server sends the cross-origin isolation headers unless `isolated` is false.
+ * As `withDemoPage`, for any page of dist/ (`path` relative to its root, e.g. `bench.html`), or
+ * of the folder `root`. The server sends the cross-origin isolation headers unless `isolated` is
+ * false.
  */
-export async function withPage(path, query, timeoutMs, fn, until = ['done', 'stopped', 'error', 'aborted'], isolated = true) {
+export async function withPage(path, query, timeoutMs, fn, until = ['done', 'stopped', 'error', 'aborted'], isolated = true, root = 'dist') {
   const port = await freePort();
-  const server = spawn('python3', ['scripts/serve.py', String(port), 'dist', ...(isolated ? [] : ['--no-isolation'])], { stdio: 'ignore' });
+  const serve = new URL('./serve.py', import.meta.url).pathname;
+  const server = spawn('python3', [serve, String(port), root, ...(isolated ? [] : ['--no-isolation'])], { stdio: 'ignore' });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });

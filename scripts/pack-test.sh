@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The npm package as users get it (issue 15): `npm pack` of pkg/ (after scripts/build.sh), installed
-# into a fresh project outside the repository; there it (a) trains a few steps and deploys the
-# export through `shiftaddaug/infer` in Node as ESM, with no configuration for finding the .wasm
-# files, and (c) type-checks a consumer file against the installed .d.ts files.
-# Usage: scripts/pack-test.sh   (tier 4 of scripts/test.sh; needs no network)
+# into fresh projects outside the repository; there it (a) trains a few steps and deploys the
+# export through `shiftaddaug/infer` in Node as ESM, (b) is bundled by Vite into a page
+# (tests/consumer/, Vite pinned in its lockfile) that trains in the SDK's workers and deploys the
+# export in headless Chromium, and (c) type-checks a consumer file against the installed .d.ts
+# files. Nothing tells Node, Vite or the SDK where the worker or the .wasm files are.
+# Usage: scripts/pack-test.sh   (tier 4 of scripts/test.sh; (b) installs Vite from the npm
+# registry on its first run, later runs from npm's cache)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -50,3 +53,13 @@ cat > tsconfig.json <<'JSON'
 JSON
 node "$repo/pkg-config/node_modules/typescript/bin/tsc" -p tsconfig.json
 echo "pack-test: consumer.ts type-checks against the installed package"
+
+# (b) The page, bundled by Vite from a project that has only its own files and the tarball.
+mkdir "$tmp/web"
+cp "$repo"/tests/consumer/{package.json,package-lock.json,index.html,main.js} "$tmp/web/"
+cd "$tmp/web"
+npm ci --prefer-offline --no-audit --no-fund --silent
+npm install --offline --no-audit --no-fund --silent "$tmp/$tarball"
+npx --no-install vite build --logLevel warn
+cd "$repo"
+node scripts/pack-page.mjs "$tmp/web/dist"

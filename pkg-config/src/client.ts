@@ -13,8 +13,9 @@ export class WorkerClient {
   /** Called once when the worker dies (a group then ends its other workers). */
   onDeath: (() => void) | null = null;
 
-  constructor(url: URL) {
-    this.worker = new Worker(url, { type: 'module' });
+  /** `spawn` starts the worker (see `startWorkers`). */
+  constructor(spawn: () => Worker) {
+    this.worker = spawn();
     this.worker.onmessage = (e: MessageEvent) => {
       const msg = e.data;
       const p = this.pending.get(msg.id);
@@ -24,7 +25,7 @@ export class WorkerClient {
       if (msg.ok) p.resolve(msg.value);
       else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message, msg.error.history));
     };
-    this.worker.onerror = (e: ErrorEvent) => { e.preventDefault?.(); this.die(`worker crashed: ${e.message}`); };
+    this.worker.onerror = (e: ErrorEvent) => { e.preventDefault?.(); this.die(`worker crashed: ${e.message || 'its script failed to load or threw before it ran'}`); };
     this.worker.onmessageerror = () => this.die('worker message could not be deserialised');
   }
 

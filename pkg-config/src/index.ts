@@ -63,13 +63,15 @@ function terminateAll(): void {
  * its helpers. More than one worker only for the wasm backend (WebGPU has one device).
  */
 async function startWorkers(opts: InitOptions, threads: number): Promise<RuntimeInfo> {
-  const url = new URL('./worker.js', import.meta.url);
-  const first = new WorkerClient(url);
+  // Written out in full so that bundlers (Vite, webpack 5) see a module worker, bundle it with
+  // its imports and its .wasm, and rewrite the URL.
+  const spawn = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const first = new WorkerClient(spawn);
   const started = [first];
   try {
     const r = await first.call<RuntimeInfo>('init', [opts]).promise;
     const k = r.backend === 'wasm' ? threads : 1;
-    const more = Array.from({ length: k - 1 }, () => new WorkerClient(url));
+    const more = Array.from({ length: k - 1 }, () => new WorkerClient(spawn));
     started.push(...more);
     await Promise.all(more.map((c) => c.call('init', [{ ...opts, backend: 'wasm' }]).promise));
     const group = k > 1;
