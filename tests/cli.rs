@@ -24,7 +24,7 @@ fn help_and_version_exit_zero_and_document_every_option() {
     let out = cli(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    for sub in ["train", "compare", "trace", "deploy", "cost", "search"] {
+    for sub in ["train", "compare", "trace", "deploy", "cost", "search", "latency"] {
         assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))), "{sub} missing from\n{text}");
     }
     let out = cli(&["train", "--help"]);
@@ -117,9 +117,41 @@ fn a_run_says_where_it_wrote_its_files() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("IO_ERROR"));
 }
 
+/// `latency`: one row per architecture (the tiny model first), each with the MACs of its
+/// genome's layers and positive times; the summary counts them; the table file lists the timed
+/// layers. Bad values exit 2.
+#[test]
+fn latency_times_the_layers_of_random_architectures() {
+    let dir = std::env::temp_dir().join(format!("sa-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("table.json");
+    let out = cli(&["latency", "--archs", "3", "--reps", "2", "--input-size", "16", "--conv", "add", "--out", table.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> =
+        text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| architecture")).map(|l| l.split(" | ").collect()).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    // MobileNetV2-Tiny on 16×16 (stem stride 1): a quarter of its convolutions' MACs at 32×32
+    // (4 072 000 with the 448 × 10 classifier), and the classifier's.
+    assert_eq!(rows[0][1], ((4_072_000 - 4480) / 4 + 4480).to_string(), "{text}");
+    for r in &rows {
+        let ms = |i: usize| r[i].parse::<f64>().unwrap_or(-1.0);
+        assert!(ms(2) > 0.0 && ms(3) > 0.0, "{r:?}");
+    }
+    let summary = text.lines().find(|l| l.starts_with("3 architectures, ")).unwrap_or_else(|| panic!("{text}"));
+    let timed: usize = summary.split(", ").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok()).unwrap();
+    let entries: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    assert_eq!(entries.as_array().map(Vec::len), Some(timed));
+    assert!(entries.as_array().unwrap().iter().all(|e| e["us"].as_f64().is_some_and(|v| v > 0.0) && e["op"].is_string()));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(cli(&["latency", "--archs", "0"]).status.code(), Some(2));
+    assert_eq!(cli(&["latency", "--model", "resnet"]).status.code(), Some(2));
+}
+
 /// `train --aug on` → `search` under a MAC limit → `train --plan`: every candidate meets the
 /// limit, the best is the most accurate, the front is sorted, the plan's model has the best's
-/// MACs; an impossible limit, a direct (one-width) checkpoint and a broken plan are typed errors.
+/// MACs; a latency limit prices every candidate; an impossible limit, a direct (one-width)
+/// checkpoint and a broken plan are typed errors.
 #[test]
 fn a_supernet_is_searched_and_its_plan_trains() {
     let dir = std::env::temp_dir().join(format!("shiftaddaug-search-{}", std::process::id()));
@@ -219,6 +251,20 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     assert!(err.contains("no architecture meets energy <= 0.000001 µJ: the cheapest has") && err.contains(" µJ"), "{err}");
     let out = search(&["--max-energy-uj", "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-energy-uj 0 must be a positive number"));
+    // A latency limit: every candidate carries its predicted latency, within the limit, and the
+    // limit is recorded; no network runs in a nanosecond.
+    let out = search(&["--max-latency-ms", "1000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" ms predicted"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    assert_eq!(report["constraint"]["maxLatencyNs"], 1_000_000_000u64);
+    let ns = |c: &serde_json::Value| c["cost"]["latencyNs"].as_u64().unwrap_or(0);
+    assert!(report["evaluated"].as_array().unwrap().iter().all(|c| ns(c) > 0 && ns(c) <= 1_000_000_000), "{report}");
+    let out = search(&["--max-latency-ms", "0.000001"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no architecture meets latency <= 0.000 ms: the cheapest has") && err.contains(" ms"), "{err}");
+    let out = search(&["--max-latency-ms", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-latency-ms 0 must be a positive number"));
     let out = search(&["--population", "1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, 10000]"));
     run(&["--out", sup.to_str().unwrap()]);

@@ -1,4 +1,4 @@
-//! The command line, declared with clap: subcommands `train`, `compare`, `trace`, `deploy`, `cost` and `search`, and the
+//! The command line, declared with clap: subcommands `train`, `compare`, `trace`, `deploy`, `cost`, `search` and `latency`, and the
 //! `train` options (which `compare` takes too) with their defaults.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -42,6 +42,38 @@ pub(super) enum Command {
     /// accurate MF TargetNet under MAC / parameter / energy limits (evolutionary, inherited weights,
     /// held-out training images) and writes the result and its plan for `train --plan`.
     Search(super::search::SearchArgs),
+    /// Times the integer engine's layers on this machine (a latency table) for random
+    /// architectures of a zoo supernet's search space, and compares each prediction with the
+    /// measured time of the whole model.
+    Latency(LatencyArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub(super) struct LatencyArgs {
+    /// Zoo supernet whose width space is sampled.
+    #[arg(long, default_value = "mbv2-tiny", value_parser = shiftaddaug::models::NetSpec::NAMES)]
+    pub(super) model: String,
+    /// Operator of the MF layers.
+    #[arg(long, default_value = "shift", value_parser = one_of(CONV))]
+    pub(super) conv: ConvKind,
+    /// Input height and width (one channel).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=512).map(|v| v as usize))]
+    pub(super) input_size: usize,
+    /// Stride of the stem conv.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2).map(|v| v as usize))]
+    pub(super) stem_stride: usize,
+    /// Architectures: the supernet's tiny model, then random ones.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000).map(|v| v as usize))]
+    pub(super) archs: usize,
+    /// Timed runs per layer and per model (the median counts).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=10000).map(|v| v as usize))]
+    pub(super) reps: usize,
+    /// Seed of the architectures, weights and images.
+    #[arg(long, default_value_t = 0)]
+    pub(super) seed: u64,
+    /// Writes the table (JSON: one entry per operator and geometry, µs per image).
+    #[arg(long)]
+    pub(super) out: Option<PathBuf>,
 }
 
 #[derive(ClapArgs, Debug)]

@@ -4,6 +4,7 @@ mod args;
 mod compare;
 mod cost;
 mod deploy;
+mod latency;
 mod search;
 mod train;
 
@@ -57,6 +58,7 @@ pub fn main() {
         Command::Deploy(d) => report(deploy::deploy(d).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Cost(c) => report(cost::cost(c).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Search(s) => report(search::search(s).map_err(|e| format!("[{}] {e}", e.code())), 1),
+        Command::Latency(l) => report(latency::latency(l).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Compare(c) => report(compare(c, argv.get(2..).unwrap_or_default()), 1),
         Command::Train(t) => match t.resolve() {
             Ok(a) => match train(a) {

@@ -4,14 +4,19 @@
 use super::train::{io_at, json};
 use clap::Args as ClapArgs;
 use shiftaddaug::aug::AugNetConfig;
+use shiftaddaug::cost::latency::LatencyTable;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, score};
 use shiftaddaug::nas::{Evolution, EvolutionConfig, SearchOptions, Step};
 use shiftaddaug::train::Trainer;
 use shiftaddaug::train::checkpoint::read_header;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// Timed runs per layer of the latency table (the median counts).
+const LATENCY_REPS: usize = 15;
 
 /// The options of `search`.
 #[derive(ClapArgs, Debug)]
@@ -28,6 +33,10 @@ pub(super) struct SearchArgs {
     /// MAC by operator: `cost --bits 32`).
     #[arg(long, value_name = "UJ")]
     pub(super) max_energy_uj: Option<f64>,
+    /// Limit on the TargetNet's latency per image in the integer engine on this machine, ms,
+    /// predicted from a table of its layers timed here (`shiftaddaug latency`).
+    #[arg(long, value_name = "MS")]
+    pub(super) max_latency_ms: Option<f64>,
     /// Candidates per generation.
     #[arg(long, default_value_t = EvolutionConfig::default().population)]
     pub(super) population: usize,
@@ -122,7 +131,22 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
             shiftaddaug::Error::Config(format!("--max-energy-uj {} must be a positive number", a.max_energy_uj.unwrap_or_default()))
         })?,
     );
-    let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
+    let mut constraint = constraint;
+    if let Some(ms) = a.max_latency_ms {
+        if !(ms.is_finite() && ms > 0.0) {
+            return Err(shiftaddaug::Error::Config(format!("--max-latency-ms {ms} must be a positive number")));
+        }
+        constraint.max_latency_ns = Some((ms * 1e6).round() as u64);
+    }
+    // Latency is predicted when a limit asks for it (here or in a resumed search).
+    let (table, timed) = (RefCell::new(LatencyTable::native(LATENCY_REPS)), Cell::new(constraint.max_latency_ns.is_some()));
+    let cost = |g: &Vec<usize>| {
+        let mut c = space.cost(&net, g);
+        if timed.get() {
+            c.latency_ns = (space.latency_s(g, &mut table.borrow_mut()) * 1e9).round() as u64;
+        }
+        Ok(c)
+    };
     let state_path = a.out.join("state.json");
     let mut e = if a.resume {
         let text = std::fs::read_to_string(&state_path).map_err(io_at(&state_path))?;
@@ -135,6 +159,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
             e.extend_generations(n);
         }
         e.resume();
+        timed.set(e.constraint().max_latency_ns.is_some());
         eprintln!("search: resuming at generation {} with {} candidates scored", e.generation(), e.scored());
         e
     } else {
@@ -178,11 +203,12 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
             Step::Score(g, _) => e.report(block_on(score(&space, &net, &g, &holdout))?),
             Step::Generation(generation, best) => {
                 eprintln!(
-                    "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters, {:.4} µJ ({} scored, {:.0} s)",
+                    "generation {generation}: best held-out accuracy {:.4} at {} MACs, {} parameters, {:.4} µJ{} ({} scored, {:.0} s)",
                     best.accuracy,
                     best.cost.macs,
                     best.cost.params,
                     best.cost.energy_pj as f64 * 1e-6,
+                    latency(best.cost.latency_ns),
                     e.scored(),
                     start.elapsed().as_secs_f64()
                 );
@@ -194,11 +220,12 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     save(&e)?;
     let result = e.result();
     println!(
-        "best: held-out accuracy {:.4}, {} MACs, {} parameters, {:.4} µJ ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {} (plot: front.svg)\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
+        "best: held-out accuracy {:.4}, {} MACs, {} parameters, {:.4} µJ{} ({} candidates evaluated, {} on the front, {:.0} s)\nresults: {} (plot: front.svg)\nplan: {} (train it with `shiftaddaug train --plan {} --aug on`)",
         result.best.accuracy,
         result.best.cost.macs,
         result.best.cost.params,
         result.best.cost.energy_pj as f64 * 1e-6,
+        latency(result.best.cost.latency_ns),
         result.evaluated.len(),
         result.front.len(),
         start.elapsed().as_secs_f64(),
@@ -207,4 +234,9 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         pp.display()
     );
     Ok(())
+}
+
+/// `", X ms predicted"` for a measured latency, else nothing.
+fn latency(ns: u64) -> String {
+    if ns == 0 { String::new() } else { format!(", {:.3} ms predicted", ns as f64 * 1e-6) }
 }

@@ -14,9 +14,11 @@
 //!
 //! BatchNorm is folded and not charged. Memory counts are each input value, weight and output
 //! value moved once (a lower bound on traffic); [`dataflow`] is the estimator of §8.3, with
-//! accesses at every memory level and latency.
+//! accesses at every memory level and latency; [`latency`] times the integer engine's layers on
+//! the machine it runs on.
 
 pub mod dataflow;
+pub mod latency;
 
 use crate::error::{Error, Result};
 use crate::infer::format::{self, Graph, Node, Op};

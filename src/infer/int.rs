@@ -24,7 +24,7 @@
 use super::dense::{QDense, QSe, hswish};
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
-use super::kernels::{Isa, Plan, Taps};
+use super::kernels::{Geometry, Isa, Plan, Taps};
 use super::requant::{Requant16, requantize};
 use super::shiftmax::shiftmax;
 use crate::error::{Error, Result};
@@ -328,6 +328,61 @@ fn qforward(isa: Isa, q: &QConv, x: &[i16], scratch: &mut Vec<i16>) -> Vec<i16> 
     y
 }
 
+/// Bytes written between two timed runs of [`time_conv`]: twice a 1 MiB second-level cache.
+const EVICT_BYTES: usize = 2 << 20;
+
+/// Seconds the integer engine takes for one convolution of operator `op` and geometry `geo` on
+/// one image: a layer with random weights (ReLU6, identity BatchNorm) on random 16-bit inputs, on
+/// the fastest instruction set, the median of `reps` runs after one warm-up. `now` is a clock in
+/// seconds (natively `Instant`; in a browser `performance.now() / 1000`).
+pub fn time_conv(op: Op, geo: &Geometry, reps: usize, now: &dyn Fn() -> f64) -> f64 {
+    let mut rng = crate::data::Rng::new(geo.cin as u64 * 31 + geo.cout as u64);
+    let n = geo.cout * geo.cin / geo.groups * geo.k * geo.k;
+    let mut unit = || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+    let (weight, shift) = if op == Op::Shift {
+        // No zero signs: a zero tap is skipped, and a dense layer is what the table prices.
+        let sign: Vec<i8> = (0..n).map(|_| if unit() < 0.0 { -1 } else { 1 }).collect();
+        let exponent: Vec<i8> = (0..n).map(|_| ((unit() + 0.5) * -8.0).round() as i8).collect();
+        (sign.iter().zip(&exponent).map(|(&s, &e)| s as f32 * pow2(e as i32) as f32).collect(), Some((sign, exponent)))
+    } else {
+        ((0..n).map(|_| unit()).collect(), None)
+    };
+    let ones = vec![1.0; geo.cout];
+    let bn = super::format::Bn { gamma: ones.clone(), beta: vec![0.0; geo.cout], mean: vec![0.0; geo.cout], var: ones };
+    let conv = Conv {
+        name: "timed".into(),
+        op,
+        cin: geo.cin,
+        cout: geo.cout,
+        k: geo.k,
+        stride: geo.stride,
+        pad: geo.pad,
+        groups: geo.groups,
+        act: Act::Relu6,
+        weight,
+        shift,
+        bn,
+    };
+    let q = qconv(&conv, [geo.cin, geo.h, geo.w], 10, 10);
+    let x: Vec<i16> = (0..geo.cin * geo.h * geo.w).map(|_| (unit() * 4096.0) as i16).collect();
+    let (isa, mut scratch) = (Isa::best(), Vec::new());
+    std::hint::black_box(qforward(isa, &q, &x, &mut scratch));
+    // In a whole model the layer's weights were evicted by the other layers' since its last run:
+    // the second-level cache is overwritten before each timed run.
+    let mut evict = vec![0u8; EVICT_BYTES];
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            evict.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
+            std::hint::black_box(&evict);
+            let t = now();
+            std::hint::black_box(qforward(isa, &q, std::hint::black_box(&x), &mut scratch));
+            now() - t
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 impl Quantized {
     /// Fractional bits of the integer logits.
     pub fn logit_frac(&self) -> i32 {
@@ -401,6 +456,23 @@ impl Quantized {
             // A Shift or Add classifier conv already wrote the logits at the last node's scale.
             _ => x.iter().map(|&v| clamp32(shift_round(v as i64, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
         })
+    }
+
+    /// Seconds [`logits_q`](Self::logits_q) takes for `image`: the median of `reps` runs after
+    /// one warm-up, on the clock `now` (seconds).
+    ///
+    /// # Errors
+    /// As [`logits_q`](Self::logits_q).
+    pub fn time_image(&self, image: &[f32], reps: usize, now: &dyn Fn() -> f64) -> Result<f64> {
+        std::hint::black_box(self.logits_q(image)?);
+        let mut times = Vec::with_capacity(reps.max(1));
+        for _ in 0..reps.max(1) {
+            let t = now();
+            std::hint::black_box(self.logits_q(std::hint::black_box(image))?);
+            times.push(now() - t);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
     }
 
     /// Logits `[n, classes]` as f32 (the integer logits times their scale).

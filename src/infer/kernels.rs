@@ -14,7 +14,7 @@ use super::lanes::IntLanes;
 use super::lanes::Scalar;
 
 /// Shape of one convolution over one `[cin, h, w]` input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Geometry {
     /// Input channels.
     pub cin: usize,

@@ -150,6 +150,7 @@ impl SearchOptions {
             max_macs: self.max_macs,
             max_params: self.max_params,
             max_energy_pj: self.max_energy_uj.map(|e| (e * 1e6).round() as u64),
+            max_latency_ns: None,
         })
     }
 }
@@ -164,6 +165,14 @@ pub struct Cost {
     pub params: u64,
     /// Compute energy, pJ (rounded).
     pub energy_pj: u64,
+    /// Predicted latency of one image in the integer engine on this machine, ns (rounded;
+    /// [`crate::cost::latency`]); 0 when not measured (only the CLI measures it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub latency_ns: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Limits a candidate must meet; `None` is no limit.
@@ -177,6 +186,9 @@ pub struct Constraint {
     /// At most this much compute energy, pJ.
     #[serde(default)]
     pub max_energy_pj: Option<u64>,
+    /// At most this predicted latency, ns ([`Cost::latency_ns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_ns: Option<u64>,
 }
 
 impl std::fmt::Display for Constraint {
@@ -191,6 +203,9 @@ impl std::fmt::Display for Constraint {
         if let Some(e) = self.max_energy_pj {
             parts.push(format!("energy <= {:.6} µJ", e as f64 * 1e-6));
         }
+        if let Some(l) = self.max_latency_ns {
+            parts.push(format!("latency <= {:.3} ms", l as f64 * 1e-6));
+        }
         if parts.is_empty() { write!(f, "no limit") } else { write!(f, "{}", parts.join(" and ")) }
     }
 }
@@ -201,6 +216,7 @@ impl Constraint {
         self.max_macs.is_none_or(|m| c.macs <= m)
             && self.max_params.is_none_or(|m| c.params <= m)
             && self.max_energy_pj.is_none_or(|m| c.energy_pj <= m)
+            && self.max_latency_ns.is_none_or(|m| c.latency_ns <= m)
     }
 }
 
@@ -332,10 +348,11 @@ impl Evolution {
         let cheapest = cost(&vec![0; space.choices.len()])?;
         if !constraint.admits(&cheapest) {
             return Err(Error::Config(format!(
-                "no architecture meets {constraint}: the cheapest has {} MACs, {} parameters and {:.6} µJ",
+                "no architecture meets {constraint}: the cheapest has {} MACs, {} parameters and {:.6} µJ{}",
                 cheapest.macs,
                 cheapest.params,
-                cheapest.energy_pj as f64 * 1e-6
+                cheapest.energy_pj as f64 * 1e-6,
+                if cheapest.latency_ns > 0 { format!(", {:.3} ms predicted", cheapest.latency_ns as f64 * 1e-6) } else { String::new() }
             )));
         }
         let mut e = Self {
@@ -578,7 +595,7 @@ mod tests {
     /// Cost and accuracy both grow with every gene: the best under a MAC limit spends it.
     fn cost_of(g: &Genome) -> Result<Cost> {
         let macs = g.iter().enumerate().map(|(i, &v)| (v as u64 + 1) * (i as u64 + 1)).sum();
-        Ok(Cost { macs, params: macs / 2, energy_pj: macs * 3 })
+        Ok(Cost { macs, params: macs / 2, energy_pj: macs * 3, latency_ns: 0 })
     }
 
     fn accuracy_of(g: &Genome) -> f64 {

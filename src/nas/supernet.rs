@@ -15,6 +15,7 @@
 
 use super::{Cost, Genome, Scored, SearchResult, Space};
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
+use crate::cost::latency::LatencyTable;
 use crate::cost::{self, Convention, UnitEnergies};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -124,7 +125,14 @@ impl WidthSpace {
             macs: layers.iter().map(cost::Layer::macs).sum(),
             params: candidate.tiny_param_count() as u64,
             energy_pj: energy.round() as u64,
+            latency_ns: 0,
         }
+    }
+
+    /// Predicted seconds of `g`'s deployed model for one image in the integer engine: the sum of
+    /// its layers in `table` (timed there on first use).
+    pub fn latency_s(&self, g: &Genome, table: &mut LatencyTable) -> f64 {
+        table.predict_s(&self.config_of(g).tiny_layers())
     }
 }
 

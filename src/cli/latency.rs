@@ -1,0 +1,57 @@
+//! `shiftaddaug latency`: builds the latency table of this machine for random architectures of a
+//! zoo supernet's search space (`cost::latency`) and checks its predictions against the measured
+//! time of each whole deployed model in the integer engine.
+
+use super::args::LatencyArgs;
+use burn::tensor::Device;
+use shiftaddaug::aug::AugNetConfig;
+use shiftaddaug::cost::latency::LatencyTable;
+use shiftaddaug::data::Rng;
+use shiftaddaug::engine::block_on;
+use shiftaddaug::export::export_supernet;
+use shiftaddaug::infer::{format, int};
+use shiftaddaug::models::NetSpec;
+use shiftaddaug::nas::supernet::{DEFAULT_SHRINK, WidthSpace};
+
+/// Prints one row per architecture (MACs, predicted and measured ms per image, error) and the
+/// mean and largest error; writes the table to `--out` when given.
+pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
+    let spec = NetSpec::by_name(&a.model)
+        .ok_or_else(|| shiftaddaug::Error::Config(format!("model {}; valid: {}", a.model, NetSpec::NAMES.join(", "))))?;
+    let cfg = AugNetConfig { spec, stem_stride: a.stem_stride, ..AugNetConfig::new([1, a.input_size, a.input_size], 10, a.conv) };
+    let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK)?;
+    let choices = space.space().choices;
+    let mut rng = Rng::new(a.seed);
+    let start = std::time::Instant::now();
+    let now = move || start.elapsed().as_secs_f64();
+    let mut table = LatencyTable::native(a.reps);
+    let device = Device::flex();
+    device.seed(a.seed);
+    let per = a.input_size * a.input_size;
+    let images: Vec<f32> = (0..8 * per).map(|_| (rng.next_u64() % 1000) as f32 / 1000.0).collect();
+    println!("| architecture | MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|---|");
+    let mut errors = Vec::new();
+    for i in 0..a.archs {
+        // The first is the supernet's own tiny model, the others random genomes.
+        let genome = if i == 0 { space.tiny_genome() } else { choices.iter().map(|&c| rng.below(c)).collect() };
+        let config = space.config_of(&genome);
+        let layers = config.tiny_layers();
+        let predicted = table.predict_s(&layers);
+        let (json, bytes) = block_on(export_supernet(&config.init(&device)?))?;
+        let q = int::quantize(&format::parse(&json, &bytes)?, &images, 8)?;
+        let measured = q.time_image(&images[..per], a.reps, &now)?;
+        let err = predicted / measured - 1.0;
+        errors.push(err.abs());
+        let macs: u64 = layers.iter().map(shiftaddaug::cost::Layer::macs).sum();
+        println!("| {i} {genome:?} | {macs} | {:.3} | {:.3} | {:+.1} % |", predicted * 1e3, measured * 1e3, err * 1e2);
+    }
+    let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+    let max = errors.iter().copied().fold(0.0, f64::max);
+    println!("{} architectures, {} layers timed: mean |error| {:.1} %, largest {:.1} %", errors.len(), table.len(), mean * 1e2, max * 1e2);
+    if let Some(out) = &a.out {
+        let text = serde_json::to_string_pretty(&table.to_json()).expect("a JSON value");
+        std::fs::write(out, text).map_err(super::train::io_at(out))?;
+        println!("table: {}", out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Measured latency (issue 14, METHOD.md §8): a lookup table of the integer engine's time per
+//! layer on the machine it runs on, keyed by operator and geometry. A layer is timed the first
+//! time it is asked for ([`crate::infer::int::time_conv`]: one image, one thread, the median of
+//! `reps` runs); a model's predicted latency is the sum over its layers. Shortcut additions,
+//! pooling, the input's quantisation and Shiftmax are not in the table (a few thousand values
+//! each, against millions of operations in the convolutions).
+
+use super::Layer;
+use crate::infer::format::Op;
+use crate::infer::int::time_conv;
+use crate::infer::kernels::Geometry;
+use std::collections::HashMap;
+
+/// The per-layer times of this machine.
+pub struct LatencyTable {
+    entries: HashMap<(Op, Geometry), f64>,
+    reps: usize,
+    now: Box<dyn Fn() -> f64>,
+}
+
+impl std::fmt::Debug for LatencyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyTable").field("entries", &self.entries.len()).field("reps", &self.reps).finish()
+    }
+}
+
+impl LatencyTable {
+    /// An empty table whose layers are timed with `reps` runs each on the clock `now` (seconds).
+    pub fn new(reps: usize, now: Box<dyn Fn() -> f64>) -> Self {
+        Self { entries: HashMap::new(), reps: reps.max(1), now }
+    }
+
+    /// An empty table on the native clock.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn native(reps: usize) -> Self {
+        let start = std::time::Instant::now();
+        Self::new(reps, Box::new(move || start.elapsed().as_secs_f64()))
+    }
+
+    /// Seconds of `layer` for one image, timed now if the table does not have it yet.
+    pub fn layer_s(&mut self, layer: &Layer) -> f64 {
+        let (reps, now) = (self.reps, &self.now);
+        *self.entries.entry((layer.op, layer.geo)).or_insert_with(|| time_conv(layer.op, &layer.geo, reps, now.as_ref()))
+    }
+
+    /// Predicted seconds of a model for one image: the sum over its layers.
+    pub fn predict_s(&mut self, layers: &[Layer]) -> f64 {
+        layers.iter().map(|l| self.layer_s(l)).sum()
+    }
+
+    /// Layers timed so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was timed yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The table as JSON: one object per entry (`op`, the geometry's fields, `us` per image),
+    /// sorted by operator and geometry.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut rows: Vec<_> = self.entries.iter().collect();
+        rows.sort_by_key(|((op, g), _)| (format!("{op:?}"), g.cin, g.cout, g.k, g.stride, g.pad, g.groups, g.h, g.w));
+        serde_json::Value::Array(
+            rows.into_iter()
+                .map(|((op, g), s)| {
+                    serde_json::json!({ "op": format!("{op:?}").to_lowercase(), "cin": g.cin, "cout": g.cout, "k": g.k, "stride": g.stride,
+                        "pad": g.pad, "groups": g.groups, "h": g.h, "w": g.w, "us": s * 1e6 })
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn layer(op: Op, cin: usize, cout: usize, k: usize, groups: usize, hw: usize) -> Layer {
+        Layer { name: "t".into(), op, geo: Geometry { cin, cout, k, stride: 1, pad: k / 2, groups, h: hw, w: hw } }
+    }
+
+    /// A clock that advances by one second per reading: every timed run reads 1 s.
+    fn ticking() -> (Box<dyn Fn() -> f64>, Rc<Cell<u32>>) {
+        let reads = Rc::new(Cell::new(0u32));
+        let r = reads.clone();
+        (
+            Box::new(move || {
+                r.set(r.get() + 1);
+                r.get() as f64
+            }),
+            reads,
+        )
+    }
+
+    /// Each distinct (operator, geometry) is timed once; the prediction sums the entries.
+    #[test]
+    fn layers_are_timed_once_and_summed() {
+        let (clock, reads) = ticking();
+        let mut t = LatencyTable::new(3, clock);
+        let a = layer(Op::Shift, 8, 16, 3, 1, 6);
+        let b = layer(Op::Add, 8, 8, 3, 8, 6);
+        let c = Layer { name: "other name, same layer".into(), ..a.clone() };
+        assert_eq!(t.predict_s(&[a.clone(), b.clone(), c]), 3.0);
+        // Two layers timed, 3 runs of 2 readings each.
+        assert_eq!((t.len(), reads.get()), (2, 12));
+        assert_eq!(t.predict_s(&[a, b]), 2.0);
+        assert_eq!(reads.get(), 12, "nothing timed again");
+        let j = t.to_json();
+        assert_eq!(j.as_array().map(Vec::len), Some(2));
+        assert_eq!(j[0]["op"], "add");
+        assert_eq!(j[1]["us"], 1e6);
+    }
+}
