@@ -335,7 +335,12 @@ const EVICT_BYTES: usize = 2 << 20;
 /// one image: a layer with random weights (ReLU6, identity BatchNorm) on random 16-bit inputs, on
 /// the fastest instruction set, the median of `reps` runs after one warm-up. `now` is a clock in
 /// seconds (natively `Instant`; in a browser `performance.now() / 1000`).
+/// A Mult 1×1 layer on one pixel is a dense layer (classifier, squeeze-and-excitation, final
+/// conv), which the engine runs as one ([`QDense`]); so is it timed.
 pub fn time_conv(op: Op, geo: &Geometry, reps: usize, now: &dyn Fn() -> f64) -> f64 {
+    if op == Op::Mult && geo.k == 1 && geo.h == 1 && geo.w == 1 && geo.groups == 1 {
+        return super::dense::time_dense(geo.cin, geo.cout, reps, now);
+    }
     let mut rng = crate::data::Rng::new(geo.cin as u64 * 31 + geo.cout as u64);
     let n = geo.cout * geo.cin / geo.groups * geo.k * geo.k;
     let mut unit = || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
