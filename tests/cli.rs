@@ -260,6 +260,17 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     assert_eq!(report["constraint"]["maxLatencyNs"], 1_000_000_000u64);
     let ns = |c: &serde_json::Value| c["cost"]["latencyNs"].as_u64().unwrap_or(0);
     assert!(report["evaluated"].as_array().unwrap().iter().all(|c| ns(c) > 0 && ns(c) <= 1_000_000_000), "{report}");
+    // A peak-memory limit between the cheapest and the dearest candidate seen above.
+    let mut peaks: Vec<u64> = evaluated.iter().map(|c| c["cost"]["peakActivation"].as_u64().unwrap()).collect();
+    peaks.sort_unstable();
+    let limit = peaks[peaks.len() / 2];
+    let out = search(&["--max-peak-activation", &limit.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    assert_eq!(report["constraint"]["maxPeakActivation"], limit);
+    assert!(report["evaluated"].as_array().unwrap().iter().all(|c| c["cost"]["peakActivation"].as_u64() <= Some(limit)), "{report}");
+    let out = search(&["--max-peak-activation", "10"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no architecture meets peak activation <= 10 values: the cheapest has"));
     let out = search(&["--max-latency-ms", "0.000001"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no architecture meets latency <= 0.000 ms: the cheapest has") && err.contains(" ms"), "{err}");

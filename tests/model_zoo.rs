@@ -164,15 +164,16 @@ fn width_multiplier_scales_every_zoo_model() {
 
 /// The config's own layer walk (`tiny_layers`, which the search costs candidates with) costs
 /// what the export's graph costs: per layer the same operator and geometry, so the same MACs by
-/// operator and the same energy, for the zoo models the integer format holds, with mixed
-/// operators (Add body, Shift depthwise, Mult stem and classifier).
+/// operator and the same energy and peak activation, for every zoo model, with mixed operators
+/// (Add body, Shift depthwise, Mult stem; Mult, Shift or Add classifier).
 #[test]
 fn the_config_walk_costs_what_the_export_costs() {
     use shiftaddaug::aug::{AugNetConfig, NetSpec};
     use shiftaddaug::cost::{self, Convention, UnitEnergies};
     let device = Device::flex();
-    for spec in [NetSpec::mbv2_tiny(), NetSpec::mcunet(), NetSpec::proxyless_035()] {
-        let cfg = AugNetConfig { spec, depthwise: Some(ConvKind::Shift), ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Add) };
+    let specs = [NetSpec::mbv2_tiny(), NetSpec::mcunet(), NetSpec::proxyless_035(), NetSpec::mobilenet_v3_035()];
+    for (spec, classifier) in specs.into_iter().zip([ConvKind::Mult, ConvKind::Shift, ConvKind::Mult, ConvKind::Add]) {
+        let cfg = AugNetConfig { spec, depthwise: Some(ConvKind::Shift), classifier, ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Add) };
         let net = cfg.init(&device).unwrap();
         let (json, bytes) = shiftaddaug::engine::block_on(shiftaddaug::export::export_supernet(&net.export_tiny())).unwrap();
         let g = shiftaddaug::infer::format::parse(&json, &bytes).unwrap();
@@ -187,5 +188,6 @@ fn the_config_walk_costs_what_the_export_costs() {
         let energy: f64 = cost::layer_costs(&from_config, Convention::PerMac, &e).iter().map(|l| l.energy_pj).sum();
         assert!((energy - summary.energy_pj).abs() <= 1e-9 * energy, "{energy} against {}", summary.energy_pj);
         assert_eq!(cfg.tiny_macs(), summary.macs.iter().sum::<u64>());
+        assert_eq!(cfg.tiny_peak_activation(), summary.peak_activation, "{}", cfg.spec.stem);
     }
 }

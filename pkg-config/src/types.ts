@@ -253,6 +253,8 @@ export interface SearchOptions {
   maxParams?: number;
   /** At most this much compute energy per image, µJ (32-bit unit energies, one per MAC by operator). */
   maxEnergyUj?: number;
+  /** At most this many peak activation values per image (a step's input and output plus the shortcut input held). */
+  maxPeakActivation?: number;
   /** Candidates per generation, 2 to 10 000. @defaultValue 100 */
   population?: number;
   /** Generations after the initial population, 0 to 100 000. @defaultValue 20 */
@@ -285,8 +287,8 @@ export interface SearchCandidate {
   genome: number[];
   /** Accuracy on `evalData` with the supernet's weights, BatchNorm re-estimated on `bnData`. */
   accuracy: number;
-  /** MACs, parameters and compute energy (pJ) per image of the deployed MF net. */
-  cost: { macs: number; params: number; energyPj: number };
+  /** MACs, parameters, compute energy (pJ) and peak activation values per image of the deployed MF net. */
+  cost: { macs: number; params: number; energyPj: number; peakActivation: number };
   /** The generation it was first scored in. */
   generation: number;
   /** Its architecture: train it with `createModel({ model: 'mbv2-tiny', spec: plan, ... })`. */

@@ -37,6 +37,12 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   const limit = macs[Math.floor(macs.length / 2)];
   const bounded = await model.search({ ...opts, maxMacs: limit });
   assert.ok(bounded.evaluated.length >= 2 && bounded.evaluated.every((c) => c.cost.macs <= limit), JSON.stringify(bounded.evaluated.map((c) => c.cost)));
+  // The same with a peak-memory limit.
+  const peaks = free.evaluated.map((c) => c.cost.peakActivation).sort((a, b) => a - b);
+  assert.ok(peaks[0] > 0, JSON.stringify(peaks));
+  const peakLimit = peaks[Math.floor(peaks.length / 2)];
+  const lean = await model.search({ ...opts, maxPeakActivation: peakLimit });
+  assert.ok(lean.evaluated.length >= 2 && lean.evaluated.every((c) => c.cost.peakActivation <= peakLimit), JSON.stringify(lean.evaluated.map((c) => c.cost)));
 
   // A stop after the first candidate keeps what was scored.
   const ac = new AbortController();
@@ -57,6 +63,8 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   await assert.rejects(model.search({ ...opts, populaton: 4 }), (e) => code('INVALID_CONFIG')(e) && /populaton/.test(e.message));
   await assert.rejects(model.search({ ...opts, population: 1 }), code('INVALID_CONFIG'));
   await assert.rejects(model.search({ ...opts, maxEnergyUj: -1 }), code('INVALID_CONFIG'));
+  await assert.rejects(model.search({ ...opts, maxPeakActivation: 1 }), (e) => code('INVALID_CONFIG')(e) && /peak activation <= 1 values/.test(e.message));
+  await assert.rejects(model.search({ ...opts, maxPeakActivation: -5 }), code('INVALID_CONFIG'));
   await assert.rejects(model.search({ ...opts, evalData: undefined }), code('INVALID_DATASET'));
   await assert.rejects(model.search({ ...opts, evalData: [evalData[0].slice(1), evalData[1]] }), code('SHAPE_MISMATCH'));
   await assert.rejects(model.search(), code('INVALID_CONFIG'));

@@ -218,6 +218,68 @@ impl AugNetConfig {
         layers
     }
 
+    /// The tiny model's peak activation values for one image, as [`crate::cost::peak_activation`]
+    /// counts them on its export: the largest, over the forward steps, of a step's input plus its
+    /// output plus the shortcut input held meanwhile (remembering a shortcut input and adding it
+    /// back are steps too).
+    pub fn tiny_peak_activation(&self) -> u64 {
+        let layers = self.tiny_layers();
+        let sizes: Vec<(u64, u64)> = layers
+            .iter()
+            .map(|l| {
+                let (ho, wo) = l.geo.out();
+                ((l.geo.cin * l.geo.h * l.geo.w) as u64, (l.geo.cout * ho * wo) as u64)
+            })
+            .collect();
+        let mut peak = self.input_shape.iter().product::<usize>() as u64;
+        // The next layer of `tiny_layers` with `held` values kept aside; returns its output size.
+        let conv = |k: &mut usize, held: u64, peak: &mut u64| {
+            let (i, o) = sizes[*k];
+            *k += 1;
+            *peak = (*peak).max(i + o + held);
+            o
+        };
+        let k = &mut 0;
+        let s = &self.spec;
+        let mut x = conv(k, 0, &mut peak);
+        // Remembering `x` for a shortcut: input, output and the copy.
+        let held = if s.ds_shortcut { x } else { 0 };
+        peak = peak.max(3 * held);
+        conv(k, held, &mut peak);
+        x = conv(k, held, &mut peak);
+        if s.ds_shortcut {
+            peak = peak.max(2 * x);
+        }
+        for b in &s.blocks {
+            let held = if b.has_shortcut() { x } else { 0 };
+            peak = peak.max(3 * held);
+            conv(k, held, &mut peak);
+            let y = conv(k, held, &mut peak);
+            if b.se {
+                // The excitation scales its input: input and output of one size.
+                peak = peak.max(2 * y + held);
+                *k += 2;
+            }
+            x = conv(k, held, &mut peak);
+            if b.has_shortcut() {
+                peak = peak.max(2 * x);
+            }
+        }
+        if self.tiny_arch().head > 0 {
+            x = conv(k, 0, &mut peak);
+        }
+        // Pooling: the last map and one value per channel.
+        let channels = layers[*k - 1].geo.cout as u64;
+        peak = peak.max(x + channels);
+        if s.final_conv.is_some() {
+            conv(k, 0, &mut peak);
+        }
+        if self.classifier != ConvKind::Mult {
+            conv(k, 0, &mut peak);
+        }
+        peak
+    }
+
     /// The tiny model's widths.
     pub fn tiny_arch(&self) -> Arch {
         let s = &self.spec;

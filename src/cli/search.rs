@@ -33,6 +33,10 @@ pub(super) struct SearchArgs {
     /// MAC by operator: `cost --bits 32`).
     #[arg(long, value_name = "UJ")]
     pub(super) max_energy_uj: Option<f64>,
+    /// Limit on the TargetNet's peak activation values per image (a step's input and output
+    /// plus the shortcut input held; `cost` prints it for an export).
+    #[arg(long, value_name = "N")]
+    pub(super) max_peak_activation: Option<u64>,
     /// Limit on the TargetNet's latency per image in the integer engine on this machine, ms,
     /// predicted from a table of its layers timed here (`shiftaddaug latency`).
     #[arg(long, value_name = "MS")]
@@ -117,6 +121,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         max_macs: a.max_macs,
         max_params: a.max_params,
         max_energy_uj: a.max_energy_uj,
+        max_peak_activation: a.max_peak_activation,
         population: a.population,
         generations: a.generations.unwrap_or(EvolutionConfig::default().generations),
         parent_ratio: a.parent_ratio,

@@ -84,6 +84,8 @@ pub struct SearchOptions {
     pub max_params: Option<u64>,
     /// At most this much compute energy, µJ.
     pub max_energy_uj: Option<f64>,
+    /// At most this many peak activation values ([`Cost::peak_activation`]).
+    pub max_peak_activation: Option<u64>,
     /// See [`EvolutionConfig`].
     pub population: usize,
     /// See [`EvolutionConfig`].
@@ -107,6 +109,7 @@ impl Default for SearchOptions {
             max_macs: None,
             max_params: None,
             max_energy_uj: None,
+            max_peak_activation: None,
             population: e.population,
             generations: e.generations,
             parent_ratio: e.parent_ratio,
@@ -150,6 +153,7 @@ impl SearchOptions {
             max_macs: self.max_macs,
             max_params: self.max_params,
             max_energy_pj: self.max_energy_uj.map(|e| (e * 1e6).round() as u64),
+            max_peak_activation: self.max_peak_activation,
             max_latency_ns: None,
         })
     }
@@ -165,6 +169,9 @@ pub struct Cost {
     pub params: u64,
     /// Compute energy, pJ (rounded).
     pub energy_pj: u64,
+    /// Peak activation values of one image ([`crate::cost::peak_activation`]).
+    #[serde(default)]
+    pub peak_activation: u64,
     /// Predicted latency of one image in the integer engine on this machine, ns (rounded;
     /// [`crate::cost::latency`]); 0 when not measured (only the CLI measures it).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -186,6 +193,9 @@ pub struct Constraint {
     /// At most this much compute energy, pJ.
     #[serde(default)]
     pub max_energy_pj: Option<u64>,
+    /// At most this many peak activation values ([`Cost::peak_activation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_peak_activation: Option<u64>,
     /// At most this predicted latency, ns ([`Cost::latency_ns`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_latency_ns: Option<u64>,
@@ -203,6 +213,9 @@ impl std::fmt::Display for Constraint {
         if let Some(e) = self.max_energy_pj {
             parts.push(format!("energy <= {:.6} µJ", e as f64 * 1e-6));
         }
+        if let Some(p) = self.max_peak_activation {
+            parts.push(format!("peak activation <= {p} values"));
+        }
         if let Some(l) = self.max_latency_ns {
             parts.push(format!("latency <= {:.3} ms", l as f64 * 1e-6));
         }
@@ -216,6 +229,7 @@ impl Constraint {
         self.max_macs.is_none_or(|m| c.macs <= m)
             && self.max_params.is_none_or(|m| c.params <= m)
             && self.max_energy_pj.is_none_or(|m| c.energy_pj <= m)
+            && self.max_peak_activation.is_none_or(|m| c.peak_activation <= m)
             && self.max_latency_ns.is_none_or(|m| c.latency_ns <= m)
     }
 }
@@ -348,10 +362,11 @@ impl Evolution {
         let cheapest = cost(&vec![0; space.choices.len()])?;
         if !constraint.admits(&cheapest) {
             return Err(Error::Config(format!(
-                "no architecture meets {constraint}: the cheapest has {} MACs, {} parameters and {:.6} µJ{}",
+                "no architecture meets {constraint}: the cheapest has {} MACs, {} parameters, {:.6} µJ and a peak of {} activation values{}",
                 cheapest.macs,
                 cheapest.params,
                 cheapest.energy_pj as f64 * 1e-6,
+                cheapest.peak_activation,
                 if cheapest.latency_ns > 0 { format!(", {:.3} ms predicted", cheapest.latency_ns as f64 * 1e-6) } else { String::new() }
             )));
         }
@@ -595,7 +610,7 @@ mod tests {
     /// Cost and accuracy both grow with every gene: the best under a MAC limit spends it.
     fn cost_of(g: &Genome) -> Result<Cost> {
         let macs = g.iter().enumerate().map(|(i, &v)| (v as u64 + 1) * (i as u64 + 1)).sum();
-        Ok(Cost { macs, params: macs / 2, energy_pj: macs * 3, latency_ns: 0 })
+        Ok(Cost { macs, params: macs / 2, energy_pj: macs * 3, peak_activation: macs, latency_ns: 0 })
     }
 
     fn accuracy_of(g: &Genome) -> f64 {
@@ -654,7 +669,11 @@ mod tests {
     fn bad_inputs_are_typed_errors() {
         let cfg = EvolutionConfig { population: 4, generations: 1, ..EvolutionConfig::default() };
         let e = search(&cfg, Constraint { max_macs: Some(14), ..Constraint::default() }).unwrap_err();
-        assert!(e.to_string().contains("no architecture meets MACs <= 14: the cheapest has 15 MACs, 7 parameters and 0.000045 µJ"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no architecture meets MACs <= 14: the cheapest has 15 MACs, 7 parameters, 0.000045 µJ and a peak of 15"),
+            "{e}"
+        );
         for bad in [
             EvolutionConfig { population: 1, ..cfg.clone() },
             EvolutionConfig { population: MAX_POPULATION + 1, ..cfg.clone() },

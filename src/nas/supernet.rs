@@ -112,8 +112,8 @@ impl WidthSpace {
         self.config_of(g).spec
     }
 
-    /// The deployed cost of `g`: MACs and parameters of its tiny model, and its compute
-    /// energy per image (METHOD.md §8.2: 32-bit unit energies, one per MAC by operator, as
+    /// The deployed cost of `g`: MACs, parameters and peak activation values of its tiny model,
+    /// and its compute energy per image (METHOD.md §8.2: 32-bit unit energies, one per MAC by operator, as
     /// ShiftAddNAS charges).
     pub fn cost(&self, net: &AugNet, g: &Genome) -> Cost {
         let mut candidate = net.clone();
@@ -125,6 +125,7 @@ impl WidthSpace {
             macs: layers.iter().map(cost::Layer::macs).sum(),
             params: candidate.tiny_param_count() as u64,
             energy_pj: energy.round() as u64,
+            peak_activation: candidate.config.tiny_peak_activation(),
             latency_ns: 0,
         }
     }

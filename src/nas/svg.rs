@@ -66,7 +66,12 @@ mod tests {
     use crate::nas::{Cost, pareto_front};
 
     fn s(macs: u64, accuracy: f64) -> Scored {
-        Scored { genome: vec![macs as usize], accuracy, cost: Cost { macs, params: 0, energy_pj: 0, latency_ns: 0 }, generation: 0 }
+        Scored {
+            genome: vec![macs as usize],
+            accuracy,
+            cost: Cost { macs, params: 0, energy_pj: 0, peak_activation: 0, latency_ns: 0 },
+            generation: 0,
+        }
     }
 
     #[test]
