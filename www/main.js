@@ -330,9 +330,10 @@ async function search() {
   const m = trained.at(-1);
   const field = (id, lo, hi) => { const v = Number($(id).value); return Number.isInteger(v) && v >= lo && v <= hi ? v : null; };
   const [budget, population, generations] = [field('budget', 10, 300), field('population', 2, 100), field('generations', 0, 50)];
+  const ms = $('maxms').value.trim() === '' ? undefined : Number($('maxms').value);
   const box = $('searchresult');
-  if (!m || budget === null || population === null || generations === null) {
-    box.textContent = 'Budget 10–300 %, population 2–100 and generations 0–50 (whole numbers).';
+  if (!m || budget === null || population === null || generations === null || (ms !== undefined && !(ms > 0))) {
+    box.textContent = 'Budget 10–300 %, population 2–100 and generations 0–50 (whole numbers); a latency budget above 0 ms, or none.';
     return;
   }
   lockForm(true); $('stop').disabled = true; $('stopsearch').disabled = false;
@@ -348,12 +349,14 @@ async function search() {
     const used = readForm().nTrain ?? data.trainY.length, first = Math.min(used, data.trainY.length - 1000);
     const part = (a, b) => [data.trainX.subarray(a * 784, b * 784), data.trainY.subarray(a, b)];
     const seen = first < used ? ' (seen in training: the run used every image)' : '';
-    box.textContent = `searching within ${maxMacs.toLocaleString('en')} MACs (the trained model: ${own.toLocaleString('en')})…`;
+    const within = ms === undefined ? '' : ` and ${ms} ms per image on this device`;
+    box.textContent = `searching within ${maxMacs.toLocaleString('en')} MACs${within} (the trained model: ${own.toLocaleString('en')} MACs)…`;
+    const latency = (c) => (c.latencyNs ? `, ${(c.latencyNs / 1e6).toFixed(2)} ms here` : '');
     const line = (best) => `best: held-out accuracy ${best.accuracy.toFixed(4)} at ${best.cost.macs.toLocaleString('en')} MACs`
-      + ` (${(100 * best.cost.macs / own).toFixed(0)} % of the trained model), ${best.cost.params.toLocaleString('en')} parameters`;
+      + ` (${(100 * best.cost.macs / own).toFixed(0)} % of the trained model), ${best.cost.params.toLocaleString('en')} parameters${latency(best.cost)}`;
     let latest = '';
     const r = await m.search({
-      bnData: part(first, first + 500), evalData: part(first + 500, first + 1000), maxMacs, population, generations, seed: 0,
+      bnData: part(first, first + 500), evalData: part(first + 500, first + 1000), maxMacs, maxLatencyMs: ms, population, generations, seed: 0,
       signal: controller.signal,
       callbacks: {
         onGeneration: (g, best) => { latest = `generation ${g}/${generations}: ${line(best)}`; box.textContent = latest; },
@@ -364,8 +367,10 @@ async function search() {
     box.textContent = `${r.stopped ? 'stopped' : 'done'}: ${line(r.best)}; ${r.evaluated.length} candidates scored on images ${first + 500}–${first + 999}${seen}; ${r.front.length} on the front`;
     const t = $('front'); t.textContent = '';
     const row = (cells, tag = 'td') => { const tr = document.createElement('tr'); for (const v of cells) { const c2 = document.createElement(tag); c2.textContent = v; tr.append(c2); } t.append(tr); };
-    row(['MACs', 'held-out accuracy', 'parameters'], 'th');
-    for (const f of r.front) row([f.cost.macs.toLocaleString('en'), f.accuracy.toFixed(4), f.cost.params.toLocaleString('en')]);
+    row(['MACs', 'held-out accuracy', 'parameters', ...(ms === undefined ? [] : ['ms per image here'])], 'th');
+    for (const f of r.front) {
+      row([f.cost.macs.toLocaleString('en'), f.accuracy.toFixed(4), f.cost.params.toLocaleString('en'), ...(ms === undefined ? [] : [(f.cost.latencyNs / 1e6).toFixed(2)])]);
+    }
     document.body.dataset.state = 'searched';
   } catch (e) {
     box.textContent = `error ${e.code ?? ''}: ${e.message}`;

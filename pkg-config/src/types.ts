@@ -255,6 +255,8 @@ export interface SearchOptions {
   maxEnergyUj?: number;
   /** At most this many peak activation values per image (a step's input and output plus the shortcut input held). */
   maxPeakActivation?: number;
+  /** At most this many ms per image in the integer engine on this device, predicted from a table of its layers timed here (`performance.now()`) as the search goes. */
+  maxLatencyMs?: number;
   /** Candidates per generation, 2 to 10 000. @defaultValue 100 */
   population?: number;
   /** Generations after the initial population, 0 to 100 000. @defaultValue 20 */
@@ -287,8 +289,8 @@ export interface SearchCandidate {
   genome: number[];
   /** Accuracy on `evalData` with the supernet's weights, BatchNorm re-estimated on `bnData`. */
   accuracy: number;
-  /** MACs, parameters, compute energy (pJ) and peak activation values per image of the deployed MF net. */
-  cost: { macs: number; params: number; energyPj: number; peakActivation: number };
+  /** MACs, parameters, compute energy (pJ) and peak activation values per image of the deployed MF net; with `maxLatencyMs`, its predicted latency (ns). */
+  cost: { macs: number; params: number; energyPj: number; peakActivation: number; latencyNs?: number };
   /** The generation it was first scored in. */
   generation: number;
   /** Its architecture: train it with `createModel({ model: 'mbv2-tiny', spec: plan, ... })`. */

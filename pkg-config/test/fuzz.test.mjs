@@ -35,7 +35,7 @@ const MODEL_KEYS = ['model', 'inputShape', 'numClasses', 'conv', 'depthwise', 'a
 const TRAIN_KEYS = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum', 'weightDecay', 'warmupSteps', 'cropPadding',
   'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery'];
 const FIT_KEYS = [...TRAIN_KEYS, 'epochs', 'validationData', 'callbacks', 'yieldEvery', 'aug', 'resetBn'];
-const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'population', 'generations', 'parentRatio', 'mutationRatio',
+const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'population', 'generations', 'parentRatio', 'mutationRatio',
   'mutationProb', 'seed', 'shrink', 'callbacks'];
 const AUG_KEYS = ['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha', 'stopWidthAug', 'sortChannels', 'seed'];
 const STRINGS = ['', 'shift', 'add', 'mult', 'mfcnn', 'mbv2-tiny', 'H1', 'MfOnly', 'R0', 'R4', 'q', 'ps', 'sgd', 'adam', 'avgpool', 'mean', 'x'.repeat(300)];

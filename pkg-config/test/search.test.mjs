@@ -37,6 +37,10 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   const limit = macs[Math.floor(macs.length / 2)];
   const bounded = await model.search({ ...opts, maxMacs: limit });
   assert.ok(bounded.evaluated.length >= 2 && bounded.evaluated.every((c) => c.cost.macs <= limit), JSON.stringify(bounded.evaluated.map((c) => c.cost)));
+  // A latency limit: every candidate carries its latency predicted on this machine.
+  const timed = await model.search({ ...opts, maxLatencyMs: 1000 });
+  assert.ok(timed.evaluated.every((c) => c.cost.latencyNs > 0 && c.cost.latencyNs <= 1e9), JSON.stringify(timed.evaluated.map((c) => c.cost)));
+  assert.ok(free.evaluated.every((c) => c.cost.latencyNs === undefined), 'no latency without a latency limit');
   // The same with a peak-memory limit.
   const peaks = free.evaluated.map((c) => c.cost.peakActivation).sort((a, b) => a - b);
   assert.ok(peaks[0] > 0, JSON.stringify(peaks));
@@ -65,6 +69,8 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   await assert.rejects(model.search({ ...opts, maxEnergyUj: -1 }), code('INVALID_CONFIG'));
   await assert.rejects(model.search({ ...opts, maxPeakActivation: 1 }), (e) => code('INVALID_CONFIG')(e) && /peak activation <= 1 values/.test(e.message));
   await assert.rejects(model.search({ ...opts, maxPeakActivation: -5 }), code('INVALID_CONFIG'));
+  await assert.rejects(model.search({ ...opts, maxLatencyMs: 1e-6 }), (e) => code('INVALID_CONFIG')(e) && /no architecture meets latency <= 0.000 ms/.test(e.message));
+  await assert.rejects(model.search({ ...opts, maxLatencyMs: 0 }), (e) => code('INVALID_CONFIG')(e) && /maxLatencyMs 0 must be a positive number/.test(e.message));
   await assert.rejects(model.search({ ...opts, evalData: undefined }), code('INVALID_DATASET'));
   await assert.rejects(model.search({ ...opts, evalData: [evalData[0].slice(1), evalData[1]] }), code('SHAPE_MISMATCH'));
   await assert.rejects(model.search(), code('INVALID_CONFIG'));

@@ -24,6 +24,7 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
     let mut rng = Rng::new(a.seed);
     let start = std::time::Instant::now();
     let now = move || start.elapsed().as_secs_f64();
+    let clock = shiftaddaug::infer::int::Clock { now: &now, resolution: 1e-7 };
     // A first pass over the tiny model's layers, thrown away: the first timings of a process
     // read up to 20 % high (page faults, clock ramp-up).
     LatencyTable::native(a.reps).predict_s(&space.config_of(&space.tiny_genome()).tiny_layers());
@@ -42,7 +43,7 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
         let predicted = table.predict_s(&layers);
         let (json, bytes) = block_on(export_supernet(&config.init(&device)?))?;
         let q = int::quantize(&format::parse(&json, &bytes)?, &images, 8)?;
-        let measured = q.time_image(&images[..per], a.reps, &now)?;
+        let measured = q.time_image(&images[..per], a.reps, clock)?;
         let err = predicted / measured - 1.0;
         errors.push(err.abs());
         let macs: u64 = layers.iter().map(shiftaddaug::cost::Layer::macs).sum();

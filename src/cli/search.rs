@@ -122,6 +122,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         max_params: a.max_params,
         max_energy_uj: a.max_energy_uj,
         max_peak_activation: a.max_peak_activation,
+        max_latency_ms: a.max_latency_ms,
         population: a.population,
         generations: a.generations.unwrap_or(EvolutionConfig::default().generations),
         parent_ratio: a.parent_ratio,
@@ -132,26 +133,17 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     };
     let (evo, constraint) = (
         opts.evolution()?,
-        opts.constraint().map_err(|_| {
-            shiftaddaug::Error::Config(format!("--max-energy-uj {} must be a positive number", a.max_energy_uj.unwrap_or_default()))
+        opts.constraint().map_err(|e| match e {
+            // The SDK's option names, as this command spells them.
+            shiftaddaug::Error::Config(m) => {
+                shiftaddaug::Error::Config(m.replace("maxEnergyUj", "--max-energy-uj").replace("maxLatencyMs", "--max-latency-ms"))
+            }
+            e => e,
         })?,
     );
-    let mut constraint = constraint;
-    if let Some(ms) = a.max_latency_ms {
-        if !(ms.is_finite() && ms > 0.0) {
-            return Err(shiftaddaug::Error::Config(format!("--max-latency-ms {ms} must be a positive number")));
-        }
-        constraint.max_latency_ns = Some((ms * 1e6).round() as u64);
-    }
     // Latency is predicted when a limit asks for it (here or in a resumed search).
     let (table, timed) = (RefCell::new(LatencyTable::native(LATENCY_REPS)), Cell::new(constraint.max_latency_ns.is_some()));
-    let cost = |g: &Vec<usize>| {
-        let mut c = space.cost(&net, g);
-        if timed.get() {
-            c.latency_ns = (space.latency_s(g, &mut table.borrow_mut()) * 1e9).round() as u64;
-        }
-        Ok(c)
-    };
+    let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, timed.get().then(|| table.borrow_mut()).as_deref_mut()));
     let state_path = a.out.join("state.json");
     let mut e = if a.resume {
         let text = std::fs::read_to_string(&state_path).map_err(io_at(&state_path))?;

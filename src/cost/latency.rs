@@ -7,7 +7,7 @@
 
 use super::Layer;
 use crate::infer::format::Op;
-use crate::infer::int::time_conv;
+use crate::infer::int::{Clock, time_conv};
 use crate::infer::kernels::Geometry;
 use std::collections::HashMap;
 
@@ -16,6 +16,7 @@ pub struct LatencyTable {
     entries: HashMap<(Op, Geometry), f64>,
     reps: usize,
     now: Box<dyn Fn() -> f64>,
+    resolution: f64,
 }
 
 impl std::fmt::Debug for LatencyTable {
@@ -25,22 +26,23 @@ impl std::fmt::Debug for LatencyTable {
 }
 
 impl LatencyTable {
-    /// An empty table whose layers are timed with `reps` runs each on the clock `now` (seconds).
-    pub fn new(reps: usize, now: Box<dyn Fn() -> f64>) -> Self {
-        Self { entries: HashMap::new(), reps: reps.max(1), now }
+    /// An empty table whose layers are timed with `reps` samples each on the clock `now`
+    /// (seconds) whose smallest step is `resolution` seconds.
+    pub fn new(reps: usize, now: Box<dyn Fn() -> f64>, resolution: f64) -> Self {
+        Self { entries: HashMap::new(), reps: reps.max(1), now, resolution }
     }
 
     /// An empty table on the native clock.
     #[cfg(not(target_family = "wasm"))]
     pub fn native(reps: usize) -> Self {
         let start = std::time::Instant::now();
-        Self::new(reps, Box::new(move || start.elapsed().as_secs_f64()))
+        Self::new(reps, Box::new(move || start.elapsed().as_secs_f64()), 1e-7)
     }
 
     /// Seconds of `layer` for one image, timed now if the table does not have it yet.
     pub fn layer_s(&mut self, layer: &Layer) -> f64 {
-        let (reps, now) = (self.reps, &self.now);
-        *self.entries.entry((layer.op, layer.geo)).or_insert_with(|| time_conv(layer.op, &layer.geo, reps, now.as_ref()))
+        let (reps, clock) = (self.reps, Clock { now: self.now.as_ref(), resolution: self.resolution });
+        *self.entries.entry((layer.op, layer.geo)).or_insert_with(|| time_conv(layer.op, &layer.geo, reps, clock))
     }
 
     /// Predicted seconds of a model for one image: the sum over its layers.
@@ -101,18 +103,40 @@ mod tests {
     #[test]
     fn layers_are_timed_once_and_summed() {
         let (clock, reads) = ticking();
-        let mut t = LatencyTable::new(3, clock);
+        // Every sample of one run reads 1 s, 20 steps of 0.05 s: one run per sample.
+        let mut t = LatencyTable::new(3, clock, 0.05);
         let a = layer(Op::Shift, 8, 16, 3, 1, 6);
         let b = layer(Op::Add, 8, 8, 3, 8, 6);
         let c = Layer { name: "other name, same layer".into(), ..a.clone() };
         assert_eq!(t.predict_s(&[a.clone(), b.clone(), c]), 3.0);
-        // Two layers timed, 3 runs of 2 readings each.
-        assert_eq!((t.len(), reads.get()), (2, 12));
+        // Two layers timed: one calibration and 3 samples of 2 readings each.
+        assert_eq!((t.len(), reads.get()), (2, 16));
         assert_eq!(t.predict_s(&[a, b]), 2.0);
-        assert_eq!(reads.get(), 12, "nothing timed again");
+        assert_eq!(reads.get(), 16, "nothing timed again");
         let j = t.to_json();
         assert_eq!(j.as_array().map(Vec::len), Some(2));
         assert_eq!(j[0]["op"], "add");
         assert_eq!(j[1]["us"], 1e6);
+    }
+}
+
+#[cfg(test)]
+mod coarse_clock {
+    use crate::infer::int::{Clock, median_time};
+    use std::cell::Cell;
+
+    /// A clock that shows 1 ms per run in steps of 5 ms: a sample needs 100 ms, so 128 runs
+    /// (the next power of two), and each run reads 1 ms within one step over 128.
+    #[test]
+    fn coarse_clocks_time_several_runs_per_sample() {
+        let (runs, prepared) = (Cell::new(0u64), Cell::new(0u32));
+        let now = || (runs.get() / 5 * 5) as f64 * 1e-3;
+        let t = median_time(7, Clock { now: &now, resolution: 5e-3 }, &mut || prepared.set(prepared.get() + 1), &mut || {
+            runs.set(runs.get() + 1)
+        });
+        assert!((t - 1e-3).abs() <= 5e-3 / 128.0, "{t}");
+        // Warm-up 1, calibration 1 + 2 + … + 128, then 7 samples of 128.
+        assert_eq!(runs.get(), 1 + 255 + 7 * 128);
+        assert_eq!(prepared.get(), 7);
     }
 }

@@ -333,13 +333,13 @@ const EVICT_BYTES: usize = 2 << 20;
 
 /// Seconds the integer engine takes for one convolution of operator `op` and geometry `geo` on
 /// one image: a layer with random weights (ReLU6, identity BatchNorm) on random 16-bit inputs, on
-/// the fastest instruction set, the median of `reps` runs after one warm-up. `now` is a clock in
-/// seconds (natively `Instant`; in a browser `performance.now() / 1000`).
+/// the fastest instruction set, timed by [`median_time`] on `clock` (natively `Instant`; in a
+/// browser `performance.now()`).
 /// A Mult 1×1 layer on one pixel is a dense layer (classifier, squeeze-and-excitation, final
 /// conv), which the engine runs as one ([`QDense`]); so is it timed.
-pub fn time_conv(op: Op, geo: &Geometry, reps: usize, now: &dyn Fn() -> f64) -> f64 {
+pub fn time_conv(op: Op, geo: &Geometry, reps: usize, clock: Clock) -> f64 {
     if op == Op::Mult && geo.k == 1 && geo.h == 1 && geo.w == 1 && geo.groups == 1 {
-        return super::dense::time_dense(geo.cin, geo.cout, reps, now);
+        return super::dense::time_dense(geo.cin, geo.cout, reps, clock);
     }
     let mut rng = crate::data::Rng::new(geo.cin as u64 * 31 + geo.cout as u64);
     let n = geo.cout * geo.cin / geo.groups * geo.k * geo.k;
@@ -371,17 +371,48 @@ pub fn time_conv(op: Op, geo: &Geometry, reps: usize, now: &dyn Fn() -> f64) -> 
     let q = qconv(&conv, [geo.cin, geo.h, geo.w], 10, 10);
     let x: Vec<i16> = (0..geo.cin * geo.h * geo.w).map(|_| (unit() * 4096.0) as i16).collect();
     let (isa, mut scratch) = (Isa::best(), Vec::new());
-    std::hint::black_box(qforward(isa, &q, &x, &mut scratch));
     // In a whole model the layer's weights were evicted by the other layers' since its last run:
-    // the second-level cache is overwritten before each timed run.
+    // the second-level cache is overwritten before each timed sample.
     let mut evict = vec![0u8; EVICT_BYTES];
+    let mut prepare = || {
+        evict.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
+        std::hint::black_box(&evict);
+    };
+    median_time(reps, clock, &mut prepare, &mut || {
+        std::hint::black_box(qforward(isa, &q, std::hint::black_box(&x), &mut scratch));
+    })
+}
+
+/// A clock for timing: `now()` in seconds, and its resolution in seconds (a browser's
+/// `performance.now()` is coarsened to 5–100 µs).
+#[derive(Clone, Copy)]
+pub struct Clock<'a> {
+    /// Seconds since any fixed origin.
+    pub now: &'a dyn Fn() -> f64,
+    /// Smallest step `now` shows, seconds.
+    pub resolution: f64,
+}
+
+/// Seconds one `run` takes: the median of `reps` samples, each `prepare` then as many runs
+/// (a power of two) as make the sample last 20 clock steps, after one warm-up run.
+pub fn median_time(reps: usize, clock: Clock, prepare: &mut dyn FnMut(), run: &mut dyn FnMut()) -> f64 {
+    run();
+    let mut inner = 1usize;
+    loop {
+        let t = (clock.now)();
+        (0..inner).for_each(|_| run());
+        let took = (clock.now)() - t;
+        if took >= 20.0 * clock.resolution || inner >= 1 << 20 {
+            break;
+        }
+        inner *= 2;
+    }
     let mut times: Vec<f64> = (0..reps.max(1))
         .map(|_| {
-            evict.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
-            std::hint::black_box(&evict);
-            let t = now();
-            std::hint::black_box(qforward(isa, &q, std::hint::black_box(&x), &mut scratch));
-            now() - t
+            prepare();
+            let t = (clock.now)();
+            (0..inner).for_each(|_| run());
+            ((clock.now)() - t) / inner as f64
         })
         .collect();
     times.sort_by(f64::total_cmp);
@@ -463,21 +494,16 @@ impl Quantized {
         })
     }
 
-    /// Seconds [`logits_q`](Self::logits_q) takes for `image`: the median of `reps` runs after
-    /// one warm-up, on the clock `now` (seconds).
+    /// Seconds [`logits_q`](Self::logits_q) takes for `image`, timed by [`median_time`] on
+    /// `clock`.
     ///
     /// # Errors
     /// As [`logits_q`](Self::logits_q).
-    pub fn time_image(&self, image: &[f32], reps: usize, now: &dyn Fn() -> f64) -> Result<f64> {
-        std::hint::black_box(self.logits_q(image)?);
-        let mut times = Vec::with_capacity(reps.max(1));
-        for _ in 0..reps.max(1) {
-            let t = now();
-            std::hint::black_box(self.logits_q(std::hint::black_box(image))?);
-            times.push(now() - t);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok(times[times.len() / 2])
+    pub fn time_image(&self, image: &[f32], reps: usize, clock: Clock) -> Result<f64> {
+        self.logits_q(image)?;
+        Ok(median_time(reps, clock, &mut || {}, &mut || {
+            std::hint::black_box(self.logits_q(std::hint::black_box(image)).ok());
+        }))
     }
 
     /// Logits `[n, classes]` as f32 (the integer logits times their scale).

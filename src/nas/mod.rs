@@ -86,6 +86,9 @@ pub struct SearchOptions {
     pub max_energy_uj: Option<f64>,
     /// At most this many peak activation values ([`Cost::peak_activation`]).
     pub max_peak_activation: Option<u64>,
+    /// At most this predicted latency per image in the integer engine on this machine, ms
+    /// ([`crate::cost::latency`]).
+    pub max_latency_ms: Option<f64>,
     /// See [`EvolutionConfig`].
     pub population: usize,
     /// See [`EvolutionConfig`].
@@ -110,6 +113,7 @@ impl Default for SearchOptions {
             max_params: None,
             max_energy_uj: None,
             max_peak_activation: None,
+            max_latency_ms: None,
             population: e.population,
             generations: e.generations,
             parent_ratio: e.parent_ratio,
@@ -142,19 +146,24 @@ impl SearchOptions {
     /// The limits.
     ///
     /// # Errors
-    /// [`Error::Config`] for an energy limit that is not a positive number.
+    /// [`Error::Config`] for an energy or latency limit that is not a positive number.
     pub fn constraint(&self) -> Result<Constraint> {
         if let Some(e) = self.max_energy_uj
             && !(e.is_finite() && e > 0.0)
         {
             return Err(Error::Config(format!("maxEnergyUj {e} must be a positive number")));
         }
+        if let Some(l) = self.max_latency_ms
+            && !(l.is_finite() && l > 0.0)
+        {
+            return Err(Error::Config(format!("maxLatencyMs {l} must be a positive number")));
+        }
         Ok(Constraint {
             max_macs: self.max_macs,
             max_params: self.max_params,
             max_energy_pj: self.max_energy_uj.map(|e| (e * 1e6).round() as u64),
             max_peak_activation: self.max_peak_activation,
-            max_latency_ns: None,
+            max_latency_ns: self.max_latency_ms.map(|l| (l * 1e6).round() as u64),
         })
     }
 }

@@ -135,6 +135,15 @@ impl WidthSpace {
     pub fn latency_s(&self, g: &Genome, table: &mut LatencyTable) -> f64 {
         table.predict_s(&self.config_of(g).tiny_layers())
     }
+
+    /// [`cost`](Self::cost) with the predicted latency when a `table` is given.
+    pub fn priced(&self, net: &AugNet, g: &Genome, table: Option<&mut LatencyTable>) -> Cost {
+        let mut c = self.cost(net, g);
+        if let Some(t) = table {
+            c.latency_ns = (self.latency_s(g, t) * 1e9).round() as u64;
+        }
+        c
+    }
 }
 
 /// Default narrowing factors of [`WidthSpace::new`].

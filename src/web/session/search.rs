@@ -5,6 +5,7 @@
 
 use super::{Net, Session, js_error, labels_u32, parse_json};
 use crate::aug::AugNet;
+use crate::cost::latency::LatencyTable;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, score};
@@ -19,6 +20,45 @@ pub(super) struct Search {
     net: AugNet,
     bn: Dataset,
     eval: Dataset,
+    /// This device's latency table, when a latency limit asks for one.
+    table: Option<LatencyTable>,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()` (ms) of the window or worker (Node has it too).
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Timed samples per layer of the latency table.
+const LATENCY_REPS: usize = 9;
+
+/// A latency table on `performance.now()`, whose step is measured: browsers coarsen it (Chromium
+/// to 5 µs on a cross-origin isolated page, 100 µs otherwise), Node does not.
+fn device_table() -> LatencyTable {
+    LatencyTable::new(LATENCY_REPS, Box::new(|| performance_now() * 1e-3), clock_step())
+}
+
+/// The smallest change of `performance.now()` seen between its next few changes, seconds (at
+/// least 1 ns; 1 ms if it does not change within a million reads).
+fn clock_step() -> f64 {
+    let (mut last, mut step, mut changes) = (performance_now(), f64::INFINITY, 0);
+    for _ in 0..1_000_000 {
+        let t = performance_now();
+        if t != last {
+            // The first change ends a partial step.
+            if changes > 0 {
+                step = step.min(t - last);
+            }
+            changes += 1;
+            last = t;
+            if changes > 4 {
+                break;
+            }
+        }
+    }
+    if step.is_finite() { (step * 1e-3).max(1e-9) } else { 1e-3 }
 }
 
 /// What `searchNext` resolves to (JSON camelCase).
@@ -67,10 +107,12 @@ impl Session {
             if bn.is_empty() || eval.is_empty() {
                 return Err(Error::Dataset("search needs at least one BatchNorm image and one scoring image".into()));
             }
-            let cost = |g: &Vec<usize>| Ok(space.cost(&net, g));
+            let table = std::cell::RefCell::new(constraint.max_latency_ns.map(|_| device_table()));
+            let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, table.borrow_mut().as_mut()));
             let evolution = Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])?;
             let info = serde_json::json!({ "genes": space.space().choices.len(), "architectures": space.space().size() as f64 });
-            self.state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval }));
+            let table = table.into_inner();
+            self.state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval, table }));
             to_js(&info)
         };
         inner().map_err(js_error)
@@ -91,8 +133,11 @@ impl Session {
                     search.evolution.stop();
                 }
                 let s = &mut *search;
-                let cost = |g: &Vec<usize>| Ok(s.space.cost(&s.net, g));
-                let event = match s.evolution.next(&cost)? {
+                let (space, net, table) = (&s.space, &s.net, std::cell::RefCell::new(s.table.take()));
+                let cost = |g: &Vec<usize>| Ok(space.priced(net, g, table.borrow_mut().as_mut()));
+                let step = s.evolution.next(&cost);
+                s.table = table.into_inner();
+                let event = match step? {
                     Step::Score(g, _) => {
                         let holdout = Holdout { bn: &s.bn, eval: &s.eval };
                         let accuracy = score(&s.space, &s.net, &g, &holdout).await?;
