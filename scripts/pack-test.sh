@@ -19,25 +19,16 @@ cd "$tmp/consumer"
 printf '{ "name": "consumer", "private": true, "type": "module" }\n' > package.json
 npm install --offline --no-audit --no-fund --silent "$tmp/$tarball"
 
+cp "$repo/tests/consumer/run.js" .
 cat > run.mjs <<'JS'
-import { init, createModel } from 'shiftaddaug';
-import { loadModel } from 'shiftaddaug/infer';
+import { trainAndDeploy } from './run.js';
 
-const rt = await init({ backend: 'wasm', worker: false });
-const n = 64, x = new Float32Array(n * 784), y = new Uint8Array(n);
-let s = 1;
-for (let i = 0; i < x.length; i++) { s = (s * 1103515245 + 12345) % 2147483648; x[i] = s / 2147483648; }
-for (let i = 0; i < n; i++) y[i] = i % 10;
-const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', widths: [4, 8] });
-const h = await model.fit(x, y, { epochs: 1, batchSize: 16 });
-const deployed = await loadModel(await model.exportModel(), { calibration: { x, images: n } });
-const p = deployed.predict(x.subarray(0, 784), [1, 1, 28, 28]);
-const sum = p.reduce((a, b) => a + b, 0);
-if (h.history.loss.length !== 1 || !Number.isFinite(h.history.loss[0]) || p.length !== 10 || Math.abs(sum - 1) > 0.1) {
-  throw new Error(`unexpected: loss ${h.history.loss}, probabilities ${Array.from(p)}`);
+const r = await trainAndDeploy({ backend: 'wasm', worker: false });
+const sum = r.probabilities.reduce((a, b) => a + b, 0);
+if (r.loss.length !== 1 || !Number.isFinite(r.loss[0]) || r.probabilities.length !== 10 || Math.abs(sum - 1) > 0.1) {
+  throw new Error(`unexpected: ${JSON.stringify(r)}`);
 }
-model.dispose(); deployed.dispose();
-console.log(`pack-test: installed package trained (${rt.backend}, loss ${h.history.loss[0].toFixed(3)}) and deployed (probabilities sum ${sum.toFixed(3)})`);
+console.log(`pack-test: installed package trained (${r.backend}, loss ${r.loss[0].toFixed(3)}) and deployed (probabilities sum ${sum.toFixed(3)})`);
 JS
 node run.mjs
 
@@ -56,7 +47,7 @@ echo "pack-test: consumer.ts type-checks against the installed package"
 
 # (b) The page, bundled by Vite from a project that has only its own files and the tarball.
 mkdir "$tmp/web"
-cp "$repo"/tests/consumer/{package.json,package-lock.json,index.html,main.js} "$tmp/web/"
+cp "$repo"/tests/consumer/{package.json,package-lock.json,index.html,main.js,run.js} "$tmp/web/"
 cd "$tmp/web"
 npm ci --prefer-offline --no-audit --no-fund --silent
 npm install --offline --no-audit --no-fund --silent "$tmp/$tarball"

@@ -1,27 +1,10 @@
-// Uses the package as an application would: training in the SDK's worker (the default), the
-// export deployed through `shiftaddaug/infer`. No configuration tells the bundler or the SDK where
-// the worker or the .wasm files are. The result lands in body[data-state] and #out.
-import { init, createModel } from 'shiftaddaug';
-import { loadModel } from 'shiftaddaug/infer';
+// The consumer page: trains in the SDK's workers (two) and deploys (run.js); the result lands in
+// body[data-state] and #out for scripts/pack-page.mjs.
+import { trainAndDeploy } from './run.js';
 
 const report = (state, value) => {
   document.getElementById('out').textContent = JSON.stringify(value);
   document.body.dataset.state = state;
 };
 
-async function main() {
-  const rt = await init({ backend: 'wasm', threads: 2 });
-  const n = 64, x = new Float32Array(n * 784), y = new Uint8Array(n);
-  let s = 1;
-  for (let i = 0; i < x.length; i++) { s = (s * 1103515245 + 12345) % 2147483648; x[i] = s / 2147483648; }
-  for (let i = 0; i < n; i++) y[i] = i % 10;
-  const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', widths: [4, 8] });
-  const h = await model.fit(x, y, { epochs: 1, batchSize: 16 });
-  const deployed = await loadModel(await model.exportModel(), { calibration: { x, images: n } });
-  const p = deployed.predict(x.subarray(0, 784), [1, 1, 28, 28]);
-  model.dispose();
-  deployed.dispose();
-  return { backend: rt.backend, worker: rt.worker, threads: rt.threads, simd: rt.simd, loss: h.history.loss, probabilities: Array.from(p) };
-}
-
-main().then((r) => report('done', r), (e) => report('error', { code: e.code, message: String(e.message ?? e) }));
+trainAndDeploy({ backend: 'wasm', threads: 2 }).then((r) => report('done', r), (e) => report('error', { code: e.code, message: String(e.message ?? e) }));
