@@ -24,7 +24,7 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
     let mut rng = Rng::new(a.seed);
     let start = std::time::Instant::now();
     let now = move || start.elapsed().as_secs_f64();
-    let clock = shiftaddaug::infer::int::Clock { now: &now, resolution: 1e-7 };
+    let clock = shiftaddaug::infer::timing::Clock { now: &now, resolution: 1e-7 };
     // A first pass over the tiny model's layers, thrown away: the first timings of a process
     // read up to 20 % high (page faults, clock ramp-up).
     LatencyTable::native(a.reps).predict_s(&space.config_of(&space.tiny_genome()).tiny_layers());

@@ -1,14 +1,14 @@
 //! Measured latency (issue 14, METHOD.md §8): a lookup table of the integer engine's time per
 //! layer on the machine it runs on, keyed by operator and geometry. A layer is timed the first
-//! time it is asked for ([`crate::infer::int::time_conv`]: one image, one thread, the median of
+//! time it is asked for ([`crate::infer::timing::time_conv`]: one image, one thread, the median of
 //! `reps` runs); a model's predicted latency is the sum over its layers. Shortcut additions,
 //! pooling, the input's quantisation and Shiftmax are not in the table (a few thousand values
 //! each, against millions of operations in the convolutions).
 
 use super::Layer;
 use crate::infer::format::Op;
-use crate::infer::int::{Clock, time_conv};
 use crate::infer::kernels::Geometry;
+use crate::infer::timing::{Clock, time_conv};
 use std::collections::HashMap;
 
 /// The per-layer times of this machine.
@@ -122,7 +122,7 @@ mod tests {
 
 #[cfg(test)]
 mod coarse_clock {
-    use crate::infer::int::{Clock, median_time};
+    use crate::infer::timing::{Clock, median_time};
     use std::cell::Cell;
 
     /// A clock that shows 1 ms per run in steps of 5 ms: a sample needs 100 ms, so 128 runs

@@ -43,14 +43,14 @@ impl QDense {
 }
 
 /// Seconds [`QDense::apply`] takes for a `features → outputs` layer with random weights and
-/// inputs, timed by [`median_time`](super::int::median_time) on `clock`.
-pub(super) fn time_dense(features: usize, outputs: usize, reps: usize, clock: super::int::Clock) -> f64 {
+/// inputs, timed by [`median_time`](super::timing::median_time) on `clock`.
+pub(super) fn time_dense(features: usize, outputs: usize, reps: usize, clock: super::timing::Clock) -> f64 {
     let mut rng = crate::data::Rng::new(features as u64 * 131 + outputs as u64);
     let mut unit = || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
     let l = Linear { features, classes: outputs, weight: (0..features * outputs).map(|_| unit()).collect(), bias: vec![0.0; outputs] };
     let q = QDense::new(&l, 127.0, pow2(-10), 10, 1.0, 0.0);
     let x: Vec<i64> = (0..features).map(|_| (unit() * 4096.0) as i64).collect();
-    super::int::median_time(reps, clock, &mut || {}, &mut || {
+    super::timing::median_time(reps, clock, &mut || {}, &mut || {
         std::hint::black_box(q.apply(std::hint::black_box(&x)));
     })
 }

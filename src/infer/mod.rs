@@ -6,7 +6,8 @@
 //!   vectors of [`lanes`] (SIMD128, SSE2, scalar) and checked against their definition by
 //!   [`conformance`];
 //!   Its dense layers, squeeze-and-excitation and h-swish are in `dense`;
-//! - [`shiftmax`] turns integer logits into probabilities with integers only.
+//! - [`shiftmax`] turns integer logits into probabilities with integers only;
+//! - [`timing`] times its layers for the latency table.
 
 pub mod conformance;
 mod dense;
@@ -17,3 +18,4 @@ pub mod kernels;
 pub mod lanes;
 pub mod requant;
 pub mod shiftmax;
+pub mod timing;
