@@ -39,7 +39,8 @@ pub(super) enum Command {
     /// activation memory.
     Cost(CostArgs),
     /// Searches a trained ShiftAddAug supernet (`train --aug on` checkpoint) for the most
-    /// accurate MF TargetNet under MAC / parameter / energy limits (evolutionary, inherited weights,
+    /// accurate MF TargetNet under MAC / parameter / energy / peak-memory / latency limits
+    /// (evolutionary, inherited weights,
     /// held-out training images) and writes the result and its plan for `train --plan`.
     Search(super::search::SearchArgs),
     /// Times the integer engine's layers on this machine (a latency table) for random
@@ -65,7 +66,7 @@ pub(super) struct LatencyArgs {
     /// Architectures: the supernet's tiny model, then random ones.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000).map(|v| v as usize))]
     pub(super) archs: usize,
-    /// Timed runs per layer and per model (the median counts).
+    /// Timed samples per layer and per model (the median counts).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=10000).map(|v| v as usize))]
     pub(super) reps: usize,
     /// Seed of the architectures, weights and images.
