@@ -9,6 +9,10 @@ fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shiftaddaug")).args(args).output().unwrap()
 }
 
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 #[test]
 fn empty_training_or_test_data_is_refused() {
     for (flag, what) in [("--train-limit", "no training images"), ("--test-limit", "no test images")] {
@@ -176,7 +180,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("generation 1: best held-out accuracy"));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(&res.join("search.json"));
     assert!(std::fs::read_to_string(res.join("front.svg")).unwrap().starts_with("<svg"));
     let macs = |v: &serde_json::Value| v["cost"]["macs"].as_u64().unwrap();
     let acc = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
@@ -192,7 +196,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let out = search(&["--max-macs", "450000", "--resume", "--generations", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming at generation 1"));
-    let resumed: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let resumed: serde_json::Value = read_json(&res.join("search.json"));
     let whole_dir = dir.join("whole");
     let out = cli(&[
         "search",
@@ -211,13 +215,13 @@ fn a_supernet_is_searched_and_its_plan_trains() {
         whole_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let whole: serde_json::Value = serde_json::from_slice(&std::fs::read(whole_dir.join("search.json")).unwrap()).unwrap();
+    let whole: serde_json::Value = read_json(&whole_dir.join("search.json"));
     assert_eq!(resumed["evaluated"], whole["evaluated"]);
     assert!(resumed["evaluated"].as_array().unwrap().len() > evaluated.len());
     let best = &resumed["best"];
     // The plan is the best's spec; trained with --plan, its tiny model has the best's MACs.
     let plan = res.join("plan.json");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&plan).unwrap()).unwrap(), best["plan"]);
+    assert_eq!(read_json(&plan), best["plan"]);
     let out = cli(&[
         "train",
         "--plan",
@@ -256,7 +260,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let out = search(&["--max-latency-ms", "1000"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(" ms predicted"));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(&res.join("search.json"));
     assert_eq!(report["constraint"]["maxLatencyNs"], 1_000_000_000u64);
     let ns = |c: &serde_json::Value| c["cost"]["latencyNs"].as_u64().unwrap_or(0);
     assert!(report["evaluated"].as_array().unwrap().iter().all(|c| ns(c) > 0 && ns(c) <= 1_000_000_000), "{report}");
@@ -266,7 +270,7 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let limit = peaks[peaks.len() / 2];
     let out = search(&["--max-peak-activation", &limit.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(res.join("search.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(&res.join("search.json"));
     assert_eq!(report["constraint"]["maxPeakActivation"], limit);
     assert!(report["evaluated"].as_array().unwrap().iter().all(|c| c["cost"]["peakActivation"].as_u64() <= Some(limit)), "{report}");
     let out = search(&["--max-peak-activation", "10"]);

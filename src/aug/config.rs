@@ -223,7 +223,12 @@ impl AugNetConfig {
     /// output plus the shortcut input held meanwhile (remembering a shortcut input and adding it
     /// back are steps too).
     pub fn tiny_peak_activation(&self) -> u64 {
-        let layers = self.tiny_layers();
+        self.peak_activation_of(&self.tiny_layers())
+    }
+
+    /// [`tiny_peak_activation`](Self::tiny_peak_activation) from this config's
+    /// [`tiny_layers`](Self::tiny_layers), already computed.
+    pub fn peak_activation_of(&self, layers: &[crate::cost::Layer]) -> u64 {
         let sizes: Vec<(u64, u64)> = layers
             .iter()
             .map(|l| {

@@ -116,6 +116,12 @@ impl WidthSpace {
     /// and its compute energy per image (METHOD.md §8.2: 32-bit unit energies, one per MAC by operator, as
     /// ShiftAddNAS charges).
     pub fn cost(&self, net: &AugNet, g: &Genome) -> Cost {
+        self.priced(net, g, None)
+    }
+
+    /// [`cost`](Self::cost) with the predicted latency of one image in the integer engine when a
+    /// `table` is given: the sum of the layers' times in it (timed there on first use).
+    pub fn priced(&self, net: &AugNet, g: &Genome, table: Option<&mut LatencyTable>) -> Cost {
         let mut candidate = net.clone();
         candidate.config = self.config_of(g);
         let layers = candidate.config.tiny_layers();
@@ -125,24 +131,9 @@ impl WidthSpace {
             macs: layers.iter().map(cost::Layer::macs).sum(),
             params: candidate.tiny_param_count() as u64,
             energy_pj: energy.round() as u64,
-            peak_activation: candidate.config.tiny_peak_activation(),
-            latency_ns: 0,
+            peak_activation: candidate.config.peak_activation_of(&layers),
+            latency_ns: table.map_or(0, |t| (t.predict_s(&layers) * 1e9).round() as u64),
         }
-    }
-
-    /// Predicted seconds of `g`'s deployed model for one image in the integer engine: the sum of
-    /// its layers in `table` (timed there on first use).
-    pub fn latency_s(&self, g: &Genome, table: &mut LatencyTable) -> f64 {
-        table.predict_s(&self.config_of(g).tiny_layers())
-    }
-
-    /// [`cost`](Self::cost) with the predicted latency when a `table` is given.
-    pub fn priced(&self, net: &AugNet, g: &Genome, table: Option<&mut LatencyTable>) -> Cost {
-        let mut c = self.cost(net, g);
-        if let Some(t) = table {
-            c.latency_ns = (self.latency_s(g, t) * 1e9).round() as u64;
-        }
-        c
     }
 }
 
