@@ -103,7 +103,7 @@ pub fn make_case(name: String, x: [usize; 4], w: [usize; 4], geo: Conv2dGeometry
 /// The shape table: regular, strided, depthwise, grouped pointwise, pointwise, 5×5, 1×1 output,
 /// and channel counts that leave partial blocks of 4 (MobileNetV2-like sizes included).
 pub fn table() -> Vec<Case> {
-    let t: [([usize; 4], [usize; 4], Conv2dGeometry); 15] = [
+    let t: [([usize; 4], [usize; 4], Conv2dGeometry); 17] = [
         ([2, 3, 5, 5], [4, 3, 3, 3], geo(1, 1, 1)),
         ([2, 4, 7, 6], [6, 4, 3, 3], geo(2, 1, 1)),
         ([1, 4, 6, 6], [4, 1, 3, 3], geo(1, 1, 4)),    // depthwise
@@ -119,6 +119,8 @@ pub fn table() -> Vec<Case> {
         ([4, 6, 16, 16], [6, 6, 1, 1], geo(1, 0, 1)),  // pointwise, 256 pixels, 4 images
         ([2, 8, 16, 16], [9, 8, 1, 1], geo(1, 0, 1)),  // pointwise read in place (k = 8, 256 pixels)
         ([3, 8, 16, 24], [6, 4, 1, 1], geo(1, 0, 2)),  // grouped pointwise read in place (k = 4)
+        ([1, 6, 7, 8], [5, 6, 1, 1], geo(1, 0, 1)),    // 56 pixels in place: 16-lane steps, 8 left
+        ([3, 6, 7, 8], [5, 6, 1, 1], geo(1, 0, 1)),    // 168 columns: 32, 16 and 8 per step
     ];
     let mut rng = Rng::new(42);
     t.iter().enumerate().map(|(i, &(x, w, g))| make_case(format!("table {i} x {x:?} w {w:?} {g:?}"), x, w, g, &mut rng)).collect()

@@ -99,7 +99,7 @@ pub fn gate_run<const A: u8>(isa: CpuIsa, x: &[f32], dy: &[f32], a: f32, b: f32,
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         CpuIsa::Simd128 => gate_run_with::<crate::ops::fused::lanes::Simd128, A>(x, dy, a, b, out),
         #[cfg(target_arch = "x86_64")]
-        CpuIsa::Sse2 => gate_run_with::<crate::ops::fused::lanes::Sse2, A>(x, dy, a, b, out),
+        CpuIsa::Sse2 | CpuIsa::Avx2 | CpuIsa::Avx512 => gate_run_with::<crate::ops::fused::lanes::Sse2, A>(x, dy, a, b, out),
     }
 }
 

@@ -186,7 +186,7 @@ pub fn forward(isa: CpuIsa, d: DwDims, x: &[f32], w: &[f32]) -> Vec<f32> {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         CpuIsa::Simd128 => forward_lanes::<crate::ops::fused::lanes::Simd128>(&d, x, w),
         #[cfg(target_arch = "x86_64")]
-        CpuIsa::Sse2 => forward_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, w),
+        CpuIsa::Sse2 | CpuIsa::Avx2 | CpuIsa::Avx512 => forward_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, w),
     }
 }
 
@@ -291,7 +291,7 @@ pub fn backward_input(isa: CpuIsa, d: DwDims, w: &[f32], dy: &[f32]) -> Vec<f32>
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         CpuIsa::Simd128 => backward_input_lanes::<crate::ops::fused::lanes::Simd128>(&d, w, dy),
         #[cfg(target_arch = "x86_64")]
-        CpuIsa::Sse2 => backward_input_lanes::<crate::ops::fused::lanes::Sse2>(&d, w, dy),
+        CpuIsa::Sse2 | CpuIsa::Avx2 | CpuIsa::Avx512 => backward_input_lanes::<crate::ops::fused::lanes::Sse2>(&d, w, dy),
     }
 }
 
@@ -369,7 +369,7 @@ pub fn backward_weight(isa: CpuIsa, d: DwDims, x: &[f32], dy: &[f32]) -> Vec<f32
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         CpuIsa::Simd128 => backward_weight_lanes::<crate::ops::fused::lanes::Simd128>(&d, x, dy),
         #[cfg(target_arch = "x86_64")]
-        CpuIsa::Sse2 => backward_weight_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, dy),
+        CpuIsa::Sse2 | CpuIsa::Avx2 | CpuIsa::Avx512 => backward_weight_lanes::<crate::ops::fused::lanes::Sse2>(&d, x, dy),
     }
 }
 

@@ -12,15 +12,16 @@
 //!
 //! Memory is `O(k·l)` per thread, never `O(n·m·k·l)`. Natively the batch is split across
 //! rayon threads (weight-gradient partials are summed at the end); wasm runs one thread.
-//! The kernels are generic over [`Lanes`]; every instruction set gives the same bits.
+//! The kernels are generic over [`Lanes`] (the tiles through [`Tiles`]); every instruction set
+//! gives the same bits.
 
 use super::lanes::{Lanes, Scalar};
 use super::patches::{col2im, im2col};
-use super::tiles::{bwd_input_tile, bwd_weight_tile, fwd_tile, row_sum};
+use super::tiles::Tiles;
 use crate::error::Result;
 use crate::ops::Conv2dGeometry;
 
-/// Column padding of `P`: two vectors of 4 lanes per tile step.
+/// Column padding of `P`: eight columns, the reductions' block (see [`super::tiles`]).
 pub const LB: usize = 8;
 /// Row padding of `P`: the input-gradient kernel handles 4 rows of `P` at a time.
 pub const KB: usize = 4;
@@ -100,7 +101,9 @@ impl AdderShape {
     }
 }
 
-/// Which vector instruction set a CPU kernel call uses.
+/// Which vector instruction set a CPU kernel call uses. The wide x86-64 sets exist in
+/// [`CpuIsa::available`] only where the CPU has them; kernels written for four lanes (the
+/// depthwise convolutions, the BatchNorm gate) run SSE2 under them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuIsa {
     /// Portable `[f32; 4]` code.
@@ -111,26 +114,58 @@ pub enum CpuIsa {
     /// x86-64 SSE2.
     #[cfg(target_arch = "x86_64")]
     Sse2,
+    /// x86-64 AVX2 (8 lanes) for the adder's patch-matrix tiles.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// x86-64 AVX-512F (16 lanes) for the adder's patch-matrix tiles.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
+/// Environment variable that caps [`CpuIsa::best`] natively: `scalar`, `sse2`, `avx2` or
+/// `avx512` (like PyTorch's `ATEN_CPU_CAPABILITY`); read once, for benchmarks and checks.
+pub const CPU_CAPABILITY_ENV: &str = "SHIFTADDAUG_CPU_CAPABILITY";
+
 impl CpuIsa {
-    /// The fastest set this build supports (the one training uses).
+    /// The fastest set this build and CPU support (the one training uses), capped by
+    /// [`CPU_CAPABILITY_ENV`] when it names one of [`CpuIsa::available`].
     pub fn best() -> Self {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return CpuIsa::Simd128;
         #[cfg(target_arch = "x86_64")]
-        return CpuIsa::Sse2;
+        {
+            static BEST: std::sync::OnceLock<CpuIsa> = std::sync::OnceLock::new();
+            #[allow(clippy::needless_return)]
+            return *BEST.get_or_init(|| {
+                let all = Self::available();
+                let cap = std::env::var(CPU_CAPABILITY_ENV).ok();
+                cap.and_then(|c| all.iter().copied().find(|i| i.name() == c)).unwrap_or(*all.last().expect("scalar"))
+            });
+        }
         #[allow(unreachable_code)]
         CpuIsa::Scalar
     }
-    /// Every set this build supports (the conformance suite runs each).
+    /// Every set this build and CPU support, narrowest first (the conformance suite runs each).
     pub fn available() -> Vec<Self> {
         let mut v = vec![CpuIsa::Scalar];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(CpuIsa::Simd128);
         #[cfg(target_arch = "x86_64")]
-        v.push(CpuIsa::Sse2);
+        {
+            v.push(CpuIsa::Sse2);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(CpuIsa::Avx2);
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    v.push(CpuIsa::Avx512);
+                }
+            }
+        }
         v
+    }
+    /// Panics unless this CPU runs `self` (a wide set named by hand on an older CPU); the
+    /// wide kernels execute their instructions only after this check.
+    fn assert_supported(self) {
+        assert!(Self::available().contains(&self), "{} is not supported by this CPU", self.name());
     }
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -140,6 +175,10 @@ impl CpuIsa {
             CpuIsa::Simd128 => super::lanes::Simd128::NAME,
             #[cfg(target_arch = "x86_64")]
             CpuIsa::Sse2 => super::lanes::Sse2::NAME,
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx2 => super::lanes::Avx2::NAME,
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx512 => super::lanes::Avx512::NAME,
         }
     }
 }
@@ -152,6 +191,10 @@ macro_rules! with_isa {
             CpuIsa::Simd128 => $f::<super::lanes::Simd128>($($arg),*),
             #[cfg(target_arch = "x86_64")]
             CpuIsa::Sse2 => $f::<super::lanes::Sse2>($($arg),*),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx2 => $f::<super::tiles::Avx2Tiles>($($arg),*),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx512 => $f::<super::tiles::Avx512Tiles>($($arg),*),
         }
     };
 }
@@ -162,6 +205,7 @@ macro_rules! with_isa {
 /// When the slice lengths differ from `s` (callers validate shapes first).
 pub fn forward(isa: CpuIsa, s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert_eq!((x.len(), weight.len()), (s.x_len(), s.w_len()), "adder forward: slice lengths");
+    isa.assert_supported();
     with_isa!(isa, forward_impl, s, x, weight)
 }
 
@@ -172,6 +216,7 @@ pub fn forward(isa: CpuIsa, s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f3
 /// When the slice lengths differ from `s`.
 pub fn backward(isa: CpuIsa, s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!((x.len(), weight.len(), gy.len()), (s.x_len(), s.w_len(), s.y_len()), "adder backward: slice lengths");
+    isa.assert_supported();
     with_isa!(isa, backward_impl, s, x, weight, gy)
 }
 
@@ -193,9 +238,9 @@ fn images_per_pass(l: usize) -> usize {
     TARGET_COLS.div_ceil(l).max(1)
 }
 
-fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+fn forward_impl<T: Tiles>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     if super::depthwise::applies(s) {
-        return super::depthwise::forward::<L>(s, x, weight);
+        return super::depthwise::forward::<T::Four>(s, x, weight);
     }
     let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
     // Blocks of 4 output channels, weights transposed to [k][4] so a tile reads 4 at once.
@@ -252,11 +297,11 @@ fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32>
                 };
                 for b in 0..blocks4 {
                     let wb = &wt[(grp * blocks4 + b) * k * 4..][..k * 4];
-                    out_rows(grp * mg + b * 4, 4, &mut tile, &|o| fwd_tile::<L, 4>(pm, lp, k, wb, o));
+                    out_rows(grp * mg + b * 4, 4, &mut tile, &|o| T::fwd::<4>(pm, lp, k, wb, o));
                 }
                 for mm in blocks4 * 4..mg {
                     let mo = grp * mg + mm;
-                    out_rows(mo, 1, &mut tile, &|o| fwd_tile::<L, 1>(pm, lp, k, &weight[mo * k..][..k], o));
+                    out_rows(mo, 1, &mut tile, &|o| T::fwd::<1>(pm, lp, k, &weight[mo * k..][..k], o));
                 }
             }
         }
@@ -271,9 +316,9 @@ fn forward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32]) -> Vec<f32>
     y
 }
 
-fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn backward_impl<T: Tiles>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     if super::depthwise::applies(s) {
-        return super::depthwise::backward::<L>(s, x, weight, gy);
+        return super::depthwise::backward::<T::Four>(s, x, weight, gy);
     }
     let (k, kp, mg, l) = (s.k(), s.kp(), s.mg(), s.l());
     // Weights padded to [m][kp] (zeros beyond k) for the 4-row input-gradient tile.
@@ -319,16 +364,16 @@ fn backward_impl<L: Lanes>(s: &AdderShape, x: &[f32], weight: &[f32], gy: &[f32]
                     (&p[..kp * lp], &g[..mg * lp])
                 };
                 if direct {
-                    bwd_input_tile::<L>(pm, lp, kp, gm, mg, wg, &mut dxchunk[sb * per_x + grp * k * l..][..k * l]);
+                    T::bwd_input(pm, lp, kp, gm, mg, wg, &mut dxchunk[sb * per_x + grp * k * l..][..k * l]);
                 } else {
-                    bwd_input_tile::<L>(pm, lp, kp, gm, mg, wg, &mut dp);
+                    T::bwd_input(pm, lp, kp, gm, mg, wg, &mut dp);
                     for j in 0..cnt {
                         col2im(s, &dp[..kp * lp], lp, j * l, grp, &mut dxchunk[(sb + j) * per_x..][..per_x]);
                     }
                 }
-                bwd_weight_tile::<L>(pm, lp, kp, gm, mg, &mut gp[grp * mg * kp..][..mg * kp]);
+                T::bwd_weight(pm, lp, kp, gm, mg, &mut gp[grp * mg * kp..][..mg * kp]);
                 for mm in 0..mg {
-                    gsum[grp * mg + mm] += row_sum::<L>(&gm[mm * lp..][..lp]);
+                    gsum[grp * mg + mm] += T::row_sum(&gm[mm * lp..][..lp]);
                 }
             }
         }

@@ -1,10 +1,14 @@
-//! Four-lane f32 vectors behind one trait, so that each CPU kernel is written once and
-//! instantiated for every instruction set: [`Scalar`] (portable, `[f32; 4]`), `Simd128`
+//! f32 vectors behind one trait, so that each CPU kernel is written once and instantiated for
+//! every instruction set. Four lanes: [`Scalar`] (portable, `[f32; 4]`), `Simd128`
 //! (`core::arch::wasm32`, wasm builds with `+simd128`) and [`Sse2`] (`core::arch::x86_64`,
-//! baseline on every x86-64 CPU).
+//! baseline on every x86-64 CPU). Wider, x86-64 only and only inside functions compiled with
+//! the feature after runtime detection (see [`super::cpu::CpuIsa`]): `Avx2` (8 lanes) and
+//! `Avx512` (16 lanes), used by the adder's patch-matrix tiles.
 //!
 //! Every implementation performs the same IEEE operations lane by lane, so kernels built on
-//! them give bit-identical results; only speed differs.
+//! them give bit-identical results; only speed differs. (Reductions across lanes differ with
+//! the width; kernels that reduce fix one order for every width, see
+//! [`super::tiles`].)
 
 /// A vector of [`Lanes::W`] f32 lanes. All loads and stores are unaligned.
 pub trait Lanes: Copy + Send + Sync + 'static {
@@ -220,5 +224,146 @@ impl Lanes for Sse2 {
     fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
         use core::arch::x86_64::{_mm_and_ps, _mm_cmpgt_ps, _mm_cmplt_ps};
         unsafe { _mm_and_ps(dy, _mm_and_ps(_mm_cmpgt_ps(z, lo), _mm_cmplt_ps(z, hi))) }
+    }
+}
+
+/// x86-64 AVX2 (`__m256`, 8 lanes). Its methods execute AVX instructions: they are only
+/// called inside `#[target_feature(enable = "avx2")]` functions, which run only where
+/// [`super::cpu::CpuIsa::available`] detected AVX2.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2;
+
+// SAFETY (every `unsafe` block of this impl): the intrinsics need AVX, which the callers'
+// `#[target_feature(enable = "avx2")]` guarantees (see the type's comment); loads and stores
+// are unaligned and bounded by the slice indexing before them.
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    type V = core::arch::x86_64::__m256;
+    const W: usize = 8;
+    const NAME: &'static str = "avx2";
+    #[inline(always)]
+    fn splat(x: f32) -> Self::V {
+        unsafe { core::arch::x86_64::_mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self::V {
+        let s = &s[..8];
+        unsafe { core::arch::x86_64::_mm256_loadu_ps(s.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(s: &mut [f32], v: Self::V) {
+        let s = &mut s[..8];
+        unsafe { core::arch::x86_64::_mm256_storeu_ps(s.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn abs(a: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm256_andnot_ps, _mm256_set1_ps};
+        unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a) }
+    }
+    #[inline(always)]
+    fn hardtanh(a: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm256_max_ps, _mm256_min_ps, _mm256_set1_ps};
+        unsafe { _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-1.0)), _mm256_set1_ps(1.0)) }
+    }
+    #[inline(always)]
+    fn hsum(a: Self::V) -> f32 {
+        let mut v = [0.0f32; 8];
+        Self::store(&mut v, a);
+        ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
+    }
+    #[inline(always)]
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V {
+        use core::arch::x86_64::{_CMP_GT_OQ, _mm256_and_ps, _mm256_cmp_ps};
+        unsafe { _mm256_and_ps(dy, _mm256_cmp_ps::<_CMP_GT_OQ>(z, lo)) }
+    }
+    #[inline(always)]
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        use core::arch::x86_64::{_CMP_GT_OQ, _CMP_LT_OQ, _mm256_and_ps, _mm256_cmp_ps};
+        unsafe { _mm256_and_ps(dy, _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(z, lo), _mm256_cmp_ps::<_CMP_LT_OQ>(z, hi))) }
+    }
+}
+
+/// x86-64 AVX-512F (`__m512`, 16 lanes). Its methods execute AVX-512 instructions: they are
+/// only called inside `#[target_feature(enable = "avx512f")]` functions, which run only where
+/// [`super::cpu::CpuIsa::available`] detected AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx512;
+
+// SAFETY (every `unsafe` block of this impl): the intrinsics need AVX-512F, which the callers'
+// `#[target_feature(enable = "avx512f")]` guarantees (see the type's comment); loads and
+// stores are unaligned and bounded by the slice indexing before them.
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx512 {
+    type V = core::arch::x86_64::__m512;
+    const W: usize = 16;
+    const NAME: &'static str = "avx512";
+    #[inline(always)]
+    fn splat(x: f32) -> Self::V {
+        unsafe { core::arch::x86_64::_mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self::V {
+        let s = &s[..16];
+        unsafe { core::arch::x86_64::_mm512_loadu_ps(s.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(s: &mut [f32], v: Self::V) {
+        let s = &mut s[..16];
+        unsafe { core::arch::x86_64::_mm512_storeu_ps(s.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(a: Self::V, b: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn abs(a: Self::V) -> Self::V {
+        unsafe { core::arch::x86_64::_mm512_abs_ps(a) }
+    }
+    #[inline(always)]
+    fn hardtanh(a: Self::V) -> Self::V {
+        use core::arch::x86_64::{_mm512_max_ps, _mm512_min_ps, _mm512_set1_ps};
+        unsafe { _mm512_min_ps(_mm512_max_ps(a, _mm512_set1_ps(-1.0)), _mm512_set1_ps(1.0)) }
+    }
+    #[inline(always)]
+    fn hsum(a: Self::V) -> f32 {
+        let mut v = [0.0f32; 16];
+        Self::store(&mut v, a);
+        let h = |o: usize| ((v[o] + v[o + 1]) + (v[o + 2] + v[o + 3])) + ((v[o + 4] + v[o + 5]) + (v[o + 6] + v[o + 7]));
+        h(0) + h(8)
+    }
+    #[inline(always)]
+    fn gate_above(z: Self::V, dy: Self::V, lo: Self::V) -> Self::V {
+        use core::arch::x86_64::{_CMP_GT_OQ, _mm512_cmp_ps_mask, _mm512_maskz_mov_ps};
+        unsafe { _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(z, lo), dy) }
+    }
+    #[inline(always)]
+    fn gate_between(z: Self::V, dy: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        use core::arch::x86_64::{_CMP_GT_OQ, _CMP_LT_OQ, _mm512_cmp_ps_mask, _mm512_maskz_mov_ps};
+        unsafe {
+            let m = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(z, lo) & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(z, hi);
+            _mm512_maskz_mov_ps(m, dy)
+        }
     }
 }

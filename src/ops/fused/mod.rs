@@ -2,7 +2,8 @@
 //! hand-written backward pass.
 //!
 //! [`AdderBackend`] is implemented for the Flex CPU backend by the kernels of [`cpu`] (SIMD128
-//! on wasm, SSE2 on x86-64, portable elsewhere), for burn's Cube backend on wasm (WebGPU) by
+//! on wasm; SSE2 on x86-64, with AVX2 / AVX-512 tiles where the CPU has them; portable
+//! elsewhere), for burn's Cube backend on wasm (WebGPU) by
 //! the CubeCL kernels of `cube.rs`, and for `Autodiff<B>` by a custom backward step that calls
 //! the fused backward kernel. No `[n, m, k, l]` intermediate exists on these paths.
 //!
