@@ -3,7 +3,7 @@
 //! METHOD.md Appendix A). Prints a markdown table. Run: `cargo bench --bench ops`.
 //!
 //! Add runs both on the unfold reference (`ops::adder_conv2d_reference`) and on the fused
-//! kernels (`ops::fused`, SSE2 natively); Shift is burn's conv2d on the power-of-two weights
+//! kernels (`ops::fused`: SSE2 natively, AVX2 / AVX-512 tiles where the CPU has them; `SHIFTADDAUG_CPU_CAPABILITY=sse2` caps them); Shift is burn's conv2d on the power-of-two weights
 //! (`ops::pot_quantize`); Mult is burn's conv2d. Peak memory is the largest heap size above the
 //! starting point during one call (a counting global allocator; Flex allocates on the heap).
 
