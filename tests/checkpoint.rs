@@ -90,5 +90,11 @@ fn checkpoint_round_trip() {
     assert!(e.to_string().contains("checkpoint"), "{e}");
     assert!(d.restore(b"not a checkpoint at all", &other_json).unwrap_err().to_string().contains("bad magic"));
     assert_eq!(logits(d.model()), before);
+    // One flipped bit inside the records fails the checksum before burn reads them.
+    let mut flipped = ckpt.clone();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 1;
+    let e = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap().restore(&flipped, &cfg_json).unwrap_err();
+    assert!(e.to_string().contains("damaged"), "{e}");
     assert_eq!(d.step(), 0);
 }

@@ -7,6 +7,7 @@ mod bn_reset;
 pub mod checkpoint;
 mod config;
 pub mod grads;
+mod optim;
 
 pub use bn_reset::{BN_RESET_BATCH, BN_RESET_IMAGES, BnEstimator, reset_bn};
 pub use config::{OptimizerKind, TrainConfig};
@@ -17,9 +18,10 @@ use crate::error::{Error, Result};
 use crate::nn::DynBn;
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use optim::{ParamOptimizer, Rule};
 
 /// A model the trainer can fit: images in, logits out.
 pub trait ImageClassifier: Module + Sized {
@@ -131,7 +133,7 @@ impl PartGradients {
 /// Trains one model on one device. Create the model on `device.autodiff()`.
 pub struct Trainer<M: ImageClassifier> {
     model: Option<M>,
-    optim: ModuleOptimizer,
+    optim: ParamOptimizer,
     device: Device,
     config: TrainConfig,
     step: usize,
@@ -183,15 +185,22 @@ pub(crate) fn loss_and_correct(
     (loss, correct)
 }
 
-pub(crate) fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+/// The per-parameter rule of `config`: Adam, or SGD with Nesterov momentum; weight decay.
+pub(crate) fn make_rule(config: &TrainConfig) -> Rule {
     let wd = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay));
     match config.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(wd).init(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_weight_decay(wd)
-            .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
-            .init(),
+        OptimizerKind::Adam => Rule::Adam(AdamConfig::new().with_weight_decay(wd).build()),
+        OptimizerKind::Sgd => Rule::Sgd(
+            SgdConfig::new()
+                .with_weight_decay(wd)
+                .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
+                .build(),
+        ),
     }
+}
+
+pub(crate) fn make_optimizer(config: &TrainConfig) -> ParamOptimizer {
+    ParamOptimizer::new(make_rule(config))
 }
 
 async fn read_floats(t: Tensor<1>) -> Result<Vec<f32>> {
