@@ -42,5 +42,6 @@ scripts/pack-test.sh
 echo "== 5/5 demo end-to-end"
 node scripts/e2e.mjs
 node scripts/e2e-threads.mjs
+node scripts/e2e-persist.mjs
 
 echo "all test tiers passed in $(( $(date +%s) - start )) s"

@@ -3,8 +3,9 @@
 import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } from './shiftaddaug.js';
 import { Emit, FitTarget, loopOptions, runFit } from './fitloop.js';
 import { isNode, readFileUrl } from './files.js';
+import { SavedMeta, writeSaved } from './persist.js';
 import {
-  BackendName, FitOptions, History, InitOptions, ModelConfig, RuntimeInfo, SearchCandidate, SearchResult, ShiftAddAugError, TrainOptions, toError,
+  BackendName, FitOptions, FitPosition, History, InitOptions, ModelConfig, RuntimeInfo, SearchCandidate, SearchResult, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
 
 /** Search progress: `('generation', g, best)` after a generation, `('candidate', n)` after a candidate. */
@@ -195,9 +196,11 @@ export interface PartResult {
 /** Where replicas exchange gradients when the page is cross-origin isolated: `parts + 1` slots of `length` floats (slot `parts` holds the sum). */
 export interface SharedExchange { buffer: SharedArrayBuffer; length: number; parts: number }
 
-/** The loop's view of a session in this thread. */
-function sessionTarget(s: Session, val: [Float32Array, Int32Array] | null): FitTarget {
+/** The loop's view of a session in this thread; `save(position)` writes a checkpoint. */
+function sessionTarget(s: Session, val: [Float32Array, Int32Array] | null, save: (position: FitPosition) => Promise<void>): FitTarget {
   return {
+    resumeEpoch: async (epoch, batch) => s.resumeEpoch(epoch, batch),
+    checkpoint: save,
     beginEpoch: async (epoch) => s.beginEpoch(epoch),
     trainNext: async (read) => {
       const m = await s.trainNext(read);
@@ -217,12 +220,32 @@ function sessionTarget(s: Session, val: [Float32Array, Int32Array] | null): FitT
 export class CoreModel {
   private session: Session | null;
   private busy = false;
-  private constructor(session: Session, readonly config: ModelConfig) { this.session = session; }
+  private constructor(session: Session, readonly config: ModelConfig, private readonly options: TrainOptions) { this.session = session; }
 
   static async create(config: ModelConfig, opts: TrainOptions = {}): Promise<CoreModel> {
     const rt = requireRuntime();
     const s = await guarded(() => Session.create(config, trainConfig(opts), rt.backend) as Promise<Session>);
-    return new CoreModel(s, config);
+    return new CoreModel(s, config, opts);
+  }
+
+  /** Writes the training state to `url` (persist.ts) with the fit position `position`. */
+  private async saveWith(s: Session, url: string, position: FitPosition | null): Promise<void> {
+    const bytes = s.checkpoint();
+    const meta: SavedMeta = {
+      format: 'shiftaddaug-model', version: 1, config: this.config, options: this.options, position,
+      step: s.step(), savedAt: new Date().toISOString(), bytes: bytes.length,
+    };
+    await writeSaved(url, meta, bytes);
+  }
+
+  /** Saves the training state to `url` (see `Model.save`). */
+  save(url: string, position: FitPosition | null = null): Promise<void> {
+    return this.exclusive((s) => this.saveWith(s, url, position));
+  }
+
+  /** Restores checkpoint bytes read from a saved model (see `loadModel`). */
+  restore(bytes: Uint8Array): Promise<void> {
+    return this.exclusive(async (s) => { s.restore(bytes); });
   }
 
   get backend(): string { return this.live().backend; }
@@ -241,13 +264,22 @@ export class CoreModel {
     try { return await guarded(() => f(s)); } finally { this.busy = false; }
   }
 
-  /** Trains (see `runFit`); `isAborted` is polled between batches. */
-  fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean): Promise<History> {
+  /** Trains (see `runFit`) from `start` or epoch 0; `isAborted` is polled between batches. */
+  fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean, start: FitPosition | null = null): Promise<History> {
     return this.exclusive(async (s) => {
       loopOptions(opts);
+      if (opts.checkpointEvery !== undefined) this.checkCheckpoints(s);
       const val = this.prepareOn(s, x, y, opts);
-      return runFit(sessionTarget(s, val), opts, !!val, emit, isAborted);
+      const url = opts.checkpointUrl ?? '';
+      return runFit(sessionTarget(s, val, (p) => this.saveWith(s, url, p)), opts, !!val, emit, isAborted, start);
     });
+  }
+
+  /** `INVALID_CONFIG` before training when checkpoints cannot be taken here. */
+  private checkCheckpoints(s: Session): void {
+    if (s.backend === 'webgpu') {
+      throw new ShiftAddAugError('INVALID_CONFIG', "checkpointEvery: checkpoints are taken on the wasm backend only (init({ backend: 'wasm' })); on WebGPU they are not implemented yet");
+    }
   }
 
   /** Applies the fit options and sets the training data; the validation data, checked. */
@@ -276,6 +308,10 @@ export class CoreModel {
     return this.exclusive(async (s) => s.beginEpoch(epoch));
   }
 
+  replicaResumeEpoch(epoch: number, batch: number): Promise<number> {
+    return this.exclusive(async (s) => s.resumeEpoch(epoch, batch));
+  }
+
   /** Part `part` of `parts` of the next batch; on a shared exchange the gradient goes to slot `part`. */
   replicaTrainPart(part: number, parts: number): Promise<PartResult> {
     return this.exclusive(async (s) => {
@@ -296,7 +332,10 @@ export class CoreModel {
   }
 
   replicaValidate(): Promise<{ loss: number; accuracy: number }> {
-    return this.exclusive(async (s) => sessionTarget(s, this.val).validate());
+    return this.exclusive(async (s) => {
+      if (!this.val) throw new ShiftAddAugError('INVALID_CONFIG', 'no validation data');
+      return s.validate(this.val[0], this.val[1]);
+    });
   }
 
   replicaResetBn(op: 'begin' | 'step' | 'finish', images = 0): Promise<unknown> {

@@ -1,6 +1,7 @@
 // The training loop of `Model.fit`, one for every way a model runs: a session in this thread (or
 // in the one worker), or a group of worker replicas that each train one part of every batch.
-import { DEFAULT_RESET_BN, FitOptions, History, Logs, PhaseInfo, STOP_BN_IMAGES, ShiftAddAugError } from './types.js';
+import { parseUrl } from './persist.js';
+import { DEFAULT_RESET_BN, FitOptions, FitPosition, History, Logs, PhaseInfo, STOP_BN_IMAGES, ShiftAddAugError } from './types.js';
 
 /** Emits progress; the worker forwards it, in-thread calls the user's callbacks. */
 export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase', index: number, logs?: Logs | PhaseInfo) => unknown;
@@ -17,6 +18,10 @@ export interface FitTarget {
   resetBnBegin(images: number): Promise<number>;
   resetBnStep(): Promise<unknown>;
   resetBnFinish(): Promise<unknown>;
+  /** Number of batches of epoch `epoch`, continued at batch `batch` (a resumed fit: its start-of-epoch step ran before the checkpoint). */
+  resumeEpoch(epoch: number, batch: number): Promise<number>;
+  /** Saves the training state to `checkpointUrl` with the position a resumed fit continues at. */
+  checkpoint(position: FitPosition): Promise<unknown>;
 }
 
 /** Re-estimation batches done before a stop is honoured in that phase. */
@@ -25,34 +30,49 @@ const MIN_BN_BATCHES_BEFORE_STOP = 2;
 export const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** The fit options the loop reads, checked: `INVALID_CONFIG` names the bad one. */
-export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: number; logEvery: number; resetBn: number } {
+export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: number; logEvery: number; resetBn: number; checkpointEvery: number } {
   const epochs = opts.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new ShiftAddAugError('INVALID_CONFIG', `epochs = ${epochs}; must be an integer >= 1`);
   const logEvery = opts.logEvery ?? 1;
   if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
   const resetBn = opts.resetBn ?? DEFAULT_RESET_BN;
   if (!Number.isInteger(resetBn) || resetBn < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
-  return { epochs, yieldEvery: opts.yieldEvery ?? 50, logEvery, resetBn };
+  const checkpointEvery = opts.checkpointEvery ?? 0;
+  if (opts.checkpointEvery !== undefined && (!Number.isInteger(checkpointEvery) || checkpointEvery < 1)) {
+    throw new ShiftAddAugError('INVALID_CONFIG', `checkpointEvery = ${opts.checkpointEvery}; must be an integer >= 1 (batches)`);
+  }
+  if ((opts.checkpointEvery === undefined) !== (opts.checkpointUrl === undefined)) {
+    throw new ShiftAddAugError('INVALID_CONFIG', 'checkpointEvery and checkpointUrl go together: how often, and where to (e.g. indexeddb://my-run)');
+  }
+  if (opts.checkpointUrl !== undefined) parseUrl(opts.checkpointUrl);
+  if (opts.resume !== undefined && typeof opts.resume !== 'boolean') throw new ShiftAddAugError('INVALID_CONFIG', `resume = ${JSON.stringify(opts.resume)}; must be a boolean`);
+  return { epochs, yieldEvery: opts.yieldEvery ?? 50, logEvery, resetBn, checkpointEvery };
 }
 
 /**
- * Trains `target` for `opts.epochs` epochs; `isAborted` is polled between batches. A stop ends
- * training, still re-estimates the BN statistics (at most STOP_BN_IMAGES images), and rejects
- * with `ABORTED` carrying the history; the model stays usable.
+ * Trains `target` for `opts.epochs` epochs, from `start` (a resumed fit) or epoch 0; `isAborted`
+ * is polled between batches. A stop ends training, still re-estimates the BN statistics (at
+ * most STOP_BN_IMAGES images), and rejects with `ABORTED` carrying the history; the model stays
+ * usable. With `checkpointEvery`, the state is saved every that many batches.
  */
-export async function runFit(target: FitTarget, opts: FitOptions, hasValidation: boolean, emit: Emit, isAborted: () => boolean): Promise<History> {
-  const { epochs, yieldEvery, logEvery, resetBn } = loopOptions(opts);
+export async function runFit(
+  target: FitTarget, opts: FitOptions, hasValidation: boolean, emit: Emit, isAborted: () => boolean, start: FitPosition | null = null,
+): Promise<History> {
+  const { epochs, yieldEvery, logEvery, resetBn, checkpointEvery } = loopOptions(opts);
+  const first = start ?? { epoch: 0, batch: 0 };
+  let sinceSave = 0;
   const history: History = { epoch: [], history: { loss: [], acc: [], valLoss: [], valAcc: [] } };
   await emit('trainBegin', 0);
   let last = Date.now();
   const breathe = async () => { if (Date.now() - last >= yieldEvery) { await yieldToEventLoop(); last = Date.now(); } };
   let stoppedAt: string | null = null;
-  for (let epoch = 0; epoch < epochs && !stoppedAt; epoch++) {
+  for (let epoch = first.epoch; epoch < epochs && !stoppedAt; epoch++) {
     await emit('epochBegin', epoch);
-    const n = await target.beginEpoch(epoch);
-    await emit('phase', epoch, { phase: 'training', epoch, done: 0, total: n });
+    const b0 = epoch === first.epoch ? first.batch : 0;
+    const n = b0 > 0 ? await target.resumeEpoch(epoch, b0) : await target.beginEpoch(epoch);
+    await emit('phase', epoch, { phase: 'training', epoch, done: b0, total: n });
     let lossSum = 0, accSum = 0, reads = 0;
-    for (let b = 0; b < n; b++) {
+    for (let b = b0; b < n; b++) {
       if (isAborted()) { stoppedAt = `epoch ${epoch + 1}, batch ${b}/${n}`; break; }
       // Metrics cost a device readback: only every `logEvery` batches and on the last one.
       const m = await target.trainNext((b + 1) % logEvery === 0 || b === n - 1);
@@ -61,6 +81,10 @@ export async function runFit(target: FitTarget, opts: FitOptions, hasValidation:
         await emit('batchEnd', b, { loss: m.loss, acc: m.accuracy });
       }
       await emit('phase', epoch, { phase: 'training', epoch, done: b + 1, total: n });
+      if (checkpointEvery > 0 && ++sinceSave >= checkpointEvery) {
+        sinceSave = 0;
+        await target.checkpoint(b + 1 < n ? { epoch, batch: b + 1 } : { epoch: epoch + 1, batch: 0 });
+      }
       await breathe();
     }
     if (stoppedAt) break;

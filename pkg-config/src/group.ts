@@ -7,7 +7,7 @@
 import type { WorkerClient } from './client.js';
 import type { PartResult, SharedExchange } from './core.js';
 import type { FitTarget } from './fitloop.js';
-import { FitOptions, ShiftAddAugError } from './types.js';
+import { FitOptions, FitPosition, ShiftAddAugError } from './types.js';
 
 /** One replica: its worker and the model's handle there. Replica 0 is the one users talk to. */
 export interface Replica { client: WorkerClient; handle: number }
@@ -29,6 +29,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** The fit loop's view of a group of replicas. */
 export class GroupTarget implements FitTarget {
   private readonly exchange: SharedExchange | null;
+  /** Where `checkpoint` saves (the fit's `checkpointUrl`). */
+  private checkpointUrl = '';
 
   constructor(private readonly replicas: Replica[], private readonly length: number, mode: GradientExchange) {
     const parts = replicas.length;
@@ -42,11 +44,21 @@ export class GroupTarget implements FitTarget {
   /** Sends the options and the training data to every replica (the validation data to replica 0 only). */
   async prepare(x: Float32Array, y: ArrayLike<number>, opts: FitOptions): Promise<void> {
     const rest: FitOptions = { ...opts, validationData: undefined };
+    this.checkpointUrl = opts.checkpointUrl ?? '';
     await this.all('replicaPrepare', (_, k) => [x, y, k === 0 ? opts : rest, this.exchange]);
   }
 
-  async beginEpoch(epoch: number): Promise<number> {
-    const n = await this.all<number>('replicaBeginEpoch', () => [epoch]);
+  beginEpoch(epoch: number): Promise<number> {
+    return this.agreed(epoch, this.all<number>('replicaBeginEpoch', () => [epoch]));
+  }
+
+  resumeEpoch(epoch: number, batch: number): Promise<number> {
+    return this.agreed(epoch, this.all<number>('replicaResumeEpoch', () => [epoch, batch]));
+  }
+
+  /** The replicas' batch count for `epoch`, which they must agree on. */
+  private async agreed(epoch: number, counts: Promise<number[]>): Promise<number> {
+    const n = await counts;
     if (n.some((v) => v !== n[0])) throw new ShiftAddAugError('BACKEND_ERROR', `replicas disagree on the batches of epoch ${epoch}: ${n.join(', ')}`);
     return n[0];
   }
@@ -92,6 +104,8 @@ export class GroupTarget implements FitTarget {
     return r.client.call<T>(op, [r.handle, ...args]).promise;
   }
 
+  /** The replicas are equal: replica 0 saves. */
+  checkpoint(position: FitPosition): Promise<unknown> { return this.primary('save', [this.checkpointUrl, position]); }
   validate(): Promise<{ loss: number; accuracy: number }> { return this.primary('replicaValidate', []); }
   resetBnBegin(images: number): Promise<number> { return this.primary('replicaResetBn', ['begin', images]); }
   resetBnStep(): Promise<unknown> { return this.primary('replicaResetBn', ['step']); }

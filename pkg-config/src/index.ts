@@ -7,6 +7,7 @@
  * const model = await createModel({ inputShape: [1, 28, 28], numClasses: 10, conv: 'shift' });
  * const history = await model.fit(x, y, { epochs: 1, batchSize: 64, callbacks: { onEpochEnd } });
  * const probs = await model.predict(xTest, [n, 1, 28, 28]);  // Float32Array
+ * await model.save('indexeddb://my-model');              // later: await loadModel('indexeddb://my-model')
  * model.dispose();
  * ```
  * @packageDocumentation
@@ -18,9 +19,10 @@ import {
   AUG_OPTION_KEYS, CALLBACK_KEYS, FIT_OPTION_KEYS, INIT_OPTION_KEYS, SEARCH_CALLBACK_KEYS, SEARCH_OPTION_KEYS, TRAIN_OPTION_KEYS, checkOptions,
 } from './options.js';
 import { GroupTarget, Replica, canShareMemory } from './group.js';
+import { listSaved, readSaved, removeSaved } from './persist.js';
 import {
-  Callbacks, FitOptions, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SearchCandidate, SearchOptions, SearchResult,
-  ShiftAddAugError, TrainOptions,
+  Callbacks, FitOptions, FitPosition, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SavedModelInfo, SearchCandidate, SearchOptions,
+  SearchResult, ShiftAddAugError, TrainOptions,
 } from './types.js';
 
 export * from './types.js';
@@ -139,6 +141,8 @@ export class Model {
   private disposed = false;
   /** A data-parallel fit is running (its steps are driven from this thread). */
   private busy = false;
+  /** Where `fit({ resume: true })` continues: the position of the checkpoint this model was loaded from. */
+  private resumeAt: FitPosition | null = null;
   /** @internal */
   constructor(
     private readonly impl: { worker: number; client: WorkerClient; replicas: Replica[]; gradientLength: number } | { core: CoreModel },
@@ -163,6 +167,10 @@ export class Model {
     checkOptions(options.aug, AUG_OPTION_KEYS, 'fit aug options');
     const { callbacks, signal, ...rest } = options;
     if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
+    if (rest.resume === true && !this.resumeAt) {
+      throw new ShiftAddAugError('INVALID_CONFIG', 'resume: true needs a model loaded (loadModel) from a checkpoint taken during a fit (checkpointEvery)');
+    }
+    const start = rest.resume === true ? this.resumeAt : null;
     const cb: Callbacks = callbacks ?? {};
     const dispatch = (ev: string, i: number, logs?: Logs | PhaseInfo) => {
       switch (ev) {
@@ -174,8 +182,10 @@ export class Model {
         case 'phase': return cb.onPhase?.(logs as unknown as PhaseInfo);
       }
     };
+    // The position is used once: after any fit the model has moved on from it.
+    this.resumeAt = null;
     if ('core' in this.impl) {
-      return this.impl.core.fit(x, y, rest, dispatch, () => !!signal?.aborted);
+      return this.impl.core.fit(x, y, rest, dispatch, () => !!signal?.aborted, start);
     }
     const { client: owner, worker, replicas, gradientLength } = this.impl;
     if (replicas.length > 0) {
@@ -186,12 +196,36 @@ export class Model {
       try {
         const target = new GroupTarget(group, gradientLength, info?.gradientExchange === 'shared' ? 'shared' : 'transfer');
         await target.prepare(x, y, rest);
-        return await runFit(target, rest, !!rest.validationData, dispatch, () => !!signal?.aborted);
+        return await runFit(target, rest, !!rest.validationData, dispatch, () => !!signal?.aborted, start);
       } finally {
         this.busy = false;
       }
     }
-    return abortable(owner, owner.call<History>('fit', [worker, x, y, rest], (ev, i, logs) => { void dispatch(ev, i, logs); }), signal);
+    return abortable(owner, owner.call<History>('fit', [worker, x, y, rest, start], (ev, i, logs) => { void dispatch(ev, i, logs); }), signal);
+  }
+
+  /**
+   * Saves the training state, as TensorFlow.js' `model.save` does: parameters and BatchNorm
+   * statistics, optimiser state, step, model and training configs, to `'indexeddb://name'`
+   * (browser) or a file path / `file://` URL (Node); {@link loadModel} gets it back and training
+   * continues as if uninterrupted. Replaces what was saved there. The wasm backend only
+   * (`INVALID_CONFIG` on WebGPU); `IO_ERROR` when the storage refuses the write.
+   */
+  async save(url: string): Promise<void> {
+    this.check();
+    if ('core' in this.impl) return this.impl.core.save(url);
+    await this.impl.client.call('save', [this.impl.worker, url]).promise;
+  }
+
+  /** @internal Restores checkpoint bytes into every replica; `position` is where `resume` continues. */
+  async _restore(bytes: Uint8Array, position: FitPosition | null): Promise<void> {
+    this.check();
+    if ('core' in this.impl) await this.impl.core.restore(bytes);
+    else {
+      const all = [{ client: this.impl.client, handle: this.impl.worker }, ...this.impl.replicas];
+      await Promise.all(all.map((r) => r.client.call('restore', [r.handle, bytes]).promise));
+    }
+    this.resumeAt = position;
   }
 
   /**
@@ -294,7 +328,6 @@ function onePartPerWorker(micro: unknown, threads: number): ShiftAddAugError {
 export async function createModel(config: ModelConfig, options: TrainOptions = {}): Promise<Model> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
   checkOptions(options, TRAIN_OPTION_KEYS, "createModel's training options");
-  checkOptions(options, TRAIN_OPTION_KEYS, "createModel's training options");
   const c = await liveClient();
   if (c) {
     if (helpers.length > 0 && (options.microBatches ?? 1) !== 1) throw onePartPerWorker(options.microBatches, helpers.length + 1);
@@ -313,4 +346,33 @@ export async function createModel(config: ModelConfig, options: TrainOptions = {
   }
   const core = await CoreModel.create(config, options);
   return new Model({ core }, config, core.backend, core.numParams());
+}
+
+/**
+ * The model saved at `url` by {@link Model.save} or a fit's checkpoints, on the backend chosen by
+ * {@link init} (the wasm backend, as for saving): same config, weights, optimiser state and step.
+ * When it was saved during a fit, `fit(x, y, { ..., resume: true })` continues there. Rejects with
+ * `IO_ERROR` when nothing is saved there, `INVALID_CONFIG` for a damaged or foreign file.
+ */
+export async function loadModel(url: string): Promise<Model> {
+  if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  const { meta, bytes } = await readSaved(url);
+  const m = await createModel(meta.config, meta.options);
+  try {
+    await m._restore(bytes, meta.position);
+  } catch (e) {
+    m.dispose();
+    throw e;
+  }
+  return m;
+}
+
+/** The models saved in IndexedDB (browser pages and workers), as TensorFlow.js' `tf.io.listModels`. */
+export function listModels(): Promise<SavedModelInfo[]> {
+  return listSaved();
+}
+
+/** Deletes the model saved at `url` (`IO_ERROR` when there is none). */
+export function removeModel(url: string): Promise<void> {
+  return removeSaved(url);
 }

@@ -31,7 +31,8 @@ export const INIT_OPTION_KEYS = allKeysOf<InitOptions>()(['backend', 'worker', '
 export const TRAIN_OPTION_KEYS = allKeysOf<TrainOptions>()(['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum',
   'weightDecay', 'warmupSteps', 'cropPadding', 'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery']);
 /** Keys of `FitOptions`. */
-export const FIT_OPTION_KEYS = allKeysOf<FitOptions>()([...TRAIN_OPTION_KEYS, 'epochs', 'validationData', 'callbacks', 'signal', 'yieldEvery', 'aug', 'resetBn']);
+export const FIT_OPTION_KEYS = allKeysOf<FitOptions>()([...TRAIN_OPTION_KEYS, 'epochs', 'validationData', 'callbacks', 'signal', 'yieldEvery', 'aug', 'resetBn',
+  'checkpointEvery', 'checkpointUrl', 'resume']);
 /** Keys of `Callbacks`. */
 export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd']);
 /** Keys of `AugOptions`. */

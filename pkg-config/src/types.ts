@@ -236,6 +236,44 @@ export interface FitOptions extends TrainOptions {
    * statistics, which lag the weights, badly so for `conv: 'add'`). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
    */
   resetBn?: number;
+  /**
+   * Save the training state every this many batches to {@link FitOptions.checkpointUrl} (as
+   * {@link Model.save} does, with the fit's position), so that a reload or a crash loses at
+   * most that many batches: {@link loadModel} then `fit({ resume: true })` continue from it.
+   * The wasm backend only (`INVALID_CONFIG` on WebGPU).
+   */
+  checkpointEvery?: number;
+  /** Where {@link FitOptions.checkpointEvery} saves: `'indexeddb://name'` (browser) or a file path or `file://` URL (Node). */
+  checkpointUrl?: string;
+  /**
+   * Continue where the checkpoint this model was loaded from ({@link loadModel}) was taken:
+   * at its epoch and batch instead of at epoch 0. `epochs` still counts from 0, so `{ epochs: 3,
+   * resume: true }` after a checkpoint taken in epoch 1 trains the rest of epoch 1 and epoch 2,
+   * and the history lists those; the same data and options give the losses of the fit that was
+   * interrupted. `INVALID_CONFIG` when the model has no such position.
+   */
+  resume?: boolean;
+}
+
+/** A place in a fit: training continues at batch `batch` of epoch `epoch` (both from 0). */
+export interface FitPosition {
+  epoch: number;
+  batch: number;
+}
+
+/** A saved model, as {@link listModels} lists it. */
+export interface SavedModelInfo {
+  /** `'indexeddb://name'`. */
+  url: string;
+  /** When it was saved (ISO 8601). */
+  savedAt: string;
+  /** Size of the saved training state, bytes. */
+  bytes: number;
+  /** Optimisation steps it had taken. */
+  step: number;
+  config: ModelConfig;
+  /** Where `fit({ resume: true })` continues; `null` for a model saved between fits. */
+  position: FitPosition | null;
 }
 
 /**

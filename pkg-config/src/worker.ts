@@ -29,7 +29,11 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
     case 'fit':
       return model(args[0]).fit(args[1], args[2], args[3] ?? {},
         (event, index, logs) => scope.postMessage({ id, event, index, logs }),
-        () => aborted.has(id));
+        () => aborted.has(id), args[4] ?? null);
+    case 'save':
+      return model(args[0]).save(args[1], args[2] ?? null);
+    case 'restore':
+      return model(args[0]).restore(args[1]);
     case 'search':
       return model(args[0]).search(args[1], args[2], args[3] ?? {},
         (event, index, best) => scope.postMessage({ id, event, index, logs: best }),
@@ -47,6 +51,8 @@ async function handle(id: number, op: string, args: any[]): Promise<unknown> {
       return model(args[0]).replicaPrepare(args[1], args[2], args[3] ?? {}, args[4] ?? null);
     case 'replicaBeginEpoch':
       return model(args[0]).replicaBeginEpoch(args[1]);
+    case 'replicaResumeEpoch':
+      return model(args[0]).replicaResumeEpoch(args[1], args[2]);
     case 'replicaTrainPart':
       return model(args[0]).replicaTrainPart(args[1], args[2]);
     case 'replicaApply':

@@ -62,6 +62,7 @@ macro_rules! with_trainer {
     };
 }
 
+mod checkpoint;
 mod parallel;
 mod search;
 
@@ -233,6 +234,31 @@ impl Session {
     /// Takes the trainer out for the duration of an async call (`BUSY` if already out).
     fn take(state: &Rc<RefCell<State>>) -> Result<Net> {
         state.borrow_mut().trainer.take().ok_or(Error::Busy)
+    }
+
+    /// [`begin_epoch`](Self::begin_epoch), or with `resume_at` [`resume_epoch`](Self::resume_epoch).
+    fn enter_epoch(&self, epoch: u32, resume_at: Option<usize>) -> Result<usize> {
+        let mut s = self.state.borrow_mut();
+        if s.data.is_none() {
+            return Err(Error::Dataset("call setTrainingData first".into()));
+        }
+        let t = s.trainer.as_mut().ok_or(Error::Busy)?;
+        let (bs, seed) = with_trainer!(t, t => {
+            if resume_at.is_none() {
+                t.start_epoch();
+            }
+            (t.config().batch_size, t.config().seed)
+        });
+        let data = s.data.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
+        let batches = data.epoch_batches(bs, seed.wrapping_add(epoch as u64));
+        let (n, cursor) = (batches.len(), resume_at.unwrap_or(0));
+        if cursor > n {
+            return Err(Error::Config(format!("batch {cursor} is past epoch {epoch}'s {n} batches")));
+        }
+        s.batches = batches;
+        s.cursor = cursor;
+        s.epoch = epoch as usize;
+        Ok(n)
     }
 }
 
@@ -409,22 +435,16 @@ impl Session {
     /// step, e.g. NetAug channel sorting); returns the number of batches.
     #[wasm_bindgen(js_name = beginEpoch)]
     pub fn begin_epoch(&self, epoch: u32) -> Result<usize, JsValue> {
-        let mut s = self.state.borrow_mut();
-        if s.data.is_none() {
-            return Err(js_error(Error::Dataset("call setTrainingData first".into())));
-        }
-        let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
-        let (bs, seed) = with_trainer!(t, t => {
-            t.start_epoch();
-            (t.config().batch_size, t.config().seed)
-        });
-        let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
-        let batches = data.epoch_batches(bs, seed.wrapping_add(epoch as u64));
-        let n = batches.len();
-        s.batches = batches;
-        s.cursor = 0;
-        s.epoch = epoch as usize;
-        Ok(n)
+        self.enter_epoch(epoch, None).map_err(js_error)
+    }
+
+    /// Continues epoch `epoch` at batch `batch` (a fit resumed from a checkpoint taken there):
+    /// the epoch's batches as `beginEpoch` draws them, without the start-of-epoch step, which
+    /// ran before the checkpoint. Returns the number of batches; `INVALID_CONFIG` when `batch`
+    /// is past them.
+    #[wasm_bindgen(js_name = resumeEpoch)]
+    pub fn resume_epoch(&self, epoch: u32, batch: usize) -> Result<usize, JsValue> {
+        self.enter_epoch(epoch, Some(batch)).map_err(js_error)
     }
 
     /// Trains on the next batch of the epoch. Resolves to `{ step, loss, accuracy }` when

@@ -50,3 +50,18 @@ async function searchTyped(x: Float32Array, y: Int32Array): Promise<number> {
   return r.front.length + r.best.cost.macs + (r.stopped ? 1 : 0);
 }
 void searchTyped;
+
+// Saving and resuming, typed.
+import { listModels, loadModel as loadSaved, removeModel, type SavedModelInfo } from '../../../pkg/index.js';
+
+async function persist(x: Float32Array, y: Uint8Array): Promise<number> {
+  const m = await createModel({ inputShape: [1, 28, 28], numClasses: 10 });
+  await m.fit(x, y, { epochs: 2, checkpointEvery: 10, checkpointUrl: 'indexeddb://run' });
+  await m.save('indexeddb://done');
+  const again = await loadSaved('indexeddb://run');
+  const h = await again.fit(x, y, { epochs: 2, resume: true });
+  const saved: SavedModelInfo[] = await listModels();
+  await removeModel(saved[0].url);
+  return h.epoch.length + (saved[0].position?.batch ?? 0) + saved[0].step;
+}
+void persist;
