@@ -2,7 +2,10 @@
 // a page reload; after the reload, loadModel + fit({ resume: true }) continue from the last
 // checkpoint and give the losses of an uninterrupted fit at the same seed (the wasm backend in
 // the SDK's worker computes the same operations in the same order; tolerance 1e-6 relative,
-// 0 expected). listModels / removeModel see the saved run.
+// 0 expected). listModels / removeModel see the saved run. Then the worker is crashed mid-fit
+// (test hook): without `fallback` the fit rejects with BACKEND_LOST naming its last checkpoint;
+// with `fallback: 'wasm'` it goes on from that checkpoint in a new worker (onFallback reports it)
+// and gives the uninterrupted fit's losses from there.
 import { withDemoPage } from './demo-page.mjs';
 
 const TOLERANCE = 1e-6;
@@ -56,10 +59,34 @@ const failures = await withDemoPage('backend=wasm', 300_000, async (page, errors
     const perEpoch = straight.length / 2;
     const saved = listed ? listed.position.epoch * perEpoch + listed.position.batch : -1;
     const rel = (a, b) => Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]) / Math.max(Math.abs(b[i]), 1e-12)));
+    // The worker crashes after 8 batches were reported (it dies a few batches later, when it reads the message).
+    const crashUrl = url + '-crash';
+    const crashRun = async (fallback) => {
+      const m = await sdk.createModel(config, { seed: 5 });
+      const losses = [], switched = [], checkpoints = [];
+      let crashed = false;
+      const result = await m.fit(x, y, { ...fitOpts, checkpointEvery: 3, checkpointUrl: crashUrl, ...(fallback ? { fallback: 'wasm' } : {}), callbacks: {
+        onBatchEnd: (_, l) => { losses.push(l.loss); if (losses.length === 8 && !crashed) { crashed = true; m._testCrashWorker(0); } },
+        onFallback: (info) => { switched.push(info); }, onCheckpoint: (c) => { checkpoints.push(c); },
+      } }).then((h) => ({ epochs: h.epoch }), (e) => ({ code: e.code, checkpoint: e.checkpoint }));
+      const probe = await m.predict(x.subarray(0, 784), [1, 1, 28, 28]).then((p) => p.length, (e) => e.code);
+      m.dispose();
+      return { losses, switched, checkpoints, result, probe, backend: m.backend };
+    };
+    const noFallback = await crashRun(false);
+    const withFallback = await crashRun(true);
+    await sdk.removeModel(crashUrl);
+    const sw = withFallback.switched[0];
+    const from = sw ? sw.checkpoint.epoch * perEpoch + sw.checkpoint.batch : -1;
+    const seen = withFallback.losses.length - (straight.length - from);
+    const relFallback = sw ? Math.max(rel(withFallback.losses.slice(seen), straight.slice(from)), rel(withFallback.losses.slice(0, seen), straight)) : Infinity;
+    const lastCk = noFallback.checkpoints.at(-1);
     const relAfter = rel(after, straight.slice(saved));
     const relBefore = rel(before, straight.slice(0, before.length));
     const summary = (`e2e-persist: reloaded after ${before.length} batches; resumed from batch ${saved} (step ${listed?.step}, ${listed?.bytes} bytes); `
-      + `max relative loss difference ${relAfter.toExponential(2)} after the resume, ${relBefore.toExponential(2)} before`);
+      + `max relative loss difference ${relAfter.toExponential(2)} after the resume, ${relBefore.toExponential(2)} before; `
+      + `crash without fallback: ${JSON.stringify(noFallback.result)}; with fallback: switched at ${JSON.stringify(sw?.checkpoint)} after ${seen} batches, `
+      + `max relative loss difference ${relFallback.toExponential(2)}`);
     return { summary, failures: [
       [!!listed && listed.step === saved, `listModels: ${JSON.stringify(listed)} (resume point ${saved})`],
       [saved > 0 && saved <= before.length && saved % 3 === 0, `last checkpoint at batch ${saved}, reload after ${before.length}`],
@@ -67,6 +94,13 @@ const failures = await withDemoPage('backend=wasm', 300_000, async (page, errors
       [relAfter <= tolerance, `losses after the resume differ by ${relAfter} relative`],
       [relBefore <= tolerance, `losses before the reload differ by ${relBefore} relative`],
       [gone === 'IO_ERROR', `loadModel after removeModel: ${gone}`],
+      [noFallback.result.code === 'BACKEND_LOST' && !!lastCk && JSON.stringify(noFallback.result.checkpoint) === JSON.stringify(lastCk),
+        `crash without fallback: ${JSON.stringify(noFallback.result)}, last checkpoint ${JSON.stringify(lastCk)}`],
+      [noFallback.probe === 'BACKEND_LOST' && noFallback.switched.length === 0, `the crashed model: ${noFallback.probe}`],
+      [Array.isArray(withFallback.result.epochs) && withFallback.switched.length === 1 && sw.to === 'wasm' && sw.checkpoint.url === crashUrl,
+        `crash with fallback: ${JSON.stringify(withFallback.result)}, switches ${JSON.stringify(withFallback.switched)}`],
+      [withFallback.probe === 10 && withFallback.backend === 'wasm', `the model after the fallback: ${withFallback.probe} on ${withFallback.backend}`],
+      [relFallback <= tolerance, `losses around the fallback differ by ${relFallback} relative`],
     ].filter(([ok]) => !ok).map(([, msg]) => msg) };
   }, { config, fitOpts, url: URL_, n: N, loadSrc: loadData.toString(), before, tolerance: TOLERANCE }).then(({ summary, failures: f }) => {
     console.log(summary);

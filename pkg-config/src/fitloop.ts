@@ -4,7 +4,7 @@ import { parseUrl } from './persist.js';
 import { DEFAULT_RESET_BN, FitOptions, FitPosition, History, Logs, PhaseInfo, STOP_BN_IMAGES, ShiftAddAugError } from './types.js';
 
 /** Emits progress; the worker forwards it, in-thread calls the user's callbacks. */
-export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase', index: number, logs?: Logs | PhaseInfo) => unknown;
+export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase' | 'checkpoint', index: number, logs?: Logs | PhaseInfo | FitPosition) => unknown;
 
 /** What the loop drives. `prepare` has been called before any other method. */
 export interface FitTarget {
@@ -45,6 +45,7 @@ export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: num
     throw new ShiftAddAugError('INVALID_CONFIG', 'checkpointEvery and checkpointUrl go together: how often, and where to (e.g. indexeddb://my-run)');
   }
   if (opts.checkpointUrl !== undefined) parseUrl(opts.checkpointUrl);
+  if (opts.fallback !== undefined && opts.fallback !== 'wasm') throw new ShiftAddAugError('INVALID_CONFIG', `fallback = ${JSON.stringify(opts.fallback)}; the one fallback is 'wasm'`);
   if (opts.resume !== undefined && typeof opts.resume !== 'boolean') throw new ShiftAddAugError('INVALID_CONFIG', `resume = ${JSON.stringify(opts.resume)}; must be a boolean`);
   return { epochs, yieldEvery: opts.yieldEvery ?? 50, logEvery, resetBn, checkpointEvery };
 }
@@ -83,7 +84,9 @@ export async function runFit(
       await emit('phase', epoch, { phase: 'training', epoch, done: b + 1, total: n });
       if (checkpointEvery > 0 && ++sinceSave >= checkpointEvery) {
         sinceSave = 0;
-        await target.checkpoint(b + 1 < n ? { epoch, batch: b + 1 } : { epoch: epoch + 1, batch: 0 });
+        const at = b + 1 < n ? { epoch, batch: b + 1 } : { epoch: epoch + 1, batch: 0 };
+        await target.checkpoint(at);
+        await emit('checkpoint', epoch, at);
       }
       await breathe();
     }

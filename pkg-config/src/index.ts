@@ -21,7 +21,7 @@ import {
 import { GroupTarget, Replica, canShareMemory } from './group.js';
 import { listSaved, readSaved, removeSaved } from './persist.js';
 import {
-  Callbacks, FitOptions, FitPosition, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SavedModelInfo, SearchCandidate, SearchOptions,
+  Callbacks, CheckpointInfo, FitOptions, FitPosition, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SavedModelInfo, SearchCandidate, SearchOptions,
   SearchResult, ShiftAddAugError, TrainOptions,
 } from './types.js';
 
@@ -94,6 +94,15 @@ async function startWorkers(opts: InitOptions, threads: number): Promise<Runtime
   }
 }
 
+/** Replaces the runtime (after a lost backend) by new workers on the wasm backend, the other init options kept. */
+async function restartOnWasm(): Promise<void> {
+  if (!lastInit) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  const opts: InitOptions = { ...lastInit, backend: 'wasm' };
+  terminateAll();
+  info = null;
+  await startWorkers(opts, threadCount(opts, true));
+}
+
 /** The worker client, replaced by fresh workers (same init options) when one of them crashed. */
 async function liveClient(): Promise<WorkerClient | null> {
   if ((client?.crashed || helpers.some((h) => h.crashed)) && lastInit) {
@@ -145,9 +154,9 @@ export class Model {
   private resumeAt: FitPosition | null = null;
   /** @internal */
   constructor(
-    private readonly impl: { worker: number; client: WorkerClient; replicas: Replica[]; gradientLength: number } | { core: CoreModel },
+    private impl: { worker: number; client: WorkerClient; replicas: Replica[]; gradientLength: number } | { core: CoreModel },
     /** The model config. */ readonly config: ModelConfig,
-    /** Backend it runs on. */ readonly backend: string,
+    /** Backend it runs on (`'wasm'` after a fallback). */ public backend: string,
     /** Parameters of the deployed model (a zoo model's tiny model; training-only widths excluded). */ readonly numParams: number,
   ) {}
 
@@ -158,21 +167,46 @@ export class Model {
 
   /**
    * Trains on `x` (`n * c * h * w` values in [0, 1]) and integer labels `y`. Resolves to a
-   * TensorFlow.js-style History; rejects with `ABORTED` when `signal` fires.
+   * TensorFlow.js-style History; rejects with `ABORTED` when `signal` fires, `BACKEND_LOST`
+   * when the backend dies (with `checkpoint` when one was written; see `fallback`).
    */
   async fit(x: Float32Array, y: ArrayLike<number>, options: FitOptions = {}): Promise<History> {
     this.check();
     checkOptions(options, FIT_OPTION_KEYS, 'fit options');
     checkOptions(options.callbacks, CALLBACK_KEYS, 'fit callbacks');
     checkOptions(options.aug, AUG_OPTION_KEYS, 'fit aug options');
-    const { callbacks, signal, ...rest } = options;
-    if (signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
-    if (rest.resume === true && !this.resumeAt) {
+    if (options.signal?.aborted) throw new ShiftAddAugError('ABORTED', 'signal was already aborted');
+    if (options.resume === true && !this.resumeAt) {
       throw new ShiftAddAugError('INVALID_CONFIG', 'resume: true needs a model loaded (loadModel) from a checkpoint taken during a fit (checkpointEvery)');
     }
+    if (options.fallback !== undefined && !('client' in this.impl)) {
+      throw new ShiftAddAugError('INVALID_CONFIG', "fallback: 'wasm' needs init({ worker: true }): a module that trapped in this thread cannot run again");
+    }
+    let last: CheckpointInfo | null = null;
+    try {
+      return await this.fitOnce(x, y, options, (c) => { last = c; });
+    } catch (e) {
+      const lost = e instanceof ShiftAddAugError && e.code === 'BACKEND_LOST';
+      const checkpoint = last as CheckpointInfo | null;
+      if (!lost || !checkpoint) throw e;
+      e.checkpoint = checkpoint;
+      if (options.fallback !== 'wasm') throw e;
+      await options.callbacks?.onFallback?.({ from: this.backend, to: 'wasm', reason: e.message, checkpoint });
+      await restartOnWasm();
+      const next = await loadModel(checkpoint.url);
+      this.impl = next.impl;
+      this.backend = next.backend;
+      this.resumeAt = next.resumeAt;
+      return this.fit(x, y, { ...options, resume: true });
+    }
+  }
+
+  /** One fit on the current backend; `onCheckpoint` hears of every checkpoint written. */
+  private async fitOnce(x: Float32Array, y: ArrayLike<number>, options: FitOptions, onCheckpoint: (c: CheckpointInfo) => void): Promise<History> {
+    const { callbacks, signal, ...rest } = options;
     const start = rest.resume === true ? this.resumeAt : null;
     const cb: Callbacks = callbacks ?? {};
-    const dispatch = (ev: string, i: number, logs?: Logs | PhaseInfo) => {
+    const dispatch = (ev: string, i: number, logs?: Logs | PhaseInfo | FitPosition) => {
       switch (ev) {
         case 'trainBegin': return cb.onTrainBegin?.();
         case 'epochBegin': return cb.onEpochBegin?.(i);
@@ -180,6 +214,11 @@ export class Model {
         case 'epochEnd': return cb.onEpochEnd?.(i, logs as Logs);
         case 'trainEnd': return cb.onTrainEnd?.();
         case 'phase': return cb.onPhase?.(logs as unknown as PhaseInfo);
+        case 'checkpoint': {
+          const c = { url: rest.checkpointUrl ?? '', ...(logs as FitPosition) };
+          onCheckpoint(c);
+          return cb.onCheckpoint?.(c);
+        }
       }
     };
     // The position is used once: after any fit the model has moved on from it.

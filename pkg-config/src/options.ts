@@ -32,9 +32,10 @@ export const TRAIN_OPTION_KEYS = allKeysOf<TrainOptions>()(['batchSize', 'learni
   'weightDecay', 'warmupSteps', 'cropPadding', 'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery']);
 /** Keys of `FitOptions`. */
 export const FIT_OPTION_KEYS = allKeysOf<FitOptions>()([...TRAIN_OPTION_KEYS, 'epochs', 'validationData', 'callbacks', 'signal', 'yieldEvery', 'aug', 'resetBn',
-  'checkpointEvery', 'checkpointUrl', 'resume']);
+  'checkpointEvery', 'checkpointUrl', 'resume', 'fallback']);
 /** Keys of `Callbacks`. */
-export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd']);
+export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd',
+  'onCheckpoint', 'onFallback']);
 /** Keys of `AugOptions`. */
 export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha',
   'stopWidthAug', 'sortChannels', 'seed']);

@@ -202,6 +202,26 @@ export interface Callbacks {
   onBatchEnd?: (batch: number, logs: Logs) => void | Promise<void>;
   onEpochEnd?: (epoch: number, logs: Logs) => void | Promise<void>;
   onTrainEnd?: () => void | Promise<void>;
+  /** After each checkpoint of {@link FitOptions.checkpointEvery}: where a resumed fit would continue. */
+  onCheckpoint?: (info: CheckpointInfo) => void | Promise<void>;
+  /** The backend was lost mid-fit and, with `fallback: 'wasm'`, training goes on from the last checkpoint on a new wasm worker. */
+  onFallback?: (info: FallbackInfo) => void | Promise<void>;
+}
+
+/** A checkpoint a fit wrote: its URL and the position a resumed fit continues at. */
+export interface CheckpointInfo extends FitPosition {
+  url: string;
+}
+
+/** Reported by {@link Callbacks.onFallback}. */
+export interface FallbackInfo {
+  /** The backend that was lost. */
+  from: string;
+  to: 'wasm';
+  /** Why: the `BACKEND_LOST` message. */
+  reason: string;
+  /** The checkpoint training continues from. */
+  checkpoint: CheckpointInfo;
 }
 
 /**
@@ -253,6 +273,16 @@ export interface FitOptions extends TrainOptions {
    * interrupted. `INVALID_CONFIG` when the model has no such position.
    */
   resume?: boolean;
+  /**
+   * When the backend is lost mid-fit (the worker crashed: a trap, out of memory, a terminated
+   * worker) after a checkpoint was written, `'wasm'` starts a new runtime on the wasm backend
+   * (every model of the old one is lost with it), loads the checkpoint into this model and goes
+   * on with the fit from there, reporting it through {@link Callbacks.onFallback}; the history
+   * then holds the epochs trained after the switch. Without it, or without a checkpoint, the fit
+   * rejects with `BACKEND_LOST` whose `checkpoint` names the last one. Needs a worker
+   * (`init({ worker: true })`): a module that trapped in this thread cannot run again.
+   */
+  fallback?: 'wasm';
 }
 
 /** A place in a fit: training continues at batch `batch` of epoch `epoch` (both from 0). */
@@ -369,6 +399,8 @@ export class ShiftAddAugError extends Error {
   readonly code: ErrorCode;
   /** `ABORTED` by {@link FitOptions.signal}: the epochs completed before the stop. */
   history?: History;
+  /** `BACKEND_LOST` during a fit that wrote checkpoints: the last one (load it with `loadModel`, then `fit({ resume: true })`). */
+  checkpoint?: CheckpointInfo;
   constructor(code: ErrorCode, message: string, history?: History) {
     super(message);
     this.name = 'ShiftAddAugError';

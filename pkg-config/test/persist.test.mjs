@@ -86,7 +86,9 @@ test('bad saves, loads and options are typed errors', async () => {
   for (const bad of ['indexeddb://x', 'http://example.com/m', '', 42]) await assert.rejects(model.save(bad), code('INVALID_CONFIG'), String(bad));
   await assert.rejects(sdk.listModels(), code('INVALID_CONFIG'));
   for (const o of [{ checkpointEvery: 2 }, { checkpointUrl: url }, { checkpointEvery: 0, checkpointUrl: url }, { checkpointEvery: 1.5, checkpointUrl: url },
-    { resume: true }, { resume: 'yes' }, { checkpointEvery: 1, checkpointUrl: 'indexeddb://x' }]) {
+    { resume: true }, { resume: 'yes' }, { checkpointEvery: 1, checkpointUrl: 'indexeddb://x' },
+    // In-thread, a trapped module cannot run again: no fallback.
+    { fallback: 'wasm' }, { fallback: 'cpu' }]) {
     await assert.rejects(model.fit(x, y, { batchSize: 32, resetBn: 0, ...o }), code('INVALID_CONFIG'), JSON.stringify(o));
   }
   await sdk.removeModel(url);
