@@ -1,5 +1,6 @@
 // Random values for every field of the SDK's configs and options (search's included), tensors of wrong length or
-// with NaN / Inf, calls in the wrong order and concurrent calls, through the SDK in Node
+// with NaN / Inf, calls in the wrong order and concurrent calls, saves and loads (fit checkpoints
+// included) to good, bad and damaged files, through the SDK in Node
 // (in-thread wasm). Every call resolves, or rejects with a ShiftAddAugError whose code is one of
 // the documented ErrorCodes (read from the published .d.ts); never a trap, another exception
 // or a hang. SDK_FUZZ_CALLS sets the number of calls (default 2 000; the full run is
@@ -7,7 +8,9 @@
 // Run after scripts/build.sh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as sdk from '../../pkg/index.js';
 
 const CALLS = Number(process.env.SDK_FUZZ_CALLS ?? 2000);
@@ -83,6 +86,14 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
     }
   }
   const small = { inputShape: [1, 8, 8], numClasses: 3, widths: [2, 4] };
+  // Saves go to a temporary folder (never a random path): good URLs there, and bad ones.
+  const dir = await mkdtemp(join(tmpdir(), 'sa-fuzz-'));
+  const urls = [join(dir, 'a.saamodel'), join(dir, 'b.saamodel'), `file://${join(dir, 'c.saamodel')}`, join(dir, 'missing', 'd.saamodel'),
+    'indexeddb://x', 'http://example.com/m', '', 42, null];
+  const url = () => urls[Math.floor(r() * urls.length)];
+  /** Checkpoint options: none, good ones, or random ones (to the URLs above). */
+  const checkpointing = () => (r() < 0.6 ? {} : { checkpointEvery: r() < 0.5 ? 1 + Math.floor(r() * 3) : value(r), checkpointUrl: url(),
+    ...(r() < 0.3 ? { resume: value(r) } : {}), ...(r() < 0.2 ? { fallback: value(r) } : {}) });
   const tensor = (n) => Float32Array.from({ length: n }, () => r());
   while (calls < CALLS) {
     // Zoo models are slow to create; most cases mutate the small CNN.
@@ -99,9 +110,9 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
       () => [tensor(n * img + 1 + Math.floor(r() * 5)), y], () => [x, y.slice(1)], () => [x, y.map(() => value(r))], () => [value(r), value(r)]];
     const steps = Math.floor(r() * 4);
     for (let s = 0; s < steps && calls < CALLS; s++) {
-      const kind = Math.floor(r() * 7);
+      const kind = Math.floor(r() * 8);
       const signal = AbortSignal.timeout(3000);
-      if (kind === 0) await call('fit', () => model.fit(x, y, { ...mutate(r, { epochs: 1, batchSize: 4, resetBn: 0 }, FIT_KEYS), signal }));
+      if (kind === 0) await call('fit', () => model.fit(x, y, { ...mutate(r, { epochs: 1, batchSize: 4, resetBn: 0 }, FIT_KEYS), ...checkpointing(), signal }));
       else if (kind === 1) { const [bx, by] = bad[Math.floor(r() * bad.length)](); await call('fit(bad data)', () => model.fit(bx, by, { epochs: 1, signal })); x.set(tensor(x.length)); }
       else if (kind === 2) await call('predict', () => model.predict(r() < 0.5 ? x : tensor(Math.floor(r() * 3 * img)), r() < 0.5 ? [n, c, h, w] : value(r)));
       else if (kind === 3) await call('evaluate', () => model.evaluate(x, r() < 0.7 ? y : value(r)));
@@ -113,7 +124,28 @@ test(`${CALLS} random SDK calls resolve or reject with a documented code`, { tim
         const [bx, by] = r() < 0.7 ? [x, y] : bad[Math.floor(r() * bad.length)]();
         await call('search', () => model.search(mutate(r, { bnData: [bx, by], evalData: [x, y], population: 2, generations: 0 }, SEARCH_KEYS)));
         x.set(tensor(x.length));
-      } else await call('exportModel', () => model.exportModel());
+      } else if (kind === 6) await call('exportModel', () => model.exportModel());
+      else {
+        // Save, then load a saved model (resume a fit with it), a missing one, or a damaged copy.
+        const to = url();
+        await call('save', () => model.save(to));
+        const from = r() < 0.7 ? to : url();
+        if (r() < 0.4 && typeof from === 'string' && from.startsWith(dir)) {
+          const good = await readFile(from).catch(() => null);
+          if (good) {
+            const b = Uint8Array.from(good);
+            for (let i = 0, k = 1 + Math.floor(r() * 4); i < k; i++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+            await writeFile(join(dir, 'damaged.saamodel'), r() < 0.3 ? b.subarray(0, Math.floor(r() * b.length)) : b);
+            const m2 = await call('loadModel(damaged)', () => sdk.loadModel(join(dir, 'damaged.saamodel')));
+            m2?.dispose();
+          }
+        }
+        const loaded = await call('loadModel', () => sdk.loadModel(from));
+        if (loaded) {
+          await call('fit(resume)', () => loaded.fit(x, y, { epochs: 1 + Math.floor(r() * 2), batchSize: 4, resetBn: 0, resume: r() < 0.5, signal }));
+          loaded.dispose();
+        }
+      }
     }
     model.dispose();
     // Calls after dispose.
