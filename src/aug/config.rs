@@ -165,51 +165,57 @@ impl AugNetConfig {
     /// convolution with its operator, the SE and final FCs (Mult, as 1×1 layers over one pixel)
     /// and the classifier. The classifier is costed as its operator's dense layer.
     pub fn tiny_layers(&self) -> Vec<crate::cost::Layer> {
-        use crate::cost::Layer;
-        use crate::infer::format::Op;
+        use crate::cost::{Layer, Timing};
+        use crate::infer::format::{Act, Op};
         use crate::infer::kernels::Geometry;
         let op = |k: ConvKind| match k {
             ConvKind::Mult => Op::Mult,
             ConvKind::Shift => Op::Shift,
             ConvKind::Add => Op::Add,
         };
+        // The export's activations (`AugNet::layers`).
+        let act = |a: crate::models::Act| match a {
+            crate::models::Act::Relu6 => Act::Relu6,
+            crate::models::Act::Relu => Act::Relu,
+            crate::models::Act::Hswish => Act::Hswish,
+            crate::models::Act::None => Act::None,
+        };
         let (conv_op, dw_op) = (op(self.conv), op(self.depthwise.unwrap_or(self.conv)));
         let t = self.tiny_arch();
+        let spec = &self.spec;
         let [c, h, w] = self.input_shape;
 
         // Appends a k×k conv over the current size and moves the size to its output.
-        fn conv(layers: &mut Vec<Layer>, size: &mut [usize; 2], name: String, op: Op, [i, out, k, stride]: [usize; 4], dw: bool) {
+        fn conv(layers: &mut Vec<Layer>, size: &mut [usize; 2], name: String, op: Op, [i, out, k, stride]: [usize; 4], dw: bool, act: Act) {
             let geo = Geometry { cin: i, cout: out, k, stride, pad: k / 2, groups: if dw { i } else { 1 }, h: size[0], w: size[1] };
             let (ho, wo) = geo.out();
             *size = [ho, wo];
-            layers.push(Layer { name, op, geo });
+            layers.push(Layer::new(name, op, geo).with_act(act));
         }
-        let fc = |name: String, i: usize, o: usize| Layer {
-            name,
-            op: Op::Mult,
-            geo: Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 },
+        let fc = |name: String, i: usize, o: usize| {
+            Layer::new(name, Op::Mult, Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 })
         };
         let (mut size, mut layers) = ([h, w], Vec::new());
-        conv(&mut layers, &mut size, "stem".into(), op(self.stem_conv), [c, t.stem, 3, self.stem_stride], false);
-        conv(&mut layers, &mut size, "ds.dw".into(), dw_op, [t.stem, t.stem, 3, 1], true);
-        conv(&mut layers, &mut size, "ds.pw".into(), conv_op, [t.stem, t.ds, 1, 1], false);
+        conv(&mut layers, &mut size, "stem".into(), op(self.stem_conv), [c, t.stem, 3, self.stem_stride], false, act(spec.stem_act));
+        conv(&mut layers, &mut size, "ds.dw".into(), dw_op, [t.stem, t.stem, 3, 1], true, act(spec.ds_act));
+        conv(&mut layers, &mut size, "ds.pw".into(), conv_op, [t.stem, t.ds, 1, 1], false, Act::None);
         let mut cur = t.ds;
-        for (j, (b, &[m, o])) in self.spec.blocks.iter().zip(&t.blocks).enumerate() {
-            conv(&mut layers, &mut size, format!("blocks.{j}.expand"), conv_op, [cur, m, 1, 1], false);
-            conv(&mut layers, &mut size, format!("blocks.{j}.dw"), dw_op, [m, m, b.kernel, b.stride], true);
+        for (j, (b, &[m, o])) in spec.blocks.iter().zip(&t.blocks).enumerate() {
+            conv(&mut layers, &mut size, format!("blocks.{j}.expand"), conv_op, [cur, m, 1, 1], false, act(b.act));
+            conv(&mut layers, &mut size, format!("blocks.{j}.dw"), dw_op, [m, m, b.kernel, b.stride], true, act(b.act));
             if b.se {
-                layers.push(fc(format!("blocks.{j}.se.reduce"), m, se_width(m)));
-                layers.push(fc(format!("blocks.{j}.se.expand"), se_width(m), m));
+                layers.push(fc(format!("blocks.{j}.se.reduce"), m, se_width(m)).timed(Timing::SeBlock { plane: size[0] * size[1] }));
+                layers.push(fc(format!("blocks.{j}.se.expand"), se_width(m), m).timed(Timing::InSeBlock));
             }
-            conv(&mut layers, &mut size, format!("blocks.{j}.project"), conv_op, [m, o, 1, 1], false);
+            conv(&mut layers, &mut size, format!("blocks.{j}.project"), conv_op, [m, o, 1, 1], false, Act::None);
             cur = o;
         }
         if t.head > 0 {
-            conv(&mut layers, &mut size, "head".into(), conv_op, [cur, t.head, 1, 1], false);
+            conv(&mut layers, &mut size, "head".into(), conv_op, [cur, t.head, 1, 1], false, act(spec.stem_act));
         }
         let mut features = t.features();
-        if let Some(w) = self.spec.final_conv {
-            layers.push(fc("final_conv".into(), features, w));
+        if let Some(w) = spec.final_conv {
+            layers.push(fc("final_conv".into(), features, w).with_act(Act::Hswish));
             features = w;
         }
         let mut classifier = fc("classifier".into(), features, self.num_classes);

@@ -1,19 +1,21 @@
 //! Measured latency (issue 14, METHOD.md §8): a lookup table of the integer engine's time per
-//! layer on the machine it runs on, keyed by operator and geometry. A layer is timed the first
-//! time it is asked for ([`crate::infer::timing::time_conv`]: one image, one thread, the median of
-//! `reps` runs); a model's predicted latency is the sum over its layers. Shortcut additions,
-//! pooling, the input's quantisation and Shiftmax are not in the table (a few thousand values
-//! each, against millions of operations in the convolutions).
+//! layer on the machine it runs on, keyed by operator, geometry, activation and [`Timing`]. A
+//! layer is timed the first time it is asked for ([`crate::infer::timing::time_conv`]: one
+//! image, one thread, the median of `reps` runs; h-swish included); a squeeze-and-excitation is
+//! timed as one block (pooling, both FCs, gating) on its reduce FC; a model's predicted latency
+//! is the sum over its layers. Shortcut additions, the global pooling, the input's quantisation
+//! and Shiftmax are not in the table (a few thousand values each, against millions of operations
+//! in the convolutions).
 
-use super::Layer;
-use crate::infer::format::Op;
+use super::{Layer, Timing};
+use crate::infer::format::{Act, Op};
 use crate::infer::kernels::Geometry;
 use crate::infer::timing::{Clock, time_conv};
 use std::collections::HashMap;
 
 /// The per-layer times of this machine.
 pub struct LatencyTable {
-    entries: HashMap<(Op, Geometry), f64>,
+    entries: HashMap<(Op, Geometry, Act, Timing), f64>,
     reps: usize,
     now: Box<dyn Fn() -> f64>,
     resolution: f64,
@@ -42,7 +44,12 @@ impl LatencyTable {
     /// Seconds of `layer` for one image, timed now if the table does not have it yet.
     pub fn layer_s(&mut self, layer: &Layer) -> f64 {
         let (reps, clock) = (self.reps, Clock { now: self.now.as_ref(), resolution: self.resolution });
-        *self.entries.entry((layer.op, layer.geo)).or_insert_with(|| time_conv(layer.op, &layer.geo, reps, clock))
+        let (op, geo, act, timing) = (layer.op, layer.geo, layer.act, layer.timing);
+        *self.entries.entry((op, geo, act, timing)).or_insert_with(|| match timing {
+            Timing::Own => time_conv(op, &geo, act, reps, clock),
+            Timing::SeBlock { plane } => crate::infer::timing::time_se(geo.cin, geo.cout, plane, reps, clock),
+            Timing::InSeBlock => 0.0,
+        })
     }
 
     /// Predicted seconds of a model for one image: the sum over its layers.
@@ -64,12 +71,19 @@ impl LatencyTable {
     /// sorted by operator and geometry.
     pub fn to_json(&self) -> serde_json::Value {
         let mut rows: Vec<_> = self.entries.iter().collect();
-        rows.sort_by_key(|((op, g), _)| (format!("{op:?}"), g.cin, g.cout, g.k, g.stride, g.pad, g.groups, g.h, g.w));
+        rows.sort_by_key(|((op, g, act, timing), _)| {
+            (format!("{op:?}"), g.cin, g.cout, g.k, g.stride, g.pad, g.groups, g.h, g.w, format!("{act:?} {timing:?}"))
+        });
         serde_json::Value::Array(
             rows.into_iter()
-                .map(|((op, g), s)| {
+                .map(|((op, g, act, timing), s)| {
+                    let part = match timing {
+                        Timing::Own => serde_json::Value::Null,
+                        Timing::SeBlock { plane } => serde_json::json!({ "seBlock": plane }),
+                        Timing::InSeBlock => serde_json::json!("inSeBlock"),
+                    };
                     serde_json::json!({ "op": format!("{op:?}").to_lowercase(), "cin": g.cin, "cout": g.cout, "k": g.k, "stride": g.stride,
-                        "pad": g.pad, "groups": g.groups, "h": g.h, "w": g.w, "us": s * 1e6 })
+                        "pad": g.pad, "groups": g.groups, "h": g.h, "w": g.w, "act": format!("{act:?}").to_lowercase(), "timing": part, "us": s * 1e6 })
                 })
                 .collect(),
         )
@@ -83,7 +97,7 @@ mod tests {
     use std::rc::Rc;
 
     fn layer(op: Op, cin: usize, cout: usize, k: usize, groups: usize, hw: usize) -> Layer {
-        Layer { name: "t".into(), op, geo: Geometry { cin, cout, k, stride: 1, pad: k / 2, groups, h: hw, w: hw } }
+        Layer::new("t".into(), op, Geometry { cin, cout, k, stride: 1, pad: k / 2, groups, h: hw, w: hw })
     }
 
     /// A clock that advances by one second per reading: every timed run reads 1 s.
@@ -117,6 +131,48 @@ mod tests {
         assert_eq!(j.as_array().map(Vec::len), Some(2));
         assert_eq!(j[0]["op"], "add");
         assert_eq!(j[1]["us"], 1e6);
+    }
+}
+
+#[cfg(test)]
+mod keys {
+    use super::*;
+    use crate::cost::{Layer, Timing};
+
+    /// The activation is part of a layer's key; a squeeze-and-excitation is timed once, on its
+    /// reduce FC, and its expand FC adds nothing.
+    #[test]
+    fn activations_and_se_blocks_are_keyed() {
+        let reads = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let r = reads.clone();
+        let mut t = LatencyTable::new(
+            1,
+            Box::new(move || {
+                r.set(r.get() + 1);
+                r.get() as f64
+            }),
+            0.05,
+        );
+        let geo = |cin, cout, hw| Geometry {
+            cin,
+            cout,
+            k: if hw > 1 { 3 } else { 1 },
+            stride: 1,
+            pad: usize::from(hw > 1),
+            groups: 1,
+            h: hw,
+            w: hw,
+        };
+        let a = Layer::new("a".into(), Op::Shift, geo(8, 16, 6));
+        let h = a.clone().with_act(Act::Hswish);
+        let reduce = Layer::new("r".into(), Op::Mult, geo(16, 8, 1)).timed(Timing::SeBlock { plane: 36 });
+        let expand = Layer::new("e".into(), Op::Mult, geo(8, 16, 1)).timed(Timing::InSeBlock);
+        assert_eq!(t.predict_s(&[a, h, reduce, expand.clone()]), 3.0);
+        assert_eq!(t.len(), 4);
+        let read = reads.get();
+        assert_eq!(t.predict_s(&[expand]), 0.0);
+        assert_eq!(reads.get(), read, "nothing timed again");
+        assert_eq!(t.to_json().as_array().unwrap().iter().filter(|r| r["act"] == "hswish").count(), 1);
     }
 }
 

@@ -21,7 +21,7 @@ pub mod dataflow;
 pub mod latency;
 
 use crate::error::{Error, Result};
-use crate::infer::format::{self, Graph, Node, Op};
+use crate::infer::format::{self, Act, Graph, Node, Op};
 use crate::infer::kernels::Geometry;
 
 /// One layer to cost: a convolution (`k × k`, possibly grouped) or the dense classifier
@@ -34,9 +34,42 @@ pub struct Layer {
     pub op: Op,
     /// Channels, kernel, stride, padding, groups and input size.
     pub geo: Geometry,
+    /// The activation after it (h-swish costs time in the integer engine; the others are its
+    /// requantisation's clamp). Not counted in MACs or energy.
+    pub act: Act,
+    /// How the latency table times it.
+    pub timing: Timing,
+}
+
+/// How [`latency::LatencyTable`] times a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Timing {
+    /// On its own, then its activation.
+    #[default]
+    Own,
+    /// A squeeze-and-excitation's reduce FC, timed with its whole block: the mean of each of
+    /// `cin` channels over `plane` values, both FCs, and each value times its channel's gate.
+    SeBlock {
+        /// Values per channel of the gated tensor.
+        plane: usize,
+    },
+    /// A squeeze-and-excitation's expand FC: timed with its block's reduce FC.
+    InSeBlock,
 }
 
 impl Layer {
+    /// A layer without activation, timed on its own.
+    pub fn new(name: String, op: Op, geo: Geometry) -> Self {
+        Self { name, op, geo, act: Act::None, timing: Timing::Own }
+    }
+    /// With the activation `act`.
+    pub fn with_act(self, act: Act) -> Self {
+        Self { act, ..self }
+    }
+    /// With the timing `timing`.
+    pub fn timed(self, timing: Timing) -> Self {
+        Self { timing, ..self }
+    }
     /// Output `(height, width)`.
     pub fn out(&self) -> (usize, usize) {
         self.geo.out()
@@ -246,20 +279,20 @@ pub fn layers_of_graph(g: &Graph) -> Result<Vec<Layer>> {
     let mut out = Vec::new();
     let dense = |name: String, c: &format::Linear| {
         let geo = Geometry { cin: c.features, cout: c.classes, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 };
-        Layer { name, op: Op::Mult, geo }
+        Layer::new(name, Op::Mult, geo)
     };
     for (i, node) in g.nodes.iter().enumerate() {
+        let s = if i == 0 { g.input } else { shapes[i - 1] };
         match *node {
             Node::Conv(l) => {
-                let s = if i == 0 { g.input } else { shapes[i - 1] };
                 let c = &g.layers[l];
-                out.push(Layer { name: c.name.clone(), op: c.op, geo: c.geometry(s[1], s[2]) });
+                out.push(Layer::new(c.name.clone(), c.op, c.geometry(s[1], s[2])).with_act(c.act));
             }
             Node::Se(j) => {
-                out.push(dense(format!("se.{j}.reduce"), &g.se[j].reduce));
-                out.push(dense(format!("se.{j}.expand"), &g.se[j].expand));
+                out.push(dense(format!("se.{j}.reduce"), &g.se[j].reduce).timed(Timing::SeBlock { plane: s[1] * s[2] }));
+                out.push(dense(format!("se.{j}.expand"), &g.se[j].expand).timed(Timing::InSeBlock));
             }
-            Node::Final => out.extend(g.final_conv.as_ref().map(|f| dense("final".into(), f))),
+            Node::Final => out.extend(g.final_conv.as_ref().map(|f| dense("final".into(), f).with_act(Act::Hswish))),
             _ => {}
         }
     }
@@ -296,7 +329,7 @@ mod tests {
 
     /// A square `k × k` layer on a square input, padding `k / 2` (also used by `dataflow`'s tests).
     pub(super) fn conv(op: Op, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hw: usize) -> Layer {
-        Layer { name: "t".into(), op, geo: Geometry { cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw } }
+        Layer::new("t".into(), op, Geometry { cin, cout, k, stride, pad: k / 2, groups, h: hw, w: hw })
     }
 
     /// Counts and energies of a few layers, computed by hand.

@@ -55,6 +55,28 @@ pub(super) fn time_dense(features: usize, outputs: usize, reps: usize, clock: su
     })
 }
 
+/// Seconds [`QSe::apply`] takes on `channels` channels of `plane` values with a `hidden`-wide
+/// random block (the pooling, both FCs and the gating), timed like [`time_dense`]. Each run
+/// gates a fresh copy of the same input (the copy is part of the time, one pass over it).
+pub(super) fn time_se(channels: usize, hidden: usize, plane: usize, reps: usize, clock: super::timing::Clock) -> f64 {
+    let mut rng = crate::data::Rng::new(channels as u64 * 977 + hidden as u64 * 7 + plane as u64);
+    let mut unit = || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+    let mut linear = |features: usize, classes: usize| Linear {
+        features,
+        classes,
+        weight: (0..features * classes).map(|_| unit()).collect(),
+        bias: (0..classes).map(|_| unit()).collect(),
+    };
+    let se = Se { reduce: linear(channels, hidden), expand: linear(hidden, channels) };
+    let q = QSe::new(&se, 10);
+    let x: Vec<i16> = (0..channels * plane).map(|_| (unit() * 4096.0) as i16).collect();
+    let mut y = x.clone();
+    super::timing::median_time(reps, clock, &mut || {}, &mut || {
+        y.copy_from_slice(&x);
+        q.apply(std::hint::black_box(&mut y));
+    })
+}
+
 /// Squeeze-and-excitation in integers: the pooled means, `reduce` to a hidden layer at
 /// `2^-hidden_frac` (values below 2^24), `expand` to one gate per channel at `2^-15` in
 /// `[0, 2^15]` (h-sigmoid folded into its requantisation), then each value times its gate.

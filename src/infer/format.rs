@@ -19,7 +19,7 @@ pub enum Op {
 }
 
 /// What follows a layer's BatchNorm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Act {
     /// Identity.
     None,

@@ -11,12 +11,14 @@ use super::kernels::Isa;
 const EVICT_BYTES: usize = 2 << 20;
 
 /// Seconds the integer engine takes for one convolution of operator `op` and geometry `geo` on
-/// one image: a layer with random weights (ReLU6, identity BatchNorm) on random 16-bit inputs, on
-/// the fastest instruction set, timed by [`median_time`] on `clock` (natively `Instant`; in a
-/// browser `performance.now()`).
+/// one image: a layer with random weights (identity BatchNorm) on random 16-bit inputs, then
+/// its activation `act` (ReLU6 and ReLU are the requantisation's clamp; h-swish a pass of its
+/// own), on the fastest instruction set, timed by [`median_time`] on `clock` (natively
+/// `Instant`; in a browser `performance.now()`).
 /// A Mult 1×1 layer on one pixel is a dense layer (classifier, squeeze-and-excitation, final
-/// conv), which the engine runs as one (`QDense`); so is it timed.
-pub fn time_conv(op: Op, geo: &Geometry, reps: usize, clock: Clock) -> f64 {
+/// conv), which the engine runs as one (`QDense`); so is it timed (its activation, on a few
+/// hundred values, is not).
+pub fn time_conv(op: Op, geo: &Geometry, act: Act, reps: usize, clock: Clock) -> f64 {
     if op == Op::Mult && geo.k == 1 && geo.h == 1 && geo.w == 1 && geo.groups == 1 {
         return super::dense::time_dense(geo.cin, geo.cout, reps, clock);
     }
@@ -42,7 +44,7 @@ pub fn time_conv(op: Op, geo: &Geometry, reps: usize, clock: Clock) -> f64 {
         stride: geo.stride,
         pad: geo.pad,
         groups: geo.groups,
-        act: Act::Relu6,
+        act: if act == Act::Hswish { Act::Hswish } else { Act::Relu6 },
         weight,
         shift,
         bn,
@@ -58,8 +60,19 @@ pub fn time_conv(op: Op, geo: &Geometry, reps: usize, clock: Clock) -> f64 {
         std::hint::black_box(&evict);
     };
     median_time(reps, clock, &mut prepare, &mut || {
-        std::hint::black_box(qforward(isa, &q, std::hint::black_box(&x), &mut scratch));
+        let mut y = qforward(isa, &q, std::hint::black_box(&x), &mut scratch);
+        if act == Act::Hswish {
+            super::dense::hswish(&mut y, 10);
+        }
+        std::hint::black_box(y);
     })
+}
+
+/// Seconds the integer engine takes for one squeeze-and-excitation of `channels` channels,
+/// `hidden` hidden values and `plane` values per channel on one image (pooling, both FCs and
+/// the gating), with random weights and inputs, timed by [`median_time`] on `clock`.
+pub fn time_se(channels: usize, hidden: usize, plane: usize, reps: usize, clock: Clock) -> f64 {
+    super::dense::time_se(channels, hidden, plane, reps, clock)
 }
 
 /// A clock for timing: `now()` in seconds, and its resolution in seconds (a browser's
