@@ -1,7 +1,9 @@
-// The main thread's proxy of one worker (worker.ts): calls by id, progress events, and its death.
-import { Logs, PhaseInfo, ShiftAddAugError } from './types.js';
+// The main thread's proxy of one worker (worker.ts): calls by id (protocol.ts), progress events,
+// and its death.
+import type { Args, EventLogs, Op, Reply, Request, Result } from './protocol.js';
+import { ErrorCode, ShiftAddAugError } from './types.js';
 
-type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: Logs | PhaseInfo) => void };
+type Pending = { resolve: (v: any) => void; reject: (e: unknown) => void; onEvent?: (ev: string, i: number, logs?: EventLogs) => void };
 
 export class WorkerClient {
   private worker: Worker;
@@ -17,13 +19,13 @@ export class WorkerClient {
   constructor(spawn: () => Worker) {
     this.worker = spawn();
     this.worker.onmessage = (e: MessageEvent) => {
-      const msg = e.data;
+      const msg = e.data as Reply;
       const p = this.pending.get(msg.id);
       if (!p) return;
-      if (msg.event) { p.onEvent?.(msg.event, msg.index, msg.logs); return; }
+      if ('event' in msg) { p.onEvent?.(msg.event, msg.index, msg.logs); return; }
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.value);
-      else p.reject(new ShiftAddAugError(msg.error.code, msg.error.message, msg.error.history));
+      else p.reject(new ShiftAddAugError(msg.error.code as ErrorCode, msg.error.message, msg.error.history));
     };
     this.worker.onerror = (e: ErrorEvent) => { e.preventDefault?.(); this.die(`worker crashed: ${e.message || 'its script failed to load or threw before it ran'}`); };
     this.worker.onmessageerror = () => this.die('worker message could not be deserialised');
@@ -43,17 +45,17 @@ export class WorkerClient {
   }
 
   /** Posts `op`; `transfer` lists buffers moved (not copied) to the worker. */
-  call<T>(op: string, args: unknown[], onEvent?: Pending['onEvent'], transfer: Transferable[] = []): { id: number; promise: Promise<T> } {
+  call<K extends Op>(op: K, args: Args<K>, onEvent?: Pending['onEvent'], transfer: Transferable[] = []): { id: number; promise: Promise<Result<K>> } {
     const id = this.nextId++;
-    const promise = new Promise<T>((resolve, reject) => {
+    const promise = new Promise<Result<K>>((resolve, reject) => {
       if (this.dead) { reject(this.dead); return; }
       this.pending.set(id, { resolve, reject, onEvent });
-      this.worker.postMessage({ id, op, args }, transfer);
+      this.worker.postMessage({ id, op, args } as Request, transfer);
     });
     return { id, promise };
   }
 
-  abort(target: number): void { if (!this.dead) this.worker.postMessage({ op: 'abort', target }); }
+  abort(target: number): void { if (!this.dead) this.worker.postMessage({ op: 'abort', target } satisfies Request); }
 
   /** Ends the worker; its models' calls reject with `DISPOSED` from then on. */
   terminate(): void {

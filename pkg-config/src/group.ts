@@ -5,7 +5,8 @@
 // the page is cross-origin isolated, else as transferred (and, for all but one worker, copied)
 // buffers.
 import type { WorkerClient } from './client.js';
-import type { PartResult, SharedExchange } from './core.js';
+import type { SharedExchange } from './core.js';
+import type { Args, Op, Result } from './protocol.js';
 import type { FitTarget } from './fitloop.js';
 import { FitOptions, FitPosition, ShiftAddAugError } from './types.js';
 
@@ -37,23 +38,24 @@ export class GroupTarget implements FitTarget {
     this.exchange = mode === 'shared' ? { buffer: new SharedArrayBuffer((parts + 1) * length * 4), length, parts } : null;
   }
 
-  private all<T>(op: string, args: (r: Replica, k: number) => unknown[]): Promise<T[]> {
-    return Promise.all(this.replicas.map((r, k) => r.client.call<T>(op, [r.handle, ...args(r, k)]).promise));
+  /** `op` on every replica, with the arguments `args(replica, k)` gives. */
+  private all<K extends Op>(op: K, args: (r: Replica, k: number) => Args<K>): Promise<Result<K>[]> {
+    return Promise.all(this.replicas.map((r, k) => r.client.call(op, args(r, k)).promise));
   }
 
   /** Sends the options and the training data to every replica (the validation data to replica 0 only). */
   async prepare(x: Float32Array, y: ArrayLike<number>, opts: FitOptions): Promise<void> {
     const rest: FitOptions = { ...opts, validationData: undefined };
     this.checkpointUrl = opts.checkpointUrl ?? '';
-    await this.all('replicaPrepare', (_, k) => [x, y, k === 0 ? opts : rest, this.exchange]);
+    await this.all('replicaPrepare', (r, k) => [r.handle, x, y, k === 0 ? opts : rest, this.exchange]);
   }
 
   beginEpoch(epoch: number): Promise<number> {
-    return this.agreed(epoch, this.all<number>('replicaBeginEpoch', () => [epoch]));
+    return this.agreed(epoch, this.all('replicaBeginEpoch', (r) => [r.handle, epoch]));
   }
 
   resumeEpoch(epoch: number, batch: number): Promise<number> {
-    return this.agreed(epoch, this.all<number>('replicaResumeEpoch', () => [epoch, batch]));
+    return this.agreed(epoch, this.all('replicaResumeEpoch', (r) => [r.handle, epoch, batch]));
   }
 
   /** The replicas' batch count for `epoch`, which they must agree on. */
@@ -65,7 +67,7 @@ export class GroupTarget implements FitTarget {
 
   async trainNext(readMetrics: boolean): Promise<{ loss: number; accuracy: number } | null> {
     const parts = this.replicas.length;
-    const results = await this.all<PartResult>('replicaTrainPart', (_, k) => [k, parts]);
+    const results = await this.all('replicaTrainPart', (r, k) => [r.handle, k, parts]);
     const ex = this.exchange;
     const slot = (k: number) => new Float32Array(ex!.buffer, k * this.length * 4, this.length);
     let sum: Float32Array | null = null;
@@ -99,15 +101,15 @@ export class GroupTarget implements FitTarget {
     return readMetrics ? { loss, accuracy: correct / results[0].batch } : null;
   }
 
-  private primary<T>(op: string, args: unknown[]): Promise<T> {
-    const r = this.replicas[0];
-    return r.client.call<T>(op, [r.handle, ...args]).promise;
-  }
+  /** Replica 0 (the replicas are equal). */
+  private get first(): Replica { return this.replicas[0]; }
 
   /** The replicas are equal: replica 0 saves. */
-  checkpoint(position: FitPosition): Promise<unknown> { return this.primary('save', [this.checkpointUrl, position]); }
-  validate(): Promise<{ loss: number; accuracy: number }> { return this.primary('replicaValidate', []); }
-  resetBnBegin(images: number): Promise<number> { return this.primary('replicaResetBn', ['begin', images]); }
-  resetBnStep(): Promise<unknown> { return this.primary('replicaResetBn', ['step']); }
-  resetBnFinish(): Promise<unknown> { return this.primary('replicaResetBn', ['finish']); }
+  checkpoint(position: FitPosition): Promise<unknown> { return this.first.client.call('save', [this.first.handle, this.checkpointUrl, position]).promise; }
+  validate(): Promise<{ loss: number; accuracy: number }> { return this.first.client.call('replicaValidate', [this.first.handle]).promise; }
+  async resetBnBegin(images: number): Promise<number> {
+    return (await this.first.client.call('replicaResetBn', [this.first.handle, 'begin', images]).promise) as number;
+  }
+  resetBnStep(): Promise<unknown> { return this.first.client.call('replicaResetBn', [this.first.handle, 'step']).promise; }
+  resetBnFinish(): Promise<unknown> { return this.first.client.call('replicaResetBn', [this.first.handle, 'finish']).promise; }
 }

@@ -20,6 +20,7 @@ import {
 } from './options.js';
 import { GroupTarget, Replica, canShareMemory } from './group.js';
 import { listSaved, readSaved, removeSaved } from './persist.js';
+import type { Created } from './protocol.js';
 import {
   Callbacks, CheckpointInfo, FitOptions, FitPosition, History, InitOptions, Logs, ModelConfig, PhaseInfo, RuntimeInfo, SavedModelInfo, SearchCandidate, SearchOptions,
   SearchResult, ShiftAddAugError, TrainOptions,
@@ -71,7 +72,7 @@ async function startWorkers(opts: InitOptions, threads: number): Promise<Runtime
   const first = new WorkerClient(spawn);
   const started = [first];
   try {
-    const r = await first.call<RuntimeInfo>('init', [opts]).promise;
+    const r = await first.call('init', [opts]).promise;
     const k = r.backend === 'wasm' ? threads : 1;
     const more = Array.from({ length: k - 1 }, () => new WorkerClient(spawn));
     started.push(...more);
@@ -141,7 +142,7 @@ export function runtimeInfo(): RuntimeInfo | null { return info; }
 export async function parseIdx(bytes: Uint8Array): Promise<{ dims: number[]; data: Uint8Array }> {
   if (!info) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
   const c = await liveClient();
-  if (c) return c.call<{ dims: number[]; data: Uint8Array }>('parseIdx', [bytes]).promise;
+  if (c) return c.call('parseIdx', [bytes]).promise;
   return coreParseIdx(bytes);
 }
 
@@ -240,7 +241,7 @@ export class Model {
         this.busy = false;
       }
     }
-    return abortable(owner, owner.call<History>('fit', [worker, x, y, rest, start], (ev, i, logs) => { void dispatch(ev, i, logs); }), signal);
+    return abortable(owner, owner.call('fit', [worker, x, y, rest, start], (ev, i, logs) => { void dispatch(ev, i, logs as Logs | PhaseInfo | FitPosition); }), signal);
   }
 
   /**
@@ -291,7 +292,7 @@ export class Model {
       ? callbacks?.onGeneration?.(i, best as SearchCandidate) : callbacks?.onCandidate?.(i);
     if ('core' in this.impl) return this.impl.core.search(bnData, evalData, rest, emit, () => !!signal?.aborted);
     const { client, worker } = this.impl;
-    return abortable(client, client.call<SearchResult>('search', [worker, bnData, evalData, rest],
+    return abortable(client, client.call('search', [worker, bnData, evalData, rest],
       (ev, i, logs) => { void emit(ev, i, logs as unknown as SearchCandidate); }), signal);
   }
 
@@ -299,14 +300,14 @@ export class Model {
   async evaluate(x: Float32Array, y: ArrayLike<number>): Promise<{ loss: number; acc: number; count: number }> {
     this.check();
     if ('core' in this.impl) return this.impl.core.evaluate(x, y);
-    return this.impl.client.call<{ loss: number; acc: number; count: number }>('evaluate', [this.impl.worker, x, y]).promise;
+    return this.impl.client.call('evaluate', [this.impl.worker, x, y]).promise;
   }
 
   /** Class probabilities, `n * numClasses` values, for images `x` of shape `[n, c, h, w]`. */
   async predict(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
     this.check();
     if ('core' in this.impl) return this.impl.core.predict(x, shape);
-    return this.impl.client.call<Float32Array>('predict', [this.impl.worker, x, shape]).promise;
+    return this.impl.client.call('predict', [this.impl.worker, x, shape]).promise;
   }
 
   /**
@@ -316,7 +317,7 @@ export class Model {
   async exportModel(): Promise<{ json: string; safetensors: Uint8Array }> {
     this.check();
     if ('core' in this.impl) return this.impl.core.exportModel();
-    return this.impl.client.call<{ json: string; safetensors: Uint8Array }>('exportModel', [this.impl.worker]).promise;
+    return this.impl.client.call('exportModel', [this.impl.worker]).promise;
   }
 
   /** Frees the model's memory. Further calls reject with `DISPOSED`. */
@@ -371,9 +372,8 @@ export async function createModel(config: ModelConfig, options: TrainOptions = {
   if (c) {
     if (helpers.length > 0 && (options.microBatches ?? 1) !== 1) throw onePartPerWorker(options.microBatches, helpers.length + 1);
     // Every worker of a group builds the same replica (same config, same seed).
-    type Created = { handle: number; backend: string; numParams: number; gradientLength: number };
     const all = [c, ...helpers];
-    const made = await Promise.allSettled(all.map((w) => w.call<Created>('create', [config, options]).promise));
+    const made = await Promise.allSettled(all.map((w) => w.call('create', [config, options]).promise));
     const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
     if (failed) {
       made.forEach((m, k) => { if (m.status === 'fulfilled') void all[k].call('dispose', [m.value.handle]).promise.catch(() => undefined); });
