@@ -1,7 +1,8 @@
 //! Operators of multiplication-free networks: reference implementations built from burn
 //! tensor ops (autodiff for free), the oracles every fast kernel is tested against, and the
 //! fast CPU kernels: the fused adder ([`fused`]), BatchNorm + activation ([`bn_act`]), the
-//! depthwise and pointwise convolutions ([`conv`]) and the power-of-two rounding ([`pot`]).
+//! depthwise and pointwise convolutions ([`conv`]), the power-of-two rounding ([`pot`]) and the
+//! optimiser's updates ([`step`]).
 
 mod adder;
 pub mod bn_act;
@@ -9,6 +10,7 @@ pub mod conv;
 pub mod fused;
 pub mod pot;
 mod shift;
+pub mod step;
 
 pub use adder::{ADDER_CHUNK_ELEMS, Conv2dGeometry, adaptive_grad_scale, adder_conv2d, adder_conv2d_reference, adder_linear};
 pub use shift::{
@@ -45,4 +47,5 @@ pub fn set_kernels(k: Kernels) {
     bn_act::set_fused(k != Kernels::Burn);
     conv::set_fast(k == Kernels::All);
     pot::set_fused(k == Kernels::All);
+    step::set_fused(k == Kernels::All);
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::nn::DynBn;
 use crate::ops::adaptive_grad_scale;
 use burn::module::{Module, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use optim::{ParamOptimizer, Rule};
@@ -185,17 +185,13 @@ pub(crate) fn loss_and_correct(
     (loss, correct)
 }
 
-/// The per-parameter rule of `config`: Adam, or SGD with Nesterov momentum; weight decay.
+/// The per-parameter rule of `config`: Adam (burn's defaults), or SGD with Nesterov momentum;
+/// weight decay.
 pub(crate) fn make_rule(config: &TrainConfig) -> Rule {
-    let wd = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay));
+    let weight_decay = config.weight_decay;
     match config.optimizer {
-        OptimizerKind::Adam => Rule::Adam(AdamConfig::new().with_weight_decay(wd).build()),
-        OptimizerKind::Sgd => Rule::Sgd(
-            SgdConfig::new()
-                .with_weight_decay(wd)
-                .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
-                .build(),
-        ),
+        OptimizerKind::Adam => Rule::Adam { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5, weight_decay },
+        OptimizerKind::Sgd => Rule::Sgd { momentum: config.momentum, dampening: 0.0, nesterov: true, weight_decay },
     }
 }
 

@@ -1,57 +1,55 @@
-//! The optimiser of a [`super::Trainer`]: burn's per-parameter Adam and SGD
-//! ([`burn::optim::Optimizer`]) applied over a module, as burn's `ModuleOptimizer` applies them
-//! (same calls, same values), with the per-parameter states kept here.
+//! The optimiser of a [`super::Trainer`]: Adam, or SGD with (Nesterov) momentum, with weight
+//! decay, applied to every parameter that has a gradient, with the same values as burn's
+//! `Adam` / `Sgd` under `ModuleOptimizer` (bit for bit: the test below), one pass per parameter
+//! on the CPU ([`crate::ops::step`]).
 //!
-//! Kept here so that a checkpoint restores the states on the model's own device: burn's
-//! `ModuleOptimizer` rebuilds them on the default device, which in the wasm build is the WebGPU
-//! one, uninitialised (a panic) when the model trains on the wasm CPU backend.
+//! The states are kept here, flat (`[n]` per parameter), so that a checkpoint writes and
+//! restores them on the model's own device: burn's `ModuleOptimizer` rebuilds them on the default
+//! device, which in the wasm build is the WebGPU one, uninitialised (a panic) when the model
+//! trains on the wasm CPU backend.
 //!
-//! Saved states ([`ParamOptimizer::to_bytes`]): `u64` LE length of a JSON header (`ranks` per
-//! parameter id, `scalars`, and per tensor its `name` and `shape`), the header, then every
-//! tensor's f32 values (LE) in header order.
+//! Saved states ([`ParamOptimizer::to_bytes`]): `u64` LE length of a JSON header (per parameter
+//! id, in increasing order: its step count and its values per state tensor), the header, then
+//! the state tensors' f32 values (LE) in header order.
 
 use crate::error::{Error, Result};
+use crate::ops::step::{AdamStep, SgdStep, adam, sgd};
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::optim::{Adam, GradientsParams, Optimizer, RecordState, Sgd, StateSink, StateSource};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 
-/// The per-parameter rule.
-#[derive(Clone)]
+/// The per-parameter rule and its constants (burn's defaults for Adam: β1 0.9, β2 0.999,
+/// ε 1e-5).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Rule {
-    Adam(Adam),
-    Sgd(Sgd),
+    Adam { beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32 },
+    Sgd { momentum: f64, dampening: f64, nesterov: bool, weight_decay: f32 },
 }
 
-/// A parameter's state: `<rule as Optimizer>::State<rank>`, type-erased.
-type State = Arc<dyn Any + Send + Sync>;
+impl Rule {
+    /// State tensors per parameter: Adam's two moments, SGD's velocity.
+    fn tensors(&self) -> usize {
+        match self {
+            Rule::Adam { .. } => 2,
+            Rule::Sgd { .. } => 1,
+        }
+    }
+}
+
+/// One parameter's state: the steps taken and the flat state tensors ([`Rule::tensors`]).
+#[derive(Clone)]
+struct State {
+    time: i32,
+    tensors: Vec<Tensor<1>>,
+}
 
 /// Applies a [`Rule`] to every parameter of a module that has a gradient.
 #[derive(Clone)]
 pub(crate) struct ParamOptimizer {
     rule: Rule,
-    /// Per parameter: the rank of its tensor and its state.
-    states: HashMap<ParamId, (usize, State)>,
-}
-
-/// Calls `$f::<O, D>(...)` with the rule's optimiser type and the const rank `$rank` (1 to 4).
-macro_rules! with_rule_rank {
-    ($rule:expr, $rank:expr, $f:ident, $($arg:expr),*) => {
-        match ($rule, $rank) {
-            (Rule::Adam(o), 1) => $f::<Adam, 1>(o, $($arg),*),
-            (Rule::Adam(o), 2) => $f::<Adam, 2>(o, $($arg),*),
-            (Rule::Adam(o), 3) => $f::<Adam, 3>(o, $($arg),*),
-            (Rule::Adam(o), 4) => $f::<Adam, 4>(o, $($arg),*),
-            (Rule::Sgd(o), 1) => $f::<Sgd, 1>(o, $($arg),*),
-            (Rule::Sgd(o), 2) => $f::<Sgd, 2>(o, $($arg),*),
-            (Rule::Sgd(o), 3) => $f::<Sgd, 3>(o, $($arg),*),
-            (Rule::Sgd(o), 4) => $f::<Sgd, 4>(o, $($arg),*),
-            (_, r) => Err(Error::Config(format!("optimiser state of a rank-{r} parameter (ranks 1 to 4 are trained)"))),
-        }
-    };
+    states: HashMap<ParamId, State>,
 }
 
 impl ParamOptimizer {
@@ -61,35 +59,28 @@ impl ParamOptimizer {
 
     /// One update of `module` with `grads` at learning rate `lr`.
     pub(crate) fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
-        module.map(&mut Stepper { rule: &self.rule, states: &mut self.states, grads: &mut grads, lr })
+        module.map(&mut Stepper { rule: self.rule, states: &mut self.states, grads: &mut grads, lr })
     }
 
     /// The states as bytes (see the module comment). Reads tensors back synchronously.
     ///
     /// # Errors
-    /// [`Error::Backend`] when a state tensor is not f32 or cannot be read.
+    /// [`Error::Backend`] when a state tensor cannot be read as f32.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut sink = StateSink::default();
-        let mut ranks = BTreeMap::new();
         let mut ids: Vec<_> = self.states.keys().copied().collect();
         ids.sort_by_key(|id| id.val());
+        let (mut params, mut values) = (Vec::new(), Vec::new());
         for id in ids {
-            let (rank, state) = &self.states[&id];
-            ranks.insert(id.val(), *rank);
-            with_rule_rank!(&self.rule, *rank, flatten, state, &id.val().to_string(), &mut sink)?;
+            let state = &self.states[&id];
+            let mut lens = Vec::new();
+            for t in &state.tensors {
+                let v = t.to_data().try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state of {}: {e:?}", id.val())))?;
+                lens.push(v.len());
+                values.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+            }
+            params.push(SavedParam { id: id.val(), time: state.time, lens });
         }
-        let mut tensors = Vec::with_capacity(sink.tensors.len());
-        let mut values = Vec::new();
-        for (name, data) in sink.tensors {
-            let shape = data.shape().to_vec();
-            let v = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state {name}: {e:?}")))?;
-            values.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-            tensors.push(SavedTensor { name, shape });
-        }
-        let scalars: BTreeMap<_, _> = sink.scalars.into_iter().collect();
-        let scalars = serde_json::to_value(&scalars).map_err(|e| Error::Backend(format!("optimiser scalars: {e}")))?;
-        let header =
-            serde_json::to_vec(&Header { ranks, scalars, tensors }).map_err(|e| Error::Backend(format!("optimiser header: {e}")))?;
+        let header = serde_json::to_vec(&Header { params }).map_err(|e| Error::Backend(format!("optimiser header: {e}")))?;
         let mut out = (header.len() as u64).to_le_bytes().to_vec();
         out.extend(header);
         out.extend(values);
@@ -110,28 +101,27 @@ impl ParamOptimizer {
             .filter(|&e| e <= bytes.len())
             .ok_or_else(|| bad("truncated header".into()))?;
         let header: Header = serde_json::from_slice(&bytes[8..end]).map_err(|e| bad(format!("header: {e}")))?;
-        let scalars = serde_json::from_value(header.scalars).map_err(|e| bad(format!("scalars: {e}")))?;
-        let mut src = StateSource::new(scalars);
         let mut at = end;
-        for t in header.tensors {
-            let len =
-                t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(format!("{}: shape overflows", t.name)))?;
-            let stop = len
-                .checked_mul(4)
-                .and_then(|b| b.checked_add(at))
-                .filter(|&s| s <= bytes.len())
-                .ok_or_else(|| bad(format!("{}: truncated values", t.name)))?;
-            let v: Vec<f32> = bytes[at..stop].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-            at = stop;
-            src.insert_tensor(t.name, TensorData::new(v, t.shape));
+        let mut states = HashMap::new();
+        for p in header.params {
+            if p.lens.len() != rule.tensors() || p.time < 1 {
+                return Err(bad(format!("parameter {}: {} tensors at step {}, not this optimiser's", p.id, p.lens.len(), p.time)));
+            }
+            let mut tensors = Vec::new();
+            for len in p.lens {
+                let stop = len
+                    .checked_mul(4)
+                    .and_then(|b| b.checked_add(at))
+                    .filter(|&s| s <= bytes.len())
+                    .ok_or_else(|| bad(format!("parameter {}: truncated values", p.id)))?;
+                let v: Vec<f32> = bytes[at..stop].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+                at = stop;
+                tensors.push(Tensor::<1>::from_data(TensorData::new(v, [len]), device));
+            }
+            states.insert(ParamId::from(p.id), State { time: p.time, tensors });
         }
         if at != bytes.len() {
             return Err(bad(format!("{} bytes after the last tensor", bytes.len() - at)));
-        }
-        let mut states = HashMap::new();
-        for (id, rank) in header.ranks {
-            let state = with_rule_rank!(&rule, rank, unflatten, &id.to_string(), &mut src, device)?;
-            states.insert(ParamId::from(id), (rank, state));
         }
         Ok(Self { rule, states })
     }
@@ -139,50 +129,54 @@ impl ParamOptimizer {
 
 #[derive(Serialize, Deserialize)]
 struct Header {
-    ranks: BTreeMap<u64, usize>,
-    scalars: serde_json::Value,
-    tensors: Vec<SavedTensor>,
+    params: Vec<SavedParam>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct SavedTensor {
-    name: String,
-    shape: Vec<usize>,
+struct SavedParam {
+    id: u64,
+    time: i32,
+    /// Values of each state tensor.
+    lens: Vec<usize>,
 }
 
-fn flatten<O: Optimizer, const D: usize>(_: &O, state: &State, prefix: &str, sink: &mut StateSink) -> Result<()> {
-    let s = state.downcast_ref::<O::State<D>>().ok_or_else(|| Error::Backend(format!("optimiser state {prefix}: not of rank {D}")))?;
-    s.state_flatten(prefix, sink);
-    Ok(())
-}
-
-fn unflatten<O: Optimizer, const D: usize>(_: &O, prefix: &str, src: &mut StateSource, device: &Device) -> Result<State> {
-    let s = O::State::<D>::state_unflatten(prefix, src, device)
-        .ok_or_else(|| Error::Config(format!("checkpoint: optimiser state of parameter {prefix} is incomplete")))?;
-    Ok(Arc::new(s))
-}
-
-/// One parameter's update, as `ModuleOptimizer` makes it: the state moved to the gradient's
-/// device, then the rule's step on the parameter's inner (non-autodiff) tensor.
-fn step_one<O: Optimizer, const D: usize>(
-    o: &O,
-    lr: f64,
-    tensor: Tensor<D>,
-    grad: Tensor<D>,
-    state: Option<State>,
-) -> (Tensor<D>, Option<State>) {
-    let device = grad.device();
-    let state = state.map(|s| {
-        let s = s.downcast::<O::State<D>>().expect("a parameter keeps its rank and rule");
-        O::to_device(Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone()), &device)
-    });
-    let (t, s) = o.step(lr, tensor, grad, state);
-    (t, s.map(|s| Arc::new(s) as State))
+/// One parameter's update (flat `p` and `g`): the new parameter and state. A restored state
+/// whose size does not fit the parameter starts again (as burn drops a state it cannot use).
+fn update(rule: Rule, lr: f64, p: Tensor<1>, g: Tensor<1>, old: Option<State>) -> (Tensor<1>, State) {
+    let n = p.dims()[0];
+    let device = g.device();
+    let old = old.filter(|s| s.tensors.iter().all(|t| t.dims()[0] == n));
+    let time = old.as_ref().map_or(1, |s| s.time + 1);
+    let mut prev = old.map(|s| s.tensors).unwrap_or_default().into_iter().map(|t| t.to_device(&device));
+    // Not read on a first step: any tensor of the right size.
+    let mut next = || prev.next().unwrap_or_else(|| p.clone());
+    match rule {
+        Rule::Adam { beta_1, beta_2, epsilon, weight_decay } => {
+            let c = AdamStep { lr: lr as f32, beta_1, beta_2, epsilon, weight_decay, time };
+            let (m1, m2) = (next(), next());
+            let (p, m1, m2) = adam(p, g, m1, m2, c);
+            (p, State { time, tensors: vec![m1, m2] })
+        }
+        Rule::Sgd { momentum, dampening, nesterov, weight_decay } => {
+            // burn multiplies by these f64 values converted to f32, `1 − dampening` computed in f64.
+            let c = SgdStep {
+                lr: lr as f32,
+                momentum: momentum as f32,
+                grad_factor: (1.0 - dampening) as f32,
+                nesterov,
+                weight_decay,
+                first: time == 1,
+            };
+            let v = next();
+            let (p, v) = sgd(p, g, v, c);
+            (p, State { time, tensors: vec![v] })
+        }
+    }
 }
 
 struct Stepper<'a> {
-    rule: &'a Rule,
-    states: &'a mut HashMap<ParamId, (usize, State)>,
+    rule: Rule,
+    states: &'a mut HashMap<ParamId, State>,
     grads: &'a mut GradientsParams,
     lr: f64,
 }
@@ -196,15 +190,11 @@ impl ModuleMapper for Stepper<'_> {
         let (require_grad, checkpointing) = (tensor.is_require_grad(), tensor.gradient_checkpointing_strategy());
         let device = grad.device();
         let tensor = if tensor.device() != device { tensor.to_device(&device) } else { tensor };
-        let old = self.states.remove(&id).map(|(_, s)| s);
-        let (t, state) = match self.rule {
-            Rule::Adam(o) => step_one::<Adam, D>(o, self.lr, tensor.inner(), grad, old),
-            Rule::Sgd(o) => step_one::<Sgd, D>(o, self.lr, tensor.inner(), grad, old),
-        };
-        if let Some(s) = state {
-            self.states.insert(id, (D, s));
-        }
-        let mut p = Tensor::from_inner(t);
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let (p, state) = update(self.rule, self.lr, tensor.inner().reshape([n]), grad.reshape([n]), self.states.remove(&id));
+        self.states.insert(id, state);
+        let mut p = Tensor::from_inner(p.reshape(shape));
         if let Some(strategy) = checkpointing {
             p = p.with_gradient_checkpointing_strategy(strategy);
         }
@@ -237,9 +227,18 @@ mod tests {
     }
 
     /// The same parameters, bit for bit, as burn's `ModuleOptimizer` after each of 4 steps, for
-    /// Adam and Nesterov SGD with weight decay; and after the states go through bytes midway.
+    /// Adam and Nesterov SGD with weight decay, with the one-pass kernels and with their tensor-op
+    /// form (WebGPU's); and after the states go through bytes midway.
     #[test]
     fn steps_like_burns_module_optimizer_and_round_trips() {
+        for fused in [true, false] {
+            crate::ops::step::set_fused(fused);
+            steps_like_burn();
+        }
+        crate::ops::step::set_fused(true);
+    }
+
+    fn steps_like_burn() {
         let device = Device::flex().autodiff();
         let cfg = MfCnnConfig { conv: ConvKind::Shift, input_shape: [1, 12, 12], widths: vec![4, 8], ..Default::default() };
         let start = cfg.init(&device).unwrap().into_record();
@@ -255,17 +254,18 @@ mod tests {
             nesterov: true,
         }));
         let adam = AdamConfig::new().with_weight_decay(wd);
-        let cases: [(&str, Rule, ModuleOptimizer); 2] =
-            [("adam", Rule::Adam(adam.build()), adam.init()), ("sgd", Rule::Sgd(sgd.build()), sgd.init())];
+        let ours_adam = Rule::Adam { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5, weight_decay: 1e-3 };
+        let ours_sgd = Rule::Sgd { momentum: 0.9, dampening: 0.0, nesterov: true, weight_decay: 1e-3 };
+        let cases: [(&str, Rule, ModuleOptimizer); 2] = [("adam", ours_adam, adam.init()), ("sgd", ours_sgd, sgd.init())];
         for (name, rule, mut theirs) in cases {
             let (mut a, mut b) = (copy(), copy());
             let before = outputs(&a, &x);
-            let mut ours = ParamOptimizer::new(rule.clone());
+            let mut ours = ParamOptimizer::new(rule);
             for step in 0..4 {
                 if step == 2 {
                     let bytes = ours.to_bytes().unwrap();
-                    ours = ParamOptimizer::from_bytes(rule.clone(), &bytes, &device.clone().inner()).unwrap();
-                    assert!(ParamOptimizer::from_bytes(rule.clone(), &bytes[..bytes.len() - 1], &device).is_err(), "{name}: truncated");
+                    ours = ParamOptimizer::from_bytes(rule, &bytes, &device.clone().inner()).unwrap();
+                    assert!(ParamOptimizer::from_bytes(rule, &bytes[..bytes.len() - 1], &device).is_err(), "{name}: truncated");
                 }
                 let (ga, gb) = (grads(&a, &x), grads(&b, &x));
                 a = ours.step(0.05, a, ga);
