@@ -109,6 +109,52 @@ const failures = await withDemoPage('backend=wasm', 300_000, async (page, errors
   });
 }, ['ready', 'error']);
 
+// WebGPU (SwiftShader here): checkpoints read back asynchronously; a fit stopped after 5 batches
+// resumes from its last checkpoint with the uninterrupted fit's losses, and the same checkpoint
+// loads on the wasm backend and trains there.
+const gpu = await withDemoPage('backend=wasm', 300_000, async (page, errors) => {
+  const r = await page.evaluate(async ({ config, n, loadSrc }) => {
+    const sdk = await import('./pkg/index.js');
+    const url = 'indexeddb://e2e-persist-webgpu';
+    const rt = await sdk.init({ backend: 'webgpu', threads: 1 });
+    const { x, y } = await (0, eval)(loadSrc)(n);
+    const opts = { epochs: 2, batchSize: 32, optimizer: 'sgd', learningRate: 0.05, resetBn: 0 };
+    const run = async (model, extra, stopAt = Infinity) => {
+      const losses = [], ctl = new AbortController();
+      const out = await model.fit(x, y, { ...opts, ...extra, signal: ctl.signal, callbacks: { onBatchEnd: (_, l) => { losses.push(l.loss); if (losses.length === stopAt) ctl.abort(); } } })
+        .then(() => 'done', (e) => e.code);
+      return { losses, out };
+    };
+    const straight = await run(await sdk.createModel(config, { seed: 7 }), {});
+    const first = await sdk.createModel(config, { seed: 7 });
+    const cut = await run(first, { checkpointEvery: 2, checkpointUrl: url }, 5);
+    first.dispose();
+    const listed = (await sdk.listModels()).find((m) => m.url === url);
+    const resumed = await run(await sdk.loadModel(url), { resume: true });
+    await sdk.init({ backend: 'wasm', threads: 1 });
+    const onWasm = await run(await sdk.loadModel(url), { resume: true });
+    await sdk.removeModel(url);
+    return { backend: rt.backend, straight: straight.losses, cut, listed, resumed, onWasm };
+  }, { config, n: 128, loadSrc: loadData.toString() });
+  const perEpoch = r.straight.length / 2;
+  const from = r.listed ? r.listed.position.epoch * perEpoch + r.listed.position.batch : -1;
+  const rel = (a, b) => Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]) / Math.max(Math.abs(b[i]), 1e-12)));
+  const relGpu = rel(r.resumed.losses, r.straight.slice(from));
+  const relWasm = rel(r.onWasm.losses, r.straight.slice(from));
+  console.log(`e2e-persist WebGPU (${r.backend}): stopped after ${r.cut.losses.length} batches, resumed from batch ${from}; `
+    + `max relative loss difference ${relGpu.toExponential(2)} resumed on WebGPU, ${relWasm.toExponential(2)} resumed on wasm`);
+  return [
+    [r.backend === 'webgpu', `backend ${r.backend}`],
+    // The worker may train a batch or two past the stop before it reads it.
+    [r.cut.out === 'ABORTED' && from >= 4 && from % 2 === 0 && from < r.straight.length, `stopped fit: ${r.cut.out}, checkpoint at batch ${from}`],
+    [r.resumed.out === 'done' && r.resumed.losses.length === r.straight.length - from, `resumed on WebGPU: ${r.resumed.out}, ${r.resumed.losses.length} batches`],
+    [relGpu <= 1e-4, `resumed on WebGPU: losses differ by ${relGpu} relative`],
+    [r.onWasm.out === 'done' && relWasm <= 1e-2, `resumed on wasm: ${r.onWasm.out}, losses differ by ${relWasm} relative`],
+    [errors.length === 0, `page errors: ${errors.join(' | ')}`],
+  ].filter(([ok]) => !ok).map(([, msg]) => msg);
+}, ['ready', 'error']);
+failures.push(...gpu);
+
 for (const msg of failures) console.error(`e2e-persist FAILED: ${msg}`);
 console.log(`e2e-persist: ${failures.length ? 'FAILED' : 'passed'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 process.exit(failures.length ? 1 : 0);

@@ -64,12 +64,18 @@ fn checkpoint_round_trip() {
     let mut b = Trainer::new(copy(), 10, tc.clone()).unwrap();
     block_on(b.fit_epoch(&train, 0, &mut |_| true)).unwrap();
     let ckpt = b.checkpoint(&cfg_json, 1).unwrap();
+    // The asynchronous path (WebGPU's: readbacks into a copy on the CPU) resumes the same way.
+    let via_copy = block_on(b.checkpoint_via_copy(&cfg_json, 1, |d| cfg.init(d))).unwrap();
     drop(b);
+    for (what, bytes) in [("checkpoint", &ckpt), ("checkpoint via a CPU copy", &via_copy)] {
+        let mut c = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
+        let next = c.restore(bytes, &cfg_json).unwrap();
+        assert_eq!((next, c.step()), (1, 6));
+        block_on(c.fit_epoch(&train, next, &mut |_| true)).unwrap();
+        assert_eq!(logits(c.model()), straight, "{what}: resumed training is bit-identical");
+    }
     let mut c = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();
-    let next = c.restore(&ckpt, &cfg_json).unwrap();
-    assert_eq!((next, c.step()), (1, 6));
-    block_on(c.fit_epoch(&train, next, &mut |_| true)).unwrap();
-    assert_eq!(logits(c.model()), straight, "resumed training is bit-identical");
+    c.restore(&ckpt, &cfg_json).unwrap();
     assert_eq!((c.config().crop_padding, c.config().horizontal_flip), (2, true));
     drop(c);
     // The same 2 epochs without crop / flip end elsewhere: the augmentation was applied.

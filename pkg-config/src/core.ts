@@ -230,7 +230,7 @@ export class CoreModel {
 
   /** Writes the training state to `url` (persist.ts) with the fit position `position`. */
   private async saveWith(s: Session, url: string, position: FitPosition | null): Promise<void> {
-    const bytes = s.checkpoint();
+    const bytes = await s.checkpoint();
     const meta: SavedMeta = {
       format: 'shiftaddaug-model', version: 1, config: this.config, options: this.options, position,
       step: s.step(), savedAt: new Date().toISOString(), bytes: bytes.length,
@@ -268,19 +268,12 @@ export class CoreModel {
   fit(x: unknown, y: unknown, opts: FitOptions, emit: Emit, isAborted: () => boolean, start: FitPosition | null = null): Promise<History> {
     return this.exclusive(async (s) => {
       loopOptions(opts);
-      if (opts.checkpointEvery !== undefined) this.checkCheckpoints(s);
       const val = this.prepareOn(s, x, y, opts);
       const url = opts.checkpointUrl ?? '';
       return runFit(sessionTarget(s, val, (p) => this.saveWith(s, url, p)), opts, !!val, emit, isAborted, start);
     });
   }
 
-  /** `INVALID_CONFIG` before training when checkpoints cannot be taken here. */
-  private checkCheckpoints(s: Session): void {
-    if (s.backend === 'webgpu') {
-      throw new ShiftAddAugError('INVALID_CONFIG', "checkpointEvery: checkpoints are taken on the wasm backend only (init({ backend: 'wasm' })); on WebGPU they are not implemented yet");
-    }
-  }
 
   /** Applies the fit options and sets the training data; the validation data, checked. */
   private prepareOn(s: Session, x: unknown, y: unknown, opts: FitOptions): [Float32Array, Int32Array] | null {

@@ -248,8 +248,8 @@ export class Model {
    * Saves the training state, as TensorFlow.js' `model.save` does: parameters and BatchNorm
    * statistics, optimiser state, step, model and training configs, to `'indexeddb://name'`
    * (browser) or a file path / `file://` URL (Node); {@link loadModel} gets it back and training
-   * continues as if uninterrupted. Replaces what was saved there. The wasm backend only
-   * (`INVALID_CONFIG` on WebGPU); `IO_ERROR` when the storage refuses the write.
+   * continues as if uninterrupted. Replaces what was saved there; `IO_ERROR` when the storage
+   * refuses the write. A state saved on one backend loads on the other.
    */
   async save(url: string): Promise<void> {
     this.check();

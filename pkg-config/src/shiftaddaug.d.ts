@@ -26,7 +26,7 @@ export class Session {
   applyGradients(gradients: Float32Array, present: Uint8Array): void;
   searchBegin(options: unknown, bnX: Float32Array, bnY: Int32Array, evalX: Float32Array, evalY: Int32Array): { genes: number; architectures: number };
   searchNext(stop: boolean): Promise<unknown>;
-  checkpoint(): Uint8Array;
+  checkpoint(): Promise<Uint8Array>;
   restore(bytes: Uint8Array): void;
   step(): number;
   resumeEpoch(epoch: number, batch: number): number;

@@ -260,7 +260,7 @@ export interface FitOptions extends TrainOptions {
    * Save the training state every this many batches to {@link FitOptions.checkpointUrl} (as
    * {@link Model.save} does, with the fit's position), so that a reload or a crash loses at
    * most that many batches: {@link loadModel} then `fit({ resume: true })` continue from it.
-   * The wasm backend only (`INVALID_CONFIG` on WebGPU).
+   * On WebGPU each save reads the state back asynchronously (a pause of the fit).
    */
   checkpointEvery?: number;
   /** Where {@link FitOptions.checkpointEvery} saves: `'indexeddb://name'` (browser) or a file path or `file://` URL (Node). */

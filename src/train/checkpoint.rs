@@ -8,8 +8,9 @@
 //! epoch, per-step augmentation sampling is seeded per step, and the optimiser state is kept.
 //! Bit-exact needs a deterministic schedule (one thread, as the test runs): Flex's
 //! multi-threaded reductions may round differently from run to run, interrupted or not.
-//! Taking a record reads tensors back synchronously, so checkpoints are taken on the Flex
-//! backend (native and the browser's wasm backend), never on WebGPU (the SDK refuses there).
+//! [`Trainer::checkpoint`] reads tensors back synchronously (the Flex backend: native and the
+//! browser's wasm backend); [`Trainer::checkpoint_async`] reads them asynchronously into a copy
+//! on the CPU, for WebGPU. Both write the same bytes.
 //!
 //! The header carries an FNV-1a 64 checksum of the two records (absent in files written before
 //! it, which still load): a damaged file is refused before burn's record readers see it, which
@@ -17,7 +18,8 @@
 
 use super::{ImageClassifier, TrainConfig, Trainer};
 use crate::error::{Error, Result};
-use burn::tensor::Bytes;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"SAACKPT2";
@@ -63,8 +65,63 @@ impl<M: ImageClassifier> Trainer<M> {
     /// # Errors
     /// [`Error::Backend`] when a record cannot be written.
     pub fn checkpoint(&self, model_config: &str, next_epoch: usize) -> Result<Vec<u8>> {
-        let model = self.model().clone().into_record().into_bytes().map_err(|e| Error::Backend(format!("model record: {e:?}")))?;
+        let model = record_bytes(self.model().clone())?;
         let optim = self.optim.to_bytes()?;
+        self.assemble(model_config, next_epoch, &model, &optim)
+    }
+
+    /// [`checkpoint`](Self::checkpoint) with asynchronous readbacks only, so that it runs on
+    /// WebGPU: every float tensor of the model (parameters and BatchNorm statistics) is read back
+    /// and written into `cpu_copy` (a model of the same config on the CPU, e.g. `config.init`),
+    /// whose record is taken with the trained model's parameter ids; the optimiser's states are
+    /// read back likewise. On Flex it is [`checkpoint`](Self::checkpoint).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a readback fails or `cpu_copy` does not have the model's shapes.
+    pub async fn checkpoint_async(
+        &self,
+        model_config: &str,
+        next_epoch: usize,
+        cpu_copy: impl FnOnce(&Device) -> Result<M>,
+    ) -> Result<Vec<u8>> {
+        if matches!(self.device.clone().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_)) {
+            return self.checkpoint(model_config, next_epoch);
+        }
+        self.checkpoint_via_copy(model_config, next_epoch, cpu_copy).await
+    }
+
+    /// The WebGPU path of [`checkpoint_async`](Self::checkpoint_async) on any device (tests
+    /// run it on the CPU).
+    ///
+    /// # Errors
+    /// As [`checkpoint_async`](Self::checkpoint_async).
+    #[doc(hidden)]
+    pub async fn checkpoint_via_copy(
+        &self,
+        model_config: &str,
+        next_epoch: usize,
+        cpu_copy: impl FnOnce(&Device) -> Result<M>,
+    ) -> Result<Vec<u8>> {
+        let mut gather = Gather(Vec::new());
+        self.model().visit(&mut gather);
+        let mut values = Vec::with_capacity(gather.0.len());
+        for (id, dims, t) in gather.0 {
+            let v = t.into_data_async().await.map_err(|e| Error::Backend(format!("readback: {e:?}")))?;
+            values.push((id, dims, v));
+        }
+        let copy = cpu_copy(&Device::flex())?;
+        let mut fill = Fill { values: values.into_iter(), error: None };
+        let copy = copy.map(&mut fill);
+        if let Some(e) = fill.error.or_else(|| fill.values.next().map(|_| "the copy has fewer tensors than the model".to_string())) {
+            return Err(Error::Backend(format!("checkpoint copy: {e}")));
+        }
+        let model = record_bytes(copy)?;
+        let optim = self.optim.to_bytes_async().await?;
+        self.assemble(model_config, next_epoch, &model, &optim)
+    }
+
+    /// The checkpoint file of the two records.
+    fn assemble(&self, model_config: &str, next_epoch: usize, model: &[u8], optim: &[u8]) -> Result<Vec<u8>> {
         let header = CheckpointHeader {
             model_config: model_config.to_string(),
             train_config: self.config.clone(),
@@ -72,14 +129,14 @@ impl<M: ImageClassifier> Trainer<M> {
             next_epoch,
             model_len: model.len(),
             optim_len: optim.len(),
-            checksum: Some(fnv1a64(&[&model, &optim])),
+            checksum: Some(fnv1a64(&[model, optim])),
         };
         let h = serde_json::to_vec(&header).map_err(|e| Error::Backend(format!("checkpoint header: {e}")))?;
         let mut out = MAGIC.to_vec();
         out.extend((h.len() as u64).to_le_bytes());
         out.extend(h);
-        out.extend(model.iter());
-        out.extend(optim.iter());
+        out.extend(model);
+        out.extend(optim);
         Ok(out)
     }
 
@@ -129,6 +186,48 @@ impl<M: ImageClassifier> Trainer<M> {
         self.config = header.train_config;
         self.step = header.step;
         Ok(header.next_epoch)
+    }
+}
+
+/// The model's record as bytes (reads its tensors synchronously).
+fn record_bytes<M: Module>(model: M) -> Result<Vec<u8>> {
+    Ok(model.into_record().into_bytes().map_err(|e| Error::Backend(format!("model record: {e:?}")))?.to_vec())
+}
+
+/// Every float tensor of a module in visit order: its id, shape and flat values (a copy).
+struct Gather(Vec<(ParamId, Vec<usize>, Tensor<1>)>);
+
+impl ModuleVisitor for Gather {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let dims = t.dims().to_vec();
+        let n = dims.iter().product::<usize>();
+        self.0.push((param.id, dims, t.inner().reshape([n])));
+    }
+}
+
+/// Writes gathered values, in visit order, into a module of the same structure, with the
+/// gathered ids.
+struct Fill<I: Iterator<Item = (ParamId, Vec<usize>, TensorData)>> {
+    values: I,
+    error: Option<String>,
+}
+
+impl<I: Iterator<Item = (ParamId, Vec<usize>, TensorData)>> ModuleMapper for Fill<I> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (own_id, tensor, mapper) = param.consume();
+        let device = tensor.device();
+        match self.values.next() {
+            Some((id, dims, data)) if dims == tensor.dims() => {
+                let t = Tensor::<1>::from_data(data, &device).reshape::<D, _>(tensor.dims());
+                Param::from_mapped_value(id, t, mapper)
+            }
+            other => {
+                self.error
+                    .get_or_insert_with(|| format!("a tensor of shape {:?} where the model has {:?}", tensor.dims(), other.map(|o| o.1)));
+                Param::from_mapped_value(own_id, tensor, mapper)
+            }
+        }
     }
 }
 

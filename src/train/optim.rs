@@ -80,6 +80,32 @@ impl ParamOptimizer {
             }
             params.push(SavedParam { id: id.val(), time: state.time, lens });
         }
+        Self::encode(params, values)
+    }
+
+    /// [`to_bytes`](Self::to_bytes) with asynchronous readbacks (for WebGPU).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a readback fails.
+    pub(crate) async fn to_bytes_async(&self) -> Result<Vec<u8>> {
+        let mut ids: Vec<_> = self.states.keys().copied().collect();
+        ids.sort_by_key(|id| id.val());
+        let (mut params, mut values) = (Vec::new(), Vec::new());
+        for id in ids {
+            let state = &self.states[&id];
+            let mut lens = Vec::new();
+            for t in &state.tensors {
+                let data = t.clone().into_data_async().await.map_err(|e| Error::Backend(format!("readback: {e:?}")))?;
+                let v = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state of {}: {e:?}", id.val())))?;
+                lens.push(v.len());
+                values.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+            }
+            params.push(SavedParam { id: id.val(), time: state.time, lens });
+        }
+        Self::encode(params, values)
+    }
+
+    fn encode(params: Vec<SavedParam>, values: Vec<u8>) -> Result<Vec<u8>> {
         let header = serde_json::to_vec(&Header { params }).map_err(|e| Error::Backend(format!("optimiser header: {e}")))?;
         let mut out = (header.len() as u64).to_le_bytes().to_vec();
         out.extend(header);

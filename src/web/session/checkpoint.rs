@@ -8,6 +8,7 @@ use crate::aug::AugNetConfig;
 use crate::error::{Error, Result};
 use crate::train::checkpoint::read_header;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 /// JSON of the model config a checkpoint of `net` records (a zoo model's includes its
 /// augmentation options as they stand).
@@ -46,20 +47,35 @@ fn restore_into(net: &mut Net, bytes: &[u8]) -> Result<()> {
 
 #[wasm_bindgen]
 impl Session {
-    /// The training state as checkpoint bytes: parameters and BatchNorm statistics, optimiser
-    /// state, step, training config and model config (the epoch order and the crops and flips
-    /// are seeded by epoch and batch, so nothing else is needed to continue). Throws
-    /// `INVALID_CONFIG` on the WebGPU backend, whose tensors cannot be read synchronously.
-    pub fn checkpoint(&self) -> Result<js_sys::Uint8Array, JsValue> {
-        if self.backend == "webgpu" {
-            return Err(js_error(Error::Config(
-                "checkpoints are taken on the wasm backend only (init({ backend: 'wasm' })); on WebGPU they are not implemented yet".into(),
-            )));
-        }
-        let s = self.state.borrow();
-        let net = s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?;
-        let bytes = config_json(net).and_then(|cfg| with_trainer!(net, t => t.checkpoint(&cfg, s.epoch))).map_err(js_error)?;
-        Ok(js_sys::Uint8Array::from(bytes.as_slice()))
+    /// Resolves to the training state as checkpoint bytes: parameters and BatchNorm statistics,
+    /// optimiser state, step, training config and model config (the epoch order and the crops
+    /// and flips are seeded by epoch and batch, so nothing else is needed to continue). Reads
+    /// back asynchronously, so it runs on WebGPU too (through a copy of the model on the CPU).
+    pub fn checkpoint(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let net = Session::take(&state)?;
+                let epoch = state.borrow().epoch;
+                let r = async {
+                    let cfg = config_json(&net)?;
+                    match &net {
+                        Net::Mf(t) => {
+                            let c = t.model().config.clone();
+                            t.checkpoint_async(&cfg, epoch, |d| c.init(d)).await
+                        }
+                        Net::Aug(t) => {
+                            let c = t.model().config.clone();
+                            t.checkpoint_async(&cfg, epoch, |d| c.init(d)).await
+                        }
+                    }
+                }
+                .await;
+                state.borrow_mut().trainer = Some(net);
+                Ok::<JsValue, Error>(js_sys::Uint8Array::from(r?.as_slice()).into())
+            };
+            run.await.map_err(js_error)
+        })
     }
 
     /// Restores checkpoint bytes taken from a model of the same config (a zoo model's
