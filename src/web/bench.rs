@@ -2,7 +2,6 @@
 //! profile of [`crate::engine::profile`], from JavaScript (the bench page `www/bench.html`, run
 //! headless by `scripts/bench-browser.mjs`).
 
-use super::js_error;
 use crate::engine::bench::{BenchOp, mbv2_tiny_layers, time_op};
 use crate::engine::{cpu_device, webgpu_device};
 use crate::error::Error;
@@ -32,7 +31,7 @@ fn wasm_memory_bytes() -> f64 {
 pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> Result<JsValue, JsValue> {
     let device = bench_device(&backend).await?;
     if batch == 0 {
-        return Err(js_error(Error::Config("batch must be at least 1".into())));
+        return Err(Error::Config("batch must be at least 1".into()).into());
     }
     let ops: Vec<BenchOp> = if ops.is_empty() {
         BenchOp::ALL.to_vec()
@@ -43,15 +42,15 @@ pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> R
                 "shift" => Ok(BenchOp::Shift),
                 "addReference" => Ok(BenchOp::AddReference),
                 "addFused" => Ok(BenchOp::AddFused),
-                other => Err(js_error(Error::Config(format!("unknown op {other:?} (valid: mult, shift, addReference, addFused)")))),
+                other => Err(Error::Config(format!("unknown op {other:?} (valid: mult, shift, addReference, addFused)"))),
             })
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, Error>>()?
     };
     let now = performance_now()?;
     let rows = js_sys::Array::new();
     for layer in mbv2_tiny_layers(batch as usize) {
         for &op in &ops {
-            let ms = time_op(&layer, op, &device, reps as usize, &now).await.map_err(js_error)?;
+            let ms = time_op(&layer, op, &device, reps as usize, &now).await?;
             let row = js_sys::Object::new();
             Reflect::set(&row, &"backend".into(), &backend.as_str().into())?;
             Reflect::set(&row, &"layer".into(), &layer.name.into())?;
@@ -70,8 +69,8 @@ pub async fn bench_ops(backend: String, batch: u32, reps: u32, ops: String) -> R
 async fn bench_device(backend: &str) -> Result<burn::tensor::Device, JsValue> {
     Ok(match backend {
         "wasm" | "cpu" => cpu_device(),
-        "webgpu" => webgpu_device().await.map_err(js_error)?,
-        other => return Err(js_error(Error::UnknownBackend(format!("{other} (valid: wasm, webgpu)")))),
+        "webgpu" => webgpu_device().await?,
+        other => return Err(Error::UnknownBackend(format!("{other} (valid: wasm, webgpu)")).into()),
     }
     .autodiff())
 }
@@ -95,15 +94,15 @@ fn performance_now() -> Result<impl Fn() -> f64, JsValue> {
 #[wasm_bindgen(js_name = profileStep)]
 pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32, kernels: String) -> Result<JsValue, JsValue> {
     let device = bench_device(&backend).await?;
-    let kernels: crate::ops::Kernels = kernels.parse().map_err(js_error)?;
+    let kernels: crate::ops::Kernels = kernels.parse()?;
     crate::ops::set_kernels(kernels);
     if batch == 0 {
-        return Err(js_error(Error::Config("batch must be at least 1".into())));
+        return Err(Error::Config("batch must be at least 1".into()).into());
     }
-    let conv: crate::nn::ConvKind = conv.parse().map_err(js_error)?;
+    let conv: crate::nn::ConvKind = conv.parse()?;
     let config = crate::aug::AugNetConfig::new([1, 32, 32], 10, conv);
     let now = performance_now()?;
-    let profiles = crate::engine::profile::profile_steps(&config, batch as usize, reps as usize, &device, &now).await.map_err(js_error)?;
+    let profiles = crate::engine::profile::profile_steps(&config, batch as usize, reps as usize, &device, &now).await?;
     let out = js_sys::Object::new();
     Reflect::set(&out, &"profiles".into(), &serde_wasm_bindgen::to_value(&profiles)?)?;
     Reflect::set(&out, &"markdown".into(), &crate::engine::profile::markdown(&profiles).into())?;

@@ -1,7 +1,6 @@
 //! The integer engine's JS boundary (`crate::infer`): the only class of the inference-only
 //! module, and part of the training module too.
 
-use super::js_error;
 use crate::error::Error;
 use crate::infer::{float, format, int, shiftmax};
 use wasm_bindgen::prelude::*;
@@ -24,9 +23,9 @@ impl InferenceModel {
         let limit = match memory_limit_mb {
             None => format::DEFAULT_MEMORY_LIMIT,
             Some(mb) if mb.is_finite() && mb > 0.0 => (mb * 1048576.0).min(usize::MAX as f64) as usize,
-            Some(mb) => return Err(js_error(Error::Config(format!("memoryLimitMB must be a positive number, got {mb}")))),
+            Some(mb) => return Err(Error::Config(format!("memoryLimitMB must be a positive number, got {mb}")).into()),
         };
-        Ok(Self { graph: format::parse_limited(json, safetensors, limit).map_err(js_error)?, quantized: None })
+        Ok(Self { graph: format::parse_limited(json, safetensors, limit)?, quantized: None })
     }
 
     /// `[c, h, w]` of one input image.
@@ -45,9 +44,9 @@ impl InferenceModel {
     /// `SHAPE_MISMATCH` or `NON_FINITE_INPUT`.
     pub fn quantize(&mut self, x: &[f32], n: usize) -> Result<(), JsValue> {
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(js_error(Error::NonFinite("calibration images hold NaN or Inf".into())));
+            return Err(Error::NonFinite("calibration images hold NaN or Inf".into()).into());
         }
-        self.quantized = Some(int::quantize(&self.graph, x, n).map_err(js_error)?);
+        self.quantized = Some(int::quantize(&self.graph, x, n)?);
         Ok(())
     }
 
@@ -63,28 +62,25 @@ impl InferenceModel {
     /// `quantize`.
     pub fn predict(&self, x: &[f32], n: usize, integer: bool) -> Result<Vec<f32>, JsValue> {
         if n == 0 {
-            return Err(js_error(Error::Shape("predict needs at least one image (n = 0)".into())));
+            return Err(Error::Shape("predict needs at least one image (n = 0)".into()).into());
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(js_error(Error::NonFinite("the images hold NaN or Inf".into())));
+            return Err(Error::NonFinite("the images hold NaN or Inf".into()).into());
         }
         if !integer {
-            let logits = float::logits(&self.graph, x, n).map_err(js_error)?;
+            let logits = float::logits(&self.graph, x, n)?;
             return Ok(shiftmax::softmax_f32(&logits, self.graph.classes));
         }
-        let q = self
-            .quantized
-            .as_ref()
-            .ok_or_else(|| js_error(Error::Config("call quantize() before predicting with the integer engine".into())))?;
-        let p = q.probabilities(x, n).map_err(js_error)?;
+        let q = self.quantized.as_ref().ok_or_else(|| Error::Config("call quantize() before predicting with the integer engine".into()))?;
+        let p = q.probabilities(x, n)?;
         Ok(p.iter().map(|&v| v as f32 * shiftmax::SHIFTMAX_SCALE).collect())
     }
 
     /// Integer-engine logits `[n, classes]` as f32 (for comparisons with the float model).
     #[wasm_bindgen(js_name = integerLogits)]
     pub fn integer_logits(&self, x: &[f32], n: usize) -> Result<Vec<f32>, JsValue> {
-        let q = self.quantized.as_ref().ok_or_else(|| js_error(Error::Config("call quantize() first".into())))?;
-        q.logits(x, n).map_err(js_error)
+        let q = self.quantized.as_ref().ok_or_else(|| Error::Config("call quantize() first".into()))?;
+        q.logits(x, n).map_err(JsValue::from)
     }
 
     /// The compute cost of one image (`crate::cost`), flat: `[MACs of Mult, Shift, Add layers,
@@ -94,8 +90,8 @@ impl InferenceModel {
     /// valid values. (Numbers, not JSON: formatting floats would add to the module's size.)
     pub fn cost(&self, bits: u32, convention: &str) -> Result<Vec<f64>, JsValue> {
         use crate::cost::{self, Convention, UnitEnergies};
-        let (c, e) = (Convention::by_name(convention).map_err(js_error)?, UnitEnergies::for_bits(bits).map_err(js_error)?);
-        let s = cost::summary_of_graph(&self.graph, c, &e).map_err(js_error)?;
+        let (c, e) = (Convention::by_name(convention)?, UnitEnergies::for_bits(bits)?);
+        let s = cost::summary_of_graph(&self.graph, c, &e)?;
         let n = &s.counts;
         let mut out: Vec<f64> = [s.macs[0], s.macs[1], s.macs[2], n.mults, n.adds, n.shifts, n.reads, n.writes].map(|v| v as f64).to_vec();
         out.extend([s.energy_pj, s.weights as f64, s.peak_activation as f64]);
@@ -111,7 +107,7 @@ impl InferenceModel {
     /// `batch` ≥ 1. Throws `INVALID_CONFIG` otherwise.
     pub fn dataflow(&self, bits: u32, batch: usize) -> Result<Vec<f64>, JsValue> {
         use crate::cost::{self, dataflow};
-        let est = dataflow::estimate(&cost::layers_of_graph(&self.graph).map_err(js_error)?, batch, bits).map_err(js_error)?;
+        let est = dataflow::estimate(&cost::layers_of_graph(&self.graph)?, batch, bits)?;
         let row = |e: &dataflow::Breakdown, t: f64| [e.compute, e.dram, e.buffer, e.noc, e.rf, t];
         let (sum, latency_s) = dataflow::total(&est);
         Ok(row(&sum, latency_s).into_iter().chain(est.iter().flat_map(|l| row(&l.energy, l.latency_s))).collect())
@@ -120,6 +116,6 @@ impl InferenceModel {
     /// The layer names of `cost`'s rows, in order.
     #[wasm_bindgen(js_name = layerNames)]
     pub fn layer_names(&self) -> Result<Vec<String>, JsValue> {
-        Ok(crate::cost::layers_of_graph(&self.graph).map_err(js_error)?.into_iter().map(|l| l.name).collect())
+        Ok(crate::cost::layers_of_graph(&self.graph)?.into_iter().map(|l| l.name).collect())
     }
 }

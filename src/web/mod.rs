@@ -26,12 +26,15 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// Converts a crate error to a JS `Error` with a `code` property.
-pub(crate) fn js_error(e: Error) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
-    err.set_name("ShiftAddAugError");
-    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
-    err.into()
+/// A crate error as a JS `Error` named `ShiftAddAugError` with a `code` property, so that `?`
+/// turns every error into what the SDK rejects with.
+impl From<Error> for JsValue {
+    fn from(e: Error) -> JsValue {
+        let err = js_sys::Error::new(&e.to_string());
+        err.set_name("ShiftAddAugError");
+        let _ = js_sys::Reflect::set(&err, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
+        err.into()
+    }
 }
 
 /// Parses IDX bytes (raw or gzip) into `{ dims: number[], data: Uint8Array }` (training module).
@@ -40,7 +43,7 @@ pub(crate) fn js_error(e: Error) -> JsValue {
 #[cfg(feature = "train")]
 #[wasm_bindgen(js_name = parseIdx)]
 pub fn parse_idx(bytes: &[u8]) -> Result<JsValue, JsValue> {
-    let a = crate::data::parse_idx(bytes).map_err(js_error)?;
+    let a = crate::data::parse_idx(bytes)?;
     let out = js_sys::Object::new();
     let dims = js_sys::Array::new();
     for d in &a.dims {

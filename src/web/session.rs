@@ -1,4 +1,3 @@
-use super::js_error;
 use crate::aug::{AugConfig, AugNet, AugNetConfig, NetSpec};
 use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, init_seeded, webgpu_device};
@@ -198,7 +197,7 @@ impl Session {
                 num_classes,
             })
         };
-        inner.await.map_err(js_error)
+        inner.await.map_err(JsValue::from)
     }
 
     /// [`evaluate`](Self::evaluate), or [`validate`](Self::validate) when `deployed`.
@@ -227,7 +226,7 @@ impl Session {
                 }
                 serde_wasm_bindgen::to_value(&r?).map_err(|e| Error::Backend(e.to_string()))
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 
@@ -283,7 +282,7 @@ impl Session {
     #[wasm_bindgen(js_name = numParams)]
     pub fn num_params(&self) -> Result<usize, JsValue> {
         let s = self.state.borrow();
-        match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
+        match s.trainer.as_ref().ok_or_else(|| Error::Busy)? {
             Net::Aug(t) => Ok(t.model().tiny_param_count()),
             Net::Mf(t) => Ok(t.model().param_count()),
         }
@@ -293,10 +292,10 @@ impl Session {
     /// Throws `INVALID_CONFIG` naming the bad field; the previous config stays in force.
     pub fn configure(&self, train_config: JsValue) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
-        let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        let t = s.trainer.as_mut().ok_or_else(|| Error::Busy)?;
         let current = with_trainer!(&*t, t => t.config().clone());
-        let cfg: TrainConfig = merge_patch(&current, train_config, "trainConfig").map_err(js_error)?;
-        with_trainer!(t, t => t.set_config(cfg)).map_err(js_error)
+        let cfg: TrainConfig = merge_patch(&current, train_config, "trainConfig")?;
+        with_trainer!(t, t => t.set_config(cfg)).map_err(JsValue::from)
     }
 
     /// Updates the augmentation options of a `'mbv2-tiny'` model (camelCase `AugConfig`
@@ -307,36 +306,34 @@ impl Session {
     #[wasm_bindgen(js_name = configureAug)]
     pub fn configure_aug(&self, aug: JsValue) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
-        let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        let net = s.trainer.as_mut().ok_or_else(|| Error::Busy)?;
         let Net::Aug(t) = net else {
-            return Err(js_error(Error::Config(format!(
-                "augmentation options need a zoo model ({}); this is an 'mfcnn' model",
-                zoo_names()
-            ))));
+            return Err(Error::Config(format!("augmentation options need a zoo model ({}); this is an 'mfcnn' model", zoo_names())).into());
         };
         let current = t.model().config.aug.clone();
-        let new: AugConfig = merge_patch(&current, aug, "aug").map_err(js_error)?;
-        new.validate().map_err(js_error)?;
+        let new: AugConfig = merge_patch(&current, aug, "aug")?;
+        new.validate()?;
         if new.width_list != current.width_list
             || new.expand_list != current.expand_list
             || new.remap != current.remap
             || new.remap_for_shift != current.remap_for_shift
             || new.remap_fc_grad != current.remap_fc_grad
         {
-            return Err(js_error(Error::Config(
+            return Err(Error::Config(
                 "aug.widthList, expandList, remap, remapForShift and remapFcGrad are fixed when the model is created (pass them to createModel)".into(),
-            )));
+            ).into());
         }
         if new.enabled && !current.enabled {
-            return Err(js_error(Error::Config(
+            return Err(Error::Config(
                 "this model was created without augmentation (aug.enabled: false); create it with aug to train augmented".into(),
-            )));
+            )
+            .into());
         }
         t.map_model(|mut m| {
             m.config.aug = new;
             Ok(m)
         })
-        .map_err(js_error)
+        .map_err(JsValue::from)
     }
 
     /// Starts re-estimating the BatchNorm statistics of the deployed model (a supernet's tiny
@@ -346,10 +343,10 @@ impl Session {
     #[wasm_bindgen(js_name = resetBnBegin)]
     pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
         let mut s = self.state.borrow_mut();
-        let data = s.data.as_ref().ok_or_else(|| js_error(Error::Dataset("call setTrainingData first".into())))?;
-        let e = match s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))? {
-            Net::Mf(t) => Estimate::Mf(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
-            Net::Aug(t) => Estimate::Aug(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH).map_err(js_error)?),
+        let data = s.data.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
+        let e = match s.trainer.as_ref().ok_or_else(|| Error::Busy)? {
+            Net::Mf(t) => Estimate::Mf(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH)?),
+            Net::Aug(t) => Estimate::Aug(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH)?),
         };
         let n = match &e {
             Estimate::Mf(e) => e.batches(),
@@ -366,13 +363,13 @@ impl Session {
         let mut s = self.state.borrow_mut();
         let State { bn, data, .. } = &mut *s;
         let (Some(e), Some(data)) = (bn.as_mut(), data.as_ref()) else {
-            return Err(js_error(Error::Config("call resetBnBegin first".into())));
+            return Err(Error::Config("call resetBnBegin first".into()).into());
         };
         match e {
             Estimate::Mf(e) => e.step(data),
             Estimate::Aug(e) => e.step(data),
         }
-        .map_err(js_error)
+        .map_err(JsValue::from)
     }
 
     /// Writes the statistics estimated so far (all batches, or fewer after a stop) into the
@@ -381,12 +378,12 @@ impl Session {
     pub fn reset_bn_finish(&self) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
         let Some(e) = s.bn.take() else { return Ok(()) };
-        match (s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?, e) {
+        match (s.trainer.as_mut().ok_or_else(|| Error::Busy)?, e) {
             (Net::Mf(t), Estimate::Mf(e)) => t.map_model(|m| Ok(e.finish(m))),
             (Net::Aug(t), Estimate::Aug(e)) => t.map_model(|m| Ok(e.finish(m))),
             _ => Err(Error::Config("resetBnBegin was called on another model".into())),
         }
-        .map_err(js_error)
+        .map_err(JsValue::from)
     }
 
     /// The deployed model (a zoo model's tiny model) as `{ json: string, safetensors:
@@ -409,7 +406,7 @@ impl Session {
                     .map_err(|_| Error::Backend("export object".into()))?;
                 Ok::<JsValue, Error>(out.into())
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 
@@ -423,7 +420,7 @@ impl Session {
             let shape = with_trainer!(t, t => crate::train::ImageClassifier::input_shape(t.model()));
             Dataset::new(x, labels_u32(&y)?, shape, self.num_classes)
         };
-        let d = inner().map_err(js_error)?;
+        let d = inner()?;
         let mut s = self.state.borrow_mut();
         s.data = Some(d);
         s.batches.clear();
@@ -435,7 +432,7 @@ impl Session {
     /// step, e.g. NetAug channel sorting); returns the number of batches.
     #[wasm_bindgen(js_name = beginEpoch)]
     pub fn begin_epoch(&self, epoch: u32) -> Result<usize, JsValue> {
-        self.enter_epoch(epoch, None).map_err(js_error)
+        self.enter_epoch(epoch, None).map_err(JsValue::from)
     }
 
     /// Continues epoch `epoch` at batch `batch` (a fit resumed from a checkpoint taken there):
@@ -444,7 +441,7 @@ impl Session {
     /// is past them.
     #[wasm_bindgen(js_name = resumeEpoch)]
     pub fn resume_epoch(&self, epoch: u32, batch: usize) -> Result<usize, JsValue> {
-        self.enter_epoch(epoch, Some(batch)).map_err(js_error)
+        self.enter_epoch(epoch, Some(batch)).map_err(JsValue::from)
     }
 
     /// Trains on the next batch of the epoch. Resolves to `{ step, loss, accuracy }` when
@@ -462,7 +459,7 @@ impl Session {
                 let m = r?;
                 serde_wasm_bindgen::to_value(&m).map_err(|e| Error::Backend(e.to_string()))
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 
@@ -497,7 +494,7 @@ impl Session {
                 state.borrow_mut().trainer = Some(t);
                 Ok::<_, Error>(js_sys::Float32Array::from(r?.as_slice()).into())
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 }

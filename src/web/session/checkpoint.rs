@@ -3,7 +3,7 @@
 //! config (`resumeEpoch` then continues inside an epoch). The SDK stores the bytes (IndexedDB,
 //! a file) and drives the resume.
 
-use super::{Net, Session, js_error};
+use super::{Net, Session};
 use crate::aug::AugNetConfig;
 use crate::error::{Error, Result};
 use crate::train::checkpoint::read_header;
@@ -74,7 +74,7 @@ impl Session {
                 state.borrow_mut().trainer = Some(net);
                 Ok::<JsValue, Error>(js_sys::Uint8Array::from(r?.as_slice()).into())
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 
@@ -84,13 +84,13 @@ impl Session {
     /// model config; the session is unchanged then.
     pub fn restore(&self, bytes: Vec<u8>) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
-        let net = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
-        restore_into(net, &bytes).map_err(js_error)
+        let net = s.trainer.as_mut().ok_or_else(|| Error::Busy)?;
+        restore_into(net, &bytes).map_err(JsValue::from)
     }
 
     /// Optimisation steps taken so far.
     pub fn step(&self) -> Result<usize, JsValue> {
         let s = self.state.borrow();
-        Ok(with_trainer!(s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?, t => t.step()))
+        Ok(with_trainer!(s.trainer.as_ref().ok_or_else(|| Error::Busy)?, t => t.step()))
     }
 }

@@ -3,7 +3,7 @@
 //! session applies the same sum ([`Session::apply_gradients`]). The sessions then stay equal, and
 //! train like one session with `microBatches` = the number of parts (`crate::train::grads`).
 
-use super::{Net, Session, js_error};
+use super::{Net, Session};
 use crate::error::{Error, Result};
 use crate::train::FlatGradients;
 use wasm_bindgen::prelude::*;
@@ -19,7 +19,7 @@ impl Session {
     #[wasm_bindgen(js_name = gradientLength)]
     pub fn gradient_length(&self) -> Result<usize, JsValue> {
         let s = self.state.borrow();
-        let t = s.trainer.as_ref().ok_or_else(|| js_error(Error::Busy))?;
+        let t = s.trainer.as_ref().ok_or_else(|| Error::Busy)?;
         Ok(with_trainer!(t, t => crate::train::grads::gradient_len(t.model())))
     }
 
@@ -74,7 +74,7 @@ impl Session {
                 }
                 Ok::<JsValue, Error>(o.into())
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 
@@ -84,12 +84,12 @@ impl Session {
     #[wasm_bindgen(js_name = applyGradients)]
     pub fn apply_gradients(&self, gradients: Vec<f32>, present: Vec<u8>) -> Result<(), JsValue> {
         let mut s = self.state.borrow_mut();
-        let t = s.trainer.as_mut().ok_or_else(|| js_error(Error::Busy))?;
+        let t = s.trainer.as_mut().ok_or_else(|| Error::Busy)?;
         let g = FlatGradients { values: gradients, present };
         match t {
             Net::Mf(t) => t.apply_flat_gradients(&g),
             Net::Aug(t) => t.apply_flat_gradients(&g),
         }
-        .map_err(js_error)
+        .map_err(JsValue::from)
     }
 }

@@ -3,7 +3,7 @@
 //! step (scores one candidate, or closes a generation) so that the caller reports progress and
 //! stops between steps.
 
-use super::{Net, Session, js_error, labels_u32, parse_json};
+use super::{Net, Session, labels_u32, parse_json};
 use crate::aug::AugNet;
 use crate::cost::latency::LatencyTable;
 use crate::data::Dataset;
@@ -115,7 +115,7 @@ impl Session {
             self.state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval, table }));
             to_js(&info)
         };
-        inner().map_err(js_error)
+        inner().map_err(JsValue::from)
     }
 
     /// One step of the search begun with `searchBegin`: resolves to `{ kind: 'scored', scored,
@@ -157,7 +157,7 @@ impl Session {
                 state.borrow_mut().search = Some(search);
                 to_js(&event)
             };
-            run.await.map_err(js_error)
+            run.await.map_err(JsValue::from)
         })
     }
 }
