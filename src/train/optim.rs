@@ -67,20 +67,11 @@ impl ParamOptimizer {
     /// # Errors
     /// [`Error::Backend`] when a state tensor cannot be read as f32.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut ids: Vec<_> = self.states.keys().copied().collect();
-        ids.sort_by_key(|id| id.val());
-        let (mut params, mut values) = (Vec::new(), Vec::new());
-        for id in ids {
-            let state = &self.states[&id];
-            let mut lens = Vec::new();
-            for t in &state.tensors {
-                let v = t.to_data().try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state of {}: {e:?}", id.val())))?;
-                lens.push(v.len());
-                values.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-            }
-            params.push(SavedParam { id: id.val(), time: state.time, lens });
+        let mut read = Vec::new();
+        for (id, state) in self.sorted() {
+            read.push((id, state.time, state.tensors.iter().map(|t| f32s(id, t.to_data())).collect::<Result<Vec<_>>>()?));
         }
-        Self::encode(params, values)
+        encode(read)
     }
 
     /// [`to_bytes`](Self::to_bytes) with asynchronous readbacks (for WebGPU).
@@ -88,29 +79,22 @@ impl ParamOptimizer {
     /// # Errors
     /// [`Error::Backend`] when a readback fails.
     pub(crate) async fn to_bytes_async(&self) -> Result<Vec<u8>> {
-        let mut ids: Vec<_> = self.states.keys().copied().collect();
-        ids.sort_by_key(|id| id.val());
-        let (mut params, mut values) = (Vec::new(), Vec::new());
-        for id in ids {
-            let state = &self.states[&id];
-            let mut lens = Vec::new();
+        let mut read = Vec::new();
+        for (id, state) in self.sorted() {
+            let mut values = Vec::new();
             for t in &state.tensors {
-                let data = t.clone().into_data_async().await.map_err(|e| Error::Backend(format!("readback: {e:?}")))?;
-                let v = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state of {}: {e:?}", id.val())))?;
-                lens.push(v.len());
-                values.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+                values.push(f32s(id, t.clone().into_data_async().await.map_err(|e| Error::Backend(format!("readback: {e:?}")))?)?);
             }
-            params.push(SavedParam { id: id.val(), time: state.time, lens });
+            read.push((id, state.time, values));
         }
-        Self::encode(params, values)
+        encode(read)
     }
 
-    fn encode(params: Vec<SavedParam>, values: Vec<u8>) -> Result<Vec<u8>> {
-        let header = serde_json::to_vec(&Header { params }).map_err(|e| Error::Backend(format!("optimiser header: {e}")))?;
-        let mut out = (header.len() as u64).to_le_bytes().to_vec();
-        out.extend(header);
-        out.extend(values);
-        Ok(out)
+    /// The states by increasing parameter id.
+    fn sorted(&self) -> Vec<(u64, &State)> {
+        let mut v: Vec<_> = self.states.iter().map(|(id, s)| (id.val(), s)).collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
     }
 
     /// An optimiser with `rule` and the states of `bytes` ([`to_bytes`](Self::to_bytes)),
@@ -151,6 +135,26 @@ impl ParamOptimizer {
         }
         Ok(Self { rule, states })
     }
+}
+
+/// A state tensor's values.
+fn f32s(id: u64, data: TensorData) -> Result<Vec<f32>> {
+    data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("optimiser state of {id}: {e:?}")))
+}
+
+/// The bytes of states read back: per parameter id (increasing), its step count and the values
+/// of its state tensors.
+fn encode(read: Vec<(u64, i32, Vec<Vec<f32>>)>) -> Result<Vec<u8>> {
+    let (mut params, mut values) = (Vec::new(), Vec::new());
+    for (id, time, tensors) in read {
+        params.push(SavedParam { id, time, lens: tensors.iter().map(Vec::len).collect() });
+        values.extend(tensors.iter().flatten().flat_map(|x| x.to_le_bytes()));
+    }
+    let header = serde_json::to_vec(&Header { params }).map_err(|e| Error::Backend(format!("optimiser header: {e}")))?;
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header);
+    out.extend(values);
+    Ok(out)
 }
 
 #[derive(Serialize, Deserialize)]
