@@ -404,3 +404,9 @@ export function coreParseIdx(bytes: Uint8Array): { dims: number[]; data: Uint8Ar
 }
 
 export { loadWasm };
+
+/** Bytes of this thread's wasm linear memory (0 before the module is loaded); for soak tests. */
+export async function wasmMemoryBytes(): Promise<number> {
+  const exports = (await loaded) as { memory?: WebAssembly.Memory } | null;
+  return exports?.memory?.buffer.byteLength ?? 0;
+}

@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import { WorkerClient } from './client.js';
-import { CoreModel, coreInit, coreParseIdx } from './core.js';
+import { CoreModel, coreInit, coreParseIdx, wasmMemoryBytes } from './core.js';
 import { runFit } from './fitloop.js';
 import {
   AUG_OPTION_KEYS, CALLBACK_KEYS, FIT_OPTION_KEYS, INIT_OPTION_KEYS, SEARCH_CALLBACK_KEYS, SEARCH_OPTION_KEYS, TRAIN_OPTION_KEYS, checkOptions,
@@ -133,6 +133,12 @@ export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   }
   info = await coreInit(opts, false);
   return info;
+}
+
+/** @internal Test hook: bytes of the wasm memory of the runtime's (first) worker, or of this thread's module. */
+export async function _testMemory(): Promise<number> {
+  const c = await liveClient();
+  return c ? c.call('testMemory', []).promise : wasmMemoryBytes();
 }
 
 /** The result of the last {@link init}, or `null`. */

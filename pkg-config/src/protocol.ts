@@ -24,6 +24,7 @@ export interface Ops {
   restore: { args: [number, Uint8Array]; result: void };
   testTrap: { args: [number]; result: unknown };
   testCrash: { args: []; result: null };
+  testMemory: { args: []; result: number };
   dispose: { args: [number]; result: null };
   // A replica of a data-parallel group (group.ts drives the loop).
   replicaPrepare: { args: [number, Float32Array, ArrayLike<number>, FitOptions, SharedExchange | null]; result: void };

@@ -2,7 +2,7 @@
 // protocol.ts. The `replica*` ops are the steps of a data-parallel fit driven from the main
 // thread (group.ts). A trap ends this worker (its uncaught error reaches the main thread's
 // `onerror`), and the main thread replaces it on the next call.
-import { CoreModel, coreInit, coreParseIdx } from './core.js';
+import { CoreModel, coreInit, coreParseIdx, wasmMemoryBytes } from './core.js';
 import type { EventLogs, Reply, Request, Result } from './protocol.js';
 import { toError } from './types.js';
 
@@ -68,6 +68,8 @@ async function handle(msg: Call): Promise<Result<Call['op']>> {
       // Test hook: this worker dies as after a trap (an uncaught error ends it).
       setTimeout(() => { throw new Error('testCrash: deliberate worker crash'); }, 0);
       return null;
+    case 'testMemory':
+      return wasmMemoryBytes();
     case 'dispose':
       models.get(msg.args[0])?.dispose();
       models.delete(msg.args[0]);
