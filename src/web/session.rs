@@ -3,7 +3,7 @@ use crate::data::Dataset;
 use crate::engine::{BackendKind, cpu_device, init_seeded, webgpu_device};
 use crate::error::{Error, Result};
 use crate::models::{MfCnn, MfCnnConfig};
-use crate::train::{BN_RESET_BATCH, BnEstimator, TrainConfig, Trainer};
+use crate::train::{TrainConfig, Trainer};
 use burn::tensor::Device;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -45,12 +45,6 @@ enum Net {
     Aug(Trainer<AugNet>),
 }
 
-/// A BatchNorm re-estimation of either model family.
-enum Estimate {
-    Mf(BnEstimator<MfCnn>),
-    Aug(BnEstimator<AugNet>),
-}
-
 /// Runs `$body` with `$t` bound to the trainer, whatever its model type.
 macro_rules! with_trainer {
     ($net:expr, $t:ident => $body:expr) => {
@@ -61,7 +55,9 @@ macro_rules! with_trainer {
     };
 }
 
+mod bn;
 mod checkpoint;
+mod epoch;
 mod parallel;
 mod search;
 
@@ -112,7 +108,7 @@ struct State {
     /// Epoch index of `batches` (seeds the crop / flip draws).
     epoch: usize,
     /// BatchNorm re-estimation in progress (`resetBnBegin` … `resetBnFinish`).
-    bn: Option<Estimate>,
+    bn: Option<bn::Estimate>,
     /// Architecture search in progress (`searchBegin` … `searchNext` until done).
     search: Option<Box<search::Search>>,
 }
@@ -234,31 +230,6 @@ impl Session {
     fn take(state: &Rc<RefCell<State>>) -> Result<Net> {
         state.borrow_mut().trainer.take().ok_or(Error::Busy)
     }
-
-    /// [`begin_epoch`](Self::begin_epoch), or with `resume_at` [`resume_epoch`](Self::resume_epoch).
-    fn enter_epoch(&self, epoch: u32, resume_at: Option<usize>) -> Result<usize> {
-        let mut s = self.state.borrow_mut();
-        if s.data.is_none() {
-            return Err(Error::Dataset("call setTrainingData first".into()));
-        }
-        let t = s.trainer.as_mut().ok_or(Error::Busy)?;
-        let (bs, seed) = with_trainer!(t, t => {
-            if resume_at.is_none() {
-                t.start_epoch();
-            }
-            (t.config().batch_size, t.config().seed)
-        });
-        let data = s.data.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
-        let batches = data.epoch_batches(bs, seed.wrapping_add(epoch as u64));
-        let (n, cursor) = (batches.len(), resume_at.unwrap_or(0));
-        if cursor > n {
-            return Err(Error::Config(format!("batch {cursor} is past epoch {epoch}'s {n} batches")));
-        }
-        s.batches = batches;
-        s.cursor = cursor;
-        s.epoch = epoch as usize;
-        Ok(n)
-    }
 }
 
 #[wasm_bindgen]
@@ -336,56 +307,6 @@ impl Session {
         .map_err(JsValue::from)
     }
 
-    /// Starts re-estimating the BatchNorm statistics of the deployed model (a supernet's tiny
-    /// model) on the first `images` training images (NetAug `reset_bn`), one batch per
-    /// `resetBnStep`; returns the number of batches. Throws `INVALID_DATASET` before
-    /// `setTrainingData`.
-    #[wasm_bindgen(js_name = resetBnBegin)]
-    pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
-        let mut s = self.state.borrow_mut();
-        let data = s.data.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
-        let e = match s.trainer.as_ref().ok_or_else(|| Error::Busy)? {
-            Net::Mf(t) => Estimate::Mf(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH)?),
-            Net::Aug(t) => Estimate::Aug(BnEstimator::new(t.model(), data, images, BN_RESET_BATCH)?),
-        };
-        let n = match &e {
-            Estimate::Mf(e) => e.batches(),
-            Estimate::Aug(e) => e.batches(),
-        };
-        s.bn = Some(e);
-        Ok(n)
-    }
-
-    /// Runs the next re-estimation batch (a forward pass on a copy of the model, no
-    /// gradient); returns whether batches remain.
-    #[wasm_bindgen(js_name = resetBnStep)]
-    pub fn reset_bn_step(&self) -> Result<bool, JsValue> {
-        let mut s = self.state.borrow_mut();
-        let State { bn, data, .. } = &mut *s;
-        let (Some(e), Some(data)) = (bn.as_mut(), data.as_ref()) else {
-            return Err(Error::Config("call resetBnBegin first".into()).into());
-        };
-        match e {
-            Estimate::Mf(e) => e.step(data),
-            Estimate::Aug(e) => e.step(data),
-        }
-        .map_err(JsValue::from)
-    }
-
-    /// Writes the statistics estimated so far (all batches, or fewer after a stop) into the
-    /// model. A no-op without `resetBnBegin`.
-    #[wasm_bindgen(js_name = resetBnFinish)]
-    pub fn reset_bn_finish(&self) -> Result<(), JsValue> {
-        let mut s = self.state.borrow_mut();
-        let Some(e) = s.bn.take() else { return Ok(()) };
-        match (s.trainer.as_mut().ok_or_else(|| Error::Busy)?, e) {
-            (Net::Mf(t), Estimate::Mf(e)) => t.map_model(|m| Ok(e.finish(m))),
-            (Net::Aug(t), Estimate::Aug(e)) => t.map_model(|m| Ok(e.finish(m))),
-            _ => Err(Error::Config("resetBnBegin was called on another model".into())),
-        }
-        .map_err(JsValue::from)
-    }
-
     /// The deployed model (a zoo model's tiny model) as `{ json: string, safetensors:
     /// Uint8Array }` (docs/FORMAT.md).
     #[wasm_bindgen(js_name = exportModel)]
@@ -405,59 +326,6 @@ impl Session {
                 js_sys::Reflect::set(&out, &"safetensors".into(), &js_sys::Uint8Array::from(bytes.as_slice()).into())
                     .map_err(|_| Error::Backend("export object".into()))?;
                 Ok::<JsValue, Error>(out.into())
-            };
-            run.await.map_err(JsValue::from)
-        })
-    }
-
-    /// Sets the training data: `x` holds `n` images of the model's input shape, `y` `n` labels.
-    /// Throws `SHAPE_MISMATCH`, `NON_FINITE_INPUT` or `INVALID_DATASET`.
-    #[wasm_bindgen(js_name = setTrainingData)]
-    pub fn set_training_data(&self, x: Vec<f32>, y: Vec<i32>) -> Result<(), JsValue> {
-        let inner = || -> Result<Dataset> {
-            let s = self.state.borrow();
-            let t = s.trainer.as_ref().ok_or(Error::Busy)?;
-            let shape = with_trainer!(t, t => crate::train::ImageClassifier::input_shape(t.model()));
-            Dataset::new(x, labels_u32(&y)?, shape, self.num_classes)
-        };
-        let d = inner()?;
-        let mut s = self.state.borrow_mut();
-        s.data = Some(d);
-        s.batches.clear();
-        s.cursor = 0;
-        Ok(())
-    }
-
-    /// Starts epoch `epoch` (shuffle seeded by `seed + epoch`; the model's start-of-epoch
-    /// step, e.g. NetAug channel sorting); returns the number of batches.
-    #[wasm_bindgen(js_name = beginEpoch)]
-    pub fn begin_epoch(&self, epoch: u32) -> Result<usize, JsValue> {
-        self.enter_epoch(epoch, None).map_err(JsValue::from)
-    }
-
-    /// Continues epoch `epoch` at batch `batch` (a fit resumed from a checkpoint taken there):
-    /// the epoch's batches as `beginEpoch` draws them, without the start-of-epoch step, which
-    /// ran before the checkpoint. Returns the number of batches; `INVALID_CONFIG` when `batch`
-    /// is past them.
-    #[wasm_bindgen(js_name = resumeEpoch)]
-    pub fn resume_epoch(&self, epoch: u32, batch: usize) -> Result<usize, JsValue> {
-        self.enter_epoch(epoch, Some(batch)).map_err(JsValue::from)
-    }
-
-    /// Trains on the next batch of the epoch. Resolves to `{ step, loss, accuracy }` when
-    /// `readMetrics` (one async readback), else `null`; rejects when the epoch is exhausted.
-    #[wasm_bindgen(js_name = trainNext)]
-    pub fn train_next(&self, read_metrics: bool) -> js_sys::Promise {
-        let state = self.state.clone();
-        future_to_promise(async move {
-            let run = async {
-                let (mut x, y, epoch, i) = state.borrow_mut().next_batch()?;
-                let mut t = Session::take(&state)?;
-                with_trainer!(&t, t => t.augment_batch(&mut x, epoch, i));
-                let r = with_trainer!(&mut t, t => t.train_batch(&x, &y, read_metrics).await);
-                state.borrow_mut().trainer = Some(t);
-                let m = r?;
-                serde_wasm_bindgen::to_value(&m).map_err(|e| Error::Backend(e.to_string()))
             };
             run.await.map_err(JsValue::from)
         })
