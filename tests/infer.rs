@@ -59,6 +59,16 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let q = int::quantize(&g, &cx, 512).unwrap();
     let r = compare(&g, &q, test);
     println!("{name}: float {:.4}, integer {:.4}, top-1 agreement {:.4} on {} test images", r.0, r.1, r.2, test.len());
+    // A batch walks the graph once, its small pointwise layers over all images side by side: the
+    // same bits as one image at a time, on every instruction set.
+    let per = g.input.iter().product::<usize>();
+    let (xb, _) = test.gather(&(0..16).collect::<Vec<_>>());
+    for isa in shiftaddaug::infer::kernels::Isa::available() {
+        let batch = q.logits_q_batch(isa, &xb, 16).unwrap();
+        for (k, row) in batch.iter().enumerate() {
+            assert_eq!(row, &q.logits_q_on(isa, &xb[k * per..(k + 1) * per]).unwrap(), "{name}: image {k} of a batch on {isa:?}");
+        }
+    }
     // The integer Shiftmax: probabilities at 1/128, each within 0.04 (the bound of
     // infer::shiftmax's tests) plus one step of the softmax of the same logits, the largest at
     // the largest logit.

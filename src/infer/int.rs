@@ -24,7 +24,7 @@
 use super::dense::{QDense, QSe, hswish};
 use super::float;
 use super::format::{Act, BN_EPS, Conv, Graph, Node, Op, shapes};
-use super::kernels::{Isa, Plan, Taps};
+use super::kernels::{Geometry, Isa, Plan, Taps};
 use super::requant::{Requant16, requantize};
 use super::shiftmax::shiftmax;
 use super::timing::{Clock, median_time};
@@ -140,7 +140,19 @@ pub(super) struct QConv {
     /// The kernels' layout of this layer for its input size.
     plan: Plan,
     requant: Vec<ChannelRequant>,
+    /// For a pointwise layer on a small input (at most [`BATCH_PIXELS`] per image): the layer
+    /// laid out for [`BATCH_IMAGES`] images side by side (`[cin, 1, BATCH_IMAGES · h · w]`).
+    batched: Option<Box<QConv>>,
 }
+
+/// Pointwise layers with at most this many pixels per image run once over a batch of images
+/// (their pixels side by side) instead of once per image: a few pixels leave the kernels' work
+/// per weight too small to pay for reading it.
+const BATCH_PIXELS: usize = 64;
+
+/// Images walked through the graph together by [`Quantized::logits`] and
+/// [`Quantized::probabilities`].
+const BATCH_IMAGES: usize = 16;
 
 /// A model quantised by [`quantize`].
 #[derive(Debug, Clone)]
@@ -234,7 +246,7 @@ pub(super) fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
         // Applied after the requantisation, by `hswish`.
         Act::Hswish => (Q_MIN, Q_MAX),
     };
-    let requant = (0..l.cout)
+    let requant: Vec<ChannelRequant> = (0..l.cout)
         .map(|c| {
             let inv = l.bn.gamma[c] as f64 / (l.bn.var[c] as f64 + BN_EPS as f64).sqrt();
             let (a, b) = (inv * acc_scale[c] * two(fy), (l.bn.beta[c] as f64 - inv * l.bn.mean[c] as f64) * two(fy));
@@ -247,7 +259,14 @@ pub(super) fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
         Op::Add => Taps::Add { weights: &weights, guard: &guard },
         Op::Mult => Taps::Mult { weights: &weights },
     };
-    QConv { plan: Plan::new(&geometry, &taps), requant }
+    let plan = Plan::new(&geometry, &taps);
+    let g = &geometry;
+    let small_pointwise = g.k == 1 && g.stride == 1 && g.pad == 0 && g.groups == 1 && g.h * g.w <= BATCH_PIXELS;
+    let batched = small_pointwise.then(|| {
+        let side = Geometry { h: 1, w: BATCH_IMAGES * g.h * g.w, ..*g };
+        Box::new(QConv { plan: Plan::new(&side, &taps), requant: requant.clone(), batched: None })
+    });
+    QConv { plan, requant, batched }
 }
 
 /// Quantises `g`: each tensor's scale from its largest value over the `n` calibration images
@@ -348,60 +367,101 @@ impl Quantized {
     /// # Errors
     /// As [`logits_q`](Self::logits_q).
     pub fn logits_q_on(&self, isa: Isa, image: &[f32]) -> Result<Vec<i32>> {
+        Ok(self.logits_q_batch(isa, image, 1)?.pop().expect("one image"))
+    }
+
+    /// The integer logits of `n` images (`images` holds them one after another), walking the
+    /// graph once for all: with `n` = [`BATCH_IMAGES`], pointwise layers on small inputs run once
+    /// over the batch (the images' pixels side by side; each output sums the same terms in the
+    /// same order, so the bits are those of one image at a time), the other steps image by image.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `images` is not `n` images, [`Error::NonFinite`] on NaN/Inf.
+    pub fn logits_q_batch(&self, isa: Isa, images: &[f32], n: usize) -> Result<Vec<Vec<i32>>> {
         let g = &self.graph;
         let per = g.input.iter().product::<usize>();
-        if image.len() != per {
-            return Err(Error::Shape(format!("an image of {:?} has {per} values; got {}", g.input, image.len())));
+        if Some(images.len()) != n.checked_mul(per) || n == 0 {
+            return Err(Error::Shape(format!("an image of {:?} has {per} values; got {} for {n} images", g.input, images.len())));
         }
-        if image.iter().any(|v| !v.is_finite()) {
+        if images.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite("the image holds NaN or Inf".into()));
         }
         let f0 = pow2(self.frac[0]);
-        let mut x: Vec<i16> = image.iter().map(|&v| saturate((v as f64 * f0).round() as i64) as i16).collect();
-        let mut s = g.input;
-        let mut saved: Vec<(Vec<i16>, i32)> = Vec::new();
+        let mut xs: Vec<Vec<i16>> =
+            images.chunks_exact(per).map(|im| im.iter().map(|&v| saturate((v as f64 * f0).round() as i64) as i16).collect()).collect();
+        let mut c = g.input[0];
+        let mut saved: Vec<(Vec<Vec<i16>>, i32)> = Vec::new();
         let mut scratch = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let (fin, fout) = (self.frac[i], self.frac[i + 1]);
             match *node {
                 Node::Conv(l) => {
-                    x = qforward(isa, self.convs[l].as_ref().expect("every layer is quantised"), &x, &mut scratch);
-                    if g.layers[l].act == Act::Hswish {
-                        hswish(&mut x, fout);
+                    let q = self.convs[l].as_ref().expect("every layer is quantised");
+                    match q.batched.as_deref().filter(|_| n == BATCH_IMAGES) {
+                        Some(b) => {
+                            // [n][cin][hw] → [cin][n·hw], one pass, and back.
+                            let hw = xs[0].len() / c;
+                            let mut side = vec![0i16; c * n * hw];
+                            for (k, x) in xs.iter().enumerate() {
+                                for (ch, plane) in x.chunks_exact(hw).enumerate() {
+                                    side[(ch * n + k) * hw..][..hw].copy_from_slice(plane);
+                                }
+                            }
+                            let y = qforward(isa, b, &side, &mut scratch);
+                            let cout = g.layers[l].cout;
+                            for (k, x) in xs.iter_mut().enumerate() {
+                                *x = (0..cout).flat_map(|ch| y[(ch * n + k) * hw..][..hw].iter().copied()).collect();
+                            }
+                        }
+                        None => xs.iter_mut().for_each(|x| *x = qforward(isa, q, x, &mut scratch)),
                     }
-                    s = [g.layers[l].cout, 0, 0]; // only the channel count is read below
+                    if g.layers[l].act == Act::Hswish {
+                        xs.iter_mut().for_each(|x| hswish(x, fout));
+                    }
+                    c = g.layers[l].cout;
                 }
-                Node::Se(j) => self.se[j].as_ref().expect("every SE is quantised").apply(&mut x),
+                Node::Se(j) => {
+                    let se = self.se[j].as_ref().expect("every SE is quantised");
+                    xs.iter_mut().for_each(|x| se.apply(x));
+                }
                 Node::Final => {
                     let f = self.final_conv.as_ref().expect("the final conv is quantised");
-                    let wide: Vec<i64> = x.iter().map(|&v| v as i64).collect();
-                    x = f.apply(&wide).into_iter().map(|v| saturate(v) as i16).collect();
-                    hswish(&mut x, fout);
-                    s = [f.outputs, 1, 1];
+                    for x in xs.iter_mut() {
+                        let wide: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+                        *x = f.apply(&wide).into_iter().map(|v| saturate(v) as i16).collect();
+                        hswish(x, fout);
+                    }
+                    c = f.outputs;
                 }
-                Node::Save => saved.push((x.clone(), fin)),
+                Node::Save => saved.push((xs.clone(), fin)),
                 Node::AddSaved => {
                     let (a, fa) = saved.pop().expect("shapes() checked the shortcuts");
-                    for (v, a) in x.iter_mut().zip(a) {
-                        *v = saturate(shift_round(*v as i64, fin - fout) + shift_round(a as i64, fa - fout)) as i16;
+                    for (x, a) in xs.iter_mut().zip(a) {
+                        for (v, a) in x.iter_mut().zip(a) {
+                            *v = saturate(shift_round(*v as i64, fin - fout) + shift_round(a as i64, fa - fout)) as i16;
+                        }
                     }
                 }
                 Node::AvgPool => {
-                    let hw = (x.len() / s[0]) as i64;
-                    x = x
-                        .chunks_exact(hw as usize)
-                        .map(|c| (2 * c.iter().map(|&v| v as i64).sum::<i64>() + hw).div_euclid(2 * hw) as i16)
-                        .collect();
-                    s = [s[0], 1, 1];
+                    for x in xs.iter_mut() {
+                        let hw = (x.len() / c) as i64;
+                        *x = x
+                            .chunks_exact(hw as usize)
+                            .map(|p| (2 * p.iter().map(|&v| v as i64).sum::<i64>() + hw).div_euclid(2 * hw) as i16)
+                            .collect();
+                    }
                 }
             }
         }
         let clamp32 = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        Ok(match (&g.classifier, &self.classifier) {
-            (Some(_), Some(c)) => c.apply(&x.iter().map(|&v| v as i64).collect::<Vec<_>>()).into_iter().map(clamp32).collect(),
-            // A Shift or Add classifier conv already wrote the logits at the last node's scale.
-            _ => x.iter().map(|&v| clamp32(shift_round(v as i64, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
-        })
+        Ok(xs
+            .into_iter()
+            .map(|x| match (&g.classifier, &self.classifier) {
+                (Some(_), Some(c)) => c.apply(&x.iter().map(|&v| v as i64).collect::<Vec<_>>()).into_iter().map(clamp32).collect(),
+                // A Shift or Add classifier conv already wrote the logits at the last node's scale.
+                _ => x.iter().map(|&v| clamp32(shift_round(v as i64, self.frac[g.nodes.len()] - self.logit_frac))).collect(),
+            })
+            .collect())
     }
 
     /// Seconds [`logits_q`](Self::logits_q) takes for `image`, timed by [`median_time`] on
@@ -426,8 +486,19 @@ impl Quantized {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
         let scale = 2f32.powi(-self.logit_frac);
-        let rows = crate::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
-        Ok(rows.into_iter().collect::<Result<Vec<_>>>()?.concat().into_iter().map(|v| v as f32 * scale).collect())
+        Ok(self.logits_q_all(images, n)?.into_iter().map(|v| v as f32 * scale).collect())
+    }
+
+    /// The integer logits `[n, classes]` of `n` images, in batches of [`BATCH_IMAGES`] (natively
+    /// the batches on rayon's threads).
+    fn logits_q_all(&self, images: &[f32], n: usize) -> Result<Vec<i32>> {
+        let per = self.graph.input.iter().product::<usize>();
+        let batches = n.div_ceil(BATCH_IMAGES);
+        let rows = crate::par::map(batches, |b| {
+            let (i, j) = (b * BATCH_IMAGES, ((b + 1) * BATCH_IMAGES).min(n));
+            self.logits_q_batch(Isa::best(), &images[i * per..j * per], j - i)
+        });
+        Ok(rows.into_iter().collect::<Result<Vec<_>>>()?.concat().concat())
     }
 
     /// Probabilities `[n, classes]` at `1/128` through the integer Shiftmax.
@@ -439,8 +510,7 @@ impl Quantized {
         if Some(images.len()) != n.checked_mul(per) {
             return Err(Error::Shape(format!("{} values for {n} images of {:?}", images.len(), self.graph.input)));
         }
-        let rows = crate::par::map(n, |i| self.logits_q(&images[i * per..(i + 1) * per]));
-        let logits = rows.into_iter().collect::<Result<Vec<_>>>()?.concat();
+        let logits = self.logits_q_all(images, n)?;
         let mut out = vec![0u8; logits.len()];
         shiftmax(&logits, self.graph.classes, 2f32.powi(-self.logit_frac), &mut out);
         Ok(out)
