@@ -66,6 +66,8 @@ fn checkpoint_round_trip() {
     let ckpt = b.checkpoint(&cfg_json, 1).unwrap();
     // The asynchronous path (WebGPU's: readbacks into a copy on the CPU) resumes the same way.
     let via_copy = block_on(b.checkpoint_via_copy(&cfg_json, 1, |d| cfg.init(d))).unwrap();
+    // On the CPU the SDK's asynchronous checkpoint writes the same bytes as the CLI's.
+    assert_eq!(block_on(b.checkpoint_async(&cfg_json, 1, |d| cfg.init(d))).unwrap(), ckpt);
     drop(b);
     for (what, bytes) in [("checkpoint", &ckpt), ("checkpoint via a CPU copy", &via_copy)] {
         let mut c = Trainer::new(cfg.init(&device).unwrap(), 10, TrainConfig::default()).unwrap();

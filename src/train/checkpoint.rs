@@ -62,8 +62,12 @@ impl<M: ImageClassifier> Trainer<M> {
     /// Serialises the training state. `model_config` is the JSON of the model's config (it is
     /// compared on load).
     ///
+    /// Native only (the CLI): it reads tensors back synchronously. The SDK takes
+    /// [`checkpoint_async`](Self::checkpoint_async).
+    ///
     /// # Errors
     /// [`Error::Backend`] when a record cannot be written.
+    #[cfg(not(target_family = "wasm"))]
     pub fn checkpoint(&self, model_config: &str, next_epoch: usize) -> Result<Vec<u8>> {
         let model = record_bytes(self.model().clone())?;
         let optim = self.optim.to_bytes()?;
@@ -74,7 +78,9 @@ impl<M: ImageClassifier> Trainer<M> {
     /// WebGPU: every float tensor of the model (parameters and BatchNorm statistics) is read back
     /// and written into `cpu_copy` (a model of the same config on the CPU, e.g. `config.init`),
     /// whose record is taken with the trained model's parameter ids; the optimiser's states are
-    /// read back likewise. On Flex it is [`checkpoint`](Self::checkpoint).
+    /// read back likewise. On Flex the model's record is taken directly (its tensors are in CPU
+    /// memory) and the optimiser's states are read back asynchronously as well; the bytes are
+    /// those of [`checkpoint`](Self::checkpoint).
     ///
     /// # Errors
     /// [`Error::Backend`] when a readback fails or `cpu_copy` does not have the model's shapes.
@@ -85,7 +91,9 @@ impl<M: ImageClassifier> Trainer<M> {
         cpu_copy: impl FnOnce(&Device) -> Result<M>,
     ) -> Result<Vec<u8>> {
         if matches!(self.device.clone().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_)) {
-            return self.checkpoint(model_config, next_epoch);
+            let model = record_bytes(self.model().clone())?;
+            let optim = self.optim.to_bytes_async().await?;
+            return self.assemble(model_config, next_epoch, &model, &optim);
         }
         self.checkpoint_via_copy(model_config, next_epoch, cpu_copy).await
     }

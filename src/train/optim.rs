@@ -66,6 +66,7 @@ impl ParamOptimizer {
     ///
     /// # Errors
     /// [`Error::Backend`] when a state tensor cannot be read as f32.
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut read = Vec::new();
         for (id, state) in self.sorted() {
