@@ -51,11 +51,15 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
 }
 
-/** Runs `f` on the object store in one transaction and resolves when it has committed. */
-async function withStore<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+function openDb(): Promise<IDBDatabase> {
   const open = indexedDB.open(DB_NAME, 1);
   open.onupgradeneeded = () => { open.result.createObjectStore(STORE); };
-  const db = await request(open);
+  return request(open);
+}
+
+/** Runs `f` on the object store in one transaction and resolves when it has committed. */
+async function withStore<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await openDb();
   try {
     const tx = db.transaction(STORE, mode);
     const done = new Promise<void>((resolve, reject) => { tx.oncomplete = () => resolve(); tx.onerror = () => reject(tx.error); tx.onabort = () => reject(tx.error); });
@@ -133,11 +137,18 @@ export async function readSaved(url: string): Promise<{ meta: SavedMeta; bytes: 
 export async function listSaved(): Promise<SavedModelInfo[]> {
   if (typeof indexedDB === 'undefined') throw bad('listModels lists IndexedDB (browser pages and workers); in Node, saved models are files');
   try {
-    const keys = await withStore('readonly', (s) => s.getAllKeys());
+    // Keys and values in one transaction, both in key order.
+    const db = await openDb();
+    let keys: IDBValidKey[], values: ({ meta?: SavedMeta } | undefined)[];
+    try {
+      const st = db.transaction(STORE, 'readonly').objectStore(STORE);
+      [keys, values] = await Promise.all([request(st.getAllKeys()), request(st.getAll())]);
+    } finally {
+      db.close();
+    }
     const out: SavedModelInfo[] = [];
-    for (const k of keys) {
-      const v = await withStore('readonly', (s) => s.get(k)) as { meta?: SavedMeta } | undefined;
-      const m = v?.meta;
+    for (const [i, k] of keys.entries()) {
+      const m = values[i]?.meta;
       if (m?.format !== 'shiftaddaug-model') continue;
       out.push({ url: IDB_PREFIX + String(k), savedAt: m.savedAt, bytes: m.bytes, step: m.step, config: m.config, position: m.position });
     }
