@@ -10,6 +10,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 rm -rf pkg
 while IFS='|' read -r name flags features out default_features names lto; do
   echo "build: wasm variant '$name' -> $out"
+  started=$SECONDS
   args=(build --release --lib --target wasm32-unknown-unknown)
   [ -n "$features" ] && args+=(--features "$features")
   [ "$default_features" = 0 ] && args+=(--no-default-features)
@@ -29,6 +30,7 @@ while IFS='|' read -r name flags features out default_features names lto; do
   else
     wasm-bindgen --target web --out-dir "$out" "$module"
   fi
+  echo "build: wasm variant '$name' built in $((SECONDS - started)) s"
 done < <(python3 scripts/variants.py "$@")
 
 # The SDK: TypeScript compiled next to the glue; package.json from the template.
@@ -47,6 +49,6 @@ rm -rf dist && mkdir -p dist/data
 cp -r www/* dist/
 cp -r pkg dist/pkg
 cp /usr/share/datasets/fashion-mnist/*.gz dist/data/
-for wasm in pkg/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
+for wasm in pkg/shiftaddaug_bg.wasm pkg/cpu/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
   echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
 done

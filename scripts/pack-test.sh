@@ -25,10 +25,10 @@ import { trainAndDeploy } from './run.js';
 
 const r = await trainAndDeploy({ backend: 'wasm', worker: false });
 const sum = r.probabilities.reduce((a, b) => a + b, 0);
-if (r.loss.length !== 1 || !Number.isFinite(r.loss[0]) || r.probabilities.length !== 10 || Math.abs(sum - 1) > 0.1) {
+if (r.module !== 'cpu' || r.loss.length !== 1 || !Number.isFinite(r.loss[0]) || r.probabilities.length !== 10 || Math.abs(sum - 1) > 0.1) {
   throw new Error(`unexpected: ${JSON.stringify(r)}`);
 }
-console.log(`pack-test: installed package trained (${r.backend}, loss ${r.loss[0].toFixed(3)}) and deployed (probabilities sum ${sum.toFixed(3)})`);
+console.log(`pack-test: installed package trained (${r.backend}, ${r.module} module, loss ${r.loss[0].toFixed(3)}) and deployed (probabilities sum ${sum.toFixed(3)})`);
 JS
 node run.mjs
 

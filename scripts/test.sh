@@ -13,18 +13,21 @@ scripts/setup.sh
 echo "== 1/5 native tests"
 cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
-cargo clippy --release --target wasm32-unknown-unknown --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
+cargo clippy --release --target wasm32-unknown-unknown --features wgpu --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
+# The CPU-only training module (pkg/cpu/: no wgpu feature).
+cargo clippy --release --target wasm32-unknown-unknown --lib --quiet -- -D warnings
 # The inference-only build (no default features: no burn), natively and in wasm.
 cargo clippy --release --lib --no-default-features --quiet -- -D warnings
 cargo clippy --release --target wasm32-unknown-unknown --lib --no-default-features --quiet -- -D warnings
 cargo test --release
 
 echo "== 2/5 wasm32 in Node"
-cargo test --release --target wasm32-unknown-unknown --test wasm_node
+# With the wgpu feature, as tier 3 and the WebGPU module, so that the three share one build.
+cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_node
 
 echo "== 3/5 wasm in headless Chromium (WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=1200
-cargo test --release --target wasm32-unknown-unknown --test wasm_browser
+cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_browser
 # wasm-bindgen-test-runner leaves ~50 MB Chromium profiles in /tmp.
 find /tmp -maxdepth 1 -name '.org.chromium.Chromium.*' -mmin -60 -exec rm -rf {} + 2>/dev/null || true
 

@@ -1,17 +1,28 @@
 // The in-thread engine: loads the wasm module, picks the backend, runs fit/predict loops.
 // Used directly when `worker: false` (and in Node), and inside the worker otherwise.
-import initWasm, { Session, parseIdx as wasmParseIdx, simdEnabled, version } from './shiftaddaug.js';
+import type { Session } from './shiftaddaug.js';
+// Both glues are imported statically (a few KB of JS each): a dynamic import would make the
+// worker a code-splitting build, which bundlers' default worker format (Vite: iife) refuses.
+// Only the chosen module's .wasm is fetched.
+import * as webgpuGlue from './shiftaddaug.js';
+import * as cpuGlue from './cpu/shiftaddaug.js';
 import { Emit, FitTarget, loopOptions, runFit } from './fitloop.js';
 import { isNode, readFileUrl } from './files.js';
 import { SavedMeta, writeSaved } from './persist.js';
 import {
-  BackendName, FitOptions, FitPosition, History, InitOptions, ModelConfig, RuntimeInfo, SearchCandidate, SearchResult, ShiftAddAugError, TrainOptions, toError,
+  BackendName, FitOptions, FitPosition, History, InitOptions, ModelConfig, ModuleKind, RuntimeInfo, SearchCandidate, SearchResult, ShiftAddAugError, TrainOptions, toError,
 } from './types.js';
 
 /** Search progress: `('generation', g, best)` after a generation, `('candidate', n)` after a candidate. */
 export type SearchEmit = (event: 'generation' | 'candidate', index: number, best?: SearchCandidate) => unknown;
 
-let loaded: Promise<unknown> | null = null;
+/** The wasm-bindgen glue of a training module; both modules have the same exports. */
+type Glue = typeof webgpuGlue;
+const GLUES: Record<ModuleKind, Glue> = { webgpu: webgpuGlue, cpu: cpuGlue };
+/** The module of the last init in this thread, once loaded. */
+let glue: Glue | null = null;
+/** The modules this thread loaded (or is loading), by kind; their exports once instantiated. */
+const loadedModules = new Map<string, Promise<{ glue: Glue; exports: unknown }>>();
 let runtime: RuntimeInfo | null = null;
 /** Set once the module trapped: a trapped wasm instance cannot run again in this thread. */
 let crashed: ShiftAddAugError | null = null;
@@ -21,15 +32,37 @@ const inFlight = new Set<(e: ShiftAddAugError) => void>();
 let catchTraps = false;
 
 
-async function loadWasm(wasmUrl?: string | URL): Promise<void> {
-  if (!loaded) {
-    loaded = (async () => {
-      const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url) : new URL('./shiftaddaug_bg.wasm', import.meta.url);
-      return initWasm({ module_or_path: (await readFileUrl(url)) ?? url });
+/**
+ * Loads the training module of `kind`: `'webgpu'`, the module with the WebGPU and CPU backends
+ * (`./shiftaddaug_bg.wasm`), or `'cpu'`, the CPU-only module (`./cpu/shiftaddaug_bg.wasm`), a
+ * fifth of the size, each with its own glue. A glue holds one instance, so each kind is loaded
+ * once per thread: once one has loaded, later URLs for that kind are not read.
+ */
+async function loadWasm(kind: ModuleKind, wasmUrl?: string | URL): Promise<Glue> {
+  const key = kind;
+  let p = loadedModules.get(key);
+  if (!p) {
+    p = (async () => {
+      const g = GLUES[kind];
+      // Literal paths, so that bundlers see both .wasm files.
+      const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url)
+        : kind === 'webgpu' ? new URL('./shiftaddaug_bg.wasm', import.meta.url) : new URL('./cpu/shiftaddaug_bg.wasm', import.meta.url);
+      try {
+        const exports = await g.default({ module_or_path: (await readFileUrl(url)) ?? url });
+        return { glue: g, exports };
+      } catch (e) {
+        throw new ShiftAddAugError('IO_ERROR', `cannot load the ${kind} module from ${url.href}: ${(e as Error)?.message ?? String(e)}`);
+      }
     })();
-    loaded.catch(() => { loaded = null; });
+    loadedModules.set(key, p);
+    p.catch(() => { loadedModules.delete(key); });
   }
-  await loaded;
+  return (await p).glue;
+}
+
+function requireGlue(): Glue {
+  if (!glue) throw new ShiftAddAugError('NOT_INITIALIZED', 'call init() first');
+  return glue;
 }
 
 /**
@@ -138,11 +171,16 @@ async function chooseBackend(opts: InitOptions): Promise<{ backend: BackendName;
 export async function coreInit(opts: InitOptions, inWorker: boolean): Promise<RuntimeInfo> {
   if (crashed) throw crashed;
   catchTraps = !inWorker;
-  await loadWasm(opts.wasmUrl);
   const choice = await chooseBackend(opts);
+  const module: ModuleKind = choice.backend === 'webgpu' ? 'webgpu' : 'cpu';
+  const g = await loadWasm(module, module === 'webgpu' ? opts.wasmUrl : opts.cpuWasmUrl);
+  if (module === 'webgpu' && !g.webgpuEnabled()) {
+    throw new ShiftAddAugError('INVALID_CONFIG', `wasmUrl ${String(opts.wasmUrl)} is a module without WebGPU; the 'webgpu' backend needs shiftaddaug_bg.wasm`);
+  }
+  glue = g;
   runtime = {
-    backend: choice.backend, reason: choice.reason, adapterInfo: choice.info,
-    simd: simdEnabled(), worker: inWorker, version: version(),
+    backend: choice.backend, reason: choice.reason, adapterInfo: choice.info, module,
+    simd: g.simdEnabled(), worker: inWorker, version: g.version(),
     // One thread here; a group of workers is the main thread's (index.ts).
     threads: 1, crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true, gradientExchange: null,
   };
@@ -224,7 +262,8 @@ export class CoreModel {
 
   static async create(config: ModelConfig, opts: TrainOptions = {}): Promise<CoreModel> {
     const rt = requireRuntime();
-    const s = await guarded(() => Session.create(config, trainConfig(opts), rt.backend) as Promise<Session>);
+    const { Session: S } = requireGlue();
+    const s = await guarded(() => S.create(config, trainConfig(opts), rt.backend) as Promise<Session>);
     return new CoreModel(s, config, opts);
   }
 
@@ -400,13 +439,16 @@ export class CoreModel {
 
 /** Parses IDX bytes (raw or gzip), as in the (Fashion-)MNIST files. */
 export function coreParseIdx(bytes: Uint8Array): { dims: number[]; data: Uint8Array } {
-  try { return wasmParseIdx(bytes); } catch (e) { throw toError(e); }
+  const g = requireGlue();
+  try { return g.parseIdx(bytes); } catch (e) { throw toError(e); }
 }
-
-export { loadWasm };
 
 /** Bytes of this thread's wasm linear memory (0 before the module is loaded); for soak tests. */
 export async function wasmMemoryBytes(): Promise<number> {
-  const exports = (await loaded) as { memory?: WebAssembly.Memory } | null;
-  return exports?.memory?.buffer.byteLength ?? 0;
+  let bytes = 0;
+  for (const p of loadedModules.values()) {
+    const { exports } = await p.catch(() => ({ exports: null }));
+    bytes += (exports as { memory?: WebAssembly.Memory } | null)?.memory?.buffer.byteLength ?? 0;
+  }
+  return bytes;
 }

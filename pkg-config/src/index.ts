@@ -126,7 +126,8 @@ export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   info = null;
   const threads = threadCount(options, useWorker);
   const base = typeof location !== 'undefined' ? location.href : import.meta.url;
-  const opts: InitOptions = { ...options, wasmUrl: options.wasmUrl ? new URL(String(options.wasmUrl), base).href : undefined };
+  const abs = (u?: string | URL) => (u ? new URL(String(u), base).href : undefined);
+  const opts: InitOptions = { ...options, wasmUrl: abs(options.wasmUrl), cpuWasmUrl: abs(options.cpuWasmUrl) };
   if (useWorker) {
     if (typeof Worker === 'undefined') throw new ShiftAddAugError('BACKEND_ERROR', 'worker: true needs Web Workers');
     return startWorkers(opts, threads);

@@ -4,6 +4,7 @@ export default function init(options?: { module_or_path?: unknown }): Promise<un
 export function parseIdx(bytes: Uint8Array): { dims: number[]; data: Uint8Array };
 export function version(): string;
 export function simdEnabled(): boolean;
+export function webgpuEnabled(): boolean;
 export class Session {
   static create(modelConfig: unknown, trainConfig: unknown, backend: string): Promise<Session>;
   readonly backend: string;

@@ -1,6 +1,13 @@
 /** Backend names, as in TensorFlow.js / onnxruntime-web. */
 export type BackendName = 'webgpu' | 'wasm';
 
+/**
+ * The training module a runtime loaded: `'webgpu'` (`shiftaddaug_bg.wasm`, WebGPU and CPU
+ * backends) for the `'webgpu'` backend, `'cpu'` (`cpu/shiftaddaug_bg.wasm`, CPU only, about a
+ * fifth of the download) for `'wasm'`.
+ */
+export type ModuleKind = 'webgpu' | 'cpu';
+
 /** Options of {@link init}. */
 export interface InitOptions {
   /**
@@ -10,8 +17,17 @@ export interface InitOptions {
   backend?: 'auto' | BackendName | BackendName[];
   /** Run the model in a dedicated worker so the page never freezes. @defaultValue `true` in browsers, `false` in Node */
   worker?: boolean;
-  /** Where the `.wasm` file is. @defaultValue next to this module (`import.meta.url`) */
+  /**
+   * Where the WebGPU module's `.wasm` is (loaded for the `'webgpu'` backend only). Each module
+   * is loaded once per thread (or worker): after the first load, the URL is not read again.
+   * @defaultValue `shiftaddaug_bg.wasm` next to this module (`import.meta.url`)
+   */
   wasmUrl?: string | URL;
+  /**
+   * Where the CPU-only module's `.wasm` is (loaded for the `'wasm'` backend), once per thread
+   * as `wasmUrl`. @defaultValue `cpu/shiftaddaug_bg.wasm` next to this module
+   */
+  cpuWasmUrl?: string | URL;
   /** Let `'auto'` choose a software WebGPU adapter (SwiftShader), usually slower than wasm. @defaultValue `false` */
   allowSoftwareWebGPU?: boolean;
   /**
@@ -34,6 +50,8 @@ export interface RuntimeInfo {
   reason: string;
   /** WebGPU adapter info when one was found. */
   adapterInfo?: { vendor: string; architecture: string; device: string; description: string; isSoftware: boolean };
+  /** Which training module was loaded (from the backend). */
+  module: ModuleKind;
   /** Whether the wasm module was built with SIMD128. */
   simd: boolean;
   /** Whether models run in a worker. */

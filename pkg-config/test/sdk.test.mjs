@@ -2,7 +2,7 @@
 // Run after scripts/build.sh:  node --test pkg-config/test/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as sdk from '../../pkg/index.js';
 
 const DIR = '/usr/share/datasets/fashion-mnist';
@@ -32,7 +32,7 @@ test('backend selection reports what it chose and why', async () => {
   const list = await sdk.init({ backend: ['webgpu', 'wasm'], worker: false });
   assert.equal(list.backend, 'wasm');
   const rt = await sdk.init({ backend: 'wasm', worker: false });
-  assert.deepEqual([rt.backend, rt.simd, rt.worker], ['wasm', true, false]);
+  assert.deepEqual([rt.backend, rt.module, rt.simd, rt.worker], ['wasm', 'cpu', true, false]);
   assert.equal(sdk.runtimeInfo(), rt);
 });
 
@@ -204,6 +204,7 @@ test('package.json exports point at files that exist', async () => {
     for (const f of Object.values(entry)) await readFile(new URL(`../../pkg/${f}`, import.meta.url));
   }
   await readFile(new URL('../../pkg/shiftaddaug_bg.wasm', import.meta.url));
+  await readFile(new URL('../../pkg/cpu/shiftaddaug_bg.wasm', import.meta.url));
   // The shipped README points at nothing outside the package: no relative links, no ../ paths.
   const readme = await readFile(new URL('../../pkg/README.md', import.meta.url), 'utf8');
   assert.doesNotMatch(readme, /\]\((?!https?:|#)[^)]*\)/, 'relative link in the package README');

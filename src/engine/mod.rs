@@ -61,7 +61,7 @@ pub fn init_seeded<M: burn::module::Module>(device: &Device, seed: u64, init: im
 
 /// The wgpu device, once initialised: burn registers one server per device, so a second
 /// `init_async` for the same adapter fails ("a server is still registered").
-#[cfg(any(target_family = "wasm", feature = "wgpu"))]
+#[cfg(feature = "wgpu")]
 static WGPU_DEVICE: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
 
 /// Initialises WebGPU asynchronously (the only way that works in a browser), once per
@@ -69,7 +69,7 @@ static WGPU_DEVICE: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(Non
 ///
 /// # Errors
 /// [`Error::WebGpuUnavailable`] when no adapter or device can be obtained.
-#[cfg(any(target_family = "wasm", feature = "wgpu"))]
+#[cfg(feature = "wgpu")]
 pub async fn webgpu_device() -> Result<Device> {
     if let Some(d) = WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))?.clone() {
         return Ok(d);
@@ -77,6 +77,19 @@ pub async fn webgpu_device() -> Result<Device> {
     let d = Device::wgpu_options().init_async().await.map_err(|e| Error::WebGpuUnavailable(format!("{e:?}")))?;
     *WGPU_DEVICE.lock().map_err(|_| Error::Backend("device cache poisoned".into()))? = Some(d.clone());
     Ok(d)
+}
+
+/// The build without the `wgpu` feature (the CPU-only wasm module, the default native build)
+/// has no WebGPU backend: always [`Error::WebGpuUnavailable`], saying so.
+///
+/// # Errors
+/// Always [`Error::WebGpuUnavailable`].
+#[cfg(not(feature = "wgpu"))]
+pub async fn webgpu_device() -> Result<Device> {
+    Err(Error::WebGpuUnavailable(
+        "this module was built without WebGPU (the CPU-only module); the SDK loads the WebGPU module when backend 'webgpu' is asked for"
+            .into(),
+    ))
 }
 
 /// Runs a future to completion on the current thread (native only). The crate's async APIs

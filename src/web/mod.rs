@@ -65,3 +65,9 @@ pub fn version() -> String {
 pub fn simd_enabled() -> bool {
     cfg!(target_feature = "simd128")
 }
+
+/// Whether this module has the WebGPU backend (the `wgpu` feature); the CPU-only module has not.
+#[wasm_bindgen(js_name = webgpuEnabled)]
+pub fn webgpu_enabled() -> bool {
+    cfg!(feature = "wgpu")
+}

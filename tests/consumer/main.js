@@ -1,5 +1,6 @@
-// The consumer page: trains in the SDK's workers (two) and deploys (run.js); the result lands in
-// body[data-state] and #out for scripts/pack-page.mjs.
+// The consumer page: trains in the SDK's workers (two, the CPU-only module), then in one worker on
+// WebGPU (the WebGPU module), and deploys (run.js); the results land in body[data-state] and #out
+// for scripts/pack-page.mjs.
 import { trainAndDeploy } from './run.js';
 
 const report = (state, value) => {
@@ -7,4 +8,8 @@ const report = (state, value) => {
   document.body.dataset.state = state;
 };
 
-trainAndDeploy({ backend: 'wasm', threads: 2 }).then((r) => report('done', r), (e) => report('error', { code: e.code, message: String(e.message ?? e) }));
+(async () => {
+  const wasm = await trainAndDeploy({ backend: 'wasm', threads: 2 });
+  const webgpu = await trainAndDeploy({ backend: 'webgpu', allowSoftwareWebGPU: true });
+  return { wasm, webgpu };
+})().then((r) => report('done', r), (e) => report('error', { code: e.code, message: String(e.message ?? e) }));

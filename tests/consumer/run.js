@@ -18,5 +18,5 @@ export async function trainAndDeploy(initOptions) {
   const p = deployed.predict(x.subarray(0, 784), [1, 1, 28, 28]);
   model.dispose();
   deployed.dispose();
-  return { backend: rt.backend, worker: rt.worker, threads: rt.threads, simd: rt.simd, loss: h.history.loss, probabilities: Array.from(p) };
+  return { backend: rt.backend, module: rt.module, worker: rt.worker, threads: rt.threads, simd: rt.simd, loss: h.history.loss, probabilities: Array.from(p) };
 }

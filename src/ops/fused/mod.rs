@@ -17,7 +17,7 @@ pub mod cpu;
 pub mod lanes;
 
 mod autodiff;
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "wgpu"))]
 mod cube;
 mod depthwise;
 mod patches;
@@ -33,7 +33,7 @@ use cpu::{AdderShape, CpuIsa};
 /// Backend operations of the fused adder convolution. Geometry arguments are
 /// `(stride_h, stride_w, pad_h, pad_w, groups)`; shapes are validated by the caller
 /// ([`AdderShape::new`]) before any backend is called.
-#[backend_extension(Flex, Cube: cfg(target_family = "wasm"), Autodiff)]
+#[backend_extension(Flex, Cube: cfg(all(target_family = "wasm", feature = "wgpu")), Autodiff)]
 pub trait AdderBackend: Backend {
     /// `y = -Σ|patch(x) - w|`: `x: [n, c, h, w]`, `weight: [m, c/g, kh, kw]` → `[n, m, ho, wo]`.
     fn adder_conv2d_forward(
@@ -127,11 +127,11 @@ impl AdderBackend for Flex {
 }
 
 /// Whether [`adder_conv2d_fused`] runs on this device (with or without autodiff): Flex CPU
-/// everywhere, Cube (WebGPU) in the wasm build.
+/// everywhere, Cube (WebGPU) in the wasm build with the `wgpu` feature.
 pub fn fused_supported(device: &Device) -> bool {
     match device.clone().inner().as_dispatch() {
         DispatchDevice::Flex(_) => true,
-        #[cfg(target_family = "wasm")]
+        #[cfg(all(target_family = "wasm", feature = "wgpu"))]
         DispatchDevice::Cube(_) => true,
         _ => false,
     }
