@@ -49,6 +49,6 @@ rm -rf dist && mkdir -p dist/data
 cp -r www/* dist/
 cp -r pkg dist/pkg
 cp /usr/share/datasets/fashion-mnist/*.gz dist/data/
-for wasm in pkg/shiftaddaug_bg.wasm pkg/cpu/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
+for wasm in pkg/shiftaddaug_bg.wasm pkg/cpu/shiftaddaug_bg.wasm pkg/cpu/baseline/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
   echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
 done

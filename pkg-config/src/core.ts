@@ -38,15 +38,17 @@ let catchTraps = false;
  * fifth of the size, each with its own glue. A glue holds one instance, so each kind is loaded
  * once per thread: once one has loaded, later URLs for that kind are not read.
  */
-async function loadWasm(kind: ModuleKind, wasmUrl?: string | URL): Promise<Glue> {
+async function loadWasm(kind: ModuleKind, wasmUrl: string | URL | undefined, simd: boolean): Promise<Glue> {
   const key = kind;
   let p = loadedModules.get(key);
   if (!p) {
     p = (async () => {
       const g = GLUES[kind];
-      // Literal paths, so that bundlers see both .wasm files.
+      // Literal paths, so that bundlers see the .wasm files. The baseline build (no SIMD128) of
+      // the CPU-only module has the same exports and imports, so the CPU glue loads it too.
       const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url)
-        : kind === 'webgpu' ? new URL('./shiftaddaug_bg.wasm', import.meta.url) : new URL('./cpu/shiftaddaug_bg.wasm', import.meta.url);
+        : kind === 'webgpu' ? new URL('./shiftaddaug_bg.wasm', import.meta.url)
+          : simd ? new URL('./cpu/shiftaddaug_bg.wasm', import.meta.url) : new URL('./cpu/baseline/shiftaddaug_bg.wasm', import.meta.url);
       try {
         const exports = await g.default({ module_or_path: (await readFileUrl(url)) ?? url });
         return { glue: g, exports };
@@ -58,6 +60,11 @@ async function loadWasm(kind: ModuleKind, wasmUrl?: string | URL): Promise<Glue>
     p.catch(() => { loadedModules.delete(key); });
   }
   return (await p).glue;
+}
+
+/** Whether this engine compiles WebAssembly SIMD128: validates `(func (result v128) (i8x16.popcnt (i8x16.splat (i32.const 0)))))`. */
+export function simdSupported(): boolean {
+  return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
 }
 
 function requireGlue(): Glue {
@@ -173,7 +180,7 @@ export async function coreInit(opts: InitOptions, inWorker: boolean): Promise<Ru
   catchTraps = !inWorker;
   const choice = await chooseBackend(opts);
   const module: ModuleKind = choice.backend === 'webgpu' ? 'webgpu' : 'cpu';
-  const g = await loadWasm(module, module === 'webgpu' ? opts.wasmUrl : opts.cpuWasmUrl);
+  const g = await loadWasm(module, module === 'webgpu' ? opts.wasmUrl : opts.cpuWasmUrl, opts.simd ?? simdSupported());
   if (module === 'webgpu' && !g.webgpuEnabled()) {
     throw new ShiftAddAugError('INVALID_CONFIG', `wasmUrl ${String(opts.wasmUrl)} is a module without WebGPU; the 'webgpu' backend needs shiftaddaug_bg.wasm`);
   }

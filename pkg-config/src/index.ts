@@ -116,10 +116,13 @@ async function liveClient(): Promise<WorkerClient | null> {
 /**
  * Loads the wasm module and chooses the backend. Call once before {@link createModel}.
  * Rejects with `UNKNOWN_BACKEND`, `WEBGPU_UNAVAILABLE` (when `'webgpu'` alone was asked for) or
- * `INVALID_CONFIG` (a bad `threads`).
+ * `INVALID_CONFIG` (a bad `threads` or `simd`), or `IO_ERROR` (the module could not be loaded).
  */
 export async function init(options: InitOptions = {}): Promise<RuntimeInfo> {
   checkOptions(options, INIT_OPTION_KEYS, 'init options');
+  if (options.simd !== undefined && typeof options.simd !== 'boolean') {
+    throw new ShiftAddAugError('INVALID_CONFIG', `simd = ${JSON.stringify(options.simd)}; must be true or false`);
+  }
   const inBrowser = typeof window !== 'undefined' && typeof Worker !== 'undefined';
   const useWorker = options.worker ?? inBrowser;
   terminateAll();

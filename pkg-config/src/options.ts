@@ -26,7 +26,7 @@ function allKeysOf<T>() {
 }
 
 /** Keys of `InitOptions`. */
-export const INIT_OPTION_KEYS = allKeysOf<InitOptions>()(['backend', 'worker', 'wasmUrl', 'cpuWasmUrl', 'allowSoftwareWebGPU', 'threads']);
+export const INIT_OPTION_KEYS = allKeysOf<InitOptions>()(['backend', 'worker', 'wasmUrl', 'cpuWasmUrl', 'simd', 'allowSoftwareWebGPU', 'threads']);
 /** Keys of `TrainOptions`. */
 export const TRAIN_OPTION_KEYS = allKeysOf<TrainOptions>()(['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum',
   'weightDecay', 'warmupSteps', 'cropPadding', 'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery']);

@@ -25,9 +25,17 @@ export interface InitOptions {
   wasmUrl?: string | URL;
   /**
    * Where the CPU-only module's `.wasm` is (loaded for the `'wasm'` backend), once per thread
-   * as `wasmUrl`. @defaultValue `cpu/shiftaddaug_bg.wasm` next to this module
+   * as `wasmUrl`. @defaultValue `cpu/shiftaddaug_bg.wasm` next to this module, or
+   * `cpu/baseline/shiftaddaug_bg.wasm` when `simd` is false
    */
   cpuWasmUrl?: string | URL;
+  /**
+   * Whether the wasm backend uses the SIMD128 build of the CPU-only module (as
+   * onnxruntime-web's `env.wasm.simd`); `false` loads the baseline build, for engines without
+   * SIMD128 (Safari before 16.4).
+   * @defaultValue detected: whether this engine validates a SIMD128 instruction
+   */
+  simd?: boolean;
   /** Let `'auto'` choose a software WebGPU adapter (SwiftShader), usually slower than wasm. @defaultValue `false` */
   allowSoftwareWebGPU?: boolean;
   /**
