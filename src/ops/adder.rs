@@ -81,7 +81,7 @@ impl Conv2dGeometry {
 
 /// Adder convolution `y = -Σ|patch(x) - w|` with AdderNet gradients, on the fastest path of
 /// the device: the fused kernels of [`crate::ops::fused`] on the CPU (Flex) and on WebGPU in
-/// the wasm build, the reference [`adder_conv2d_reference`] elsewhere (native `wgpu`).
+/// the wasm build with the `wgpu` feature, the reference [`adder_conv2d_reference`] elsewhere (native `wgpu`).
 ///
 /// # Shapes
 /// - `x`: `[n, c_in, h, w]`

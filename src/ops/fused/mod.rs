@@ -3,13 +3,13 @@
 //!
 //! [`AdderBackend`] is implemented for the Flex CPU backend by the kernels of [`cpu`] (SIMD128
 //! on wasm; SSE2 on x86-64, with AVX2 / AVX-512 tiles where the CPU has them; portable
-//! elsewhere), for burn's Cube backend on wasm (WebGPU) by
+//! elsewhere), for burn's Cube backend on wasm with the `wgpu` feature (WebGPU) by
 //! the CubeCL kernels of `cube.rs`, and for `Autodiff<B>` by a custom backward step that calls
 //! the fused backward kernel. No `[n, m, k, l]` intermediate exists on these paths.
 //!
 //! Which path [`crate::ops::adder_conv2d`] takes per device (see [`fused_supported`]):
 //! - Flex (CPU, native and wasm), f32: the fused CPU kernels;
-//! - Cube in the wasm build (WebGPU), f32: the fused CubeCL kernels;
+//! - Cube in the wasm build with the `wgpu` feature (WebGPU), f32: the fused CubeCL kernels;
 //! - anything else (the native `wgpu` feature): the reference
 //!   [`crate::ops::adder_conv2d_reference`].
 
