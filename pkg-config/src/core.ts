@@ -21,8 +21,8 @@ type Glue = typeof webgpuGlue;
 const GLUES: Record<ModuleKind, Glue> = { webgpu: webgpuGlue, cpu: cpuGlue };
 /** The module of the last init in this thread, once loaded. */
 let glue: Glue | null = null;
-/** The modules this thread loaded (or is loading), by kind; their exports once instantiated. */
-const loadedModules = new Map<string, Promise<{ glue: Glue; exports: unknown }>>();
+/** The modules this thread loaded (or is loading), by kind: their exports once instantiated. */
+const loadedModules = new Map<ModuleKind, Promise<unknown>>();
 let runtime: RuntimeInfo | null = null;
 /** Set once the module trapped: a trapped wasm instance cannot run again in this thread. */
 let crashed: ShiftAddAugError | null = null;
@@ -39,27 +39,25 @@ let catchTraps = false;
  * once per thread: once one has loaded, later URLs for that kind are not read.
  */
 async function loadWasm(kind: ModuleKind, wasmUrl: string | URL | undefined, simd: boolean): Promise<Glue> {
-  const key = kind;
-  let p = loadedModules.get(key);
+  let p = loadedModules.get(kind);
   if (!p) {
     p = (async () => {
-      const g = GLUES[kind];
       // Literal paths, so that bundlers see the .wasm files. The baseline build (no SIMD128) of
       // the CPU-only module has the same exports and imports, so the CPU glue loads it too.
       const url = wasmUrl ? new URL(String(wasmUrl), import.meta.url)
         : kind === 'webgpu' ? new URL('./shiftaddaug_bg.wasm', import.meta.url)
           : simd ? new URL('./cpu/shiftaddaug_bg.wasm', import.meta.url) : new URL('./cpu/baseline/shiftaddaug_bg.wasm', import.meta.url);
       try {
-        const exports = await g.default({ module_or_path: (await readFileUrl(url)) ?? url });
-        return { glue: g, exports };
+        return await GLUES[kind].default({ module_or_path: (await readFileUrl(url)) ?? url });
       } catch (e) {
         throw new ShiftAddAugError('IO_ERROR', `cannot load the ${kind} module from ${url.href}: ${(e as Error)?.message ?? String(e)}`);
       }
     })();
-    loadedModules.set(key, p);
-    p.catch(() => { loadedModules.delete(key); });
+    loadedModules.set(kind, p);
+    p.catch(() => { loadedModules.delete(kind); });
   }
-  return (await p).glue;
+  await p;
+  return GLUES[kind];
 }
 
 /** Whether this engine compiles WebAssembly SIMD128: validates `(func (result v128) (i8x16.popcnt (i8x16.splat (i32.const 0)))))`. */
@@ -454,8 +452,8 @@ export function coreParseIdx(bytes: Uint8Array): { dims: number[]; data: Uint8Ar
 export async function wasmMemoryBytes(): Promise<number> {
   let bytes = 0;
   for (const p of loadedModules.values()) {
-    const { exports } = await p.catch(() => ({ exports: null }));
-    bytes += (exports as { memory?: WebAssembly.Memory } | null)?.memory?.buffer.byteLength ?? 0;
+    const exports = (await p.catch(() => null)) as { memory?: WebAssembly.Memory } | null;
+    bytes += exports?.memory?.buffer.byteLength ?? 0;
   }
   return bytes;
 }
