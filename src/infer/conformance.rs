@@ -95,6 +95,8 @@ pub fn conformance(isa: Isa, seed: u64, cases: usize) -> Result<usize, String> {
             -(r(40000) as i32),
             r(40000) as i32,
         );
+        // Half of them with a window and a pre-shift (the requantisation of multipliers >= 1/2).
+        let rq = if r(2) == 0 { rq.with_window(rng_i32(&mut r), rng_i32(&mut r), r(31) as u32) } else { rq };
         // A plane of `rows` rows of `cols` values read from rows of `pitch ≥ cols` sums.
         let (rows, cols) = (1 + r(4), 1 + r(40));
         let pitch = cols + r(9);

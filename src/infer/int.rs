@@ -14,8 +14,8 @@
 //!   scale into one fixed-point multiplier and a bias per channel (`(acc · m) >> r + b` with a
 //!   15-bit `m`, in `i32` lanes: [`Requant16`]; the only multiplication in a Shift or Add layer),
 //!   then the activation is a clamp and the value saturates to 16 bits. A channel whose multiplier
-//!   is 1/2 or more (an accumulator unit coarser than half an output unit) uses a 31-bit `m` in
-//!   `i64` instead.
+//!   is 1/2 or more (an accumulator unit coarser than half an output unit) clamps its sums to the
+//!   window where the output does not saturate and shifts them left first (`channel_requant`).
 //!
 //! No sum can leave `i32`: with `|x| <= 2^15`, each output channel's `s`, `g` or weight scale is
 //! the finest whose worst case (`2^15 ·` the sum of the terms' weights) stays below `2^31`. Where
@@ -73,8 +73,8 @@ fn saturate(v: i64) -> i64 {
 }
 
 /// `y = (acc · m + 2^(r−1)) >> r + b`: a real multiplier `a` and bias `b` (output units) in fixed
-/// point, with `|m| <= 2^31`, `r` in `1..=62` and `|b| <= 2^40`, so that no step leaves `i64` for
-/// an `i32` accumulator.
+/// point, with `|m| <= 2^31`, `r` in `1..=62` and `|b| <= 2^40` (the dense layers' 64-bit sums,
+/// through `i128`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Requant {
     m: i64,
@@ -95,43 +95,48 @@ impl Requant {
         Self { m, r: r as u32, b }
     }
 
-    /// `|acc · m| <= 2^62` and the rounding term is below `2^62`: the sum fits `i64`.
-    #[inline(always)]
-    fn apply(&self, acc: i32) -> i64 {
-        ((acc as i64 * self.m + (1i64 << (self.r - 1))) >> self.r) + self.b
-    }
-
-    /// [`apply`](Self::apply) for a 64-bit sum (the classifier's), through `i128`.
+    /// `(acc · m + 2^(r−1)) >> r + b` for a 64-bit sum (the classifier's), through `i128`.
     pub(super) fn apply_wide(&self, acc: i64) -> i64 {
         let p = (acc as i128 * self.m as i128 + (1i128 << (self.r - 1))) >> self.r;
         p.clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64 + self.b
     }
 }
 
-/// One output channel's requantisation, activation clamp included.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ChannelRequant {
-    /// In `i32` lanes (multipliers below 1/2).
-    Narrow(Requant16),
-    /// In `i64`, then clamped to `[lo, hi]`.
-    Wide(Requant, i64, i64),
-}
-
-impl ChannelRequant {
-    /// BatchNorm and activation of a channel: `y = clamp(acc · a + b, lo, hi)` (output units).
-    /// `nonpositive`: the sums are never positive (adder layers), so they are centred on the
-    /// BatchNorm's mean first (an offset in `(−2^31, 0]` keeps `acc − offset` inside `i32`).
-    fn new(a: f64, b: f64, lo: i64, hi: i64, nonpositive: bool) -> Self {
-        if a == 0.0 || !a.is_finite() || exponent(a) >= -1 {
-            return ChannelRequant::Wide(Requant::new(a, b), lo, hi);
-        }
+/// One output channel's BatchNorm and activation: `y = clamp(acc · a + b, lo, hi)` (output units)
+/// as a [`Requant16`]. `nonpositive`: the sums are never positive (adder layers), so they are
+/// centred on the BatchNorm's mean first (an offset in `(−2^31, 0]` keeps `acc − offset` inside
+/// `i32`).
+///
+/// A multiplier `a` of 1/2 or more (an accumulator unit coarser than half an output unit) is
+/// centred on the sum where `y = 0` (`offset = round(−b/a)`, the rest of `b` kept in the bias),
+/// and the sums are clamped to `offset ± 2^(27−e)` (`2^e <= |a| < 2^(e+1)`): beyond that every
+/// output saturates, and inside it `(acc − offset) << (e + 3)` fits `i32`, where the 15-bit
+/// multiplier `m = a · 2^(14−e)` and `shift = 1` round `t · a` half up. Multipliers of `2^28` or
+/// more are taken as `2^28 − ε`: every non-zero `t` saturates either way.
+fn channel_requant(a: f64, b: f64, lo: i64, hi: i64, nonpositive: bool) -> Requant16 {
+    if a == 0.0 || !a.is_finite() {
+        // `clamp(b)`: the bias is clamped to 2^29 and then to the 16-bit `[lo, hi]`.
+        return Requant16::new(0, 0, 0, b.round().clamp(-(2f64.powi(29)), 2f64.powi(29)) as i32, lo as i32, hi as i32);
+    }
+    let e = exponent(a);
+    if e < -1 {
         let offset = if nonpositive { (-b / a).round().clamp(-ACC_MAX, 0.0) } else { 0.0 };
         // |m| in [2^14, 2^15): 15 significant bits of `a`; `r >= 16` as `a < 1/2`.
-        let r = 14 - exponent(a);
+        let r = 14 - e;
         let m = (a * pow2(r)).round() as i32;
         let b = (b + offset * a).round().clamp(-(2f64.powi(29)), 2f64.powi(29)) as i32;
-        ChannelRequant::Narrow(Requant16::new(offset as i32, m, (r - 16) as u32, b, lo as i32, hi as i32))
+        return Requant16::new(offset as i32, m, (r - 16) as u32, b, lo as i32, hi as i32);
     }
+    let e = e.min(27);
+    let offset = (-b / a).round().clamp(i32::MIN as f64, i32::MAX as f64);
+    let m = (a * pow2(14 - e)).round().clamp(-32767.0, 32767.0) as i32;
+    // Within `offset ± 2^(27−e)` the bias is at most `|a|/2` unless the offset was clamped; then
+    // every sum lies on the bias's side of the offset and a bias past 2^26 saturates as it is.
+    let bias = (b + offset * a).round().clamp(-(2f64.powi(26)), 2f64.powi(26)) as i32;
+    let half = 1i64 << (27 - e);
+    let offset = offset as i64;
+    let (acc_lo, acc_hi) = ((offset - half).max(i32::MIN as i64) as i32, (offset + half).min(i32::MAX as i64) as i32);
+    Requant16::new(offset as i32, m, 1, bias, lo as i32, hi as i32).with_window(acc_lo, acc_hi, (e + 3) as u32)
 }
 
 /// A convolution in integers.
@@ -139,7 +144,7 @@ impl ChannelRequant {
 pub(super) struct QConv {
     /// The kernels' layout of this layer for its input size.
     plan: Plan,
-    requant: Vec<ChannelRequant>,
+    requant: Vec<Requant16>,
     /// For a pointwise layer on a small input (at most [`BATCH_PIXELS`] per image): the layer
     /// laid out for [`BATCH_IMAGES`] images side by side (`[cin, 1, BATCH_IMAGES · h · w]`).
     batched: Option<Box<QConv>>,
@@ -246,11 +251,11 @@ pub(super) fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
         // Applied after the requantisation, by `hswish`.
         Act::Hswish => (Q_MIN, Q_MAX),
     };
-    let requant: Vec<ChannelRequant> = (0..l.cout)
+    let requant: Vec<Requant16> = (0..l.cout)
         .map(|c| {
             let inv = l.bn.gamma[c] as f64 / (l.bn.var[c] as f64 + BN_EPS as f64).sqrt();
             let (a, b) = (inv * acc_scale[c] * two(fy), (l.bn.beta[c] as f64 - inv * l.bn.mean[c] as f64) * two(fy));
-            ChannelRequant::new(a, b, lo, hi, l.op == Op::Add)
+            channel_requant(a, b, lo, hi, l.op == Op::Add)
         })
         .collect();
     let geometry = l.geometry(input[1], input[2]);
@@ -335,15 +340,7 @@ pub(super) fn qforward(isa: Isa, q: &QConv, x: &[i16], scratch: &mut Vec<i16>) -
     let mut acc = vec![0i32; rows * pitch];
     for (oc, y) in y.chunks_exact_mut(rows * cols).enumerate() {
         plan.accumulate(isa, p, oc, &mut acc);
-        match q.requant[oc] {
-            ChannelRequant::Narrow(rq) => requantize(isa, &acc, pitch, y, cols, &rq),
-            ChannelRequant::Wide(rq, lo, hi) => {
-                for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks_exact(pitch)) {
-                    // `lo` and `hi` lie inside the 16-bit range: one clamp saturates too.
-                    y.iter_mut().zip(acc).for_each(|(o, &a)| *o = rq.apply(a).clamp(lo, hi) as i16);
-                }
-            }
-        }
+        requantize(isa, &acc, pitch, y, cols, &q.requant[oc]);
     }
     y
 }
@@ -514,5 +511,66 @@ impl Quantized {
         let mut out = vec![0u8; logits.len()];
         shiftmax(&logits, self.graph.classes, 2f32.powi(-self.logit_frac), &mut out);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `clamp(round(acc · a + b), lo, hi)` in `f64`.
+    fn exact(a: f64, b: f64, lo: i64, hi: i64, acc: i32) -> i64 {
+        (acc as f64 * a + b).round().clamp(lo as f64, hi as f64) as i64
+    }
+
+    /// Every channel requantisation, multipliers from 2^-20 to 2^40 of either sign, biases up to
+    /// 2^34, sums over all of `i32` and near the unsaturated window: within a few output units
+    /// of the exact value. The 15-bit multiplier is off by at most 2^-14 relative (rounding and
+    /// the clamp at 2^15 − 1). A centred channel applies it to `(acc − offset) · a`, at most
+    /// about 2^16 where an output does not saturate: 4 units, plus the bias's and the result's
+    /// rounding. An uncentred one (multipliers below 1/2 outside adder layers) applies it to
+    /// `acc · a` itself, so its error grows with the bias it cancels, and clamps its bias to 2^29
+    /// (such biases are not drawn for it).
+    #[test]
+    fn channel_requantisation_is_within_a_few_units_of_the_exact_value() {
+        let mut rng = crate::data::Rng::new(3);
+        let mut unit = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let (mut wide, mut inside) = (0, 0);
+        for case in 0..4000 {
+            let a = pow2(-20) * 2f64.powf(60.0 * unit()) * if unit() < 0.5 { -1.0 } else { 1.0 };
+            let b = (unit() - 0.5) * 2f64.powf(35.0 * unit());
+            let nonpositive = unit() < 0.5;
+            let centred = a.abs() >= 0.5 || (nonpositive && -b / a <= 0.0);
+            if !centred && b.abs() > pow2(29) {
+                continue;
+            }
+            let (lo, hi) = [(Q_MIN, Q_MAX), (0, Q_MAX), (0, 6 << 10)][case % 3];
+            let rq = channel_requant(a, b, lo, hi, nonpositive);
+            wide += usize::from(a.abs() >= 0.5);
+            let centre = (-b / a).clamp(i32::MIN as f64, i32::MAX as f64);
+            for k in 0..64 {
+                let acc = match k % 4 {
+                    0 => (unit() * 2f64.powi(32) - 2f64.powi(31)) as i32,
+                    // Around the sum where the output is 0, out to beyond saturation.
+                    _ => (centre + (unit() - 0.5) * 2f64.powi(18) / a.abs().max(1.0)).clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+                };
+                let acc = if nonpositive { acc.min(0) } else { acc };
+                let (got, want) = (rq.apply(acc) as i64, exact(a, b, lo, hi, acc));
+                inside += usize::from(want > lo && want < hi);
+                let tol = if centred { 5.0 } else { 5.0 + (acc as f64 * a).abs() * pow2(-14) };
+                assert!((got - want).abs() as f64 <= tol, "a = {a}, b = {b}, acc = {acc}: {got}, exact {want} ({rq:?})");
+            }
+        }
+        assert!(wide > 1000 && inside > 20_000, "{wide} wide channels, {inside} unsaturated outputs");
+    }
+
+    /// Multipliers of zero, NaN or infinity give the clamped bias.
+    #[test]
+    fn degenerate_multipliers_give_the_bias() {
+        for a in [0.0, f64::NAN, f64::INFINITY] {
+            let rq = channel_requant(a, 123.4, Q_MIN, Q_MAX, false);
+            assert_eq!([rq.apply(i32::MIN), rq.apply(0), rq.apply(i32::MAX)], [123; 3]);
+            assert_eq!(channel_requant(a, 1e12, 0, 100, true).apply(-5), 100);
+        }
     }
 }

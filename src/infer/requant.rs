@@ -6,16 +6,22 @@ use super::lanes::IntLanes;
 #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
 use super::lanes::Scalar;
 
-/// One output channel's requantisation in `i32`: with `t = acc − offset` (wrapping),
-/// `y = clamp(((⌊t · m / 2^16⌋ + half) >> shift) + bias, lo, hi)` and `half = 2^(shift − 1)` (0
-/// for `shift = 0`), i.e. `t · m / 2^(16 + shift)` rounded half up, plus the bias. `⌊t · m /
-/// 2^16⌋` is computed exactly from `t`'s 16-bit halves, so no step leaves `i32` when `|m| < 2^15`,
-/// `shift <= 30`, `|bias| <= 2^29` and `lo <= hi` lie in the 16-bit range ([`Requant16::new`]
-/// ensures it). The offset lets sums with a large mean (adder layers) be centred first, so that
-/// the 15-bit multiplier's error scales with the output, not with the sum.
+/// One output channel's requantisation in `i32`: with `t = (clamp(acc, acc_lo, acc_hi) − offset)
+/// << pre` (wrapping), `y = clamp(((⌊t · m / 2^16⌋ + half) >> shift) + bias, lo, hi)` and `half =
+/// 2^(shift − 1)` (0 for `shift = 0`), i.e. `t · m / 2^(16 + shift)` rounded half up, plus the bias.
+/// `⌊t · m / 2^16⌋` is computed exactly from `t`'s 16-bit halves, so no step leaves `i32` when `|m|
+/// < 2^15`, `shift <= 30`, `|bias| <= 2^29` and `lo <= hi` lie in the 16-bit range
+/// ([`Requant16::new`] ensures it). The offset lets sums with a large mean (adder layers) be
+/// centred first, so that the 15-bit multiplier's error scales with the output, not with the sum.
+/// The window and the pre-shift serve multipliers of 1/2 or more ([`with_window`](Self::with_window)):
+/// outside a window around the offset every output saturates, and inside it `t << pre` fits
+/// `i32`, so the same 15-bit arithmetic reaches multipliers up to `2^15`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requant16 {
+    acc_lo: i32,
+    acc_hi: i32,
     offset: i32,
+    pre: u32,
     m: i32,
     shift: u32,
     bias: i32,
@@ -27,12 +33,33 @@ impl Requant16 {
     /// The requantisation, with its parameters clamped into the ranges above.
     pub fn new(offset: i32, m: i32, shift: u32, bias: i32, lo: i32, hi: i32) -> Self {
         let (lo, hi) = (lo.clamp(i16::MIN as i32, i16::MAX as i32), hi.clamp(i16::MIN as i32, i16::MAX as i32));
-        Self { offset, m: m.clamp(-32767, 32767), shift: shift.min(30), bias: bias.clamp(-(1 << 29), 1 << 29), lo, hi: hi.max(lo) }
+        Self {
+            acc_lo: i32::MIN,
+            acc_hi: i32::MAX,
+            offset,
+            pre: 0,
+            m: m.clamp(-32767, 32767),
+            shift: shift.min(30),
+            bias: bias.clamp(-(1 << 29), 1 << 29),
+            lo,
+            hi: hi.max(lo),
+        }
+    }
+
+    /// The sums clamped to `[acc_lo, acc_hi]` (swapped if reversed) and, after the offset is
+    /// taken, shifted left by `pre` (at most 30; bits shifted out are lost, as in the lanes).
+    pub fn with_window(self, acc_lo: i32, acc_hi: i32, pre: u32) -> Self {
+        Self { acc_lo: acc_lo.min(acc_hi), acc_hi: acc_hi.max(acc_lo), pre: pre.min(30), ..self }
+    }
+
+    /// True when the window or the pre-shift does something.
+    fn windowed(&self) -> bool {
+        self.pre > 0 || self.acc_lo > i32::MIN || self.acc_hi < i32::MAX
     }
 
     /// One value, by the definition (the kernels give the same bits).
     pub fn apply(&self, acc: i32) -> i16 {
-        let acc = acc.wrapping_sub(self.offset);
+        let acc = acc.clamp(self.acc_lo, self.acc_hi).wrapping_sub(self.offset) << self.pre;
         let t = ((acc >> 16) * self.m + (((acc & 0xffff) * self.m) >> 16) + self.half()) >> self.shift;
         (t + self.bias).clamp(self.lo, self.hi) as i16
     }
@@ -46,24 +73,30 @@ impl Requant16 {
 /// `isa`, four at a time (a row's last partial group through the same vector operations on a
 /// copy). One call per output plane: the constants are set up once.
 pub fn requantize(isa: Isa, acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
+    if rq.windowed() { requantize_on::<true>(isa, acc, pitch, y, cols, rq) } else { requantize_on::<false>(isa, acc, pitch, y, cols, rq) }
+}
+
+/// [`requantize`] with the window and pre-shift applied (`WINDOW`) or known to be no-ops.
+#[inline(always)]
+fn requantize_on<const WINDOW: bool>(isa: Isa, acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
     match isa {
         #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
-        Isa::Scalar => requant_plane::<Scalar>(acc, pitch, y, cols, rq),
+        Isa::Scalar => requant_plane::<Scalar, WINDOW>(acc, pitch, y, cols, rq),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => requant_plane::<super::lanes::Simd128>(acc, pitch, y, cols, rq),
+        Isa::Simd128 => requant_plane::<super::lanes::Simd128, WINDOW>(acc, pitch, y, cols, rq),
         #[cfg(target_arch = "x86_64")]
-        Isa::Sse2 => requant_plane::<super::lanes::Sse2>(acc, pitch, y, cols, rq),
+        Isa::Sse2 => requant_plane::<super::lanes::Sse2, WINDOW>(acc, pitch, y, cols, rq),
     }
 }
 
 #[inline(always)]
-fn requant_plane<L: IntLanes>(acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
+fn requant_plane<L: IntLanes, const WINDOW: bool>(acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
     assert!(cols <= pitch && cols > 0, "requantize: {cols} columns in rows of {pitch}");
     let (m, half, bias, lo, hi, low) =
         (L::splat(rq.m), L::splat(rq.half()), L::splat(rq.bias), L::splat(rq.lo), L::splat(rq.hi), L::splat(0xffff));
-    let offset = L::splat(rq.offset);
+    let (offset, acc_lo, acc_hi) = (L::splat(rq.offset), L::splat(rq.acc_lo), L::splat(rq.acc_hi));
     let f = |a: L::V| {
-        let a = L::sub(a, offset);
+        let a = if WINDOW { L::shl(L::sub(L::min(L::max(a, acc_lo), acc_hi), offset), rq.pre) } else { L::sub(a, offset) };
         let t = L::add(L::add(L::mul(L::sar(a, 16), m), L::sar(L::mul(L::and(a, low), m), 16)), half);
         L::min(L::max(L::add(L::sar(t, rq.shift), bias), lo), hi)
     };
