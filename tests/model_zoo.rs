@@ -165,18 +165,40 @@ fn width_multiplier_scales_every_zoo_model() {
 /// The config's own layer walk (`tiny_layers`, which the search costs candidates with) costs
 /// what the export's graph costs: per layer the same operator and geometry, so the same MACs by
 /// operator and the same energy and peak activation, for every zoo model, with mixed operators
-/// (Add body, Shift depthwise, Mult stem; Mult, Shift or Add classifier).
+/// (Add body, Shift depthwise, Mult stem; Mult, Shift or Add classifier; three blocks with
+/// operators of their own).
 #[test]
 fn the_config_walk_costs_what_the_export_costs() {
     use shiftaddaug::aug::{AugNetConfig, NetSpec};
     use shiftaddaug::cost::{self, Convention, UnitEnergies};
+    use shiftaddaug::infer::format::Op;
     let device = Device::flex();
     let specs = [NetSpec::mbv2_tiny(), NetSpec::mcunet(), NetSpec::proxyless_035(), NetSpec::mobilenet_v3_035()];
-    for (spec, classifier) in specs.into_iter().zip([ConvKind::Mult, ConvKind::Shift, ConvKind::Mult, ConvKind::Add]) {
+    for (mut spec, classifier) in specs.into_iter().zip([ConvKind::Mult, ConvKind::Shift, ConvKind::Mult, ConvKind::Add]) {
+        // Block 0 all Mult; block 1 Shift with an Add depthwise; block 2 the model's 1×1 (Add)
+        // with a Mult depthwise.
+        spec.blocks[0].conv = Some(ConvKind::Mult);
+        (spec.blocks[1].conv, spec.blocks[1].depthwise) = (Some(ConvKind::Shift), Some(ConvKind::Add));
+        spec.blocks[2].depthwise = Some(ConvKind::Mult);
         let cfg = AugNetConfig { spec, depthwise: Some(ConvKind::Shift), classifier, ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Add) };
         let net = cfg.init(&device).unwrap();
         let (json, bytes) = shiftaddaug::engine::block_on(shiftaddaug::export::export_supernet(&net.export_tiny())).unwrap();
         let g = shiftaddaug::infer::format::parse(&json, &bytes).unwrap();
+        let op_of = |name: &str| g.layers.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("no layer {name}")).op;
+        let want = [
+            ("blocks.0.expand", Op::Mult),
+            ("blocks.0.depthwise", Op::Mult),
+            ("blocks.0.project", Op::Mult),
+            ("blocks.1.expand", Op::Shift),
+            ("blocks.1.depthwise", Op::Add),
+            ("blocks.2.expand", Op::Add),
+            ("blocks.2.depthwise", Op::Mult),
+            ("blocks.3.expand", Op::Add),
+            ("blocks.3.depthwise", Op::Shift),
+        ];
+        for (name, op) in want {
+            assert_eq!(op_of(name), op, "{name}");
+        }
         let from_graph = cost::layers_of_graph(&g).unwrap();
         let from_config = cfg.tiny_layers();
         assert_eq!(from_config.len(), from_graph.len());

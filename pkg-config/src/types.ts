@@ -142,7 +142,9 @@ export interface ModelConfig {
   aug?: AugOptions;
   /**
    * `'mbv2-tiny'` (any zoo name): the architecture, e.g. a {@link SearchCandidate.plan} from
-   * {@link Model.search} (stem, ds, blocks, head widths). @defaultValue the zoo model's
+   * {@link Model.search} (stem, ds, blocks, head widths). A block may name its own operators:
+   * `conv: 'mult' | 'shift' | 'add'` for its convs, `depthwise` for its depthwise conv alone; an
+   * unknown field is `INVALID_CONFIG`. @defaultValue the zoo model's
    */
   spec?: Record<string, unknown>;
   /** `'mfcnn'`: channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */

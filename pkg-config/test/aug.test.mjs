@@ -87,6 +87,15 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   await assert.rejects(model.fit(x, y, { aug: { alpha: -1 } }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));
+  // Operators per block: block 1 all Mult, block 2 an Add depthwise; an unknown block field is refused.
+  const mixed = { ...spec, blocks: spec.blocks.map((b, i) => (i === 1 ? { ...b, conv: 'mult' } : i === 2 ? { ...b, depthwise: 'add' } : b)) };
+  const mm = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec: mixed, aug: { enabled: false } });
+  await mm.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 0 });
+  const kinds = Object.fromEntries(JSON.parse((await mm.exportModel()).json).layers.map((l) => [l.name, l.kind]));
+  assert.deepEqual([1, 2].flatMap((i) => ['expand', 'depthwise', 'project'].map((n) => kinds[`blocks.${i}.${n}`])), ['mult', 'mult', 'mult', 'shift', 'add', 'shift']);
+  mm.dispose();
+  const typo = { ...spec, blocks: [{ ...spec.blocks[0], op: 'mult' }, ...spec.blocks.slice(1)] };
+  await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec: typo }), code('INVALID_CONFIG'));
   const mf = await sdk.createModel({ inputShape: [1, 28, 28], numClasses: 10, widths: [4, 8] });
   await assert.rejects(mf.fit(x, y, { aug: { alpha: 1 } }), code('INVALID_CONFIG'));
   // 'mfcnn' exports too (docs/FORMAT.md, family 'mfcnn').

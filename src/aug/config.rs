@@ -51,9 +51,11 @@ pub struct AugNetConfig {
     /// Classes.
     pub num_classes: usize,
     /// MF operator of the tiny model's 1×1, depthwise and head convs (`mult` for NetAug's
-    /// Mult-augments-Mult baseline).
+    /// Mult-augments-Mult baseline); a block of the spec may name its own
+    /// ([`BlockSpec::conv`](crate::models::BlockSpec::conv)).
     pub conv: ConvKind,
-    /// Operator of the depthwise convs when different from `conv`.
+    /// Operator of the depthwise convs when different from `conv` (a block's own `conv` or
+    /// `depthwise` wins).
     #[serde(default)]
     pub depthwise: Option<ConvKind>,
     /// Stem stride (1 for 28–32 px inputs, 2 for ImageNet sizes).
@@ -201,6 +203,8 @@ impl AugNetConfig {
         conv(&mut layers, &mut size, "ds.pw".into(), conv_op, [t.stem, t.ds, 1, 1], false, Act::None);
         let mut cur = t.ds;
         for (j, (b, &[m, o])) in spec.blocks.iter().zip(&t.blocks).enumerate() {
+            let (pw, dw) = b.ops(self.conv, self.depthwise);
+            let (conv_op, dw_op) = (op(pw), op(dw));
             conv(&mut layers, &mut size, format!("blocks.{j}.expand"), conv_op, [cur, m, 1, 1], false, act(b.act));
             conv(&mut layers, &mut size, format!("blocks.{j}.dw"), dw_op, [m, m, b.kernel, b.stride], true, act(b.act));
             if b.se {
@@ -403,11 +407,12 @@ impl AugNetConfig {
         let mut cur = max.ds;
         let mut blocks = Vec::new();
         for (b, [mid, out]) in self.spec.blocks.iter().zip(max.blocks.iter().copied()) {
+            let (pw, dw) = b.ops(self.conv, self.depthwise);
             blocks.push(DynMbConv {
-                expand: layer(self.conv, [cur, mid], 1, 1, false),
-                depthwise: layer(dw_kind, [mid, mid], b.kernel, b.stride, true),
+                expand: layer(pw, [cur, mid], 1, 1, false),
+                depthwise: layer(dw, [mid, mid], b.kernel, b.stride, true),
                 se: b.se.then(|| DynSe::new(mid, device)),
-                project: layer(self.conv, [mid, out], 1, 1, false),
+                project: layer(pw, [mid, out], 1, 1, false),
             });
             cur = out;
         }

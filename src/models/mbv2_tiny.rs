@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor};
 /// whether it has an identity shortcut (NetAug: stride 1, in = out, not the first block of a
 /// stage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockSpec {
     /// Depthwise kernel size.
     pub kernel: usize,
@@ -31,6 +32,14 @@ pub struct BlockSpec {
     /// Squeeze-and-excitation after the depthwise conv (MobileNetV3; multiplicative).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub se: bool,
+    /// Operator of the block's convs when it is not the model's (a plan with operators mixed
+    /// per block): the expand and project 1×1 convs, and the depthwise conv unless `depthwise`
+    /// names another. Absent: the model's `conv` (and `depthwise`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvKind>,
+    /// Operator of the block's depthwise conv when it differs from the block's `conv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depthwise: Option<ConvKind>,
 }
 
 /// An activation of the zoo's models.
@@ -73,17 +82,27 @@ pub fn hard_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 impl BlockSpec {
     /// A block with a shortcut wherever the shapes allow one (stride 1, in = out).
     pub const fn new(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None, act: Act::Relu6, se: false }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None, act: Act::Relu6, se: false, conv: None, depthwise: None }
     }
 
     /// The first block of a stage: no shortcut even when the shapes allow one.
     pub const fn stage_start(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false), act: Act::Relu6, se: false }
+        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false), act: Act::Relu6, se: false, conv: None, depthwise: None }
     }
 
     /// The same block with activation `act` and squeeze-and-excitation `se`.
     pub const fn with(self, act: Act, se: bool) -> Self {
         BlockSpec { act, se, ..self }
+    }
+
+    /// Operators `(1×1, depthwise)` of the block in a model whose operators are `conv` and
+    /// `depthwise`: the block's own where it names them, by the model's rule (`depthwise`
+    /// absent: the same as `conv`).
+    pub fn ops(&self, conv: ConvKind, depthwise: Option<ConvKind>) -> (ConvKind, ConvKind) {
+        match self.conv {
+            Some(c) => (c, self.depthwise.unwrap_or(c)),
+            None => (conv, self.depthwise.or(depthwise).unwrap_or(conv)),
+        }
     }
 
     /// Whether the block adds its input to its output.

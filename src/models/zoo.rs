@@ -6,7 +6,7 @@ use super::{Act, BlockSpec, MBV2_TINY_BLOCKS};
 
 /// An MBConv tiny model: stem output, DS-block output, MBConv blocks, optional head conv.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetSpec {
     /// Stem 3×3 conv output channels.
     pub stem: usize,
@@ -168,5 +168,36 @@ impl NetSpec {
         }
         blocks.push(BlockSpec::stage_start(7, 1, cur, crate::aug::make_divisible((cur * 6) as f32), 112));
         Self::plain(16, 8, blocks, Some(1280))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ConvKind;
+
+    /// A plan names operators per block; they survive a JSON round trip, a block without them
+    /// writes none, and an unknown field of the spec or of a block is refused by name.
+    #[test]
+    fn plans_carry_operators_per_block_and_refuse_unknown_fields() {
+        let mut spec = NetSpec::mbv2_tiny();
+        spec.blocks[1].conv = Some(ConvKind::Mult);
+        spec.blocks[2].depthwise = Some(ConvKind::Add);
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<NetSpec>(&text).unwrap(), spec);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["blocks"][1]["conv"], "mult");
+        assert_eq!(v["blocks"][2]["depthwise"], "add");
+        assert!(v["blocks"][0].get("conv").is_none() && v["blocks"][0].get("depthwise").is_none());
+        assert_eq!(spec.blocks[1].ops(ConvKind::Add, Some(ConvKind::Shift)), (ConvKind::Mult, ConvKind::Mult));
+        assert_eq!(spec.blocks[2].ops(ConvKind::Add, Some(ConvKind::Shift)), (ConvKind::Add, ConvKind::Add));
+        assert_eq!(spec.blocks[0].ops(ConvKind::Add, Some(ConvKind::Shift)), (ConvKind::Add, ConvKind::Shift));
+        assert_eq!(spec.blocks[0].ops(ConvKind::Shift, None), (ConvKind::Shift, ConvKind::Shift));
+        for (path, bad) in [("/blocks/0", "op"), ("", "depth")] {
+            let mut v = v.clone();
+            v.pointer_mut(path).unwrap().as_object_mut().unwrap().insert(bad.into(), 1.into());
+            let e = serde_json::from_value::<NetSpec>(v).unwrap_err().to_string();
+            assert!(e.contains(&format!("unknown field `{bad}`")), "{e}");
+        }
     }
 }
