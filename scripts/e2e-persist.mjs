@@ -111,8 +111,9 @@ const failures = await withDemoPage('backend=wasm', 300_000, async (page, errors
 
 // WebGPU (SwiftShader here): checkpoints read back asynchronously; a fit stopped after 5 batches
 // resumes from its last checkpoint with the uninterrupted fit's losses, and the same checkpoint
-// loads on the wasm backend and trains there. Then the WebGPU worker is killed mid-fit and
-// `fallback: 'wasm'` goes on from the last checkpoint on the CPU.
+// loads on the wasm backend and trains there. Then the worker's WebGPU device is destroyed
+// mid-fit (a device loss, provoked): the worker ends, and `fallback: 'wasm'` goes on from the
+// last checkpoint on the CPU.
 const gpu = await withDemoPage('backend=wasm', 300_000, async (page, errors) => {
   const r = await page.evaluate(async ({ config, n, loadSrc }) => {
     const sdk = await import('./pkg/index.js');
@@ -134,16 +135,16 @@ const gpu = await withDemoPage('backend=wasm', 300_000, async (page, errors) => 
     const resumed = await run(await sdk.loadModel(url), { resume: true });
     await sdk.init({ backend: 'wasm', threads: 1 });
     const onWasm = await run(await sdk.loadModel(url), { resume: true });
-    // The WebGPU worker dies mid-fit: with fallback 'wasm' the fit goes on on the CPU.
+    // The WebGPU device is lost mid-fit: with fallback 'wasm' the fit goes on on the CPU.
     await sdk.init({ backend: 'webgpu', threads: 1 });
     const m = await sdk.createModel(config, { seed: 7 });
     const switched = [], lost = [];
-    let crashed = false;
+    let destroyed = null;
     const out = await m.fit(x, y, { ...opts, checkpointEvery: 2, checkpointUrl: url, fallback: 'wasm', callbacks: {
-      onBatchEnd: (_, l) => { lost.push(l.loss); if (lost.length === 3 && !crashed) { crashed = true; m._testCrashWorker(0); } },
+      onBatchEnd: (_, l) => { lost.push(l.loss); if (lost.length === 3 && destroyed === null) { destroyed = m._testLoseDevice(0).catch((e) => e.code); } },
       onFallback: (info) => { switched.push(info); },
     } }).then(() => 'done', (e) => `${e.code}: ${e.message}`);
-    const fallback = { out, switched, losses: lost, backend: m.backend, runtime: sdk.runtimeInfo().backend };
+    const fallback = { out, switched, losses: lost, backend: m.backend, runtime: sdk.runtimeInfo().backend, destroyed: await destroyed };
     m.dispose();
     await sdk.removeModel(url);
     return { backend: rt.backend, straight: straight.losses, cut, listed, resumed, onWasm, fallback };
@@ -159,7 +160,7 @@ const gpu = await withDemoPage('backend=wasm', 300_000, async (page, errors) => 
   const relFallback = sw ? Math.max(rel(f.losses.slice(fSeen), r.straight.slice(fFrom)), rel(f.losses.slice(0, fSeen), r.straight)) : Infinity;
   console.log(`e2e-persist WebGPU (${r.backend}): stopped after ${r.cut.losses.length} batches, resumed from batch ${from}; `
     + `max relative loss difference ${relGpu.toExponential(2)} resumed on WebGPU, ${relWasm.toExponential(2)} resumed on wasm; `
-    + `worker killed mid-fit: ${f.out}, switched ${sw?.from} → ${sw?.to} at batch ${fFrom} after ${fSeen} batches, now on ${f.backend}, `
+    + `device lost mid-fit (${f.destroyed} destroyed): ${f.out}, switched ${sw?.from} → ${sw?.to} at batch ${fFrom} after ${fSeen} batches (${sw?.reason}), now on ${f.backend}, `
     + `max relative loss difference ${relFallback.toExponential(2)}`);
   return [
     [r.backend === 'webgpu', `backend ${r.backend}`],
@@ -169,7 +170,8 @@ const gpu = await withDemoPage('backend=wasm', 300_000, async (page, errors) => 
     [relGpu <= 1e-4, `resumed on WebGPU: losses differ by ${relGpu} relative`],
     [r.onWasm.out === 'done' && relWasm <= 1e-2, `resumed on wasm: ${r.onWasm.out}, losses differ by ${relWasm} relative`],
     [f.out === 'done' && f.switched.length === 1 && sw.from === 'webgpu' && sw.to === 'wasm' && f.backend === 'wasm' && f.runtime === 'wasm',
-      `WebGPU worker lost with fallback: ${f.out}, switches ${JSON.stringify(f.switched)}, model on ${f.backend}`],
+      `WebGPU device lost with fallback: ${f.out}, switches ${JSON.stringify(f.switched)}, model on ${f.backend}`],
+    [f.destroyed >= 1 && /WebGPU device was lost/.test(sw?.reason ?? ''), `device loss: ${f.destroyed} devices destroyed, the switch's reason: ${sw?.reason}`],
     [relFallback <= 1e-2, `losses around the WebGPU → wasm fallback differ by ${relFallback} relative`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);

@@ -353,6 +353,13 @@ export class Model {
     const r = k === 0 ? { client: this.impl.client, handle: this.impl.worker } : this.impl.replicas[k - 1];
     void r.client.call('testCrash', []).promise.catch(() => undefined);
   }
+
+  /** @internal Test hook: destroys the WebGPU devices of worker `k` (0: the model's own), a provoked device loss; resolves with their number. */
+  _testLoseDevice(k: number): Promise<number> {
+    if ('core' in this.impl) throw new ShiftAddAugError('INVALID_CONFIG', 'no worker');
+    const r = k === 0 ? { client: this.impl.client, handle: this.impl.worker } : this.impl.replicas[k - 1];
+    return r.client.call('testLoseDevice', []).promise;
+  }
 }
 
 // `using model = await createModel(...)` where the runtime has `Symbol.dispose` (ES2024+). Added

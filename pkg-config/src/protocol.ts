@@ -24,6 +24,7 @@ export interface Ops {
   restore: { args: [number, Uint8Array]; result: void };
   testTrap: { args: [number]; result: unknown };
   testCrash: { args: []; result: null };
+  testLoseDevice: { args: []; result: number };
   testMemory: { args: []; result: number };
   dispose: { args: [number]; result: null };
   // A replica of a data-parallel group (group.ts drives the loop).
