@@ -82,20 +82,36 @@ pub enum Isa {
     /// x86-64 SSE2.
     #[cfg(target_arch = "x86_64")]
     Sse2,
+    /// x86-64 AVX2, eight outputs a vector; only where the CPU has it ([`Isa::available`]).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
 }
 
+/// Environment variable that caps [`Isa::best`] natively (`scalar`, `sse2`, `avx2`; like
+/// PyTorch's `ATEN_CPU_CAPABILITY`), read once; the training kernels read it too.
+pub const CPU_CAPABILITY_ENV: &str = "SHIFTADDAUG_CPU_CAPABILITY";
+
 impl Isa {
-    /// The fastest set this build supports (the one the engine uses).
+    /// The fastest set this build and CPU support (the one the engine uses), capped by
+    /// [`CPU_CAPABILITY_ENV`] when it names one of [`Isa::available`].
     pub fn best() -> Self {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return Isa::Simd128;
         #[cfg(target_arch = "x86_64")]
-        return Isa::Sse2;
+        {
+            static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+            #[allow(clippy::needless_return)]
+            return *BEST.get_or_init(|| {
+                let all = Self::available();
+                let cap = std::env::var(CPU_CAPABILITY_ENV).ok();
+                cap.and_then(|c| all.iter().copied().find(|i| i.name() == c)).unwrap_or(*all.last().expect("sse2"))
+            });
+        }
         #[allow(unreachable_code)]
         #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]
         Isa::Scalar
     }
-    /// Every set this build supports (the conformance check runs each).
+    /// Every set this build and CPU support, narrowest first (the conformance check runs each).
     #[allow(clippy::vec_init_then_push)]
     pub fn available() -> Vec<Self> {
         #[allow(unused_mut)]
@@ -105,7 +121,12 @@ impl Isa {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(Isa::Simd128);
         #[cfg(target_arch = "x86_64")]
-        v.push(Isa::Sse2);
+        {
+            v.push(Isa::Sse2);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Isa::Avx2);
+            }
+        }
         v
     }
     /// Lower-case name.
@@ -117,6 +138,8 @@ impl Isa {
             Isa::Simd128 => super::lanes::Simd128::NAME,
             #[cfg(target_arch = "x86_64")]
             Isa::Sse2 => super::lanes::Sse2::NAME,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => super::lanes::Avx2::NAME,
         }
     }
 }
@@ -125,9 +148,10 @@ impl Isa {
 /// offsets into a zero-padded copy of the input, and for Shift layers each output channel's taps
 /// grouped by shift amount.
 ///
-/// Outputs are computed four at a time (one vector) per row: the accumulator plane of a channel is
-/// `rows() × pitch()` `i32`, of which the first `cols()` of each row are outputs. A 1×1, stride-1,
-/// unpadded convolution sees its plane as one row.
+/// Outputs are computed a vector at a time (four or eight) per row: the accumulator plane of a
+/// channel is `rows() × pitch()` `i32`, of which the first `cols()` of each row are outputs; the
+/// layout is the same for every instruction set. A 1×1, stride-1, unpadded convolution sees its
+/// plane as one row.
 #[derive(Debug, Clone)]
 pub struct Plan {
     kind: Kind,
@@ -179,13 +203,17 @@ struct Stream {
     last: u32,
 }
 
-/// Extra `i16` a vector load may read past its first element: 4 (stride 1), 8 (stride 2, the odd
-/// lanes dropped), `3 · stride + 1` (gathered).
-fn span(stride: usize) -> usize {
+/// The most lanes of any instruction set: pitches are multiples of it, weights are stored that
+/// many times.
+const MAX_LANES: usize = 8;
+
+/// `i16` a vector load of `lanes` lanes reads from its first element on: `lanes` (stride 1),
+/// `2 · lanes` (stride 2, the odd ones dropped), `(lanes − 1) · stride + 1` (gathered).
+fn span(stride: usize, lanes: usize) -> usize {
     match stride {
-        1 => 4,
-        2 => 8,
-        s => 3 * s + 1,
+        1 => lanes,
+        2 => 2 * lanes,
+        s => (lanes - 1) * s + 1,
     }
 }
 
@@ -198,9 +226,11 @@ impl Plan {
         let flat = g.k == 1 && g.stride == 1 && g.pad == 0;
         let (h, w) = if flat { (1, g.h * g.w) } else { (g.h, g.w) };
         let (ho, wo) = Geometry { h, w, ..*g }.out();
-        let pitch = wo.div_ceil(4) * 4;
+        let pitch = wo.div_ceil(MAX_LANES) * MAX_LANES;
         let ph = h + 2 * g.pad;
-        let pw = (w + 2 * g.pad).max((pitch - 4) * g.stride + g.k - 1 + span(g.stride));
+        // The last vector of a row starts at `pitch − lanes`; with `pitch` a multiple of 8 the
+        // widest vector reaches as far as any narrower one.
+        let pw = (w + 2 * g.pad).max((pitch - MAX_LANES) * g.stride + g.k - 1 + span(g.stride, MAX_LANES));
         let direct = g.pad == 0 && pw == w;
         let cg = g.cin / g.groups;
         let mut offsets = Vec::with_capacity(g.fan_in());
@@ -212,7 +242,7 @@ impl Plan {
             }
         }
         let fan = g.fan_in();
-        let wide = |w: &[i32]| w[..g.cout * fan].iter().flat_map(|&v| [v; 4]).collect::<Vec<i32>>();
+        let wide = |w: &[i32]| w[..g.cout * fan].iter().flat_map(|&v| [v; MAX_LANES]).collect::<Vec<i32>>();
         let kind = match *taps {
             Taps::Shift { shifts, signs } => {
                 let (mut chans, mut steps, mut right) = (Vec::new(), Vec::new(), Vec::new());
@@ -269,7 +299,7 @@ impl Plan {
     pub fn cols(&self) -> usize {
         self.cols
     }
-    /// `i32` per accumulator row (`cols()` rounded up to 4).
+    /// `i32` per accumulator row (`cols()` rounded up to 8).
     pub fn pitch(&self) -> usize {
         self.pitch
     }
@@ -308,9 +338,20 @@ impl Plan {
             Isa::Simd128 => self.channel::<super::lanes::Simd128>(p, oc, acc),
             #[cfg(target_arch = "x86_64")]
             Isa::Sse2 => self.channel::<super::lanes::Sse2>(p, oc, acc),
+            // SAFETY: `Isa::Avx2` exists only where the CPU has AVX2 (`Isa::available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.channel_avx2(p, oc, acc) },
         }
     }
 
+    /// [`channel`](Self::channel) on AVX2, compiled with it so that its lanes inline.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn channel_avx2(&self, p: &[i16], oc: usize, acc: &mut [i32]) {
+        self.channel::<super::lanes::Avx2>(p, oc, acc)
+    }
+
+    #[inline(always)]
     fn channel<L: IntLanes>(&self, p: &[i16], oc: usize, acc: &mut [i32]) {
         assert!(oc < self.cout && acc.len() >= self.rows * self.pitch);
         match self.stride {
@@ -320,6 +361,7 @@ impl Plan {
         }
     }
 
+    #[inline(always)]
     fn channel_at<L: IntLanes, const S: usize>(&self, p: &[i16], oc: usize, acc: &mut [i32]) {
         let base = if self.depthwise { oc * self.ph * self.pw } else { 0 };
         // Every load stays inside the planes from `base` on: rows (`(rows − 1) · stride + k <= ph`)
@@ -337,41 +379,64 @@ impl Plan {
                     right: &right[c.right.clone()],
                     stride,
                 };
-                shift_channel::<L, S>(self, p, base, acc, &k);
+                if L::IN_TARGET_FEATURE {
+                    // SAFETY: `p` holds the planes read from `base` (checked above).
+                    unsafe { blocks::<L, S, _>(self, p, base, acc, &k) }
+                } else {
+                    shift_channel::<L, S>(self, p, base, acc, &k);
+                }
             }
             Kind::Add { weights, guard } => {
-                let k = AddTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * 4..(oc + 1) * fan * 4], guard: guard[oc], stride };
-                add_channel::<L, S>(self, p, base, acc, &k);
+                let k = AddTaps::<S> {
+                    taps: &self.taps,
+                    weights: &weights[oc * fan * MAX_LANES..(oc + 1) * fan * MAX_LANES],
+                    guard: guard[oc],
+                    stride,
+                };
+                if L::IN_TARGET_FEATURE {
+                    // SAFETY: as above.
+                    unsafe { blocks::<L, S, _>(self, p, base, acc, &k) }
+                } else {
+                    add_channel::<L, S>(self, p, base, acc, &k);
+                }
             }
             Kind::Mult { weights } => {
-                let k = MultTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * 4..(oc + 1) * fan * 4], stride };
-                mult_channel::<L, S>(self, p, base, acc, &k);
+                let k = MultTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * MAX_LANES..(oc + 1) * fan * MAX_LANES], stride };
+                if L::IN_TARGET_FEATURE {
+                    // SAFETY: as above.
+                    unsafe { blocks::<L, S, _>(self, p, base, acc, &k) }
+                } else {
+                    mult_channel::<L, S>(self, p, base, acc, &k);
+                }
             }
         }
     }
 }
 
-/// Four inputs from `at`, `stride` apart (`S` = 1 or 2, or 0 for any other stride).
+/// `L::LANES` inputs from `at`, `stride` apart (`S` = 1 or 2, or 0 for any other stride).
 ///
 /// # Safety
-/// `at + span(stride) <= p.len()` (the plan's layout guarantees it for every block and tap).
+/// `at + span(stride, L::LANES) <= p.len()` (the plan's layout guarantees it for every block and tap).
 #[inline(always)]
 unsafe fn ld<L: IntLanes, const S: usize>(p: &[i16], at: usize, stride: usize) -> L::V {
-    debug_assert!(at + span(stride) <= p.len());
+    debug_assert!(at + span(stride, L::LANES) <= p.len());
     // SAFETY: the caller's bound covers every index read below.
     unsafe {
         match S {
-            1 => L::load16(p.get_unchecked(at..at + 4)),
-            2 => L::load16_even(p.get_unchecked(at..at + 8)),
+            1 => L::load16(p.get_unchecked(at..at + L::LANES)),
+            2 => L::load16_even(p.get_unchecked(at..at + 2 * L::LANES)),
             _ => {
-                let (s2, s3) = (stride + stride, stride + stride + stride);
-                L::load16(&[*p.get_unchecked(at), *p.get_unchecked(at + stride), *p.get_unchecked(at + s2), *p.get_unchecked(at + s3)])
+                let mut g = [0i16; MAX_LANES];
+                for (j, g) in g[..L::LANES].iter_mut().enumerate() {
+                    *g = *p.get_unchecked(at + j * stride);
+                }
+                L::load16(&g)
             }
         }
     }
 }
 
-/// The sums of `N` four-output blocks at once (`N` independent vectors: the taps' program is
+/// The sums of `N` one-vector blocks of outputs at once (`N` independent vectors: the taps' program is
 /// walked once for all of them).
 trait BlockSums<L: IntLanes> {
     /// Block `n` starts at `at[n]` in the padded input.
@@ -381,41 +446,42 @@ trait BlockSums<L: IntLanes> {
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N];
 }
 
-/// Stores the sums of every block of a channel into `acc`, 16, then 8, then 4 outputs at a time.
+/// Stores the sums of every block of a channel into `acc`, four vectors, then two, then one at a time.
 ///
 /// # Safety
 /// `p` holds the planes the plan reads from `base` (checked by the caller).
 #[inline(always)]
 unsafe fn blocks<L: IntLanes, const S: usize, K: BlockSums<L>>(plan: &Plan, p: &[i16], base: usize, acc: &mut [i32], k: &K) {
-    let (row_step, col) = (plan.stride * plan.pw, 4 * plan.stride);
+    let n = L::LANES;
+    let (row_step, col) = (plan.stride * plan.pw, n * plan.stride);
     let mut row = base;
     for acc_row in acc.chunks_exact_mut(plan.pitch) {
         let (mut b, mut j) = (row, 0);
         // Gathered loads (strides above 2, rare) go one vector at a time: less code.
-        while S != 0 && j + 16 <= acc_row.len() {
+        while S != 0 && j + 4 * n <= acc_row.len() {
             let (b1, b2) = (b + col, b + col + col);
             // SAFETY: blocks inside the row, as the caller guarantees.
             let v = unsafe { k.sums::<4>(p, [b, b1, b2, b2 + col]) };
-            for (out, v) in acc_row[j..j + 16].chunks_exact_mut(4).zip(v) {
+            for (out, v) in acc_row[j..j + 4 * n].chunks_exact_mut(n).zip(v) {
                 L::store(out, v);
             }
             b = b2 + col + col;
-            j += 16;
+            j += 4 * n;
         }
-        if S != 0 && j + 8 <= acc_row.len() {
+        if S != 0 && j + 2 * n <= acc_row.len() {
             // SAFETY: as above.
             let v = unsafe { k.sums::<2>(p, [b, b + col]) };
-            L::store(&mut acc_row[j..j + 4], v[0]);
-            L::store(&mut acc_row[j + 4..j + 8], v[1]);
+            L::store(&mut acc_row[j..j + n], v[0]);
+            L::store(&mut acc_row[j + n..j + 2 * n], v[1]);
             b += col + col;
-            j += 8;
+            j += 2 * n;
         }
-        while j + 4 <= acc_row.len() {
+        while j + n <= acc_row.len() {
             // SAFETY: as above.
             let [v] = unsafe { k.sums::<1>(p, [b]) };
-            L::store(&mut acc_row[j..j + 4], v);
+            L::store(&mut acc_row[j..j + n], v);
             b += col;
-            j += 4;
+            j += n;
         }
         row += row_step;
     }
@@ -444,7 +510,11 @@ impl<const S: usize> ShiftTaps<'_, S> {
                 v[n] = L::add(L::shl(v[n], delta), unsafe { ld::<L, S>(p, at[n] + o, self.stride) });
             }
         }
-        v.map(|v| L::shl(v, last))
+        // Loops, not closures: a closure would not run with an AVX2 caller's target features.
+        for v in &mut v {
+            *v = L::shl(*v, last);
+        }
+        v
     }
 }
 
@@ -453,7 +523,10 @@ impl<L: IntLanes, const S: usize> BlockSums<L> for ShiftTaps<'_, S> {
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
         // SAFETY (every `stream` and `ld`): the caller's bound.
         let (pos, neg) = unsafe { (self.stream::<L, N>(p, at, self.pos), self.stream::<L, N>(p, at, self.neg)) };
-        let mut v: [L::V; N] = std::array::from_fn(|n| L::sub(pos[n], neg[n]));
+        let mut v = pos;
+        for n in 0..N {
+            v[n] = L::sub(pos[n], neg[n]);
+        }
         for &(o, r, negative) in self.right {
             for n in 0..N {
                 let t = L::sar(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, r);
@@ -476,7 +549,7 @@ impl<L: IntLanes, const S: usize> BlockSums<L> for AddTaps<'_, S> {
     #[inline(always)]
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
         let mut v = [L::splat(0); N];
-        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(4)) {
+        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(MAX_LANES)) {
             let w = L::load(w);
             for n in 0..N {
                 // SAFETY: the caller's bound.
@@ -499,7 +572,7 @@ impl<L: IntLanes, const S: usize> BlockSums<L> for MultTaps<'_, S> {
     #[inline(always)]
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
         let mut v = [L::splat(0); N];
-        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(4)) {
+        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(MAX_LANES)) {
             let w = L::load(w);
             for n in 0..N {
                 // SAFETY: the caller's bound.

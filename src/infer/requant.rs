@@ -70,7 +70,7 @@ impl Requant16 {
 }
 
 /// `y[r·cols + j] = rq.apply(acc[r·pitch + j])` for every row `r` of `y` (`cols ≤ pitch`) on
-/// `isa`, four at a time (a row's last partial group through the same vector operations on a
+/// `isa`, a vector at a time (a row's last partial group through the same vector operations on a
 /// copy). One call per output plane: the constants are set up once.
 pub fn requantize(isa: Isa, acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
     if rq.windowed() { requantize_on::<true>(isa, acc, pitch, y, cols, rq) } else { requantize_on::<false>(isa, acc, pitch, y, cols, rq) }
@@ -86,30 +86,81 @@ fn requantize_on<const WINDOW: bool>(isa: Isa, acc: &[i32], pitch: usize, y: &mu
         Isa::Simd128 => requant_plane::<super::lanes::Simd128, WINDOW>(acc, pitch, y, cols, rq),
         #[cfg(target_arch = "x86_64")]
         Isa::Sse2 => requant_plane::<super::lanes::Sse2, WINDOW>(acc, pitch, y, cols, rq),
+        // SAFETY: `Isa::Avx2` exists only where the CPU has AVX2 (`Isa::available`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { requant_avx2::<WINDOW>(acc, pitch, y, cols, rq) },
+    }
+}
+
+/// [`requant_plane`] on AVX2, compiled with it so that its lanes inline.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn requant_avx2<const WINDOW: bool>(acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
+    requant_plane::<super::lanes::Avx2, WINDOW>(acc, pitch, y, cols, rq)
+}
+
+/// A requantisation's constants in vectors.
+struct Consts<L: IntLanes> {
+    m: L::V,
+    half: L::V,
+    bias: L::V,
+    lo: L::V,
+    hi: L::V,
+    low: L::V,
+    offset: L::V,
+    acc_lo: L::V,
+    acc_hi: L::V,
+    pre: u32,
+    shift: u32,
+}
+
+impl<L: IntLanes> Consts<L> {
+    #[inline(always)]
+    fn new(rq: &Requant16) -> Self {
+        Self {
+            m: L::splat(rq.m),
+            half: L::splat(rq.half()),
+            bias: L::splat(rq.bias),
+            lo: L::splat(rq.lo),
+            hi: L::splat(rq.hi),
+            low: L::splat(0xffff),
+            offset: L::splat(rq.offset),
+            acc_lo: L::splat(rq.acc_lo),
+            acc_hi: L::splat(rq.acc_hi),
+            pre: rq.pre,
+            shift: rq.shift,
+        }
+    }
+
+    /// [`Requant16::apply`] on every lane. A method, not a closure: inlined into an AVX2 caller,
+    /// it runs with the caller's target features (a closure would not).
+    #[inline(always)]
+    fn apply<const WINDOW: bool>(&self, a: L::V) -> L::V {
+        let a = if WINDOW {
+            L::shl(L::sub(L::min(L::max(a, self.acc_lo), self.acc_hi), self.offset), self.pre)
+        } else {
+            L::sub(a, self.offset)
+        };
+        let t = L::add(L::add(L::mul(L::sar(a, 16), self.m), L::sar(L::mul(L::and(a, self.low), self.m), 16)), self.half);
+        L::min(L::max(L::add(L::sar(t, self.shift), self.bias), self.lo), self.hi)
     }
 }
 
 #[inline(always)]
 fn requant_plane<L: IntLanes, const WINDOW: bool>(acc: &[i32], pitch: usize, y: &mut [i16], cols: usize, rq: &Requant16) {
     assert!(cols <= pitch && cols > 0, "requantize: {cols} columns in rows of {pitch}");
-    let (m, half, bias, lo, hi, low) =
-        (L::splat(rq.m), L::splat(rq.half()), L::splat(rq.bias), L::splat(rq.lo), L::splat(rq.hi), L::splat(0xffff));
-    let (offset, acc_lo, acc_hi) = (L::splat(rq.offset), L::splat(rq.acc_lo), L::splat(rq.acc_hi));
-    let f = |a: L::V| {
-        let a = if WINDOW { L::shl(L::sub(L::min(L::max(a, acc_lo), acc_hi), offset), rq.pre) } else { L::sub(a, offset) };
-        let t = L::add(L::add(L::mul(L::sar(a, 16), m), L::sar(L::mul(L::and(a, low), m), 16)), half);
-        L::min(L::max(L::add(L::sar(t, rq.shift), bias), lo), hi)
-    };
+    let c = Consts::<L>::new(rq);
+    let n = L::LANES;
     for (y, acc) in y.chunks_exact_mut(cols).zip(acc.chunks(pitch)) {
         let mut j = 0;
-        while j + 4 <= cols {
-            L::store16(&mut y[j..j + 4], f(L::load(&acc[j..j + 4])));
-            j += 4;
+        while j + n <= cols {
+            L::store16(&mut y[j..j + n], c.apply::<WINDOW>(L::load(&acc[j..j + n])));
+            j += n;
         }
         if j < cols {
-            let (mut a, mut out) = ([0i32; 4], [0i16; 4]);
+            let (mut a, mut out) = ([0i32; 8], [0i16; 8]);
             a[..cols - j].copy_from_slice(&acc[j..cols]);
-            L::store16(&mut out, f(L::load(&a)));
+            L::store16(&mut out, c.apply::<WINDOW>(L::load(&a)));
             y[j..cols].copy_from_slice(&out[..cols - j]);
         }
     }

@@ -122,9 +122,9 @@ pub enum CpuIsa {
     Avx512,
 }
 
-/// Environment variable that caps [`CpuIsa::best`] natively: `scalar`, `sse2`, `avx2` or
-/// `avx512` (like PyTorch's `ATEN_CPU_CAPABILITY`); read once, for benchmarks and checks.
-pub const CPU_CAPABILITY_ENV: &str = "SHIFTADDAUG_CPU_CAPABILITY";
+/// Environment variable that caps [`CpuIsa::best`] natively, as it caps the integer engine's
+/// [`Isa::best`](crate::infer::kernels::Isa::best): `scalar`, `sse2`, `avx2` or `avx512`.
+pub use crate::infer::kernels::CPU_CAPABILITY_ENV;
 
 impl CpuIsa {
     /// The fastest set this build and CPU support (the one training uses), capped by
