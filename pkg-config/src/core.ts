@@ -253,7 +253,7 @@ function sessionTarget(s: Session, val: [Float32Array, Int32Array] | null, save:
       if (!val) throw new ShiftAddAugError('INVALID_CONFIG', 'no validation data');
       return s.validate(val[0], val[1]);
     },
-    resetBnBegin: async (n) => s.resetBnBegin(n),
+    resetBnBegin: async (n, afterStop) => s.resetBnBegin(n, afterStop),
     resetBnStep: async () => s.resetBnStep(),
     resetBnFinish: async () => s.resetBnFinish(),
   };
@@ -375,9 +375,9 @@ export class CoreModel {
     });
   }
 
-  replicaResetBn(op: 'begin' | 'step' | 'finish', images = 0): Promise<unknown> {
+  replicaResetBn(op: 'begin' | 'step' | 'finish', images?: number, afterStop = false): Promise<unknown> {
     return this.exclusive(async (s) => {
-      if (op === 'begin') return s.resetBnBegin(images);
+      if (op === 'begin') return s.resetBnBegin(images, afterStop);
       if (op === 'step') return s.resetBnStep();
       return s.resetBnFinish();
     });

@@ -1,7 +1,7 @@
 // The training loop of `Model.fit`, one for every way a model runs: a session in this thread (or
 // in the one worker), or a group of worker replicas that each train one part of every batch.
 import { parseUrl } from './persist.js';
-import { DEFAULT_RESET_BN, FitOptions, FitPosition, History, Logs, PhaseInfo, STOP_BN_IMAGES, ShiftAddAugError } from './types.js';
+import { FitOptions, FitPosition, History, Logs, PhaseInfo, ShiftAddAugError } from './types.js';
 
 /** Emits progress; the worker forwards it, in-thread calls the user's callbacks. */
 export type Emit = (event: 'trainBegin' | 'epochBegin' | 'batchEnd' | 'epochEnd' | 'trainEnd' | 'phase' | 'checkpoint', index: number, logs?: Logs | PhaseInfo | FitPosition) => unknown;
@@ -14,8 +14,11 @@ export interface FitTarget {
   trainNext(readMetrics: boolean): Promise<{ loss: number; accuracy: number } | null>;
   /** Loss and accuracy of the deployed model on the validation data given to `prepare`. */
   validate(): Promise<{ loss: number; accuracy: number }>;
-  /** Starts BatchNorm re-estimation on `images` images; the number of batches. */
-  resetBnBegin(images: number): Promise<number>;
+  /**
+   * Starts BatchNorm re-estimation on `images` images (`undefined`: the module's default, at
+   * most its after-stop count when `afterStop`); the number of batches.
+   */
+  resetBnBegin(images: number | undefined, afterStop: boolean): Promise<number>;
   resetBnStep(): Promise<unknown>;
   resetBnFinish(): Promise<unknown>;
   /** Number of batches of epoch `epoch`, continued at batch `batch` (a resumed fit: its start-of-epoch step ran before the checkpoint). */
@@ -30,13 +33,14 @@ const MIN_BN_BATCHES_BEFORE_STOP = 2;
 export const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** The fit options the loop reads, checked: `INVALID_CONFIG` names the bad one. */
-export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: number; logEvery: number; resetBn: number; checkpointEvery: number } {
+export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: number; logEvery: number; resetBn: number | undefined; checkpointEvery: number } {
   const epochs = opts.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new ShiftAddAugError('INVALID_CONFIG', `epochs = ${epochs}; must be an integer >= 1`);
   const logEvery = opts.logEvery ?? 1;
   if (!Number.isInteger(logEvery) || logEvery < 1) throw new ShiftAddAugError('INVALID_CONFIG', `logEvery = ${logEvery}; must be an integer >= 1`);
-  const resetBn = opts.resetBn ?? DEFAULT_RESET_BN;
-  if (!Number.isInteger(resetBn) || resetBn < 0) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
+  // Absent: the wasm module's default (Rust `BN_RESET_IMAGES`), so that it is defined once.
+  const resetBn = opts.resetBn;
+  if (resetBn !== undefined && (!Number.isInteger(resetBn) || resetBn < 0)) throw new ShiftAddAugError('INVALID_CONFIG', `resetBn = ${resetBn}; must be an integer >= 0`);
   const checkpointEvery = opts.checkpointEvery ?? 0;
   if (opts.checkpointEvery !== undefined && (!Number.isInteger(checkpointEvery) || checkpointEvery < 1)) {
     throw new ShiftAddAugError('INVALID_CONFIG', `checkpointEvery = ${opts.checkpointEvery}; must be an integer >= 1 (batches)`);
@@ -53,7 +57,7 @@ export function loopOptions(opts: FitOptions): { epochs: number; yieldEvery: num
 /**
  * Trains `target` for `opts.epochs` epochs, from `start` (a resumed fit) or epoch 0; `isAborted`
  * is polled between batches. A stop ends training, still re-estimates the BN statistics (at
- * most STOP_BN_IMAGES images), and rejects with `ABORTED` carrying the history; the model stays
+ * most the module's after-stop count of images), and rejects with `ABORTED` carrying the history; the model stays
  * usable. With `checkpointEvery`, the state is saved every that many batches.
  */
 export async function runFit(
@@ -104,8 +108,8 @@ export async function runFit(
     await emit('epochEnd', epoch, logs);
     await yieldToEventLoop(); last = Date.now();
   }
-  if (resetBn > 0) {
-    const total = await target.resetBnBegin(stoppedAt ? Math.min(resetBn, STOP_BN_IMAGES) : resetBn);
+  if (resetBn !== 0) {
+    const total = await target.resetBnBegin(resetBn, stoppedAt !== null);
     await emit('phase', 0, { phase: 'bnReestimation', done: 0, total });
     for (let k = 0; k < total; k++) {
       if (k >= MIN_BN_BATCHES_BEFORE_STOP && isAborted()) { stoppedAt ??= `BatchNorm re-estimation, batch ${k}/${total}`; break; }

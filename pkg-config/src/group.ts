@@ -107,8 +107,8 @@ export class GroupTarget implements FitTarget {
   /** The replicas are equal: replica 0 saves. */
   checkpoint(position: FitPosition): Promise<unknown> { return this.first.client.call('save', [this.first.handle, this.checkpointUrl, position]).promise; }
   validate(): Promise<{ loss: number; accuracy: number }> { return this.first.client.call('replicaValidate', [this.first.handle]).promise; }
-  async resetBnBegin(images: number): Promise<number> {
-    return (await this.first.client.call('replicaResetBn', [this.first.handle, 'begin', images]).promise) as number;
+  async resetBnBegin(images: number | undefined, afterStop: boolean): Promise<number> {
+    return (await this.first.client.call('replicaResetBn', [this.first.handle, 'begin', images, afterStop]).promise) as number;
   }
   resetBnStep(): Promise<unknown> { return this.first.client.call('replicaResetBn', [this.first.handle, 'step']).promise; }
   resetBnFinish(): Promise<unknown> { return this.first.client.call('replicaResetBn', [this.first.handle, 'finish']).promise; }

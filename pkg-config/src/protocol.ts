@@ -34,7 +34,7 @@ export interface Ops {
   replicaTrainPart: { args: [number, number, number]; result: PartResult };
   replicaApply: { args: [number, Float32Array | null, Uint8Array]; result: void };
   replicaValidate: { args: [number]; result: { loss: number; accuracy: number } };
-  replicaResetBn: { args: [number, 'begin' | 'step' | 'finish'] | [number, 'begin' | 'step' | 'finish', number]; result: unknown };
+  replicaResetBn: { args: [number, 'begin' | 'step' | 'finish'] | [number, 'begin', number | undefined, boolean]; result: unknown };
 }
 
 export type Op = keyof Ops;

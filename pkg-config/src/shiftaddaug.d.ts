@@ -11,7 +11,7 @@ export class Session {
   numParams(): number;
   configure(trainConfig: unknown): void;
   configureAug(aug: unknown): void;
-  resetBnBegin(images: number): number;
+  resetBnBegin(images: number | undefined, afterStop: boolean): number;
   resetBnStep(): boolean;
   resetBnFinish(): void;
   exportModel(): Promise<{ json: string; safetensors: Uint8Array }>;

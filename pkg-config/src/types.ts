@@ -266,7 +266,7 @@ export interface FitOptions extends TrainOptions {
   /**
    * Stops training between batches. The model keeps what it learned and stays usable (predict,
    * evaluate, export); BatchNorm statistics are still re-estimated, on at most
-   * `STOP_BN_IMAGES` images when stopped during training, and a stop during the re-estimation
+   * 500 images when stopped during training, and a stop during the re-estimation
    * keeps the statistics of the batches done (at least two). The promise then rejects with code
    * `ABORTED`; the error's `history` holds the epochs completed.
    */
@@ -281,7 +281,7 @@ export interface FitOptions extends TrainOptions {
   /**
    * Re-estimate the deployed model's BatchNorm statistics (a zoo model's tiny model) on this
    * many training images after the last epoch (NetAug `reset_bn`; 0 keeps the running
-   * statistics, which lag the weights, badly so for `conv: 'add'`). @defaultValue {@link DEFAULT_RESET_BN} (capped at the data)
+   * statistics, which lag the weights, badly so for `conv: 'add'`). @defaultValue 16000 (capped at the data; the training module's default, the CLI's too)
    */
   resetBn?: number;
   /**
@@ -417,10 +417,6 @@ export type ErrorCode =
   | 'UNKNOWN_BACKEND' | 'WEBGPU_UNAVAILABLE' | 'BACKEND_ERROR' | 'BACKEND_LOST' | 'ABORTED'
   | 'BUSY' | 'DISPOSED' | 'NOT_INITIALIZED' | 'IO_ERROR';
 
-/** Default of {@link FitOptions.resetBn}: BatchNorm re-estimation images after training. */
-export const DEFAULT_RESET_BN = 16000;
-/** BatchNorm re-estimation images after a stop during training (see {@link FitOptions.signal}). */
-export const STOP_BN_IMAGES = 500;
 
 /** Every error thrown or rejected by the SDK. */
 export class ShiftAddAugError extends Error {

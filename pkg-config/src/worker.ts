@@ -105,7 +105,7 @@ async function handle(msg: Call): Promise<Result<Call['op']>> {
     case 'replicaValidate':
       return model(msg.args[0]).replicaValidate();
     case 'replicaResetBn':
-      return model(msg.args[0]).replicaResetBn(msg.args[1], msg.args[2]);
+      return model(msg.args[0]).replicaResetBn(msg.args[1], msg.args[2], msg.args[3]);
     case 'testCrash':
       // Test hook: this worker dies as after a trap (an uncaught error ends it).
       setTimeout(() => { throw new Error('testCrash: deliberate worker crash'); }, 0);

@@ -30,8 +30,7 @@ test('Stop during training keeps the model: ABORTED with history, BN re-estimate
   assert.equal(err.history.history.loss.length, 1);
   assert.equal(batches, 20, 'no batch ran after the stop');
   const bn = phases.filter((p) => p.phase === 'bnReestimation');
-  // STOP_BN_IMAGES = 500 → 2 batches of 250.
-  assert.equal(sdk.STOP_BN_IMAGES, 500);
+  // At most 500 images after a stop (Rust `BN_RESET_IMAGES_AFTER_STOP`) → 2 batches of 250.
   assert.deepEqual(bn.map((p) => [p.done, p.total]), [[0, 2], [1, 2], [2, 2]]);
   assert.ok(phases.some((p) => p.phase === 'training' && p.epoch === 1 && p.done === 4 && p.total === 16), 'training progress reported');
   const probs = await model.predict(x.subarray(0, 784 * 4), [4, 1, 28, 28]);

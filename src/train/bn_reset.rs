@@ -18,8 +18,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub const BN_RESET_BATCH: usize = 250;
 
 /// Images the deployed model's BatchNorm statistics are re-estimated on after training, unless
-/// a caller says otherwise (NetAug's default; the SDK's `DEFAULT_RESET_BN`).
+/// a caller says otherwise (NetAug's default; the CLI's `--bn-reset` and the SDK's `resetBn`).
 pub const BN_RESET_IMAGES: usize = 16_000;
+
+/// The most images of that re-estimation after a fit was stopped during training (the SDK's
+/// `signal`): the user is waiting.
+pub const BN_RESET_IMAGES_AFTER_STOP: usize = 500;
 
 /// A BatchNorm re-estimation in progress; see the module docs.
 pub struct BnEstimator<M> {

@@ -9,7 +9,7 @@ mod config;
 pub mod grads;
 mod optim;
 
-pub use bn_reset::{BN_RESET_BATCH, BN_RESET_IMAGES, BnEstimator, reset_bn};
+pub use bn_reset::{BN_RESET_BATCH, BN_RESET_IMAGES, BN_RESET_IMAGES_AFTER_STOP, BnEstimator, reset_bn};
 pub use config::{OptimizerKind, TrainConfig};
 pub use grads::FlatGradients;
 

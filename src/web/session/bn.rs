@@ -6,7 +6,7 @@ use super::{Net, Session, State};
 use crate::aug::AugNet;
 use crate::error::Error;
 use crate::models::MfCnn;
-use crate::train::{BN_RESET_BATCH, BnEstimator};
+use crate::train::{BN_RESET_BATCH, BN_RESET_IMAGES, BN_RESET_IMAGES_AFTER_STOP, BnEstimator};
 use wasm_bindgen::prelude::*;
 
 /// A BatchNorm re-estimation of either model family.
@@ -18,11 +18,14 @@ pub(super) enum Estimate {
 #[wasm_bindgen]
 impl Session {
     /// Starts re-estimating the BatchNorm statistics of the deployed model (a supernet's tiny
-    /// model) on the first `images` training images (NetAug `reset_bn`), one batch per
-    /// `resetBnStep`; returns the number of batches. Throws `INVALID_DATASET` before
-    /// `setTrainingData`.
+    /// model) on the first `images` training images (NetAug `reset_bn`; `undefined`:
+    /// [`BN_RESET_IMAGES`], at most [`BN_RESET_IMAGES_AFTER_STOP`] when `afterStop`, a fit
+    /// stopped during training), one batch per `resetBnStep`; returns the number of batches.
+    /// Throws `INVALID_DATASET` before `setTrainingData`.
     #[wasm_bindgen(js_name = resetBnBegin)]
-    pub fn reset_bn_begin(&self, images: usize) -> Result<usize, JsValue> {
+    pub fn reset_bn_begin(&self, images: Option<usize>, #[wasm_bindgen(js_name = afterStop)] after_stop: bool) -> Result<usize, JsValue> {
+        let images = images.unwrap_or(BN_RESET_IMAGES);
+        let images = if after_stop { images.min(BN_RESET_IMAGES_AFTER_STOP) } else { images };
         let mut s = self.state.borrow_mut();
         let data = s.data.as_ref().ok_or_else(|| Error::Dataset("call setTrainingData first".into()))?;
         let e = match s.trainer.as_ref().ok_or_else(|| Error::Busy)? {
