@@ -91,6 +91,15 @@ pub enum Isa {
 /// PyTorch's `ATEN_CPU_CAPABILITY`), read once; the training kernels read it too.
 pub const CPU_CAPABILITY_ENV: &str = "SHIFTADDAUG_CPU_CAPABILITY";
 
+/// The last (widest) of `all`, or the one whose name [`CPU_CAPABILITY_ENV`] gives.
+///
+/// # Panics
+/// When `all` is empty.
+pub fn capped<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> T {
+    let cap = std::env::var(CPU_CAPABILITY_ENV).ok();
+    cap.and_then(|c| all.iter().copied().find(|&i| name(i) == c)).unwrap_or(*all.last().expect("at least one instruction set"))
+}
+
 impl Isa {
     /// The fastest set this build and CPU support (the one the engine uses), capped by
     /// [`CPU_CAPABILITY_ENV`] when it names one of [`Isa::available`].
@@ -101,11 +110,7 @@ impl Isa {
         {
             static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
             #[allow(clippy::needless_return)]
-            return *BEST.get_or_init(|| {
-                let all = Self::available();
-                let cap = std::env::var(CPU_CAPABILITY_ENV).ok();
-                cap.and_then(|c| all.iter().copied().find(|i| i.name() == c)).unwrap_or(*all.last().expect("sse2"))
-            });
+            return *BEST.get_or_init(|| capped(&Self::available(), Self::name));
         }
         #[allow(unreachable_code)]
         #[cfg(any(feature = "train", not(all(target_arch = "wasm32", target_feature = "simd128"))))]

@@ -136,11 +136,7 @@ impl CpuIsa {
         {
             static BEST: std::sync::OnceLock<CpuIsa> = std::sync::OnceLock::new();
             #[allow(clippy::needless_return)]
-            return *BEST.get_or_init(|| {
-                let all = Self::available();
-                let cap = std::env::var(CPU_CAPABILITY_ENV).ok();
-                cap.and_then(|c| all.iter().copied().find(|i| i.name() == c)).unwrap_or(*all.last().expect("scalar"))
-            });
+            return *BEST.get_or_init(|| crate::infer::kernels::capped(&Self::available(), Self::name));
         }
         #[allow(unreachable_code)]
         CpuIsa::Scalar
