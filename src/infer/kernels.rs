@@ -431,9 +431,11 @@ unsafe fn ld<L: IntLanes, const S: usize>(p: &[i16], at: usize, stride: usize) -
             1 => L::load16(p.get_unchecked(at..at + L::LANES)),
             2 => L::load16_even(p.get_unchecked(at..at + 2 * L::LANES)),
             _ => {
-                let mut g = [0i16; MAX_LANES];
-                for (j, g) in g[..L::LANES].iter_mut().enumerate() {
-                    *g = *p.get_unchecked(at + j * stride);
+                // Offsets by repeated addition: no multiply in the Shift and Add kernels.
+                let (mut g, mut q) = ([0i16; MAX_LANES], at);
+                for g in &mut g[..L::LANES] {
+                    *g = *p.get_unchecked(q);
+                    q += stride;
                 }
                 L::load16(&g)
             }
