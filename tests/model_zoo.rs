@@ -203,7 +203,7 @@ fn the_config_walk_costs_what_the_export_costs() {
         let from_config = cfg.tiny_layers();
         assert_eq!(from_config.len(), from_graph.len());
         for (a, b) in from_config.iter().zip(&from_graph) {
-            assert_eq!((a.op, a.geo, a.act, a.timing), (b.op, b.geo, b.act, b.timing), "{} against {}", a.name, b.name);
+            assert_eq!((a.op, a.geo, a.act, a.timing, a.affine), (b.op, b.geo, b.act, b.timing, b.affine), "{} against {}", a.name, b.name);
         }
         let e = UnitEnergies::for_bits(32).unwrap();
         let summary = cost::summary_of_graph(&g, Convention::PerMac, &e).unwrap();

@@ -165,7 +165,8 @@ impl AugNetConfig {
 
     /// The tiny model's layers for the cost model ([`crate::cost`]), in forward order: each
     /// convolution with its operator, the SE and final FCs (Mult, as 1×1 layers over one pixel)
-    /// and the classifier. The classifier is costed as its operator's dense layer.
+    /// and the classifier. The classifier is costed as its operator's dense layer. The parameter
+    /// count and the peak activation are counted on them too.
     pub fn tiny_layers(&self) -> Vec<crate::cost::Layer> {
         use crate::cost::{Layer, Timing};
         use crate::infer::format::{Act, Op};
@@ -195,7 +196,7 @@ impl AugNetConfig {
             layers.push(Layer::new(name, op, geo).with_act(act));
         }
         let fc = |name: String, i: usize, o: usize| {
-            Layer::new(name, Op::Mult, Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 })
+            Layer::new(name, Op::Mult, Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 }).with_bias()
         };
         let (mut size, mut layers) = ([h, w], Vec::new());
         conv(&mut layers, &mut size, "stem".into(), op(self.stem_conv), [c, t.stem, 3, self.stem_stride], false, act(spec.stem_act));
@@ -223,7 +224,10 @@ impl AugNetConfig {
             features = w;
         }
         let mut classifier = fc("classifier".into(), features, self.num_classes);
-        classifier.op = op(self.classifier);
+        if self.classifier != ConvKind::Mult {
+            // An MF classifier is a 1×1 conv with a BatchNorm over the classes.
+            classifier = Layer { op: op(self.classifier), affine: crate::cost::Affine::BatchNorm, ..classifier };
+        }
         layers.push(classifier);
         layers
     }

@@ -141,40 +141,7 @@ impl AugNet {
     /// Learnable parameters of the tiny model (slices), counted like a static model: conv
     /// weights, BN scale and shift, SE, final conv, classifier. Remap parameters are training-only.
     pub fn tiny_param_count(&self) -> usize {
-        let t = self.config.tiny_arch();
-        let spec = &self.config.spec;
-        let c = self.config.input_shape[0];
-        let mut count = 0;
-        let mut conv = |i: usize, o: usize, k: usize, dw: bool| count += if dw { o * k * k } else { i * o * k * k } + 2 * o;
-        conv(c, t.stem, 3, false);
-        conv(t.stem, t.stem, 3, true);
-        conv(t.stem, t.ds, 1, false);
-        let mut cur = t.ds;
-        for (b, [m, o]) in spec.blocks.iter().zip(t.blocks.iter().copied()) {
-            conv(cur, m, 1, false);
-            conv(m, m, b.kernel, true);
-            conv(m, o, 1, false);
-            cur = o;
-        }
-        if t.head > 0 {
-            conv(cur, t.head, 1, false);
-        }
-        let linear = |i: usize, o: usize| i * o + o;
-        let se: usize = spec
-            .blocks
-            .iter()
-            .zip(&t.blocks)
-            .filter(|(b, _)| b.se)
-            .map(|(_, &[m, _])| linear(m, se_width(m)) + linear(se_width(m), m))
-            .sum();
-        let features = self.tiny_features();
-        let final_conv = spec.final_conv.map_or(0, |w| linear(t.features(), w));
-        let k = self.config.num_classes;
-        let classifier = match self.classifier {
-            Classifier::Mult(_) => linear(features, k),
-            Classifier::Mf(_) => features * k + 2 * k,
-        };
-        count + se + final_conv + classifier
+        self.config.tiny_layers().iter().map(crate::cost::Layer::params).sum::<u64>() as usize
     }
 
     /// Re-sorts every MBConv's middle channels by importance `Σ |W_project[:, c]|` (descending,

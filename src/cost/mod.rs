@@ -39,6 +39,19 @@ pub struct Layer {
     pub act: Act,
     /// How the latency table times it.
     pub timing: Timing,
+    /// The per-output parameters after its weights.
+    pub affine: Affine,
+}
+
+/// The per-output parameters after a layer's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Affine {
+    /// BatchNorm's scale and shift, two per output channel: convolutions and an MF classifier.
+    #[default]
+    BatchNorm,
+    /// A bias, one per output: dense layers (squeeze-and-excitation, the final conv, a Mult
+    /// classifier).
+    Bias,
 }
 
 /// How [`latency::LatencyTable`] times a layer.
@@ -60,7 +73,11 @@ pub enum Timing {
 impl Layer {
     /// A layer without activation, timed on its own.
     pub fn new(name: String, op: Op, geo: Geometry) -> Self {
-        Self { name, op, geo, act: Act::None, timing: Timing::Own }
+        Self { name, op, geo, act: Act::None, timing: Timing::Own, affine: Affine::BatchNorm }
+    }
+    /// With a bias instead of a BatchNorm (a dense layer).
+    pub fn with_bias(self) -> Self {
+        Self { affine: Affine::Bias, ..self }
     }
     /// With the activation `act`.
     pub fn with_act(self, act: Act) -> Self {
@@ -77,6 +94,14 @@ impl Layer {
     /// Weights (no bias, no BatchNorm).
     pub fn weights(&self) -> u64 {
         (self.geo.cout * self.geo.fan_in()) as u64
+    }
+    /// Learnable parameters: the weights, then a bias or a BatchNorm's scale and shift per output.
+    pub fn params(&self) -> u64 {
+        let per_output = match self.affine {
+            Affine::BatchNorm => 2,
+            Affine::Bias => 1,
+        };
+        self.weights() + (per_output * self.geo.cout) as u64
     }
     /// Multiply-accumulates: `H_out · W_out · C_out · (C_in / g) · k²`.
     pub fn macs(&self) -> u64 {
@@ -279,7 +304,7 @@ pub fn layers_of_graph(g: &Graph) -> Result<Vec<Layer>> {
     let mut out = Vec::new();
     let dense = |name: String, c: &format::Linear| {
         let geo = Geometry { cin: c.features, cout: c.classes, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 };
-        Layer::new(name, Op::Mult, geo)
+        Layer::new(name, Op::Mult, geo).with_bias()
     };
     for (i, node) in g.nodes.iter().enumerate() {
         let s = if i == 0 { g.input } else { shapes[i - 1] };
