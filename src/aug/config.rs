@@ -1,16 +1,11 @@
 //! Configuration of the ShiftAddAug supernet: the tiny and largest widths of a spec, the
-//! per-step architecture sampling, MAC counts, and building the [`AugNet`].
+//! per-step architecture sampling and MAC counts. The layers themselves: [`super::plan`].
 
-use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
-use super::dyn_layers::{DynConv, DynConvBn};
-use super::net::AugNet;
-use super::{AugConfig, RemapKind, make_divisible};
+use super::{AugConfig, make_divisible};
 use crate::data::Rng;
 use crate::error::{Error, Result};
 use crate::models::NetSpec;
 use crate::nn::ConvKind;
-use crate::nn::DynBn;
-use burn::tensor::Device;
 
 /// Active widths of one (tiny or augmented) model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,142 +158,6 @@ impl AugNetConfig {
         self.tiny_layers().iter().map(crate::cost::Layer::macs).sum()
     }
 
-    /// The tiny model's layers for the cost model ([`crate::cost`]), in forward order: each
-    /// convolution with its operator, the SE and final FCs (Mult, as 1×1 layers over one pixel)
-    /// and the classifier. The classifier is costed as its operator's dense layer. The parameter
-    /// count and the peak activation are counted on them too.
-    pub fn tiny_layers(&self) -> Vec<crate::cost::Layer> {
-        use crate::cost::{Layer, Timing};
-        use crate::infer::format::{Act, Op};
-        use crate::infer::kernels::Geometry;
-        let op = |k: ConvKind| match k {
-            ConvKind::Mult => Op::Mult,
-            ConvKind::Shift => Op::Shift,
-            ConvKind::Add => Op::Add,
-        };
-        // The export's activations (`AugNet::layers`).
-        let act = |a: crate::models::Act| match a {
-            crate::models::Act::Relu6 => Act::Relu6,
-            crate::models::Act::Relu => Act::Relu,
-            crate::models::Act::Hswish => Act::Hswish,
-            crate::models::Act::None => Act::None,
-        };
-        let (conv_op, dw_op) = (op(self.conv), op(self.depthwise.unwrap_or(self.conv)));
-        let t = self.tiny_arch();
-        let spec = &self.spec;
-        let [c, h, w] = self.input_shape;
-
-        // Appends a k×k conv over the current size and moves the size to its output.
-        fn conv(layers: &mut Vec<Layer>, size: &mut [usize; 2], name: String, op: Op, [i, out, k, stride]: [usize; 4], dw: bool, act: Act) {
-            let geo = Geometry { cin: i, cout: out, k, stride, pad: k / 2, groups: if dw { i } else { 1 }, h: size[0], w: size[1] };
-            let (ho, wo) = geo.out();
-            *size = [ho, wo];
-            layers.push(Layer::new(name, op, geo).with_act(act));
-        }
-        let fc = |name: String, i: usize, o: usize| {
-            Layer::new(name, Op::Mult, Geometry { cin: i, cout: o, k: 1, stride: 1, pad: 0, groups: 1, h: 1, w: 1 }).with_bias()
-        };
-        let (mut size, mut layers) = ([h, w], Vec::new());
-        conv(&mut layers, &mut size, "stem".into(), op(self.stem_conv), [c, t.stem, 3, self.stem_stride], false, act(spec.stem_act));
-        conv(&mut layers, &mut size, "ds.dw".into(), dw_op, [t.stem, t.stem, 3, 1], true, act(spec.ds_act));
-        conv(&mut layers, &mut size, "ds.pw".into(), conv_op, [t.stem, t.ds, 1, 1], false, Act::None);
-        let mut cur = t.ds;
-        for (j, (b, &[m, o])) in spec.blocks.iter().zip(&t.blocks).enumerate() {
-            let (pw, dw) = b.ops(self.conv, self.depthwise);
-            let (conv_op, dw_op) = (op(pw), op(dw));
-            conv(&mut layers, &mut size, format!("blocks.{j}.expand"), conv_op, [cur, m, 1, 1], false, act(b.act));
-            conv(&mut layers, &mut size, format!("blocks.{j}.dw"), dw_op, [m, m, b.kernel, b.stride], true, act(b.act));
-            if b.se {
-                layers.push(fc(format!("blocks.{j}.se.reduce"), m, se_width(m)).timed(Timing::SeBlock { plane: size[0] * size[1] }));
-                layers.push(fc(format!("blocks.{j}.se.expand"), se_width(m), m).timed(Timing::InSeBlock));
-            }
-            conv(&mut layers, &mut size, format!("blocks.{j}.project"), conv_op, [m, o, 1, 1], false, Act::None);
-            cur = o;
-        }
-        if t.head > 0 {
-            conv(&mut layers, &mut size, "head".into(), conv_op, [cur, t.head, 1, 1], false, act(spec.stem_act));
-        }
-        let mut features = t.features();
-        if let Some(w) = spec.final_conv {
-            layers.push(fc("final_conv".into(), features, w).with_act(Act::Hswish));
-            features = w;
-        }
-        let mut classifier = fc("classifier".into(), features, self.num_classes);
-        if self.classifier != ConvKind::Mult {
-            // An MF classifier is a 1×1 conv with a BatchNorm over the classes.
-            classifier = Layer { op: op(self.classifier), affine: crate::cost::Affine::BatchNorm, ..classifier };
-        }
-        layers.push(classifier);
-        layers
-    }
-
-    /// The tiny model's peak activation values for one image, as [`crate::cost::peak_activation`]
-    /// counts them on its export: the largest, over the forward steps, of a step's input plus its
-    /// output plus the shortcut input held meanwhile (remembering a shortcut input and adding it
-    /// back are steps too).
-    pub fn tiny_peak_activation(&self) -> u64 {
-        self.peak_activation_of(&self.tiny_layers())
-    }
-
-    /// [`tiny_peak_activation`](Self::tiny_peak_activation) from this config's
-    /// [`tiny_layers`](Self::tiny_layers), already computed.
-    pub fn peak_activation_of(&self, layers: &[crate::cost::Layer]) -> u64 {
-        let sizes: Vec<(u64, u64)> = layers
-            .iter()
-            .map(|l| {
-                let (ho, wo) = l.geo.out();
-                ((l.geo.cin * l.geo.h * l.geo.w) as u64, (l.geo.cout * ho * wo) as u64)
-            })
-            .collect();
-        let mut peak = self.input_shape.iter().product::<usize>() as u64;
-        // The next layer of `tiny_layers` with `held` values kept aside; returns its output size.
-        let conv = |k: &mut usize, held: u64, peak: &mut u64| {
-            let (i, o) = sizes[*k];
-            *k += 1;
-            *peak = (*peak).max(i + o + held);
-            o
-        };
-        let k = &mut 0;
-        let s = &self.spec;
-        let mut x = conv(k, 0, &mut peak);
-        // Remembering `x` for a shortcut: input, output and the copy.
-        let held = if s.ds_shortcut { x } else { 0 };
-        peak = peak.max(3 * held);
-        conv(k, held, &mut peak);
-        x = conv(k, held, &mut peak);
-        if s.ds_shortcut {
-            peak = peak.max(2 * x);
-        }
-        for b in &s.blocks {
-            let held = if b.has_shortcut() { x } else { 0 };
-            peak = peak.max(3 * held);
-            conv(k, held, &mut peak);
-            let y = conv(k, held, &mut peak);
-            if b.se {
-                // The excitation scales its input: input and output of one size.
-                peak = peak.max(2 * y + held);
-                *k += 2;
-            }
-            x = conv(k, held, &mut peak);
-            if b.has_shortcut() {
-                peak = peak.max(2 * x);
-            }
-        }
-        if self.tiny_arch().head > 0 {
-            x = conv(k, 0, &mut peak);
-        }
-        // Pooling: the last map and one value per channel.
-        let channels = layers[*k - 1].geo.cout as u64;
-        peak = peak.max(x + channels);
-        if s.final_conv.is_some() {
-            conv(k, 0, &mut peak);
-        }
-        if self.classifier != ConvKind::Mult {
-            conv(k, 0, &mut peak);
-        }
-        peak
-    }
-
     /// The tiny model's widths.
     pub fn tiny_arch(&self) -> Arch {
         let s = &self.spec;
@@ -385,48 +244,5 @@ impl AugNetConfig {
         }
         a.head = a.head.min(max.head);
         a
-    }
-
-    /// Builds the supernet (weights at the largest widths).
-    ///
-    /// # Errors
-    /// As [`validate`](Self::validate).
-    pub fn init(&self, device: &Device) -> Result<AugNet> {
-        self.validate()?;
-        let max = self.max_arch();
-        let dw_kind = self.depthwise.unwrap_or(self.conv);
-        let mut seed = self.aug.seed.wrapping_mul(31).wrapping_add(7);
-        let mut layer = |kind: ConvKind, io: [usize; 2], k: usize, stride: usize, dw: bool| {
-            seed = seed.wrapping_add(1);
-            let remap =
-                if !self.aug.enabled || (kind == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
-            let mut conv = DynConv::new(kind, io, k, stride, dw, remap, self.adder_std, seed, device);
-            conv.remap.fc_grad = self.aug.remap_fc_grad;
-            DynConvBn { conv, bn: DynBn::new(io[1], device) }
-        };
-        let c = self.input_shape[0];
-        let stem = layer(self.stem_conv, [c, max.stem], 3, self.stem_stride, false);
-        let ds_dw = layer(dw_kind, [max.stem, max.stem], 3, 1, true);
-        let ds_pw = layer(self.conv, [max.stem, max.ds], 1, 1, false);
-        let mut cur = max.ds;
-        let mut blocks = Vec::new();
-        for (b, [mid, out]) in self.spec.blocks.iter().zip(max.blocks.iter().copied()) {
-            let (pw, dw) = b.ops(self.conv, self.depthwise);
-            blocks.push(DynMbConv {
-                expand: layer(pw, [cur, mid], 1, 1, false),
-                depthwise: layer(dw, [mid, mid], b.kernel, b.stride, true),
-                se: b.se.then(|| DynSe::new(mid, device)),
-                project: layer(pw, [mid, out], 1, 1, false),
-            });
-            cur = out;
-        }
-        let head = self.spec.head.map(|_| layer(self.conv, [cur, max.head], 1, 1, false));
-        let final_conv = self.spec.final_conv.map(|w| DynLinear::new(max.features(), w, device));
-        let features = self.spec.final_conv.unwrap_or(max.features());
-        let classifier = match self.classifier {
-            ConvKind::Mult => Classifier::Mult(DynLinear::new(features, self.num_classes, device)),
-            kind => Classifier::Mf(layer(kind, [features, self.num_classes], 1, 1, false)),
-        };
-        Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: self.clone() })
     }
 }

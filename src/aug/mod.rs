@@ -6,6 +6,8 @@
 //! - [`dyn_layers`]: sliced convolutions / BatchNorm with the hybrid pass;
 //! - [`blocks`]: the dynamic MBConv, squeeze-and-excitation and sliced linear layers;
 //! - [`config`]: widths of the tiny and augmented models, sampling, MAC counts;
+//! - [`plan`]: the layer plan, the one walk over a supernet's layers that building, listing,
+//!   exporting and costing read;
 //! - [`net`]: the supernet of a tiny model spec (MobileNetV2-Tiny, MCUNet, ProxylessNAS, MobileNetV3), sampling, channel sorting
 //!   and export of the static tiny model (its BatchNorms are re-estimated by [`crate::train::BnEstimator`]).
 
@@ -13,6 +15,7 @@ pub mod blocks;
 pub mod config;
 pub mod dyn_layers;
 pub mod net;
+pub mod plan;
 pub mod remap;
 
 pub use crate::models::NetSpec;

@@ -5,6 +5,7 @@
 pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynConv, DynConvBn};
+use super::plan::PlannedLayer;
 use super::{AugConfig, Pass, RemapKind};
 use crate::error::{Error, Result};
 use crate::models::Act;
@@ -108,34 +109,17 @@ impl AugNet {
     }
 
     /// Every dynamic conv + BN in forward order (the MF classifier last) with the widths it has
-    /// in the tiny model and in the model of widths `a`.
+    /// in the tiny model and in the model of widths `a` ([`AugNetConfig::plan`]).
     pub fn layers(&self, a: &Arch) -> Vec<LayerRef<'_>> {
-        let t = self.config.tiny_arch();
-        let spec = &self.config.spec;
-        let c = self.config.input_shape[0];
-        let l = |name: String, layer, act, tiny, active| LayerRef { name, layer, act, tiny, active };
-        let mut v = vec![
-            l("stem".into(), &self.stem, spec.stem_act, [c, t.stem], [c, a.stem]),
-            l("ds.dw".into(), &self.ds_dw, spec.ds_act, [t.stem, t.stem], [a.stem, a.stem]),
-            l("ds.pw".into(), &self.ds_pw, Act::None, [t.stem, t.ds], [a.stem, a.ds]),
-        ];
-        let (mut cur, mut acur) = (t.ds, a.ds);
-        for (i, (((b, [m, o]), [am, ao]), bs)) in
-            self.blocks.iter().zip(t.blocks.iter().copied()).zip(a.blocks.iter().copied()).zip(&spec.blocks).enumerate()
-        {
-            v.push(l(format!("blocks.{i}.expand"), &b.expand, bs.act, [cur, m], [acur, am]));
-            v.push(l(format!("blocks.{i}.depthwise"), &b.depthwise, bs.act, [m, m], [am, am]));
-            v.push(l(format!("blocks.{i}.project"), &b.project, Act::None, [m, o], [am, ao]));
-            (cur, acur) = (o, ao);
-        }
-        if let Some(h) = &self.head {
-            v.push(l("head".into(), h, spec.stem_act, [cur, t.head], [acur, a.head]));
-        }
-        if let Classifier::Mf(c) = &self.classifier {
-            let io = [self.tiny_features(), self.config.num_classes];
-            v.push(l("classifier".into(), c, Act::None, io, io));
-        }
-        v
+        let tiny = self.config.plan(&self.config.tiny_arch());
+        let active = self.config.plan(a);
+        tiny.iter()
+            .zip(&active)
+            .filter_map(|(t, x)| {
+                let layer = self.conv_at(t.slot)?;
+                Some(LayerRef { name: t.slot.name(), layer, act: t.act, tiny: t.io, active: x.io })
+            })
+            .collect()
     }
 
     /// Learnable parameters of the tiny model (slices), counted like a static model: conv
@@ -171,11 +155,9 @@ impl AugNet {
     /// pass computes the same values as this model's tiny pass (PoT of the same weights for
     /// Shift; the same adder weights for Add).
     pub fn export_tiny(&self) -> AugNet {
-        let t = self.config.tiny_arch();
         let mut config = self.config.clone();
         config.aug = AugConfig { remap: RemapKind::R0, ..AugConfig::direct() };
         config.adder_std = None;
-        let c = self.config.input_shape[0];
         let fold = |l: &DynConvBn, i: usize, o: usize| -> DynConvBn {
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
@@ -198,39 +180,11 @@ impl AugNet {
             let remap = super::Remap::new(RemapKind::R0, l.conv.kernel, 0, 0, &device);
             DynConvBn { conv: DynConv { weight: Param::from_tensor(w), remap, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() }, bn }
         };
-        let mut cur = t.ds;
-        let blocks = self
-            .blocks
-            .iter()
-            .zip(&t.blocks)
-            .map(|(b, &[m, o])| {
-                let r = DynMbConv {
-                    expand: fold(&b.expand, cur, m),
-                    depthwise: fold(&b.depthwise, m, m),
-                    se: b.se.as_ref().map(|s| s.slice(m)),
-                    project: fold(&b.project, m, o),
-                };
-                cur = o;
-                r
-            })
-            .collect();
-        let head = self.head.as_ref().map(|h| fold(h, cur, t.head));
-        let final_conv = self.final_conv.as_ref().map(|fc| fc.slice(t.features(), fc.weight.dims()[1]));
-        let (f, k) = (self.tiny_features(), self.config.num_classes);
-        let classifier = match &self.classifier {
-            Classifier::Mult(l) => Classifier::Mult(l.slice(f, k)),
-            Classifier::Mf(l) => Classifier::Mf(fold(l, f, k)),
-        };
-        AugNet {
-            stem: fold(&self.stem, c, t.stem),
-            ds_dw: fold(&self.ds_dw, t.stem, t.stem),
-            ds_pw: fold(&self.ds_pw, t.stem, t.ds),
-            blocks,
-            head,
-            final_conv,
-            classifier,
-            config,
-        }
+        let plan = self.config.plan(&self.config.tiny_arch());
+        // A supernet has every layer of its own plan.
+        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1]));
+        let linear = |p: &PlannedLayer| Ok(self.linear_at(p.slot).expect("a dense layer of the plan").slice(p.io[0], p.io[1]));
+        AugNet::assemble(config, &plan, layer, linear).expect("the closures do not fail")
     }
 
     /// R4's KL regulariser summed over the MF layers' tiny slices (None for other remaps).

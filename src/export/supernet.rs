@@ -1,30 +1,20 @@
 //! Export and import of a zoo supernet's static tiny network (family `supernet`).
 
 use super::{ExportJson, FORMAT, Family, LayerInfo, Tensors, Writer};
-use crate::aug::blocks::{Classifier, DynLinear, DynMbConv, DynSe};
+use crate::aug::blocks::DynLinear;
 use crate::aug::dyn_layers::{DynConv, DynConvBn, SHARED_SHIFT_BITS};
+use crate::aug::plan::PlannedLayer;
 use crate::aug::{AugNet, AugNetConfig};
 use crate::error::{Error, Result};
 use crate::ops::min_exponent;
 use burn::module::Param;
 use burn::tensor::Device;
 
-/// The linear layers (SE, final conv, Mult classifier) with their tensor-name prefixes.
+/// The dense layers (SE, final conv, Mult classifier) of `net`'s tiny model with their
+/// tensor-name prefixes, in plan order.
 fn linear_list(net: &AugNet) -> Vec<(String, &DynLinear)> {
-    let mut v = Vec::new();
-    for (i, b) in net.blocks.iter().enumerate() {
-        if let Some(se) = &b.se {
-            v.push((format!("blocks.{i}.se.reduce"), &se.reduce));
-            v.push((format!("blocks.{i}.se.expand"), &se.expand));
-        }
-    }
-    if let Some(f) = &net.final_conv {
-        v.push(("final".to_string(), f));
-    }
-    if let Classifier::Mult(l) = &net.classifier {
-        v.push(("classifier".to_string(), l));
-    }
-    v
+    let plan = net.config.plan(&net.config.tiny_arch());
+    plan.iter().filter_map(|p| Some((p.slot.name(), net.linear_at(p.slot)?))).collect()
 }
 
 /// Serialises the static tiny model of `net` (`net.export_tiny()` is applied first, so any
@@ -71,42 +61,22 @@ pub async fn export_supernet(net: &AugNet) -> Result<(String, Vec<u8>)> {
 
 /// Rebuilds the static tiny model of `config` from `t`.
 pub(super) fn import(config: &AugNetConfig, t: &Tensors, device: &Device) -> Result<AugNet> {
-    let template = config.init(device)?;
-    if template.config.max_arch() != template.config.tiny_arch() {
+    config.validate()?;
+    let tiny = config.tiny_arch();
+    if config.max_arch() != tiny {
         return Err(Error::Config("export config must have augmentation disabled (widths = tiny)".into()));
     }
-    // Build every replacement first; the model is assembled only when all succeeded.
-    let mut loaded = Vec::new();
-    for (name, l, _, [_, o]) in template.tiny_layers() {
-        let w = t.conv_weight(&name, l.conv.kind, l.conv.weight.dims())?;
-        loaded.push((w, t.bn(&name, o, &l.bn)?));
-    }
-    let mut linears = Vec::new();
-    for (name, l) in linear_list(&template) {
-        let dims = l.weight.dims();
-        let weight = Param::from_tensor(t.f32(&format!("{name}.weight"), dims)?);
-        linears.push(DynLinear { weight, bias: Param::from_tensor(t.f32(&format!("{name}.bias"), [dims[1]])?) });
-    }
-    let mut it = loaded.into_iter();
-    let mut set = |l: DynConvBn| {
-        let (w, bn) = it.next().expect("one entry per layer");
-        DynConvBn { conv: DynConv { weight: Param::from_tensor(w), ..l.conv }, bn }
+    let conv = |p: &PlannedLayer| {
+        let name = p.slot.name();
+        let l = config.conv_template(p, device);
+        let weight = t.conv_weight(&name, l.conv.kind, l.conv.weight.dims())?;
+        let bn = t.bn(&name, p.io[1], &l.bn)?;
+        Ok(DynConvBn { conv: DynConv { weight: Param::from_tensor(weight), ..l.conv }, bn })
     };
-    let mut lin = linears.into_iter();
-    let mut next_linear = || lin.next().expect("one entry per linear layer");
-    let stem = set(template.stem);
-    let ds_dw = set(template.ds_dw);
-    let ds_pw = set(template.ds_pw);
-    let mut blocks = Vec::new();
-    for b in template.blocks {
-        let se = b.se.map(|_| DynSe { reduce: next_linear(), expand: next_linear() });
-        blocks.push(DynMbConv { expand: set(b.expand), depthwise: set(b.depthwise), se, project: set(b.project) });
-    }
-    let head = template.head.map(&mut set);
-    let final_conv = template.final_conv.map(|_| next_linear());
-    let classifier = match template.classifier {
-        Classifier::Mult(_) => Classifier::Mult(next_linear()),
-        Classifier::Mf(l) => Classifier::Mf(set(l)),
+    let linear = |p: &PlannedLayer| {
+        let name = p.slot.name();
+        let weight = Param::from_tensor(t.f32(&format!("{name}.weight"), p.io)?);
+        Ok(DynLinear { weight, bias: Param::from_tensor(t.f32(&format!("{name}.bias"), [p.io[1]])?) })
     };
-    Ok(AugNet { stem, ds_dw, ds_pw, blocks, head, final_conv, classifier, config: template.config })
+    AugNet::assemble(config.clone(), &config.plan(&tiny), conv, linear)
 }
