@@ -385,3 +385,75 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
         }
     }
 }
+
+/// Depth augmentation (METHOD.md §5.3): a block marked `augOnly` is left out of the tiny model
+/// (its weights do not reach the tiny logits; the export leaves it out and reproduces the tiny
+/// pass, through the files too; the cost model counts the spec without it) and run as Mult by
+/// the augmented passes (its weights move their logits; a training step updates them). Only a
+/// block with a shortcut can be one.
+#[test]
+fn aug_only_blocks_are_depth_augmentation() {
+    use burn::module::Param;
+    use shiftaddaug::aug::dyn_layers::{DynConv, DynConvBn};
+    use shiftaddaug::export::{Deployed, export_supernet, import};
+    let device = Device::flex();
+    // New weights and BatchNorm shifts (a shift survives the pooling, unlike a batch-normalised map).
+    let nudge = |l: DynConvBn| DynConvBn {
+        conv: DynConv { weight: Param::from_tensor(l.conv.weight.val().add_scalar(0.3)), ..l.conv },
+        bn: shiftaddaug::nn::DynBn { beta: Param::from_tensor(l.bn.beta.val().add_scalar(1.0)), ..l.bn },
+    };
+    for full in small_specs(ConvKind::Shift, AugConfig::default()) {
+        let mut cfg = full.clone();
+        cfg.spec.blocks[1].aug_only = true;
+        let net = cfg.init(&device).unwrap();
+        let x = images(3, 13, &device);
+        let tiny = read(net.logits(x.clone()).unwrap());
+        let aug = |n: &AugNet| read(n.forward(x.clone(), &cfg.max_arch(), Pass::Aug(AugMode::H1)).unwrap());
+        let mut moved = net.clone();
+        moved.blocks[1] = moved.blocks[1].clone().map_layers(nudge);
+        assert_eq!(read(moved.logits(x.clone()).unwrap()), tiny, "the tiny pass skips the block");
+        let (a, b) = (aug(&net), aug(&moved));
+        assert!(a.iter().zip(&b).any(|(a, b)| (a - b).abs() > 1e-2), "the augmented pass runs the block: {a:?} {b:?}");
+        // The cost model counts the spec without the block.
+        let mut without = full.clone();
+        without.spec.blocks.remove(1);
+        assert_eq!((cfg.tiny_macs(), cfg.tiny_peak_activation()), (without.tiny_macs(), without.tiny_peak_activation()));
+        assert!(cfg.tiny_macs() < full.tiny_macs());
+        assert_eq!(cfg.tiny_arch().blocks[1][0], 0);
+        // The export leaves it out and computes the tiny pass (Shift: bit for bit).
+        let exported = net.export_tiny();
+        assert_eq!(exported.config.spec.blocks, without.spec.blocks);
+        assert_eq!(exported.tiny_param_count(), net.tiny_param_count());
+        assert_eq!(read(exported.logits(x.clone()).unwrap()), tiny);
+        let (json, bytes) = block_on(export_supernet(&net)).unwrap();
+        assert!(!json.contains("augOnly") && !json.contains("blocks.2."), "two blocks exported");
+        match import(&json, &bytes, &device).unwrap() {
+            Deployed::Supernet(n) => assert_eq!(read(n.logits(x.clone()).unwrap()), tiny),
+            other => panic!("read back as {other:?}"),
+        }
+        // A plan's JSON names it, and `with_tiny_arch` makes one from a middle width of 0.
+        let spec_json = serde_json::to_string(&cfg.spec).unwrap();
+        assert_eq!(spec_json.matches("\"augOnly\":true").count(), 1, "{spec_json}");
+        assert_eq!(serde_json::from_str::<NetSpec>(&spec_json).unwrap(), cfg.spec);
+        let mut arch = full.tiny_arch();
+        arch.blocks[1][0] = 0;
+        let planned = full.with_tiny_arch(&arch);
+        let flags = |c: &AugNetConfig| c.spec.blocks.iter().map(|b| (b.channels, b.aug_only)).collect::<Vec<_>>();
+        assert_eq!(flags(&planned), flags(&cfg));
+        assert_eq!(planned.tiny_arch(), cfg.tiny_arch());
+        // A training step updates the block through the augmented pass.
+        let ad = Device::flex().autodiff();
+        let tc = TrainConfig { batch_size: 8, log_every: 1, ..TrainConfig::default() };
+        let mut trainer = Trainer::new(cfg.init(&ad).unwrap(), 10, tc).unwrap();
+        let w0 = read(trainer.model().blocks[1].expand.conv.weight.val());
+        let labels: Vec<u32> = (0..8).collect();
+        block_on(trainer.train_batch(&gaussian(8 * 256, 5), &labels, true)).unwrap();
+        let w1 = read(trainer.model().blocks[1].expand.conv.weight.val());
+        assert_ne!(w0, w1, "the augmented pass trains the block");
+    }
+    let mut bad = small(ConvKind::Shift, AugConfig::default());
+    bad.spec.blocks[0].aug_only = true;
+    let e = bad.init(&device).unwrap_err();
+    assert_eq!(e.code(), "INVALID_CONFIG");
+    assert!(e.to_string().contains("blocks[0].augOnly"), "{e}");
+}

@@ -282,6 +282,27 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-latency-ms 0 must be a positive number"));
     let out = search(&["--population", "1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("population 1 must be in [2, 10000]"));
+    // --depth: candidates may leave blocks to the augmented model (`augOnly` in their plans);
+    // such a plan trains with ShiftAddAug, and its export has the blocks it kept.
+    let out = search(&["--depth", "--max-macs", "450000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = read_json(&res.join("search.json"));
+    let left = |c: &serde_json::Value| c["plan"]["blocks"].as_array().unwrap().iter().filter(|b| b["augOnly"] == true).count();
+    let evaluated = report["evaluated"].as_array().unwrap();
+    let shallow = evaluated.iter().find(|c| left(c) > 0).expect("a candidate leaves a block to the augmented model");
+    let blocks = shallow["plan"]["blocks"].as_array().unwrap().len();
+    let out = search(&["--max-macs", "450000", "--resume", "--generations", "3"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another supernet or search space (--shrink, --depth)"));
+    std::fs::write(&plan, serde_json::to_string(&shallow["plan"]).unwrap()).unwrap();
+    let deep_out = dir.join("shallow");
+    let mut args = vec!["train", "--plan", plan.to_str().unwrap(), "--aug", "on", "--train-limit", "128", "--test-limit", "50"];
+    args.extend(["--input-size", "32", "--stem-stride", "2", "--conv", "shift", "--out", deep_out.to_str().unwrap()]);
+    let out = cli(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("tiny model: {} MACs/image", macs(shallow))), "{text}");
+    let model = read_json(&deep_out.join("model.json"));
+    assert_eq!(model["config"]["spec"]["blocks"].as_array().unwrap().len(), blocks - left(shallow));
     run(&["--out", sup.to_str().unwrap()]);
     let out = search(&[]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -41,6 +41,6 @@ export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 
   'stopWidthAug', 'sortChannels', 'seed']);
 /** Keys of `SearchOptions`. */
 export const SEARCH_OPTION_KEYS = allKeysOf<SearchOptions>()(['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs',
-  'population', 'generations', 'parentRatio', 'mutationRatio', 'mutationProb', 'seed', 'shrink', 'callbacks', 'signal']);
+  'population', 'generations', 'parentRatio', 'mutationRatio', 'mutationProb', 'seed', 'shrink', 'depth', 'callbacks', 'signal']);
 /** Keys of `SearchCallbacks`. */
 export const SEARCH_CALLBACK_KEYS = allKeysOf<SearchCallbacks>()(['onGeneration', 'onCandidate']);

@@ -143,8 +143,10 @@ export interface ModelConfig {
   /**
    * `'mbv2-tiny'` (any zoo name): the architecture, e.g. a {@link SearchCandidate.plan} from
    * {@link Model.search} (stem, ds, blocks, head widths). A block may name its own operators:
-   * `conv: 'mult' | 'shift' | 'add'` for its convs, `depthwise` for its depthwise conv alone; an
-   * unknown field is `INVALID_CONFIG`. @defaultValue the zoo model's
+   * `conv: 'mult' | 'shift' | 'add'` for its convs, `depthwise` for its depthwise conv alone; a
+   * block with a shortcut may be `augOnly: true` (depth augmentation: the tiny model skips it,
+   * the augmented passes run it as Mult, the export leaves it out); an unknown field is
+   * `INVALID_CONFIG`. @defaultValue the zoo model's
    */
   spec?: Record<string, unknown>;
   /** `'mfcnn'`: channel widths: stem, then one stride-2 layer each. @defaultValue `[8, 16, 32]` */
@@ -367,6 +369,12 @@ export interface SearchOptions {
   seed?: number;
   /** Width factors below 1 offered besides the supernet's own, so a TargetNet can narrow some layers to widen others. @defaultValue [0.5, 0.75] */
   shrink?: number[];
+  /**
+   * Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the
+   * augmented model (depth augmentation: `augOnly: true` in the candidate's `plan`).
+   * @defaultValue false
+   */
+  depth?: boolean;
   /** `onGeneration(generation, best so far)` after each generation; `onCandidate(scored)` after each candidate. */
   callbacks?: SearchCallbacks;
   /** Stops after the candidate being scored; the promise resolves with the result so far (`stopped: true`). */

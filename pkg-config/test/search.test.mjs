@@ -62,7 +62,20 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   assert.equal(doc.format, 'shiftaddaug-tiny/3');
   planned.dispose();
 
+  // `depth`: candidates may leave the block with a shortcut to the augmented model; such a plan
+  // trains, and its export has the blocks it kept.
+  const deep = await model.search({ ...opts, depth: true, population: 8, generations: 0 });
+  const left = (c) => c.plan.blocks.filter((b) => b.augOnly === true).length;
+  const shallow = deep.evaluated.find((c) => left(c) > 0);
+  assert.ok(shallow, JSON.stringify(deep.evaluated.map((c) => c.plan.blocks)));
+  assert.ok(free.evaluated.every((c) => left(c) === 0), 'no depth genes without depth');
+  const cut = await sdk.createModel({ ...base, spec: shallow.plan, aug: { enabled: true } });
+  await cut.fit(x.slice(0, 32 * 784), y.slice(0, 32), { epochs: 1, batchSize: 32, resetBn: 32 });
+  assert.equal(JSON.parse((await cut.exportModel()).json).config.spec.blocks.length, 3 - left(shallow));
+  cut.dispose();
+
   // Bad input.
+  await assert.rejects(model.search({ ...opts, depth: 'yes' }), code('INVALID_CONFIG'));
   await assert.rejects(model.search({ ...opts, maxMacs: 1 }), (e) => code('INVALID_CONFIG')(e) && /no architecture meets MACs <= 1: the cheapest has/.test(e.message));
   await assert.rejects(model.search({ ...opts, populaton: 4 }), (e) => code('INVALID_CONFIG')(e) && /populaton/.test(e.message));
   await assert.rejects(model.search({ ...opts, population: 1 }), code('INVALID_CONFIG'));

@@ -14,7 +14,8 @@ pub struct Arch {
     pub stem: usize,
     /// DS-block output.
     pub ds: usize,
-    /// `[mid, out]` per MBConv block.
+    /// `[mid, out]` per MBConv block; `mid` 0: the model skips the block (identity through its
+    /// shortcut).
     pub blocks: Vec<[usize; 2]>,
     /// Head conv output (0 without a head conv).
     pub head: usize,
@@ -141,6 +142,11 @@ impl AugNetConfig {
         if self.spec.blocks.is_empty() {
             return Err(Error::Config("spec has no MBConv blocks".into()));
         }
+        if let Some(j) = self.spec.blocks.iter().position(|b| b.aug_only && !b.has_shortcut()) {
+            return Err(Error::Config(format!(
+                "spec.blocks[{j}].augOnly needs a block with a shortcut (stride 1, in = out, shortcut not false): the tiny model skips it"
+            )));
+        }
         Ok(())
     }
 
@@ -158,13 +164,13 @@ impl AugNetConfig {
         self.tiny_layers().iter().map(crate::cost::Layer::macs).sum()
     }
 
-    /// The tiny model's widths.
+    /// The tiny model's widths (middle width 0 for the blocks of the augmented model only).
     pub fn tiny_arch(&self) -> Arch {
         let s = &self.spec;
         Arch {
             stem: s.stem,
             ds: s.ds,
-            blocks: s.blocks.iter().map(|b| [b.channels[1], b.channels[2]]).collect(),
+            blocks: s.blocks.iter().map(|b| [if b.aug_only { 0 } else { b.channels[1] }, b.channels[2]]).collect(),
             head: s.head.unwrap_or(0),
         }
     }
@@ -176,7 +182,8 @@ impl AugNetConfig {
 
     /// This config with the tiny model's widths set to `a` (a plan: the spec with those widths;
     /// blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
-    /// so that equal widths do not add one).
+    /// so that equal widths do not add one). A block of middle width 0 in `a` becomes
+    /// [`augOnly`](crate::models::BlockSpec::aug_only); `a` may skip only blocks with a shortcut.
     ///
     /// # Panics
     /// When `a` has another number of blocks than the spec.
@@ -190,7 +197,15 @@ impl AugNetConfig {
         for (b, &[m, o]) in s.blocks.iter_mut().zip(&a.blocks) {
             let shortcut = b.has_shortcut();
             let out = if shortcut { cur } else { o };
-            b.channels = [cur, m, out];
+            // A skipped block stays in the augmented model at its base expansion ratio.
+            let [bi, bm, _] = b.channels;
+            let mid = match m {
+                0 if cur == bi => bm,
+                0 => make_divisible(cur as f32 * bm as f32 / bi as f32),
+                m => m,
+            };
+            b.channels = [cur, mid, out];
+            b.aug_only = m == 0;
             if !shortcut {
                 b.shortcut = Some(false);
             }

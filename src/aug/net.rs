@@ -6,7 +6,7 @@ pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynConv, DynConvBn};
 use super::plan::PlannedLayer;
-use super::{AugConfig, Pass, RemapKind};
+use super::{AugConfig, AugMode, Pass, RemapKind};
 use crate::error::{Error, Result};
 use crate::models::Act;
 use crate::nn::ConvKind;
@@ -46,7 +46,7 @@ pub struct LayerRef<'a> {
     pub layer: &'a DynConvBn,
     /// Activation after the BN.
     pub act: Act,
-    /// `[in, out]` widths in the tiny model.
+    /// `[in, out]` widths in the tiny model (`[0, 0]` for a layer of the augmented model only).
     pub tiny: [usize; 2],
     /// `[in, out]` widths in the model of the widths asked for.
     pub active: [usize; 2],
@@ -84,7 +84,14 @@ impl AugNet {
         let mut x = if spec.ds_shortcut { x + y } else { y };
         let (mut ti, mut ai) = (t.ds, a.ds);
         for ((blk, tb), (ab, bs)) in self.blocks.iter().zip(&t.blocks).zip(a.blocks.iter().zip(&spec.blocks)) {
-            x = blk.forward(x, [ti, tb[0], tb[1]], [ai, ab[0], ab[1]], pass, bs);
+            if tb[0] > 0 {
+                x = blk.forward(x, [ti, tb[0], tb[1]], [ai, ab[0], ab[1]], pass, bs);
+            } else if pass != Pass::Tiny && ab[0] > 0 {
+                // A block of the augmented model only (depth augmentation): the tiny pass skips
+                // it, an augmented pass runs it as Mult at its widths.
+                let w = [ai, ab[0], ab[1]];
+                x = blk.forward(x, w, w, Pass::Aug(AugMode::B), bs);
+            }
             (ti, ai) = (tb[1], ab[1]);
         }
         if let Some(head) = &self.head {
@@ -112,12 +119,14 @@ impl AugNet {
     /// in the tiny model and in the model of widths `a` ([`AugNetConfig::plan`]).
     pub fn layers(&self, a: &Arch) -> Vec<LayerRef<'_>> {
         let tiny = self.config.plan(&self.config.tiny_arch());
-        let active = self.config.plan(a);
-        tiny.iter()
-            .zip(&active)
-            .filter_map(|(t, x)| {
-                let layer = self.conv_at(t.slot)?;
-                Some(LayerRef { name: t.slot.name(), layer, act: t.act, tiny: t.io, active: x.io })
+        self.config
+            .plan(a)
+            .iter()
+            .filter_map(|x| {
+                let layer = self.conv_at(x.slot)?;
+                // `[0, 0]`: not in the tiny model (a block of the augmented model only).
+                let t = tiny.iter().find(|t| t.slot == x.slot).map_or([0, 0], |t| t.io);
+                Some(LayerRef { name: x.slot.name(), layer, act: x.act, tiny: t, active: x.io })
             })
             .collect()
     }
@@ -158,6 +167,8 @@ impl AugNet {
         let mut config = self.config.clone();
         config.aug = AugConfig { remap: RemapKind::R0, ..AugConfig::direct() };
         config.adder_std = None;
+        // The blocks of the augmented model only are left out.
+        config.spec.blocks.retain(|b| !b.aug_only);
         let fold = |l: &DynConvBn, i: usize, o: usize| -> DynConvBn {
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };

@@ -98,7 +98,7 @@ impl PlannedLayer {
 
 impl AugNetConfig {
     /// The network's layers in forward order at widths `a` (the tiny, the largest or a sampled
-    /// architecture of this config).
+    /// architecture of this config); a block of middle width 0 in `a` has none.
     pub fn plan(&self, a: &Arch) -> Vec<PlannedLayer> {
         use PlannedLayer as L;
         let s = &self.spec;
@@ -111,6 +111,10 @@ impl AugNetConfig {
         ];
         let mut cur = a.ds;
         for (b, ((bs, &[m, o]), &[max_m, _])) in s.blocks.iter().zip(&a.blocks).zip(&max.blocks).enumerate() {
+            if m == 0 {
+                // Not in this model: identity through the shortcut.
+                continue;
+            }
             let (pw, dw) = bs.ops(self.conv, self.depthwise);
             v.push(L::conv(Slot::Expand(b), pw, [cur, m], 1, 1, false, bs.act));
             v.push(L::conv(Slot::Depthwise(b), dw, [m, m], bs.kernel, bs.stride, true, bs.act));

@@ -19,7 +19,7 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
     let spec = NetSpec::by_name(&a.model)
         .ok_or_else(|| shiftaddaug::Error::Config(format!("model {}; valid: {}", a.model, NetSpec::NAMES.join(", "))))?;
     let cfg = AugNetConfig { spec, stem_stride: a.stem_stride, ..AugNetConfig::new([1, a.input_size, a.input_size], 10, a.conv) };
-    let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK)?;
+    let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false)?;
     let choices = space.space().choices;
     let mut rng = Rng::new(a.seed);
     let start = std::time::Instant::now();

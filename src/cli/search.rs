@@ -61,6 +61,10 @@ pub(super) struct SearchArgs {
     /// TargetNet can narrow some layers to widen others.
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
     pub(super) shrink: Vec<f32>,
+    /// Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the
+    /// augmented model (depth augmentation: marked `augOnly` in the plan).
+    #[arg(long)]
+    pub(super) depth: bool,
     /// Seed of the search.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
@@ -93,7 +97,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     let cfg: AugNetConfig = serde_json::from_str(&header.model_config).map_err(|e| {
         shiftaddaug::Error::Config(format!("the checkpoint holds no supernet config ({e}); search needs a zoo model's checkpoint"))
     })?;
-    let space = WidthSpace::new(&cfg, &a.shrink)?;
+    let space = WidthSpace::new(&cfg, &a.shrink, a.depth)?;
     let device = cpu_device().autodiff();
     let mut trainer = Trainer::new(cfg.init(&device)?, cfg.num_classes, header.train_config.clone())?;
     trainer.restore(&bytes, &header.model_config)?;
@@ -130,6 +134,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         mutation_prob: a.mutation_prob,
         seed: a.seed,
         shrink: a.shrink.clone(),
+        depth: a.depth,
     };
     let (evo, constraint) = (
         opts.evolution()?,
@@ -150,7 +155,10 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         let mut e: Evolution = serde_json::from_str(&text)
             .map_err(|err| shiftaddaug::Error::Config(format!("{}: not a saved search ({err})", state_path.display())))?;
         if e.choices() != space.space().choices {
-            return Err(shiftaddaug::Error::Config(format!("{} was saved for another supernet", state_path.display())));
+            return Err(shiftaddaug::Error::Config(format!(
+                "{} was saved for another supernet or search space (--shrink, --depth)",
+                state_path.display()
+            )));
         }
         if let Some(n) = a.generations {
             e.extend_generations(n);

@@ -40,6 +40,12 @@ pub struct BlockSpec {
     /// Operator of the block's depthwise conv when it differs from the block's `conv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depthwise: Option<ConvKind>,
+    /// The block belongs to the augmented model only (METHOD.md §5.3, depth augmentation): the
+    /// tiny model skips it (identity through its shortcut, which it must have) and the
+    /// augmented passes run it as a Mult block at their widths, with `channels[1]` its base
+    /// middle width. The export leaves it out.
+    #[serde(default, rename = "augOnly", skip_serializing_if = "std::ops::Not::not")]
+    pub aug_only: bool,
 }
 
 /// An activation of the zoo's models.
@@ -82,12 +88,32 @@ pub fn hard_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 impl BlockSpec {
     /// A block with a shortcut wherever the shapes allow one (stride 1, in = out).
     pub const fn new(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: None, act: Act::Relu6, se: false, conv: None, depthwise: None }
+        BlockSpec {
+            kernel,
+            stride,
+            channels: [i, m, o],
+            shortcut: None,
+            act: Act::Relu6,
+            se: false,
+            conv: None,
+            depthwise: None,
+            aug_only: false,
+        }
     }
 
     /// The first block of a stage: no shortcut even when the shapes allow one.
     pub const fn stage_start(kernel: usize, stride: usize, i: usize, m: usize, o: usize) -> Self {
-        BlockSpec { kernel, stride, channels: [i, m, o], shortcut: Some(false), act: Act::Relu6, se: false, conv: None, depthwise: None }
+        BlockSpec {
+            kernel,
+            stride,
+            channels: [i, m, o],
+            shortcut: Some(false),
+            act: Act::Relu6,
+            se: false,
+            conv: None,
+            depthwise: None,
+            aug_only: false,
+        }
     }
 
     /// The same block with activation `act` and squeeze-and-excitation `se`.

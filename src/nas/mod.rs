@@ -103,6 +103,9 @@ pub struct SearchOptions {
     pub seed: u64,
     /// Width factors below 1 offered besides the supernet's own ([`supernet::WidthSpace`]).
     pub shrink: Vec<f32>,
+    /// Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the
+    /// augmented model (depth augmentation; [`supernet::WidthSpace`]).
+    pub depth: bool,
 }
 
 impl Default for SearchOptions {
@@ -121,6 +124,7 @@ impl Default for SearchOptions {
             mutation_prob: e.mutation_prob,
             seed: e.seed,
             shrink: supernet::DEFAULT_SHRINK.to_vec(),
+            depth: false,
         }
     }
 }

@@ -1,17 +1,22 @@
-//! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths of
-//! the SubNet (the supernet as trained, its largest widths) form the MF TargetNet under the
-//! limits. The genes are width factors of the supernet's tiny model: the stem, DS block, head
-//! and every block without a shortcut take a factor of `shrink` ∪ `aug.widthList`, every
-//! block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted ascending, so gene value 0
-//! is the narrowest; `shrink`, factors below 1, lets a TargetNet narrow some layers to widen
-//! others at the same cost). A candidate is scored by its inherited weights (the leading
-//! channels): the supernet's tiny pass at the candidate's widths, its BatchNorm statistics
-//! re-estimated on held-out training images, its accuracy on others.
+//! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths and
+//! blocks of the SubNet (the supernet as trained, its largest widths) form the MF TargetNet
+//! under the limits. The genes are width factors of the supernet's tiny model: the stem, DS
+//! block, head and every block without a shortcut take a factor of `shrink` ∪ `aug.widthList`,
+//! every block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted ascending, so gene
+//! value 0 is the narrowest; `shrink`, factors below 1, lets a TargetNet narrow some layers to
+//! widen others at the same cost). With `depth`, every block with a shortcut also has a depth
+//! gene: 0 leaves it to the augmented model (METHOD.md §5.3's depth augmentation: the TargetNet
+//! skips it, the augmented passes run it as Mult; [`BlockSpec::aug_only`]), 1 keeps it. A
+//! candidate is scored by its inherited weights (the leading channels): the supernet's tiny
+//! pass at the candidate's widths and depth, its BatchNorm statistics re-estimated on held-out
+//! training images, its accuracy on others.
 //!
-//! Our choices ([I]): only widths are searched (kernel sizes and depths are fixed by the
-//! trained spec: the supernet does not share weights across them yet), and the chosen
-//! TargetNet is written as a plan, the [`NetSpec`] with its widths, that `train --plan` trains
-//! with ShiftAddAug like any zoo model.
+//! Our choices ([I]): kernel sizes are fixed by the trained spec (the supernet does not share
+//! weights across them yet), depth is chosen per block rather than as the first `d` blocks of a
+//! stage, and the chosen TargetNet is written as a plan, the [`NetSpec`] with its widths and
+//! `augOnly` blocks, that `train --plan` trains with ShiftAddAug like any zoo model.
+//!
+//! [`BlockSpec::aug_only`]: crate::models::BlockSpec::aug_only
 
 use super::{Cost, Genome, Scored, SearchResult, Space};
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
@@ -21,14 +26,25 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::train::{BN_RESET_BATCH, evaluate, reset_bn};
 
-/// The width genes of a supernet config.
+/// One gene of a [`WidthSpace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gene {
+    /// The width factor of layer `i` of [`AugNetConfig::arch_with`] (0 stem, 1 DS, 2 + b block
+    /// b, last head).
+    Width(usize),
+    /// The expansion factor of block `b`.
+    Expand(usize),
+    /// Whether the TargetNet keeps block `b` (1) or leaves it to the augmented model (0).
+    Depth(usize),
+}
+
+/// The width (and depth) genes of a supernet config.
 #[derive(Debug, Clone)]
 pub struct WidthSpace {
     config: AugNetConfig,
     widths: Vec<f32>,
     expands: Vec<f32>,
-    /// Per gene: `(layer index of [`AugNetConfig::arch_with`], true for an expansion gene)`.
-    genes: Vec<(usize, bool)>,
+    genes: Vec<Gene>,
 }
 
 fn sorted(list: &[f32]) -> Vec<f32> {
@@ -39,12 +55,14 @@ fn sorted(list: &[f32]) -> Vec<f32> {
 }
 
 impl WidthSpace {
-    /// The space of `config`'s supernet, with the narrowing factors `shrink` (each in (0, 1)).
+    /// The space of `config`'s supernet, with the narrowing factors `shrink` (each in (0, 1)),
+    /// and with `depth`, a depth gene per block with a shortcut. A block the supernet already
+    /// leaves to its augmented model (`augOnly`) stays there and has no gene.
     ///
     /// # Errors
     /// [`Error::Config`] when the supernet was not trained with augmentation (it has one width)
     /// or a shrink factor is out of range.
-    pub fn new(config: &AugNetConfig, shrink: &[f32]) -> Result<Self> {
+    pub fn new(config: &AugNetConfig, shrink: &[f32], depth: bool) -> Result<Self> {
         config.validate()?;
         if !config.aug.enabled {
             return Err(Error::Config("search needs a supernet trained with augmentation (aug.enabled, CLI --aug on)".into()));
@@ -53,18 +71,23 @@ impl WidthSpace {
             return Err(Error::Config(format!("shrink factor {f} must be in (0, 1)")));
         }
         let s = &config.spec;
-        let mut genes = vec![(0, false)];
+        let mut genes = vec![Gene::Width(0)];
         if !s.ds_shortcut {
-            genes.push((1, false));
+            genes.push(Gene::Width(1));
         }
         for (i, b) in s.blocks.iter().enumerate() {
-            genes.push((i, true));
+            if b.aug_only {
+                continue;
+            }
+            genes.push(Gene::Expand(i));
             if !b.has_shortcut() {
-                genes.push((2 + i, false));
+                genes.push(Gene::Width(2 + i));
+            } else if depth {
+                genes.push(Gene::Depth(i));
             }
         }
         if s.head.is_some() {
-            genes.push((2 + s.blocks.len(), false));
+            genes.push(Gene::Width(2 + s.blocks.len()));
         }
         let with = |list: &[f32]| sorted(&[shrink, list].concat());
         Ok(Self { config: config.clone(), widths: with(&config.aug.width_list), expands: with(&config.aug.expand_list), genes })
@@ -72,34 +95,44 @@ impl WidthSpace {
 
     /// Choices per gene.
     pub fn space(&self) -> Space {
-        Space { choices: self.genes.iter().map(|&(_, e)| if e { self.expands.len() } else { self.widths.len() }).collect() }
+        let n = |g: &Gene| match g {
+            Gene::Width(_) => self.widths.len(),
+            Gene::Expand(_) => self.expands.len(),
+            Gene::Depth(_) => 2,
+        };
+        Space { choices: self.genes.iter().map(n).collect() }
     }
 
-    /// The genome of the supernet's own tiny model (factor 1 everywhere).
+    /// The genome of the supernet's own tiny model (factor 1 everywhere, every block kept).
     pub fn tiny_genome(&self) -> Genome {
+        let one = |list: &[f32]| list.iter().position(|&f| f == 1.0).expect("widthList and expandList contain 1");
         self.genes
             .iter()
-            .map(|&(_, e)| {
-                let list = if e { &self.expands } else { &self.widths };
-                list.iter().position(|&f| f == 1.0).expect("widthList and expandList contain 1")
+            .map(|g| match g {
+                Gene::Width(_) => one(&self.widths),
+                Gene::Expand(_) => one(&self.expands),
+                Gene::Depth(_) => 1,
             })
             .collect()
     }
 
-    /// The widths of `g`, never above the supernet's.
+    /// The widths of `g`, never above the supernet's; middle width 0 for the blocks it leaves
+    /// to the augmented model.
     ///
     /// # Panics
     /// When `g` has the wrong length or a value out of range.
     pub fn arch(&self, g: &Genome) -> Arch {
         assert_eq!(g.len(), self.genes.len(), "one value per gene");
-        let factor = |layer: usize, expand: bool| {
-            self.genes
-                .iter()
-                .zip(g)
-                .find(|((l, e), _)| *l == layer && *e == expand)
-                .map_or(1.0, |(_, &v)| if expand { self.expands[v] } else { self.widths[v] })
-        };
-        self.config.arch_with(|l| factor(l, false), |b| factor(b, true)).min(&self.config.max_arch())
+        let value = |gene: Gene| self.genes.iter().zip(g).find(|(x, _)| **x == gene).map(|(_, &v)| v);
+        let width = |l: usize| value(Gene::Width(l)).map_or(1.0, |v| self.widths[v]);
+        let expand = |b: usize| value(Gene::Expand(b)).map_or(1.0, |v| self.expands[v]);
+        let mut a = self.config.arch_with(width, expand).min(&self.config.max_arch());
+        for (b, (w, spec)) in a.blocks.iter_mut().zip(&self.config.spec.blocks).enumerate() {
+            if spec.aug_only || value(Gene::Depth(b)) == Some(0) {
+                w[0] = 0;
+            }
+        }
+        a
     }
 
     /// The config whose tiny model has the widths of `g`.
@@ -218,7 +251,7 @@ mod tests {
     #[test]
     fn the_tiny_genome_is_the_tiny_model_and_genes_cover_every_layer() {
         let cfg = config(true);
-        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK).unwrap();
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
         let g = space.tiny_genome();
         assert_eq!(space.arch(&g), cfg.tiny_arch());
         let plan = space.plan(&g);
@@ -239,9 +272,46 @@ mod tests {
 
     #[test]
     fn bad_spaces_are_typed_errors() {
-        assert!(WidthSpace::new(&config(false), &DEFAULT_SHRINK).unwrap_err().to_string().contains("augmentation"));
+        assert!(WidthSpace::new(&config(false), &DEFAULT_SHRINK, false).unwrap_err().to_string().contains("augmentation"));
         for bad in [[0.0f32], [1.0], [f32::NAN]] {
-            assert_eq!(WidthSpace::new(&config(true), &bad).unwrap_err().code(), "INVALID_CONFIG");
+            assert_eq!(WidthSpace::new(&config(true), &bad, false).unwrap_err().code(), "INVALID_CONFIG");
         }
+    }
+
+    /// Depth genes: one per block with a shortcut; 0 leaves the block to the augmented model
+    /// (the plan marks it `augOnly`, the cost is the spec's without it), the tiny genome keeps
+    /// every block, and a block the supernet already leaves out has no gene.
+    #[test]
+    fn depth_genes_leave_blocks_to_the_augmented_model() {
+        let cfg = config(true);
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, true).unwrap();
+        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        let shortcuts: Vec<usize> = (0..cfg.spec.blocks.len()).filter(|&b| cfg.spec.blocks[b].has_shortcut()).collect();
+        assert!(shortcuts.len() >= 2);
+        assert_eq!(space.space().choices.len(), flat.space().choices.len() + shortcuts.len());
+        let g = space.tiny_genome();
+        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        let k = shortcuts[1];
+        let pos = space.genes.iter().position(|x| *x == Gene::Depth(k)).unwrap();
+        let mut dropped = g.clone();
+        dropped[pos] = 0;
+        let plan = space.plan(&dropped);
+        assert_eq!(plan.blocks.iter().map(|b| b.aug_only).collect::<Vec<_>>(), (0..plan.blocks.len()).map(|b| b == k).collect::<Vec<_>>());
+        let net = cfg.init(&burn::tensor::Device::flex()).unwrap();
+        let (kept, left) = (space.cost(&net, &g), space.cost(&net, &dropped));
+        let mut without = cfg.clone();
+        without.spec.blocks.remove(k);
+        assert_eq!((left.macs, left.params), (without.tiny_macs(), without.tiny_layers().iter().map(cost::Layer::params).sum()));
+        assert!(left.macs < kept.macs && left.params < kept.params);
+        let narrow = space.arch(&vec![0; g.len()]);
+        assert!(shortcuts.iter().all(|&b| narrow.blocks[b][0] == 0));
+        // A supernet that already leaves block k to its augmented model: no genes for it.
+        let mut aug_only = cfg.clone();
+        aug_only.spec.blocks[k].aug_only = true;
+        let s2 = WidthSpace::new(&aug_only, &DEFAULT_SHRINK, true).unwrap();
+        assert_eq!(s2.space().choices.len(), space.space().choices.len() - 2);
+        let widest: Genome = s2.space().choices.iter().map(|n| n - 1).collect();
+        assert_eq!(s2.arch(&s2.tiny_genome()), aug_only.tiny_arch());
+        assert_eq!(s2.arch(&widest).blocks[k][0], 0);
     }
 }

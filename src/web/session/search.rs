@@ -100,7 +100,7 @@ impl Session {
                 Net::Aug(t) => t.model().clone(),
                 Net::Mf(_) => return Err(Error::Config("search needs a zoo model (a ShiftAddAug supernet), not 'mfcnn'".into())),
             };
-            let space = WidthSpace::new(&net.config, &opts.shrink)?;
+            let space = WidthSpace::new(&net.config, &opts.shrink, opts.depth)?;
             let shape = net.config.input_shape;
             let bn = Dataset::new(bn_x, labels_u32(&bn_y)?, shape, self.num_classes)?;
             let eval = Dataset::new(eval_x, labels_u32(&eval_y)?, shape, self.num_classes)?;
