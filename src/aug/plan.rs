@@ -149,7 +149,7 @@ impl AugNetConfig {
     /// is costed as its operator's dense layer. The parameter count and the peak activation are
     /// counted on them too.
     pub fn tiny_layers(&self) -> Vec<crate::cost::Layer> {
-        use crate::cost::{Affine, Layer, Timing};
+        use crate::cost::{Layer, Timing};
         use crate::infer::format::{Act as A, Op};
         use crate::infer::kernels::Geometry;
         let op = |k: ConvKind| match k {
@@ -182,8 +182,9 @@ impl AugNetConfig {
                     Slot::SeReduce(_) => layer.with_bias().timed(Timing::SeBlock { plane: size[0] * size[1] }),
                     Slot::SeExpand(_) => layer.with_bias().timed(Timing::InSeBlock),
                     _ if p.dense => layer.with_bias(),
-                    // An MF classifier is a 1×1 conv with a BatchNorm over the classes.
-                    _ => Layer { affine: Affine::BatchNorm, ..layer },
+                    // Convs keep `Layer::new`'s BatchNorm; an MF classifier is a 1×1 conv with a
+                    // BatchNorm over the classes.
+                    _ => layer,
                 }
             })
             .collect()
