@@ -5,7 +5,7 @@
 use super::dyn_layers::DynConvBn;
 use super::make_divisible;
 use super::{AugMode, Pass};
-use crate::models::{Act, BlockSpec, hard_sigmoid};
+use crate::models::{Act, hard_sigmoid};
 use crate::nn::permute_param;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -97,7 +97,8 @@ impl DynSe {
     }
 }
 
-/// Expand → depthwise → (SE) → project, each conv a dynamic conv + BN.
+/// Expand → depthwise → (SE) → project, each conv a dynamic conv + BN; [`AugNet::features`](super::AugNet::features)
+/// runs them as the plan lists them.
 #[derive(Module, Debug)]
 pub struct DynMbConv {
     /// 1×1 expansion (activation of the block).
@@ -111,19 +112,6 @@ pub struct DynMbConv {
 }
 
 impl DynMbConv {
-    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']` for target widths `t = [in, mid, out]` and
-    /// active widths `a`; adds the shortcut when `spec` has one.
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 3], a: [usize; 3], pass: Pass, spec: &BlockSpec) -> Tensor<4> {
-        let y = self.expand.forward(x.clone(), [t[0], t[1]], [a[0], a[1]], pass, spec.act);
-        let y = self.depthwise.forward(y, [t[1]; 2], [a[1]; 2], pass, spec.act);
-        let y = match &self.se {
-            Some(se) => se.forward(y),
-            None => y,
-        };
-        let y = self.project.forward(y, [t[1], t[2]], [a[1], a[2]], pass, Act::None);
-        if spec.has_shortcut() { x + y } else { y }
-    }
-
     /// Permutes the middle channels (expand rows, depthwise channels, their BNs, SE, project
     /// columns): the block computes the same function.
     pub fn permute_mid(self, perm: Tensor<1, Int>) -> Self {

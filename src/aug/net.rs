@@ -5,7 +5,7 @@
 pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
 use super::dyn_layers::{DynConv, DynConvBn};
-use super::plan::PlannedLayer;
+use super::plan::{PlannedLayer, Slot};
 use super::{AugConfig, AugMode, Pass, RemapKind};
 use crate::error::{Error, Result};
 use crate::models::Act;
@@ -67,7 +67,9 @@ impl AugNet {
     }
 
     /// The features entering the classifier: pooled, `[n, a.features()]`, or after the final
-    /// conv, `[n, final_conv]`; see [`forward`](Self::forward).
+    /// conv, `[n, final_conv]`; see [`forward`](Self::forward). Runs the layers of
+    /// [`AugNetConfig::plan`] at widths `a` in its order, each with the tiny model's widths of the
+    /// same slot.
     ///
     /// # Errors
     /// [`Error::Shape`] when `x` does not match the input shape.
@@ -76,31 +78,42 @@ impl AugNet {
         if [c, h, w] != self.config.input_shape {
             return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.config.input_shape, [c, h, w])));
         }
-        let t = self.config.tiny_arch();
         let spec = &self.config.spec;
-        let x = self.stem.forward(x, [c, t.stem], [c, a.stem], pass, spec.stem_act);
-        let y = self.ds_dw.forward(x.clone(), [t.stem; 2], [a.stem; 2], pass, spec.ds_act);
-        let y = self.ds_pw.forward(y, [t.stem, t.ds], [a.stem, a.ds], pass, Act::None);
-        let mut x = if spec.ds_shortcut { x + y } else { y };
-        let (mut ti, mut ai) = (t.ds, a.ds);
-        for ((blk, tb), (ab, bs)) in self.blocks.iter().zip(&t.blocks).zip(a.blocks.iter().zip(&spec.blocks)) {
-            if tb[0] > 0 {
-                x = blk.forward(x, [ti, tb[0], tb[1]], [ai, ab[0], ab[1]], pass, bs);
-            } else if pass != Pass::Tiny && ab[0] > 0 {
-                // A block of the augmented model only (depth augmentation): the tiny pass skips
-                // it, an augmented pass runs it as Mult at its widths.
-                let w = [ai, ab[0], ab[1]];
-                x = blk.forward(x, w, w, Pass::Aug(AugMode::B), bs);
+        let tiny = self.config.plan(&self.config.tiny_arch());
+        let plan = self.config.plan(a);
+        // The map; a shortcut input held from a block's first layer to its last one.
+        let (mut x, mut held) = (x, None);
+        for p in plan.iter().filter(|p| !p.slot.pooled()) {
+            match p.slot {
+                Slot::DsDepthwise if spec.ds_shortcut => held = Some(x.clone()),
+                Slot::Expand(b) if spec.blocks[b].has_shortcut() => held = Some(x.clone()),
+                _ => {}
             }
-            (ti, ai) = (tb[1], ab[1]);
-        }
-        if let Some(head) = &self.head {
-            x = head.forward(x, [ti, t.head], [ai, a.head], pass, spec.stem_act);
+            x = match p.slot {
+                Slot::SeReduce(b) => self.blocks[b].se.as_ref().expect("the SE of the plan").forward(x),
+                // `DynSe::forward` ran both dense layers.
+                Slot::SeExpand(_) => x,
+                slot => {
+                    // The tiny model's widths of the layer. A layer the tiny model lacks belongs to
+                    // a block of the augmented model only (depth augmentation): an augmented pass
+                    // runs it as Mult at its widths.
+                    let (t, pass) = match tiny.iter().find(|t| t.slot == slot) {
+                        Some(t) => (t.io, pass),
+                        None => (p.io, Pass::Aug(AugMode::B)),
+                    };
+                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.act)
+                }
+            };
+            if matches!(p.slot, Slot::DsPointwise | Slot::Project(_))
+                && let Some(s) = held.take()
+            {
+                x = s + x;
+            }
         }
         let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, a.features()]);
-        Ok(match &self.final_conv {
-            Some(f) => Act::Hswish.apply(f.forward(pooled, f.weight.dims()[1])),
-            None => pooled,
+        Ok(match (&self.final_conv, plan.iter().find(|p| p.slot == Slot::Final)) {
+            (Some(f), Some(p)) => p.act.apply(f.forward(pooled, p.io[1])),
+            _ => pooled,
         })
     }
 
@@ -256,19 +269,9 @@ impl ImageClassifier for AugNet {
         self.remap_penalty()
     }
 
-    /// Every BatchNorm, in forward order (stem, DS, blocks, head, MF classifier).
+    /// The tiny model's BatchNorms, in the order of its plan.
     fn bns_mut(&mut self) -> Vec<&mut DynBn> {
-        let mut v = vec![&mut self.stem.bn, &mut self.ds_dw.bn, &mut self.ds_pw.bn];
-        for b in &mut self.blocks {
-            v.extend([&mut b.expand.bn, &mut b.depthwise.bn, &mut b.project.bn]);
-        }
-        if let Some(h) = &mut self.head {
-            v.push(&mut h.bn);
-        }
-        if let Classifier::Mf(l) = &mut self.classifier {
-            v.push(&mut l.bn);
-        }
-        v
+        self.tiny_bns_mut()
     }
 
     fn begin_epoch(self, progress: Progress) -> Self {

@@ -1,7 +1,8 @@
 //! The layer plan of a supernet: the one walk over stem → DS block → MBConv blocks (with their
 //! SE) → head → final conv → classifier, at the widths of an [`Arch`]. Every consumer reads it:
-//! [`AugNetConfig::init`] and the import build the modules from it, [`AugNet::layers`] and the
-//! export list them by it, and the cost model ([`AugNetConfig::tiny_layers`]) counts on it.
+//! [`AugNetConfig::init`] and the import build the modules from it, the forward pass
+//! ([`AugNet::features`]) runs them in its order, [`AugNet::layers`] and the export list them by
+//! it, and the cost model ([`AugNetConfig::tiny_layers`]) counts on it.
 
 use super::RemapKind;
 use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
@@ -352,6 +353,35 @@ impl AugNet {
         }
     }
 
+    /// Every conv + BN layer with its slot, mutable (what [`conv_at`](Self::conv_at) reads).
+    fn convs_mut(&mut self) -> Vec<(Slot, &mut DynConvBn)> {
+        let mut v = vec![(Slot::Stem, &mut self.stem), (Slot::DsDepthwise, &mut self.ds_dw), (Slot::DsPointwise, &mut self.ds_pw)];
+        for (b, blk) in self.blocks.iter_mut().enumerate() {
+            v.extend([(Slot::Expand(b), &mut blk.expand), (Slot::Depthwise(b), &mut blk.depthwise), (Slot::Project(b), &mut blk.project)]);
+        }
+        if let Some(h) = &mut self.head {
+            v.push((Slot::Head, h));
+        }
+        if let Classifier::Mf(l) = &mut self.classifier {
+            v.push((Slot::Classifier, l));
+        }
+        v
+    }
+
+    /// The BatchNorms of the tiny model's plan, in its order (a block of the augmented model
+    /// only has none there).
+    pub(crate) fn tiny_bns_mut(&mut self) -> Vec<&mut DynBn> {
+        let plan = self.config.plan(&self.config.tiny_arch());
+        let mut convs = self.convs_mut();
+        plan.iter()
+            .filter(|p| !p.dense)
+            .map(|p| {
+                let i = convs.iter().position(|(s, _)| *s == p.slot).expect("a conv of the plan");
+                &mut convs.swap_remove(i).1.bn
+            })
+            .collect()
+    }
+
     /// The dense layer at `slot`; `None` for a conv slot (or a slot this model lacks).
     pub(crate) fn linear_at(&self, slot: Slot) -> Option<&DynLinear> {
         match slot {
@@ -415,6 +445,10 @@ mod tests {
             let planned: Vec<_> =
                 cfg.plan(&tiny).iter().zip(&cfg.plan(&max)).filter(|(t, _)| !t.dense).map(|(t, m)| (t.slot.name(), t.io, m.io)).collect();
             assert_eq!(listed, planned);
+            let mut net = net;
+            let bns: Vec<_> = net.tiny_bns_mut().into_iter().map(|bn| bn.gamma.id).collect();
+            let planned: Vec<_> = cfg.plan(&tiny).iter().filter(|p| !p.dense).map(|p| net.conv_at(p.slot).unwrap().bn.gamma.id).collect();
+            assert_eq!(bns, planned);
         }
     }
 }
