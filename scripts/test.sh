@@ -8,43 +8,45 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-scripts/setup.sh
+# Runs one step and prints its wall time (BENCHMARKS.md "CI time" reads these lines).
+t() { local s=$SECONDS; "$@"; echo "time: $((SECONDS - s)) s: $*"; }
+t scripts/setup.sh
 
 echo "== 1/5 native tests"
-cargo fmt --check
-cargo clippy --release --all-targets --quiet -- -D warnings
-cargo clippy --release --target wasm32-unknown-unknown --features wgpu --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
+t cargo fmt --check
+t cargo clippy --release --all-targets --quiet -- -D warnings
+t cargo clippy --release --target wasm32-unknown-unknown --features wgpu --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
 # The CPU-only training module (pkg/cpu/: no wgpu feature).
-cargo clippy --release --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+t cargo clippy --release --target wasm32-unknown-unknown --lib --quiet -- -D warnings
 # The inference-only build (no default features: no burn), natively and in wasm.
-cargo clippy --release --lib --no-default-features --quiet -- -D warnings
-cargo clippy --release --target wasm32-unknown-unknown --lib --no-default-features --quiet -- -D warnings
-cargo test --release
+t cargo clippy --release --lib --no-default-features --quiet -- -D warnings
+t cargo clippy --release --target wasm32-unknown-unknown --lib --no-default-features --quiet -- -D warnings
+t cargo test --release
 
 echo "== 2/5 wasm32 in Node"
 # With the wgpu feature, as tier 3 and the WebGPU module, so that the three share one build.
-cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_node
+t cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_node
 
 echo "== 3/5 wasm in headless Chromium (WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=1200
-cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_browser
+t cargo test --release --target wasm32-unknown-unknown --features wgpu --test wasm_browser
 # wasm-bindgen-test-runner leaves ~50 MB Chromium profiles in /tmp.
 find /tmp -maxdepth 1 -name '.org.chromium.Chromium.*' -mmin -60 -exec rm -rf {} + 2>/dev/null || true
 
 echo "== 4/5 npm package"
-scripts/build.sh
+t scripts/build.sh
 # aug.test.mjs compares the SDK's run with the native CLI built by tier 1.
 export SHIFTADDAUG_BIN=${CARGO_TARGET_DIR:-target}/release/shiftaddaug
-node --test pkg-config/test/
+t node --test pkg-config/test/
 # The inference module's Shift and Add loops hold no multiply (reads pkg/infer/).
-cargo test --release --test infer_wasm -- --ignored
-(cd pkg-config && npx tsc -p test/types/tsconfig.json)
+t cargo test --release --test infer_wasm -- --ignored
+t bash -c "cd pkg-config && npx tsc -p test/types/tsconfig.json"
 # The tarball installed into a fresh project: ESM in Node and the types, as users get them.
-scripts/pack-test.sh
+t scripts/pack-test.sh
 
 echo "== 5/5 demo end-to-end"
-node scripts/e2e.mjs
-node scripts/e2e-threads.mjs
-node scripts/e2e-persist.mjs
+t node scripts/e2e.mjs
+t node scripts/e2e-threads.mjs
+t node scripts/e2e-persist.mjs
 
 echo "all test tiers passed in $(( $(date +%s) - start )) s"
