@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the wasm module(s) of wasm-pack.toml, the npm package in pkg/ (wasm-bindgen glue +
 # compiled TypeScript SDK) and the demo site in dist/ (www/ + pkg/ + Fashion-MNIST from the
-# Debian package). Usage: scripts/build.sh [--all]   (--all also builds non-default variants)
+# Debian package). Usage: scripts/build.sh [--all | --ci]   (--all also builds non-default variants;
+# --ci leaves out those marked ci = false in wasm-pack.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -50,5 +51,6 @@ cp -r www/* dist/
 cp -r pkg dist/pkg
 cp /usr/share/datasets/fashion-mnist/*.gz dist/data/
 for wasm in pkg/shiftaddaug_bg.wasm pkg/cpu/shiftaddaug_bg.wasm pkg/cpu/baseline/shiftaddaug_bg.wasm pkg/infer/shiftaddaug_bg.wasm; do
+  [ -f "$wasm" ] || continue
   echo "build: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
 done

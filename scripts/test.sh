@@ -5,8 +5,16 @@
 #   3. wasm in headless Chromium: conformance on WebGPU (SwiftShader), WebGPU + wasm CPU training
 #   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI; shiftaddaug/infer) and its types (tsc --noEmit); the packed tarball installed into a fresh project (scripts/pack-test.sh)
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
+# Usage: scripts/test.sh [--full]. CI runs it without --full, which leaves out the wasm variants
+# marked ci = false in wasm-pack.toml (the baseline build without SIMD128: the wasm32 clippy
+# without SIMD128 checks its code; its tests are skipped). --full builds and tests them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_args=(--ci)
+if [ "${1:-}" = --full ]; then
+  build_args=()
+  export SHIFTADDAUG_FULL=1
+fi
 start=$(date +%s)
 # Runs one step and prints its wall time (BENCHMARKS.md "CI time" reads these lines).
 t() { local s=$SECONDS; "$@"; echo "time: $((SECONDS - s)) s: $*"; }
@@ -16,8 +24,8 @@ echo "== 1/5 native tests"
 t cargo fmt --check
 t cargo clippy --release --all-targets --quiet -- -D warnings
 t cargo clippy --release --target wasm32-unknown-unknown --features wgpu --lib --test wasm_node --test wasm_browser --quiet -- -D warnings
-# The CPU-only training module (pkg/cpu/: no wgpu feature).
-t cargo clippy --release --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+# The CPU-only training module (pkg/cpu/: no wgpu feature), without SIMD128 as its baseline build.
+t env CARGO_ENCODED_RUSTFLAGS= cargo clippy --release --target wasm32-unknown-unknown --lib --quiet -- -D warnings
 # The inference-only build (no default features: no burn), natively and in wasm.
 t cargo clippy --release --lib --no-default-features --quiet -- -D warnings
 t cargo clippy --release --target wasm32-unknown-unknown --lib --no-default-features --quiet -- -D warnings
@@ -34,7 +42,7 @@ t cargo test --release --target wasm32-unknown-unknown --features wgpu --test wa
 find /tmp -maxdepth 1 -name '.org.chromium.Chromium.*' -mmin -60 -exec rm -rf {} + 2>/dev/null || true
 
 echo "== 4/5 npm package"
-t scripts/build.sh
+t scripts/build.sh "${build_args[@]}"
 # aug.test.mjs compares the SDK's run with the native CLI built by tier 1.
 export SHIFTADDAUG_BIN=${CARGO_TARGET_DIR:-target}/release/shiftaddaug
 t node --test pkg-config/test/
