@@ -143,6 +143,8 @@ impl CpuIsa {
     }
     /// Every set this build and CPU support, narrowest first (the conformance suite runs each).
     pub fn available() -> Vec<Self> {
+        // `mut` is unused where the build has no wider set (wasm32 without SIMD128).
+        #[allow(unused_mut)]
         let mut v = vec![CpuIsa::Scalar];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         v.push(CpuIsa::Simd128);
