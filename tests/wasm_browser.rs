@@ -52,8 +52,8 @@ async fn webgpu_ops_match_cpu() {
 }
 
 /// The whole conformance suite (forward, dW, dX) on WebGPU for the fused CubeCL kernels, which
-/// `adder_conv2d` takes there for every f32 input (the tensor-op reference is checked on the CPU
-/// natively and in Node).
+/// `adder_conv2d` takes there for every f32 input (the tensor-op reference is checked natively,
+/// `tests/adder_conformance.rs`).
 #[wasm_bindgen_test]
 async fn webgpu_adder_conformance() {
     let device = gpu().await.autodiff();
