@@ -53,8 +53,13 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let n = probe.len() / g.input.iter().product::<usize>();
     let mine = float::logits(&g, probe, n).unwrap();
     let err = mine.iter().zip(burn_logits).fold(0f32, |m, (a, b)| m.max((a - b).abs() / (1.0 + b.abs())));
-    // Adder sums of hundreds of terms of magnitude ~10 are summed in another order than burn's.
-    assert!(err < 1e-3, "{name}: the f32 reference differs from the model by {err}");
+    // Both sum in f32, in different orders. Shift and Mult layers: measured ≤ 2e-6. Adder sums of
+    // hundreds of terms of magnitude ~10 lose more, and the barely trained Add net's BatchNorms
+    // amplify it: measured 1.4e-4 to 1.1e-3 over runs, as the trained weights themselves vary with
+    // rayon's summation order (the thread count and the timing of work stealing).
+    let tol = if g.layers.iter().any(|l| l.op == Op::Add) { 4e-3 } else { 1e-4 };
+    println!("{name}: the f32 reference is within {err:.3e} of the model (tolerance {tol:e})");
+    assert!(err < tol, "{name}: the f32 reference differs from the model by {err}");
     let (cx, _) = train.gather(&(0..512).collect::<Vec<_>>());
     let q = int::quantize(&g, &cx, 512).unwrap();
     let r = compare(&g, &q, test);
