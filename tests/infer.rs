@@ -55,7 +55,7 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let err = mine.iter().zip(burn_logits).fold(0f32, |m, (a, b)| m.max((a - b).abs() / (1.0 + b.abs())));
     // Both sum in f32, in different orders. Shift and Mult layers: measured ≤ 2e-6. Adder sums of
     // hundreds of terms of magnitude ~10 lose more, and the barely trained Add net's BatchNorms
-    // amplify it: measured 1.4e-4 to 1.1e-3 over runs, as the trained weights themselves vary with
+    // amplify it: Add nets measured 1.4e-4 to 1.1e-3 over runs, as the trained weights vary with
     // rayon's summation order (the thread count and the timing of work stealing).
     let tol = if g.layers.iter().any(|l| l.op == Op::Add) { 4e-3 } else { 1e-4 };
     println!("{name}: the f32 reference is within {err:.3e} of the model (tolerance {tol:e})");
