@@ -8,7 +8,9 @@
 //! of `ops::pot`). Run: `cargo bench --bench train_step`
 //! (`BENCH_STEPS`, default 12, sets the timed steps per row; `BENCH_CONV=shift` runs one conv
 //! kind, `BENCH_KERNELS=burn|bn_act|all` one kernel set and `BENCH_AUG=0|1` only the direct or
-//! only the augmented step, e.g. under `perf record`; the other cells print NaN).
+//! only the augmented step, e.g. under `perf record`; the other cells print NaN;
+//! `BENCH_SUBNETS=N` adds a row per conv kind, every kernel, whose augmented step also trains
+//! N sub-networks (stage 1 of the search, `AugConfig::subnets`), timed in the same run).
 
 use burn::tensor::Device;
 use shiftaddaug::aug::{AugConfig, AugNetConfig};
@@ -37,6 +39,7 @@ fn main() {
     let only: Option<ConvKind> = std::env::var("BENCH_CONV").ok().map(|v| v.parse().expect("BENCH_CONV: mult, shift or add"));
     let only_kernels: Option<Kernels> = std::env::var("BENCH_KERNELS").ok().map(|v| v.parse().expect("BENCH_KERNELS: burn, bn_act or all"));
     let only_aug: Option<bool> = std::env::var("BENCH_AUG").ok().map(|v| v == "1");
+    let subnets: usize = std::env::var("BENCH_SUBNETS").ok().map_or(0, |v| v.parse().expect("BENCH_SUBNETS: a count"));
     for conv in [ConvKind::Mult, ConvKind::Shift, ConvKind::Add].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
         let rate = |aug: AugConfig| {
             if only_aug.is_some_and(|a| a != aug.enabled) {
@@ -71,6 +74,15 @@ fn main() {
             let aug = rate(AugConfig::default());
             println!("| {conv:?} | {what} | {direct:.1} | {aug:.1} | {:.2} |", aug / direct);
             row.push((direct, aug));
+        }
+        if subnets > 0 {
+            shiftaddaug::ops::set_kernels(Kernels::All);
+            let with = rate(AugConfig { subnets, ..AugConfig::default() });
+            println!(
+                "| {conv:?} | every kernel, + {subnets} sub-networks | | {with:.1} | {:.2} (with / without sub-networks: {:.2}) |",
+                with / row[2].0,
+                with / row[2].1
+            );
         }
         println!("| {conv:?} | every kernel / burn ops | {:.2}× | {:.2}× | |", row[2].0 / row[0].0, row[2].1 / row[0].1);
         println!("| {conv:?} | every kernel / ops::bn_act | {:.2}× | {:.2}× | |", row[2].0 / row[1].0, row[2].1 / row[1].1);

@@ -190,6 +190,9 @@ fn bad_aug_configs_name_the_valid_choices() {
     assert!(err(AugConfig { expand_list: vec![1.0, 0.5], ..AugConfig::default() }).contains(">= 1"));
     assert!(err(AugConfig { width_list: vec![1.5, 2.0], ..AugConfig::default() }).contains("lacks 1.0"));
     assert!(err(AugConfig { alpha: -1.0, ..AugConfig::default() }).contains("alpha"));
+    assert!(err(AugConfig { subnets: 9, ..AugConfig::default() }).contains("subnets = 9; must be in [0, 8]"));
+    assert!(err(AugConfig { subnet_shrink: vec![0.5, 1.0], ..AugConfig::default() }).contains("subnetShrink has factor 1"));
+    assert!(err(AugConfig { subnet_alpha: f32::NAN, ..AugConfig::default() }).contains("subnetAlpha"));
     assert!("h3".parse::<AugMode>().unwrap_err().to_string().contains("h1, h2, b, mf-only"));
     assert!("R9".parse::<RemapKind>().unwrap_err().to_string().contains("R0, R1, R2, R3, R4"));
     let e = AugNetConfig { input_shape: [1, 2, 2], ..small(ConvKind::Add, AugConfig::default()) }.init(&device).unwrap_err();

@@ -192,6 +192,11 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let front = report["front"].as_array().unwrap();
     assert!(front.windows(2).all(|w| macs(&w[0]) < macs(&w[1]) && acc(&w[0]) < acc(&w[1])));
     assert_eq!(front.last().map(acc), Some(acc(best)));
+    // The best with inherited weights is exported: it has the best's MACs and, BatchNorm
+    // re-estimated on the same images, the best's held-out accuracy.
+    let cost = cli(&["cost", res.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&cost.stdout).contains(&format!(": {} MACs", macs(best))), "{}", String::from_utf8_lossy(&cost.stdout));
+    assert!(text.contains(&format!("held-out accuracy {:.4}, test accuracy", acc(best))), "{text}");
     // One generation more with --resume draws what a two-generation search draws.
     let out = search(&["--max-macs", "450000", "--resume", "--generations", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

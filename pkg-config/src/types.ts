@@ -103,6 +103,19 @@ export interface AugOptions {
   sortChannels?: boolean;
   /** Seed of the per-step architecture sampling. @defaultValue 0 */
   seed?: number;
+  /**
+   * Stage 1 of the search: MF sub-networks of the search space trained per step besides the
+   * tiny and augmented passes (per-layer factors drawn from `subnetShrink ∪ widthList` and
+   * `subnetShrink ∪ expandList`), so that `search` scores narrower and wider candidates on
+   * weights trained for them. 0 to 8. @defaultValue 0
+   */
+  subnets?: number;
+  /** Narrowing factors of the sub-networks, each in (0, 1). @defaultValue `[0.5, 0.75]` */
+  subnetShrink?: number[];
+  /** Weight of each sub-network's loss. @defaultValue 0.5 */
+  subnetAlpha?: number;
+  /** Sub-networks also skip each block with a shortcut with probability 1/2 (`search`'s `depth`). @defaultValue `false` */
+  subnetDepth?: boolean;
 }
 
 /** Model description (JSON-serialisable). */
@@ -277,7 +290,8 @@ export interface FitOptions extends TrainOptions {
   yieldEvery?: number;
   /**
    * `'mbv2-tiny'` models: augmentation options changed for this and later fits (`mode`,
-   * `alpha`, `stopWidthAug`, `sortChannels`, `seed`, `enabled: false`); the others are fixed at creation.
+   * `alpha`, `stopWidthAug`, `sortChannels`, `seed`, `subnets`, `subnetShrink`, `subnetAlpha`,
+   * `subnetDepth`, `enabled: false`); the others are fixed at creation.
    */
   aug?: AugOptions;
   /**

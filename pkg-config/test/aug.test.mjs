@@ -85,6 +85,11 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   await assert.rejects(model.fit(x, y, { aug: { widthList: [1, 3] } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { mode: 'H9' } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { alpha: -1 } }), code('INVALID_CONFIG'));
+  // Stage 1 of the search: sub-network passes are a fit option too.
+  const sub = await model.fit(x, y, { epochs: 1, batchSize: 32, aug: { subnets: 2, subnetShrink: [0.5], subnetAlpha: 0.3 }, resetBn: 0 });
+  assert.ok(Number.isFinite(sub.history.loss.at(-1)), JSON.stringify(sub));
+  await assert.rejects(model.fit(x, y, { aug: { subnets: 9 } }), code('INVALID_CONFIG'));
+  await assert.rejects(model.fit(x, y, { aug: { subnetShrink: [1.5] } }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));
   // Operators per block: block 1 all Mult, block 2 an Add depthwise; an unknown block field is refused.

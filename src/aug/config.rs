@@ -260,4 +260,31 @@ impl AugNetConfig {
         a.head = a.head.min(max.head);
         a
     }
+
+    /// Sub-network `i` of `step` (stage 1, [`AugConfig::subnets`](super::AugConfig::subnets)):
+    /// every width factor drawn from `subnetShrink ∪ widthList`, every expand factor from
+    /// `subnetShrink ∪ expandList`, each uniformly and independently, never above the stored
+    /// widths; with `subnetDepth`, each block with a shortcut then skipped with probability 1/2
+    /// (middle width 0). Deterministic in `aug.seed`, `step` and `i`; independent of
+    /// [`sample_arch`](Self::sample_arch).
+    pub fn sample_subnet(&self, step: usize, i: usize) -> Arch {
+        let seed = self.aug.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let rng = std::cell::RefCell::new(Rng::new(seed));
+        let union = |list: &[f32]| {
+            let mut v = [self.aug.subnet_shrink.as_slice(), list].concat();
+            v.sort_by(f32::total_cmp);
+            v.dedup();
+            v
+        };
+        let (wl, el) = (union(&self.aug.width_list), union(&self.aug.expand_list));
+        let pick = |list: &[f32]| list[rng.borrow_mut().below(list.len())];
+        let mut a = self.arch_with(|_| pick(&wl), |_| pick(&el)).min(&self.max_arch());
+        // The tiny model's blocks of the augmented model only stay out of every MF model.
+        for (w, b) in a.blocks.iter_mut().zip(&self.spec.blocks) {
+            if b.aug_only || (self.aug.subnet_depth && b.has_shortcut() && rng.borrow_mut().below(2) == 0) {
+                w[0] = 0;
+            }
+        }
+        a
+    }
 }

@@ -159,7 +159,7 @@ impl DynConv {
         if self.depthwise {
             let ws = |lo: usize, hi: usize| w.clone().slice(lo..hi);
             return match pass {
-                Pass::Tiny => self.mf(x, ws(0, t_out), t_out),
+                Pass::Tiny | Pass::Sub => self.mf(x, ws(0, t_out), t_out),
                 Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out),
                 Pass::Aug(AugMode::B) => self.mult(x, ws(0, a_out), a_out),
                 Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out),
@@ -175,7 +175,7 @@ impl DynConv {
         }
         let ws = |o: std::ops::Range<usize>, i: std::ops::Range<usize>| w.clone().slice([o, i]);
         match pass {
-            Pass::Tiny => self.mf(x, ws(0..t_out, 0..t_in), 1),
+            Pass::Tiny | Pass::Sub => self.mf(x, ws(0..t_out, 0..t_in), 1),
             Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1),
             Pass::Aug(AugMode::B) => self.mult(x, ws(0..a_out, 0..a_in), 1),
             Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1),

@@ -59,7 +59,14 @@ pub enum Pass {
     Tiny,
     /// An augmented model in the given mode.
     Aug(AugMode),
+    /// A sub-network of the search space (stage 1 of METHOD.md §5.3): the MF model at other
+    /// widths, computed as the tiny pass computes the tiny model but without updating BatchNorm
+    /// running statistics (they belong to the tiny model).
+    Sub,
 }
+
+/// Largest [`AugConfig::subnets`] accepted (each costs about one tiny pass per step).
+pub const MAX_SUBNETS: usize = 8;
 
 /// Augmentation settings (JSON camelCase). `enabled = false` trains the tiny net directly (one
 /// pass per step, same supernet code, so direct and augmented runs share everything else).
@@ -91,6 +98,18 @@ pub struct AugConfig {
     pub sort_channels: bool,
     /// Seed of the per-step architecture sampling.
     pub seed: u64,
+    /// Sub-networks of the search space trained per step besides the tiny and augmented passes
+    /// (stage 1 of METHOD.md §5.3, weight sharing as Once-for-All's): each an MF model whose
+    /// per-layer factors are drawn from `subnetShrink ∪ widthList` and `subnetShrink ∪
+    /// expandList`, the space `search` scores with inherited weights. 0: none.
+    pub subnets: usize,
+    /// Narrowing factors (each in (0, 1)) of the sub-networks, besides the lists' own.
+    pub subnet_shrink: Vec<f32>,
+    /// Weight of each sub-network's loss.
+    pub subnet_alpha: f32,
+    /// Sub-networks also skip each block with a shortcut with probability 1/2 (the depth genes
+    /// of `search --depth`).
+    pub subnet_depth: bool,
 }
 
 impl Default for AugConfig {
@@ -107,6 +126,10 @@ impl Default for AugConfig {
             stop_width_aug: 0.5,
             sort_channels: true,
             seed: 0,
+            subnets: 0,
+            subnet_shrink: vec![0.5, 0.75],
+            subnet_alpha: 0.5,
+            subnet_depth: false,
         }
     }
 }
@@ -135,6 +158,15 @@ impl AugConfig {
         }
         if !self.alpha.is_finite() || self.alpha < 0.0 {
             return Err(Error::Config(format!("alpha = {}; must be a finite number >= 0", self.alpha)));
+        }
+        if self.subnets > MAX_SUBNETS {
+            return Err(Error::Config(format!("subnets = {}; must be in [0, {MAX_SUBNETS}]", self.subnets)));
+        }
+        if let Some(f) = self.subnet_shrink.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
+            return Err(Error::Config(format!("subnetShrink has factor {f}; every factor must be in (0, 1)")));
+        }
+        if !self.subnet_alpha.is_finite() || self.subnet_alpha < 0.0 {
+            return Err(Error::Config(format!("subnetAlpha = {}; must be a finite number >= 0", self.subnet_alpha)));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
             return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));

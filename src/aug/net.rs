@@ -54,7 +54,8 @@ pub struct LayerRef<'a> {
 
 impl AugNet {
     /// Logits of the model with widths `a` computed as `pass` (`a` must be the tiny arch for
-    /// [`Pass::Tiny`]).
+    /// [`Pass::Tiny`]; for [`Pass::Sub`] `a` is the MF model's own target widths: the logits
+    /// are the tiny pass of [`AugNetConfig::with_tiny_arch`]`(a)` on these weights).
     ///
     /// # Shapes
     /// - `x`: `[n, c, h, w]` → `[n, classes]`
@@ -63,7 +64,11 @@ impl AugNet {
     /// [`Error::Shape`] when `x` does not match the input shape.
     pub fn forward(&self, x: Tensor<4>, a: &Arch, pass: Pass) -> Result<Tensor<2>> {
         let f = self.features(x, a, pass)?;
-        Ok(self.classifier.forward(f, self.tiny_features(), pass))
+        let t_f = match pass {
+            Pass::Sub => self.config.spec.final_conv.unwrap_or(a.features()),
+            _ => self.tiny_features(),
+        };
+        Ok(self.classifier.forward(f, t_f, pass))
     }
 
     /// The features entering the classifier: pooled, `[n, a.features()]`, or after the final
@@ -79,8 +84,8 @@ impl AugNet {
             return Err(Error::Shape(format!("model expects images {:?}, got {:?}", self.config.input_shape, [c, h, w])));
         }
         let spec = &self.config.spec;
-        let tiny = self.config.plan(&self.config.tiny_arch());
         let plan = self.config.plan(a);
+        let tiny = if pass == Pass::Sub { plan.clone() } else { self.config.plan(&self.config.tiny_arch()) };
         // The map; a shortcut input held from a block's first layer to its last one.
         let (mut x, mut held) = (x, None);
         for p in plan.iter().filter(|p| !p.slot.pooled()) {
@@ -257,12 +262,19 @@ impl ImageClassifier for AugNet {
 
     fn training_passes(&self, x: Tensor<4>, progress: Progress) -> Result<Vec<(Tensor<2>, f32)>> {
         let tiny = self.logits(x.clone())?;
-        if !self.config.aug.enabled || self.config.aug.alpha == 0.0 {
+        if !self.config.aug.enabled || (self.config.aug.alpha == 0.0 && self.config.aug.subnets == 0) {
             return Ok(vec![(tiny, 1.0)]);
         }
         let arch = self.config.sample_arch(progress.step, self.widths_augmented(progress));
-        let aug = self.forward(x, &arch, Pass::Aug(self.config.aug.mode))?;
-        Ok(vec![(tiny, 1.0), (aug, self.config.aug.alpha)])
+        let mut passes = vec![(tiny, 1.0)];
+        if self.config.aug.alpha > 0.0 {
+            passes.push((self.forward(x.clone(), &arch, Pass::Aug(self.config.aug.mode))?, self.config.aug.alpha));
+        }
+        for i in 0..self.config.aug.subnets {
+            let sub = self.config.sample_subnet(progress.step, i);
+            passes.push((self.forward(x.clone(), &sub, Pass::Sub)?, self.config.aug.subnet_alpha));
+        }
+        Ok(passes)
     }
 
     fn extra_loss(&self) -> Option<Tensor<1>> {
@@ -279,6 +291,69 @@ impl ImageClassifier for AugNet {
             self.sort_channels()
         } else {
             self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{BlockSpec, NetSpec};
+    use burn::tensor::{Device, TensorData};
+
+    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        crate::engine::block_on(t.into_data_async()).unwrap().try_into_vec_as::<f32>().unwrap()
+    }
+
+    /// Stage 1 (METHOD.md §5.3): every sub-network pass is the candidate `search` scores with
+    /// inherited weights (the tiny pass of the config with those target widths, bit for bit,
+    /// here with MF stem and classifier too), leaves the tiny model's BatchNorm statistics
+    /// alone, sends gradients to channels outside the tiny slice, and samples narrower and
+    /// wider widths than the tiny model's (and, with `subnetDepth`, skipped blocks),
+    /// deterministically per step and index.
+    #[test]
+    fn subnet_passes_are_the_searched_candidates() {
+        let device = Device::flex().autodiff();
+        let b = BlockSpec::new;
+        let spec = NetSpec::plain(8, 8, vec![b(3, 2, 8, 16, 8), b(3, 1, 8, 16, 8), b(3, 2, 8, 24, 16)], Some(32));
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..3 * 256).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect::<Vec<_>>(), [3, 1, 16, 16]),
+            &device,
+        );
+        for conv in [ConvKind::Shift, ConvKind::Add] {
+            let aug = AugConfig { subnets: 2, subnet_alpha: 0.3, subnet_depth: conv == ConvKind::Add, ..AugConfig::default() };
+            let cfg =
+                AugNetConfig { spec: spec.clone(), aug, stem_conv: conv, classifier: conv, ..AugNetConfig::new([1, 16, 16], 10, conv) };
+            let net = cfg.init(&device).unwrap();
+            let (tiny, max) = (cfg.tiny_arch(), cfg.max_arch());
+            let (mut narrower, mut wider, mut shallower) = (false, false, false);
+            for step in 0..6 {
+                for i in 0..2 {
+                    let a = cfg.sample_subnet(step, i);
+                    assert_eq!(a, cfg.sample_subnet(step, i), "seeded");
+                    assert_eq!(a.min(&max), a, "never above the stored widths");
+                    narrower |= a.stem < tiny.stem || a.blocks.iter().zip(&tiny.blocks).any(|(s, t)| s[0] < t[0]);
+                    wider |= a.stem > tiny.stem || a.blocks.iter().zip(&tiny.blocks).any(|(s, t)| s[0] > t[0]);
+                    shallower |= a.blocks.iter().any(|s| s[0] == 0);
+                    let stats = read(net.stem.bn.running_mean.value_sync());
+                    let sub = net.forward(x.clone(), &a, Pass::Sub).unwrap();
+                    assert_eq!(read(net.stem.bn.running_mean.value_sync()), stats, "{conv:?}: a sub-network leaves the running statistics");
+                    if a.stem > tiny.stem {
+                        let grads = sub.clone().sum().backward();
+                        let g = read(net.stem.conv.weight.grad(&grads).unwrap().narrow(0, tiny.stem, a.stem - tiny.stem));
+                        assert!(g.iter().any(|v| *v != 0.0), "{conv:?}: channels outside the tiny slice learn");
+                    }
+                    let mut candidate = net.clone();
+                    candidate.config = cfg.with_tiny_arch(&a);
+                    assert_eq!(candidate.config.tiny_arch(), a);
+                    assert_eq!(read(sub), read(candidate.logits(x.clone()).unwrap()), "{conv:?} step {step} subnet {i}");
+                }
+            }
+            assert!(narrower && wider, "the space has narrower and wider MF models");
+            assert_eq!(shallower, cfg.aug.subnet_depth, "blocks are skipped with subnetDepth only");
+            assert_ne!(cfg.sample_subnet(0, 0), cfg.sample_subnet(0, 1));
+            let passes = net.training_passes(x.clone(), Progress { step: 3, total_steps: Some(10) }).unwrap();
+            assert_eq!(passes.iter().map(|p| p.1).collect::<Vec<_>>(), vec![1.0, 0.5, 0.3, 0.3]);
         }
     }
 }

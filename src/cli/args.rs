@@ -234,6 +234,18 @@ pub(super) struct TrainArgs {
     /// ShiftAddAug: do not sort channels by importance each epoch.
     #[arg(long)]
     pub(super) no_sort: bool,
+    /// Stage 1 of the search: MF sub-networks of the search space trained per step (0: none).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) subnets: usize,
+    /// Stage 1: narrowing factors of the sub-networks, comma-separated, each in (0, 1).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
+    pub(super) subnet_shrink: Vec<f32>,
+    /// Stage 1: sub-networks also skip each block with a shortcut with probability 1/2.
+    #[arg(long)]
+    pub(super) subnet_depth: bool,
+    /// Stage 1: weight of each sub-network's loss.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().subnet_alpha)]
+    pub(super) subnet_alpha: f32,
     /// BatchNorm statistics of the deployed model re-estimated on this many training images
     /// after training (0: keep the running statistics).
     #[arg(long, value_name = "N", default_value_t = BN_RESET_IMAGES)]
@@ -383,6 +395,10 @@ impl TrainArgs {
                 stop_width_aug: self.stop_width_aug,
                 sort_channels: !self.no_sort,
                 seed: self.seed,
+                subnets: self.subnets,
+                subnet_shrink: self.subnet_shrink,
+                subnet_alpha: self.subnet_alpha,
+                subnet_depth: self.subnet_depth,
                 ..AugConfig::default()
             }
         } else {
@@ -450,6 +466,8 @@ mod tests {
             (b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode),
             (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2)
         );
+        let e = parse("--aug on --subnets 2 --subnet-shrink 0.25,0.5 --subnet-alpha 1 --subnet-depth").unwrap();
+        assert_eq!((e.aug.subnets, e.aug.subnet_shrink.clone(), e.aug.subnet_alpha, e.aug.subnet_depth), (2, vec![0.25, 0.5], 1.0, true));
         let d = parse("--alpha 0.25 --aug on --seed 2 --aug off").unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "direct training ignores the augmentation flags");
         let s = parse("--model mcunet --stem-conv add --classifier shift").unwrap();

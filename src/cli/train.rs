@@ -75,7 +75,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
         };
         let name = a.plan.as_ref().map_or(a.arch.clone(), |p| format!("plan {}", p.display()));
         let desc = format!(
-            "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} | tiny model: {} MACs/image",
+            "{} supernet conv={:?} stem={:?} classifier={:?} aug={} mode={:?} remap={:?} widths={:?} expand={:?} alpha={} subnets={} | tiny model: {} MACs/image",
             name,
             cfg.conv,
             cfg.stem_conv,
@@ -86,6 +86,7 @@ pub(super) fn train(a: Args) -> Result<Outcome, shiftaddaug::Error> {
             cfg.aug.width_list,
             cfg.aug.expand_list,
             cfg.aug.alpha,
+            cfg.aug.subnets,
             cfg.tiny_macs()
         );
         cfg.validate()?;
@@ -136,7 +137,7 @@ fn read_plan(path: &std::path::Path) -> Result<shiftaddaug::aug::NetSpec, shifta
 }
 
 /// Writes an export's `model.json` and `model.safetensors` into `dir` and says where.
-fn write_export(dir: &std::path::Path, (json, bytes): (String, Vec<u8>)) -> Result<(), shiftaddaug::Error> {
+pub(super) fn write_export(dir: &std::path::Path, (json, bytes): (String, Vec<u8>)) -> Result<(), shiftaddaug::Error> {
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let (pj, ps) = (dir.join("model.json"), dir.join("model.safetensors"));
     std::fs::write(&pj, json).map_err(io_at(&pj))?;

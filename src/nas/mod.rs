@@ -2,7 +2,8 @@
 //! parents, mutation and crossover) over a space of discrete choices, under hardware limits,
 //! with candidates scored by a caller's evaluator. [`supernet`] binds it to a trained
 //! ShiftAddAug supernet: stage 2 of §5.3, the MF TargetNet chosen inside the SubNet by
-//! inherited-weight accuracy after BatchNorm re-estimation on a held-out split.
+//! inherited-weight accuracy after BatchNorm re-estimation on a held-out split (stage 1, the
+//! sub-networks trained with the supernet, is `AugConfig::subnets`).
 //!
 //! The search itself knows genomes (one choice index per gene), costs and accuracies only, so
 //! it is tested here with closed-form evaluators.

@@ -11,10 +11,17 @@
 //! pass at the candidate's widths and depth, its BatchNorm statistics re-estimated on held-out
 //! training images, its accuracy on others.
 //!
-//! Our choices ([I]): kernel sizes are fixed by the trained spec (the supernet does not share
-//! weights across them yet), depth is chosen per block rather than as the first `d` blocks of a
-//! stage, and the chosen TargetNet is written as a plan, the [`NetSpec`] with its widths and
-//! `augOnly` blocks, that `train --plan` trains with ShiftAddAug like any zoo model.
+//! Stage 1 is the supernet's training with [`AugConfig::subnets`]: each step also trains
+//! sub-networks drawn from this space (widths, and depth with `subnetDepth`), each computed as
+//! [`score`] computes that candidate, so candidates away from the tiny model's widths inherit
+//! weights trained for them. [`inherited`] exports the chosen one as it stands.
+//!
+//! Our choices ([I]): kernel sizes and operators are fixed by the trained spec (the supernet
+//! does not share weights across them), depth is chosen per block rather than as the first `d`
+//! blocks of a stage, and the chosen TargetNet is written as a plan, the [`NetSpec`] with its
+//! widths and `augOnly` blocks, that `train --plan` trains with ShiftAddAug like any zoo model.
+//!
+//! [`AugConfig::subnets`]: crate::aug::AugConfig::subnets
 //!
 //! [`BlockSpec::aug_only`]: crate::models::BlockSpec::aug_only
 
@@ -192,6 +199,18 @@ pub async fn score(space: &WidthSpace, net: &AugNet, g: &Genome, holdout: &Holdo
     candidate.config = space.config_of(g);
     let candidate = reset_bn(candidate, holdout.bn, holdout.bn.len(), BN_RESET_BATCH)?;
     Ok(evaluate(&candidate, net.config.num_classes, holdout.eval, BN_RESET_BATCH).await?.accuracy as f64)
+}
+
+/// The static TargetNet of `g` with inherited weights, deployable without retraining: the
+/// supernet's tiny pass at `g`'s widths and depth with its BatchNorm statistics re-estimated
+/// on `bn` (as [`score`] scores it), exported as [`AugNet::export_tiny`] exports a tiny model.
+///
+/// # Errors
+/// As [`reset_bn`].
+pub fn inherited(space: &WidthSpace, net: &AugNet, g: &Genome, bn: &Dataset) -> Result<AugNet> {
+    let mut candidate = net.clone();
+    candidate.config = space.config_of(g);
+    Ok(reset_bn(candidate, bn, bn.len(), BN_RESET_BATCH)?.export_tiny())
 }
 
 /// A scored candidate with its plan (what the CLI writes and the SDK returns).

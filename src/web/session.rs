@@ -271,7 +271,8 @@ impl Session {
 
     /// Updates the augmentation options of a `'mbv2-tiny'` model (camelCase `AugConfig`
     /// fields; omitted ones keep their value). `mode`, `alpha`, `stopWidthAug`, `sortChannels`,
-    /// `seed` and `enabled: false` can change; `widthList`, `expandList`, `remap` and
+    /// `seed`, `subnets`, `subnetShrink`, `subnetAlpha`, `subnetDepth` and `enabled: false` can
+    /// change; `widthList`, `expandList`, `remap` and
     /// `remapForShift`, `remapFcGrad` shape the stored model and are fixed at creation. Throws
     /// `INVALID_CONFIG` (nothing changes) otherwise, or for an `'mfcnn'` model.
     #[wasm_bindgen(js_name = configureAug)]
