@@ -79,7 +79,7 @@ fn main() {
             shiftaddaug::ops::set_kernels(Kernels::All);
             let with = rate(AugConfig { subnets, ..AugConfig::default() });
             println!(
-                "| {conv:?} | every kernel, + {subnets} sub-networks | | {with:.1} | {:.2} (with / without sub-networks: {:.2}) |",
+                "| {conv:?} | every kernel, sub-networks per step: {subnets} | | {with:.1} | {:.2} (with / without sub-networks: {:.2}) |",
                 with / row[2].0,
                 with / row[2].1
             );

@@ -381,7 +381,11 @@ export interface SearchOptions {
   mutationProb?: number;
   /** @defaultValue 0 */
   seed?: number;
-  /** Width factors below 1 offered besides the supernet's own, so a TargetNet can narrow some layers to widen others. @defaultValue [0.5, 0.75] */
+  /**
+   * Width factors below 1 offered besides the supernet's own, so a TargetNet can narrow some
+   * layers to widen others. @defaultValue the model's `aug.subnetShrink` when it trains
+   * sub-networks (`aug.subnets` > 0), else `[0.5, 0.75]`
+   */
   shrink?: number[];
   /**
    * Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the

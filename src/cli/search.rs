@@ -7,7 +7,7 @@ use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::cost::latency::LatencyTable;
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::{block_on, cpu_device};
-use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, inherited, score};
+use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, default_shrink, inherited, score};
 use shiftaddaug::nas::{Evolution, EvolutionConfig, SearchOptions, Step};
 use shiftaddaug::train::checkpoint::read_header;
 use shiftaddaug::train::{BN_RESET_BATCH, Trainer, evaluate};
@@ -58,9 +58,10 @@ pub(super) struct SearchArgs {
     #[arg(long, default_value_t = EvolutionConfig::default().mutation_prob)]
     pub(super) mutation_prob: f64,
     /// Width factors below 1 offered besides the supernet's widthList / expandList, so that a
-    /// TargetNet can narrow some layers to widen others.
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
-    pub(super) shrink: Vec<f32>,
+    /// TargetNet can narrow some layers to widen others [default: the supernet's
+    /// --subnet-shrink when it trained sub-networks (--subnets), else 0.5,0.75].
+    #[arg(long, value_delimiter = ',')]
+    pub(super) shrink: Option<Vec<f32>>,
     /// Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the
     /// augmented model (depth augmentation: marked `augOnly` in the plan).
     #[arg(long)]
@@ -98,7 +99,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
     let cfg: AugNetConfig = serde_json::from_str(&header.model_config).map_err(|e| {
         shiftaddaug::Error::Config(format!("the checkpoint holds no supernet config ({e}); search needs a zoo model's checkpoint"))
     })?;
-    let space = WidthSpace::new(&cfg, &a.shrink, a.depth)?;
+    let space = WidthSpace::new(&cfg, &a.shrink.clone().unwrap_or_else(|| default_shrink(&cfg)), a.depth)?;
     let device = cpu_device().autodiff();
     let mut trainer = Trainer::new(cfg.init(&device)?, cfg.num_classes, header.train_config.clone())?;
     trainer.restore(&bytes, &header.model_config)?;

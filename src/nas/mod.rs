@@ -102,8 +102,9 @@ pub struct SearchOptions {
     pub mutation_prob: f64,
     /// See [`EvolutionConfig`].
     pub seed: u64,
-    /// Width factors below 1 offered besides the supernet's own ([`supernet::WidthSpace`]).
-    pub shrink: Vec<f32>,
+    /// Width factors below 1 offered besides the supernet's own ([`supernet::WidthSpace`]);
+    /// `None`: [`supernet::default_shrink`].
+    pub shrink: Option<Vec<f32>>,
     /// Also choose which blocks with a shortcut the TargetNet keeps; the others stay in the
     /// augmented model (depth augmentation; [`supernet::WidthSpace`]).
     pub depth: bool,
@@ -124,7 +125,7 @@ impl Default for SearchOptions {
             mutation_ratio: e.mutation_ratio,
             mutation_prob: e.mutation_prob,
             seed: e.seed,
-            shrink: supernet::DEFAULT_SHRINK.to_vec(),
+            shrink: None,
             depth: false,
         }
     }

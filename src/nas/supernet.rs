@@ -177,8 +177,17 @@ impl WidthSpace {
     }
 }
 
-/// Default narrowing factors of [`WidthSpace::new`].
+/// Default narrowing factors of [`WidthSpace::new`] for a supernet trained without sub-networks.
 pub const DEFAULT_SHRINK: [f32; 2] = [0.5, 0.75];
+
+/// The narrowing factors a search of `config`'s supernet offers by default: those its
+/// sub-networks were trained with ([`AugConfig::subnet_shrink`], stage 1) when it trained some,
+/// else [`DEFAULT_SHRINK`].
+///
+/// [`AugConfig::subnet_shrink`]: crate::aug::AugConfig::subnet_shrink
+pub fn default_shrink(config: &AugNetConfig) -> Vec<f32> {
+    if config.aug.subnets > 0 { config.aug.subnet_shrink.clone() } else { DEFAULT_SHRINK.to_vec() }
+}
 
 /// Held-out images of a candidate's scoring: BatchNorm statistics from `bn`, accuracy on
 /// `eval` (both from the training set, never the test set).
@@ -287,6 +296,19 @@ mod tests {
         assert!(narrow.stem < cfg.tiny_arch().stem && narrow.blocks.iter().zip(&cfg.tiny_arch().blocks).all(|(a, b)| a[0] <= b[0]));
         let widest: Genome = space.space().choices.iter().map(|n| n - 1).collect();
         assert_eq!(space.arch(&widest), cfg.max_arch());
+    }
+
+    /// A search offers the narrowing factors the supernet's sub-networks trained (stage 1).
+    #[test]
+    fn the_default_shrink_is_the_trained_one() {
+        let mut cfg = config(true);
+        assert_eq!(default_shrink(&cfg), DEFAULT_SHRINK.to_vec());
+        cfg.aug.subnet_shrink = vec![0.25];
+        assert_eq!(default_shrink(&cfg), DEFAULT_SHRINK.to_vec(), "no sub-networks trained");
+        cfg.aug.subnets = 1;
+        assert_eq!(default_shrink(&cfg), vec![0.25]);
+        let space = WidthSpace::new(&cfg, &default_shrink(&cfg), false).unwrap();
+        assert_eq!(space.widths, vec![0.25, 1.0, 1.8, 2.6]);
     }
 
     #[test]

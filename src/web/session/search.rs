@@ -8,7 +8,7 @@ use crate::aug::AugNet;
 use crate::cost::latency::LatencyTable;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, score};
+use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, default_shrink, score};
 use crate::nas::{Evolution, SearchOptions, Step};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -100,7 +100,7 @@ impl Session {
                 Net::Aug(t) => t.model().clone(),
                 Net::Mf(_) => return Err(Error::Config("search needs a zoo model (a ShiftAddAug supernet), not 'mfcnn'".into())),
             };
-            let space = WidthSpace::new(&net.config, &opts.shrink, opts.depth)?;
+            let space = WidthSpace::new(&net.config, &opts.shrink.clone().unwrap_or_else(|| default_shrink(&net.config)), opts.depth)?;
             let shape = net.config.input_shape;
             let bn = Dataset::new(bn_x, labels_u32(&bn_y)?, shape, self.num_classes)?;
             let eval = Dataset::new(eval_x, labels_u32(&eval_y)?, shape, self.num_classes)?;
