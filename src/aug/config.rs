@@ -38,6 +38,14 @@ impl Arch {
     }
 }
 
+/// `a ∪ b` ascending, without repeats: the factors of a layer in a space of widths.
+pub(crate) fn factor_union(a: &[f32], b: &[f32]) -> Vec<f32> {
+    let mut v = [a, b].concat();
+    v.sort_by(f32::total_cmp);
+    v.dedup();
+    v
+}
+
 /// Configuration of [`AugNet`] (JSON camelCase).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -270,13 +278,8 @@ impl AugNetConfig {
     pub fn sample_subnet(&self, step: usize, i: usize) -> Arch {
         let seed = self.aug.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let rng = std::cell::RefCell::new(Rng::new(seed));
-        let union = |list: &[f32]| {
-            let mut v = [self.aug.subnet_shrink.as_slice(), list].concat();
-            v.sort_by(f32::total_cmp);
-            v.dedup();
-            v
-        };
-        let (wl, el) = (union(&self.aug.width_list), union(&self.aug.expand_list));
+        let shrink = &self.aug.subnet_shrink;
+        let (wl, el) = (factor_union(shrink, &self.aug.width_list), factor_union(shrink, &self.aug.expand_list));
         let pick = |list: &[f32]| list[rng.borrow_mut().below(list.len())];
         let mut a = self.arch_with(|_| pick(&wl), |_| pick(&el)).min(&self.max_arch());
         // The tiny model's blocks of the augmented model only stay out of every MF model.

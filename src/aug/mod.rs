@@ -65,7 +65,8 @@ pub enum Pass {
     Sub,
 }
 
-/// Largest [`AugConfig::subnets`] accepted (each costs about one tiny pass per step).
+/// Largest [`AugConfig::subnets`] accepted (each adds a pass per step at sampled widths: about
+/// three direct steps for MobileNetV2-Tiny, BENCHMARKS.md).
 pub const MAX_SUBNETS: usize = 8;
 
 /// Augmentation settings (JSON camelCase). `enabled = false` trains the tiny net directly (one

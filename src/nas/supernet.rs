@@ -26,6 +26,7 @@
 //! [`BlockSpec::aug_only`]: crate::models::BlockSpec::aug_only
 
 use super::{Cost, Genome, Scored, SearchResult, Space};
+use crate::aug::config::factor_union;
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
 use crate::cost::latency::LatencyTable;
 use crate::cost::{self, Convention, UnitEnergies};
@@ -52,13 +53,6 @@ pub struct WidthSpace {
     widths: Vec<f32>,
     expands: Vec<f32>,
     genes: Vec<Gene>,
-}
-
-fn sorted(list: &[f32]) -> Vec<f32> {
-    let mut v = list.to_vec();
-    v.sort_by(f32::total_cmp);
-    v.dedup();
-    v
 }
 
 impl WidthSpace {
@@ -96,7 +90,7 @@ impl WidthSpace {
         if s.head.is_some() {
             genes.push(Gene::Width(2 + s.blocks.len()));
         }
-        let with = |list: &[f32]| sorted(&[shrink, list].concat());
+        let with = |list: &[f32]| factor_union(shrink, list);
         Ok(Self { config: config.clone(), widths: with(&config.aug.width_list), expands: with(&config.aug.expand_list), genes })
     }
 
@@ -204,9 +198,7 @@ pub struct Holdout<'a> {
 /// # Errors
 /// As [`reset_bn`] and [`evaluate`].
 pub async fn score(space: &WidthSpace, net: &AugNet, g: &Genome, holdout: &Holdout<'_>) -> Result<f64> {
-    let mut candidate = net.clone();
-    candidate.config = space.config_of(g);
-    let candidate = reset_bn(candidate, holdout.bn, holdout.bn.len(), BN_RESET_BATCH)?;
+    let candidate = with_bn(space, net, g, holdout.bn)?;
     Ok(evaluate(&candidate, net.config.num_classes, holdout.eval, BN_RESET_BATCH).await?.accuracy as f64)
 }
 
@@ -217,9 +209,14 @@ pub async fn score(space: &WidthSpace, net: &AugNet, g: &Genome, holdout: &Holdo
 /// # Errors
 /// As [`reset_bn`].
 pub fn inherited(space: &WidthSpace, net: &AugNet, g: &Genome, bn: &Dataset) -> Result<AugNet> {
+    Ok(with_bn(space, net, g, bn)?.export_tiny())
+}
+
+/// A copy of `net` whose tiny model is `g`, its BatchNorm statistics re-estimated on `bn`.
+fn with_bn(space: &WidthSpace, net: &AugNet, g: &Genome, bn: &Dataset) -> Result<AugNet> {
     let mut candidate = net.clone();
     candidate.config = space.config_of(g);
-    Ok(reset_bn(candidate, bn, bn.len(), BN_RESET_BATCH)?.export_tiny())
+    reset_bn(candidate, bn, bn.len(), BN_RESET_BATCH)
 }
 
 /// A scored candidate with its plan (what the CLI writes and the SDK returns).
