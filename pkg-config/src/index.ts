@@ -284,7 +284,8 @@ export class Model {
    * widths only): Once-for-All's evolution over the supernet's width factors per layer, each
    * candidate scored with the supernet's weights after BatchNorm re-estimation on `bnData`, on
    * `evalData` (both held out of training). Resolves with the best, the Pareto front (accuracy
-   * against MACs) and every candidate, each with its `plan` (a spec for `createModel`). Rejects
+   * against MACs) and every candidate, each with its `plan` (a spec for `createModel`), and the
+   * best's `export` with the supernet's weights (as {@link Model.exportModel}). Rejects
    * with `INVALID_CONFIG` for a model without augmentation, bad options, or limits no
    * architecture meets (naming the cheapest one's cost).
    */

@@ -429,6 +429,12 @@ export interface SearchResult {
   evaluated: SearchCandidate[];
   /** True when `signal` stopped the search. */
   stopped: boolean;
+  /**
+   * The best as the supernet trained it, without retraining: its weights, BatchNorm
+   * re-estimated on `bnData`, in the format of {@link Model.exportModel} (docs/FORMAT.md). Load
+   * it with `loadModel` of `shiftaddaug/infer`; its float accuracy on `evalData` is `best.accuracy`.
+   */
+  export: { json: string; safetensors: Uint8Array };
 }
 
 /** Returned by {@link Model.fit}, shaped like TensorFlow.js' `History`. */

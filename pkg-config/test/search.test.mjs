@@ -1,11 +1,13 @@
 // Architecture search from the SDK (Node, in-thread wasm CPU): a small supernet trained with
 // augmentation is searched under a MAC limit on held-out training images; every candidate meets
 // the limit, the callbacks report each generation and candidate, the same seed gives the same
-// search, a stop keeps the result so far, the best's plan trains and exports, and bad input is a
-// typed error.
+// search, a stop keeps the result so far, the best's plan trains and exports, the best's export
+// with the supernet's weights scores in the inference module as it scored in the search, and bad
+// input is a typed error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '../../pkg/index.js';
+import { loadModel } from '../../pkg/infer.js';
 import { code, spec, split } from '../fixtures/shared.mjs';
 
 const base = { model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec };
@@ -32,6 +34,20 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   assert.ok(free.front.every((c, i) => i === 0 || (c.cost.macs > free.front[i - 1].cost.macs && c.accuracy > free.front[i - 1].accuracy)));
   assert.deepEqual(await model.search(opts), { ...free }, 'same seed, same search');
 
+  // The best with the supernet's weights: its export has the best's plan, and the inference
+  // module's f32 reference (BatchNorm folded) scores it on evalData as the search did.
+  const doc0 = JSON.parse(free.export.json);
+  assert.deepEqual(doc0.config.spec, free.best.plan);
+  const deployed = await loadModel(free.export);
+  const probs = deployed.predict(evalData[0], [100, 1, 28, 28], { engine: 'float' });
+  let right = 0;
+  for (let i = 0; i < 100; i++) {
+    const r = probs.subarray(i * 10, i * 10 + 10);
+    right += r.indexOf(Math.max(...r)) === evalData[1][i];
+  }
+  assert.equal(Math.fround(right / 100), free.best.accuracy, 'the export scores as its candidate (accuracy is an f32)');
+  deployed.dispose();
+
   // A MAC limit between the cheapest and the dearest candidate seen: every candidate meets it.
   const macs = free.evaluated.map((c) => c.cost.macs).sort((a, b) => a - b);
   const limit = macs[Math.floor(macs.length / 2)];
@@ -54,6 +70,7 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   assert.equal(stopped.stopped, true);
   assert.equal(stopped.evaluated.length, 1);
   assert.deepEqual(stopped.best, stopped.evaluated[0]);
+  assert.equal(JSON.parse(stopped.export.json).format, 'shiftaddaug-tiny/3');
 
   // The best's plan is an architecture createModel trains and exports.
   const planned = await sdk.createModel({ ...base, spec: free.best.plan, aug: { enabled: true } });

@@ -152,6 +152,15 @@ fn merge_patch<T: serde::Serialize + serde::de::DeserializeOwned>(current: &T, p
     serde_json::from_value(merged).map_err(|e| Error::Config(format!("{what}: {e}")))
 }
 
+/// An export (docs/FORMAT.md) as the SDK returns it: `{ json, safetensors: Uint8Array }`.
+fn export_object(json: String, safetensors: &[u8]) -> Result<JsValue> {
+    let out = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &k.into(), &v).map_err(|_| Error::Backend("export object".into()));
+    set("json", json.into())?;
+    set("safetensors", js_sys::Uint8Array::from(safetensors).into())?;
+    Ok(out.into())
+}
+
 fn labels_u32(y: &[i32]) -> Result<Vec<u32>> {
     y.iter().map(|&l| u32::try_from(l).map_err(|_| Error::Dataset(format!("label {l} is negative")))).collect()
 }
@@ -322,11 +331,7 @@ impl Session {
                 };
                 state.borrow_mut().trainer = Some(net);
                 let (json, bytes) = r?;
-                let out = js_sys::Object::new();
-                js_sys::Reflect::set(&out, &"json".into(), &json.into()).map_err(|_| Error::Backend("export object".into()))?;
-                js_sys::Reflect::set(&out, &"safetensors".into(), &js_sys::Uint8Array::from(bytes.as_slice()).into())
-                    .map_err(|_| Error::Backend("export object".into()))?;
-                Ok::<JsValue, Error>(out.into())
+                export_object(json, &bytes)
             };
             run.await.map_err(JsValue::from)
         })

@@ -47,6 +47,8 @@ async function searchTyped(x: Float32Array, y: Int32Array): Promise<number> {
   });
   const next = await create2({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec: r.best.plan });
   next.dispose();
+  const asFound: DeployedModel = await loadModel(r.export);
+  asFound.dispose();
   return r.front.length + r.best.cost.macs + (r.stopped ? 1 : 0);
 }
 void searchTyped;

@@ -3,12 +3,12 @@
 //! step (scores one candidate, or closes a generation) so that the caller reports progress and
 //! stops between steps.
 
-use super::{Net, Session, labels_u32, parse_json};
+use super::{Net, Session, export_object, labels_u32, parse_json};
 use crate::aug::AugNet;
 use crate::cost::latency::LatencyTable;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, default_shrink, score};
+use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, default_shrink, inherited, score};
 use crate::nas::{Evolution, SearchOptions, Step};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -120,8 +120,9 @@ impl Session {
 
     /// One step of the search begun with `searchBegin`: resolves to `{ kind: 'scored', scored,
     /// generation }`, `{ kind: 'generation', generation, best, scored }` or `{ kind: 'done',
-    /// result: { best, front, evaluated } }`. With `stop`, ends the search and resolves to its
-    /// result so far (`done`).
+    /// result: { best, front, evaluated, export } }` (`export`: the best with the supernet's
+    /// weights, BatchNorm re-estimated on `(bnX, bnY)`, as `exportModel` returns a model). With
+    /// `stop`, ends the search and resolves to its result so far (`done`).
     #[wasm_bindgen(js_name = searchNext)]
     pub fn search_next(&self, stop: bool) -> js_sys::Promise {
         let state = self.state.clone();
@@ -151,7 +152,16 @@ impl Session {
                         if s.evolution.scored() == 0 {
                             return Err(Error::Config("the search was stopped before any candidate was scored".into()));
                         }
-                        return to_js(&Event::Done { result: Report::of(&s.space, &s.evolution.result()) });
+                        let report = Report::of(&s.space, &s.evolution.result());
+                        // The best with the supernet's weights, BatchNorm re-estimated on the
+                        // held-out images: what the CLI's `search` writes to `--out`.
+                        let best = inherited(&s.space, &s.net, &report.best.genome, &s.bn)?;
+                        let (json, bytes) = crate::export::export_supernet(&best).await?;
+                        let done = to_js(&Event::Done { result: report })?;
+                        let result = js_sys::Reflect::get(&done, &"result".into()).map_err(|_| Error::Backend("search result".into()))?;
+                        js_sys::Reflect::set(&result, &"export".into(), &export_object(json, &bytes)?)
+                            .map_err(|_| Error::Backend("search result".into()))?;
+                        return Ok(done);
                     }
                 };
                 state.borrow_mut().search = Some(search);
