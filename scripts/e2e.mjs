@@ -107,17 +107,18 @@ const failures = await withDemoPage(`backend=wasm&conv=shift&ntrain=${N_TRAIN}&e
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);
 });
-// Side by side: direct and ShiftAddAug MobileNetV2-Tiny train at once in two workers; the
-// page shows both test accuracies and both final losses. Then the search view searches the
-// ShiftAddAug supernet (in its worker) and trains the chosen net.
+// Side by side: direct and ShiftAddAug MobileNetV2-Tiny (with one sub-network per step, stage 1
+// of the search) train at once in two workers; the page shows both test accuracies and both
+// final losses. Then the search view searches the ShiftAddAug supernet (in its worker), runs the
+// chosen net with the supernet's weights on the integer engine, and trains the chosen net.
 const t1 = Date.now();
-const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&croppad=2&flip=1&autostart=1', 600_000, async (page, errors) => {
+const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&conv=shift&ntrain=256&epochs=1&batch=64&croppad=2&flip=1&subnets=1&autostart=1', 600_000, async (page, errors) => {
   const state = await page.evaluate(() => document.body.dataset.state);
   const status = await page.textContent('#status');
   const acc = await page.textContent('#testacc');
   await page.screenshot({ path: 'target/e2e-compare.png', fullPage: true });
   console.log(`e2e side by side: state=${state} ${acc} in ${((Date.now() - t1) / 1000).toFixed(1)} s\n${status}`);
-  const m = /direct ([\d.]+)\s+·\s+ShiftAddAug ([\d.]+)/.exec(acc);
+  const m = /direct ([\d.]+)\s+·\s+ShiftAddAug \+ 1 sub-network ([\d.]+)/.exec(acc);
   const legend = await page.locator('#legend li').allTextContents();
   const model = await page.inputValue('#model');
   // The search view: the ShiftAddAug supernet searched within its own MACs and 1 000 ms per
@@ -128,7 +129,8 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
   await page.fill('#generations', '1');
   await page.click('#search');
   await page.waitForFunction(() => ['searched', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 250 });
-  const searched = { state: await page.evaluate(() => document.body.dataset.state), text: await page.textContent('#searchresult'), front: await page.locator('#front tr').count() };
+  const searched = { state: await page.evaluate(() => document.body.dataset.state), text: await page.textContent('#searchresult'), front: await page.locator('#front tr').count(),
+    found: await page.textContent('#foundresult'), links: await page.locator('#foundresult a').count() };
   await page.click('#trainplan');
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 300_000, polling: 250 });
   const planned = { state: await page.evaluate(() => document.body.dataset.state), status: await page.textContent('#status') };
@@ -138,12 +140,14 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
     [/^done: best: held-out accuracy 0\.\d+ at [\d,]+ MACs \((\d+) % of the trained model\), [\d,]+ parameters, \d+\.\d\d ms here; \d+ candidates scored/.test(searched.text)
       && Number(/\((\d+) % of/.exec(searched.text)?.[1]) <= 100, `search result: ${searched.text}`],
     [searched.front >= 2, `${searched.front} front rows (with the header)`],
+    [/^The chosen net as the supernet trained it \(no retraining\), on the integer engine: test accuracy 0\.\d+ on 200 images, the float model's class for ([\d.]+) %/.test(searched.found)
+      && Number(/class for ([\d.]+) %/.exec(searched.found)[1]) >= 90 && searched.links === 2, `chosen net deployed: ${searched.found} (${searched.links} links)`],
     [planned.state === 'done' && /ShiftAddAug \(searched net\): [\d,]+ parameters/.test(planned.status), `searched net training: ${JSON.stringify(planned)}`],
     [state === 'done', `page state ${state}`],
     [m && Number(m[1]) > 0.1 && Number(m[2]) > 0.0, `test accuracies shown: ${acc}`],
-    [/direct: train loss [\d.]+.*ShiftAddAug: train loss [\d.]+/.test(status), 'both runs reported'],
-    [legend.join(' | ') === 'direct: training loss (left axis) | ShiftAddAug: training loss (left axis)', `legend: ${legend.join(' | ')}`],
-    [/direct: [\d,]+ parameters \(deployed model\), ShiftAddAug: [\d,]+ parameters \(deployed model\)/.test(status), 'parameter counts of both runs'],
+    [/direct: train loss [\d.]+.*ShiftAddAug \+ 1 sub-network: train loss [\d.]+/.test(status), 'both runs reported'],
+    [legend.join(' | ') === 'direct: training loss (left axis) | ShiftAddAug + 1 sub-network: training loss (left axis)', `legend: ${legend.join(' | ')}`],
+    [/direct: [\d,]+ parameters \(deployed model\), ShiftAddAug \+ 1 sub-network: [\d,]+ parameters \(deployed model\)/.test(status), 'parameter counts of both runs'],
     [model === 'mbv2-tiny', `model switched to ${model}`],
     [errors.length === 0, `page errors: ${errors.join(' | ')}`],
   ].filter(([ok]) => !ok).map(([, msg]) => msg);

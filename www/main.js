@@ -7,7 +7,7 @@ const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal'
 const N_TEST = 2000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const k of ['model', 'mode', 'backend', 'threads', 'conv', 'ntrain', 'epochs', 'batch', 'croppad']) if (params.has(k)) $(k).value = params.get(k);
+for (const k of ['model', 'mode', 'backend', 'threads', 'conv', 'ntrain', 'epochs', 'batch', 'croppad', 'subnets']) if (params.has(k)) $(k).value = params.get(k);
 if (params.has('flip')) $('flip').checked = params.get('flip') !== '0';
 
 const status = (s) => { $('status').textContent = s; };
@@ -64,12 +64,16 @@ function readForm() {
   const [epochs, e2] = field('epochs', 'Epochs', 1, 20);
   const [batchSize, e3] = field('batch', 'Batch size', 1, 1024);
   const [cropPadding, e4] = field('croppad', 'Crop padding', 0, 32);
-  const error = e1 ?? e2 ?? e3 ?? e4 ?? (batchSize > nTrain ? `Batch size (${batchSize}) must not exceed the number of training images (${nTrain}).` : null);
-  return { error, nTrain, epochs, batchSize, cropPadding, horizontalFlip: $('flip').checked };
+  const [subnets, e5] = field('subnets', 'Sub-networks', 0, 8);
+  const error = e1 ?? e2 ?? e3 ?? e4 ?? e5 ?? (batchSize > nTrain ? `Batch size (${batchSize}) must not exceed the number of training images (${nTrain}).` : null);
+  return { error, nTrain, epochs, batchSize, cropPadding, horizontalFlip: $('flip').checked, subnets };
 }
 
-/** The runs the form asks for: [{ label, color, config }]. */
-function plannedRuns() {
+/**
+ * The runs the form asks for: [{ label, color, config }]. `subnets`: MF sub-networks of the
+ * search space trained per ShiftAddAug step (stage 1 of the search, `aug.subnets`).
+ */
+function plannedRuns(subnets = 0) {
   const conv = $('conv').value, mode = $('mode').value, model = $('model').value;
   if (model === 'mfcnn') {
     return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
@@ -77,8 +81,8 @@ function plannedRuns() {
   const zoo = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
   const direct = { label: 'direct', color: '#c62828', config: zoo({ enabled: false, widthList: [1], expandList: [1] }) };
   const aug = pendingPlan
-    ? { label: 'ShiftAddAug (searched net)', color: '#6a1b9a', config: { ...zoo({}), spec: pendingPlan } }
-    : { label: 'ShiftAddAug', color: '#6a1b9a', config: zoo({}) };
+    ? { label: 'ShiftAddAug (searched net)', color: '#6a1b9a', config: { ...zoo({ subnets }), spec: pendingPlan } }
+    : { label: subnets ? `ShiftAddAug + ${subnets} sub-network${subnets > 1 ? 's' : ''}` : 'ShiftAddAug', color: '#6a1b9a', config: zoo({ subnets }) };
   return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
@@ -198,15 +202,7 @@ $('modelfiles').addEventListener('change', (e) => deployFiles(e.target.files));
 /** Download links for each trained model's export files. */
 async function showDownloads(runs) {
   const box = $('deploy'); box.textContent = 'Download: ';
-  for (const [i, m] of trained.entries()) {
-    const { json, safetensors } = await m.exportModel();
-    for (const [name, blob] of [['model.json', new Blob([json], { type: 'application/json' })], ['model.safetensors', new Blob([safetensors])]]) {
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob); a.download = name;
-      a.textContent = `${runs.length > 1 ? `${runs[i].label} ` : ''}${name} (${(blob.size / 1024).toFixed(1)} KB)`;
-      box.append(a);
-    }
-  }
+  for (const [i, m] of trained.entries()) appendDownloads(box, await m.exportModel(), runs.length > 1 ? `${runs[i].label} ` : '');
 }
 
 /** Locks (or unlocks) the form while training; Stop is enabled only while training. */
@@ -249,7 +245,7 @@ async function train() {
   lockForm(true); $('testacc').textContent = '–';
   const { nTrain, epochs, batchSize } = form;
   const total = Math.ceil(nTrain / batchSize), planned = total * epochs;
-  const runs = plannedRuns().map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
+  const runs = plannedRuns(form.subnets).map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
   pendingPlan = null;
   const redraw = () => drawPlot($('plot'), $('legend'), runs, planned, total);
   redraw();
@@ -325,6 +321,36 @@ async function train() {
   }
 }
 
+/** Download links for a `{ json, safetensors }` export, appended to `box`. */
+function appendDownloads(box, exported, prefix = '') {
+  for (const [name, blob] of [['model.json', new Blob([exported.json], { type: 'application/json' })], ['model.safetensors', new Blob([exported.safetensors])]]) {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob); a.download = name;
+    a.textContent = `${prefix}${name} (${(blob.size / 1024).toFixed(1)} KB)`;
+    box.append(a);
+  }
+}
+
+/**
+ * The search's best as the supernet trained it (its weights, BatchNorm re-estimated on the
+ * search's held-out images; no retraining), deployed by {@link runDeployed}, with its files.
+ */
+async function showFound(exported) {
+  const box = $('foundresult');
+  box.textContent = 'Running the chosen net with the supernet\'s weights on the integer engine…';
+  try {
+    const { loadModel } = await import('./pkg/infer.js');
+    const m = await loadModel(exported);
+    try {
+      const text = await runDeployed(m, async (x, n, h) => m.predict(x, [n, 1, h, h], { engine: 'float' }));
+      box.textContent = `The chosen net as the supernet trained it (no retraining), on the integer engine: ${text} (float: the f32 reference of the same files). Download: `;
+      appendDownloads(box, exported);
+    } finally { m.dispose(); }
+  } catch (e) {
+    box.textContent = `The chosen net could not be deployed: ${e.code ?? ''} ${e.message}`;
+  }
+}
+
 /** Searches the last trained ShiftAddAug supernet within the MAC budget (see index.html). */
 async function search() {
   const m = trained.at(-1);
@@ -337,6 +363,7 @@ async function search() {
     return;
   }
   lockForm(true); $('stop').disabled = true; $('stopsearch').disabled = false;
+  $('foundresult').textContent = '';
   document.body.dataset.state = 'searching';
   controller = new AbortController();
   try {
@@ -364,6 +391,7 @@ async function search() {
       },
     });
     found = r.best.plan;
+    await showFound(r.export);
     box.textContent = `${r.stopped ? 'stopped' : 'done'}: ${line(r.best)}; ${r.evaluated.length} candidates scored on images ${first + 500}–${first + 999}${seen}; ${r.front.length} on the front`;
     const t = $('front'); t.textContent = '';
     const row = (cells, tag = 'td') => { const tr = document.createElement('tr'); for (const v of cells) { const c2 = document.createElement(tag); c2.textContent = v; tr.append(c2); } t.append(tr); };
