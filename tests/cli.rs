@@ -59,6 +59,11 @@ fn bad_options_exit_two_with_the_valid_choices() {
         (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
         (&["train", "--input-size", "16"], "must be >= 28"),
         (&["compare", "--grid", "big"], "[possible values: main, ablation, baselines]"),
+        // ShiftAddAug needs a supernet; its options need --aug on (nothing is dropped silently).
+        (&["train", "--aug", "on"], "--aug on needs a supernet model"),
+        (&["train", "--model", "mbv2-tiny", "--subnets", "1"], "--subnets applies to ShiftAddAug training: add --aug on"),
+        // compare checks every row before the first trains: mfcnn has no supernet for its ShiftAddAug rows.
+        (&["compare", "--epochs", "1"], "Shift + ShiftAddAug: --aug on needs a supernet model"),
     ] {
         let out = cli(args);
         let err = String::from_utf8_lossy(&out.stderr);

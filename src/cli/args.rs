@@ -344,8 +344,17 @@ impl TrainArgs {
     /// Checks the combination of options and builds the run.
     ///
     /// # Errors
-    /// A sentence naming the option, for combinations clap cannot check.
+    /// A sentence naming the option, for combinations clap cannot check: among them
+    /// `--aug on` with a model that has no supernet, and an augmentation option set to a
+    /// non-default value without `--aug on`.
     pub(super) fn resolve(self) -> Result<Args, String> {
+        self.resolve_with(true)
+    }
+
+    /// [`resolve`](Self::resolve); `strict: false` lets direct training (`--aug off`) drop the
+    /// augmentation options silently, for the rows of `compare`, whose common options serve its
+    /// augmented and direct rows alike.
+    pub(super) fn resolve_with(self, strict: bool) -> Result<Args, String> {
         if self.input_size < 28 {
             return Err(format!("--input-size {}: must be >= 28 (Fashion-MNIST is zero-padded to it)", self.input_size));
         }
@@ -362,6 +371,33 @@ impl TrainArgs {
                 "--width-mult applies to the supernet models (mbv2-tiny, mcunet, proxyless-0.35, mobilenetv3-0.35); for mfcnn set --widths"
                     .into(),
             );
+        }
+        if self.aug && static_model {
+            return Err(if self.model == "mfcnn" {
+                "--aug on needs a supernet model (--model mbv2-tiny, mcunet, proxyless-0.35 or mobilenetv3-0.35, or --plan); mfcnn trains directly only".into()
+            } else {
+                "--aug on with --shift-mode ps: the DeepShift-PS mbv2-tiny is a static model without a supernet; ShiftAddAug uses DeepShift-Q (the default --shift-mode q)".into()
+            });
+        }
+        if strict && !self.aug {
+            let d = AugConfig::default();
+            let set = [
+                ("--aug-mode", self.aug_mode != d.mode),
+                ("--remap", self.remap != d.remap),
+                ("--remap-fc-grad", self.remap_fc_grad != d.remap_fc_grad),
+                ("--width-list", self.width_list != d.width_list),
+                ("--expand-list", self.expand_list != d.expand_list),
+                ("--alpha", self.alpha != d.alpha),
+                ("--stop-width-aug", self.stop_width_aug != d.stop_width_aug),
+                ("--no-sort", self.no_sort),
+                ("--subnets", self.subnets != d.subnets),
+                ("--subnet-shrink", self.subnet_shrink != d.subnet_shrink),
+                ("--subnet-alpha", self.subnet_alpha != d.subnet_alpha),
+                ("--subnet-depth", self.subnet_depth),
+            ];
+            if let Some((flag, _)) = set.iter().find(|(_, differs)| *differs) {
+                return Err(format!("{flag} applies to ShiftAddAug training: add --aug on (without it the model trains directly)"));
+            }
         }
         if self.plan.is_none() && self.model == "mfcnn" && self.stem_stride != 1 {
             return Err(
@@ -438,9 +474,14 @@ mod tests {
     use clap::Parser;
 
     fn parse(s: &str) -> Result<super::Args, String> {
+        parse_with(s, true)
+    }
+
+    /// `strict: false`: as `compare` resolves its rows.
+    fn parse_with(s: &str, strict: bool) -> Result<super::Args, String> {
         let argv = ["shiftaddaug", "train"].into_iter().chain(s.split_whitespace());
         match Cli::try_parse_from(argv).map_err(|e| e.to_string())?.command {
-            Command::Train(t) => t.resolve(),
+            Command::Train(t) => t.resolve_with(strict),
             other => panic!("{other:?}"),
         }
     }
@@ -459,17 +500,19 @@ mod tests {
         assert!(a.out.is_none());
         // A later flag wins (compare appends its rows' flags after the common ones), and the
         // augmentation flags apply in any order relative to `--aug on`.
-        let b = parse("--seed 3 --aug off --aug on").unwrap();
+        let b = parse("--model mbv2-tiny --seed 3 --aug off --aug on").unwrap();
         assert_eq!((b.aug.seed, b.aug.enabled), (3, true));
-        let b = parse("--alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on").unwrap();
+        let b = parse("--model mcunet --alpha 0.25 --remap r0 --stop-width-aug 0.3 --aug-mode h2 --aug on").unwrap();
         assert_eq!(
             (b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode),
             (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2)
         );
-        let e = parse("--aug on --subnets 2 --subnet-shrink 0.25,0.5 --subnet-alpha 1 --subnet-depth").unwrap();
+        let e = parse("--model mbv2-tiny --aug on --subnets 2 --subnet-shrink 0.25,0.5 --subnet-alpha 1 --subnet-depth").unwrap();
         assert_eq!((e.aug.subnets, e.aug.subnet_shrink.clone(), e.aug.subnet_alpha, e.aug.subnet_depth), (2, vec![0.25, 0.5], 1.0, true));
-        let d = parse("--alpha 0.25 --aug on --seed 2 --aug off").unwrap();
-        assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "direct training ignores the augmentation flags");
+        let d = parse_with("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off", false).unwrap();
+        assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "compare's direct rows drop the augmentation flags");
+        let e = parse("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off").err().unwrap_or_default();
+        assert!(e.contains("--alpha applies to ShiftAddAug training: add --aug on"), "{e}");
         let s = parse("--model mcunet --stem-conv add --classifier shift").unwrap();
         assert_eq!((s.stem_conv, s.classifier), (shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift));
         assert_eq!(parse("--model mcunet --input-size 64 --stem-stride 2").unwrap().stem_stride, 2);
@@ -481,7 +524,7 @@ mod tests {
         assert_eq!(d.train, shiftaddaug::train::TrainConfig::default(), "the defaults are the library's");
         assert_eq!(d.model, shiftaddaug::models::MfCnnConfig::default());
         assert_eq!((d.bn_reset, d.epochs, d.out.as_deref()), (16_000, 1, Some(std::path::Path::new("shiftaddaug-out"))));
-        let w = parse("--aug on").unwrap();
+        let w = parse("--model mbv2-tiny --aug on").unwrap();
         assert_eq!(w.aug, AugConfig::default(), "the augmentation defaults are the library's");
     }
 
@@ -506,6 +549,13 @@ mod tests {
             ("--model mbv2-tiny --width-mult nan", "must be in (0, 8]"),
             ("--width-mult 2", "--width-mult applies to the supernet models"),
             ("--lr -1", "learningRate = -1"),
+            ("--aug on", "--aug on needs a supernet model"),
+            ("--model mbv2-tiny --shift-mode ps --aug on", "the DeepShift-PS mbv2-tiny is a static model"),
+            ("--model mbv2-tiny --subnets 2", "--subnets applies to ShiftAddAug training: add --aug on"),
+            ("--model mbv2-tiny --subnet-depth", "--subnet-depth applies to ShiftAddAug training"),
+            ("--model mbv2-tiny --remap r0", "--remap applies to ShiftAddAug training"),
+            ("--model mcunet --width-list 1,2", "--width-list applies to ShiftAddAug training"),
+            ("--no-sort", "--no-sort applies to ShiftAddAug training"),
         ] {
             let e = parse(argv).err().unwrap_or_else(|| panic!("{argv} was accepted"));
             assert!(e.contains(needle), "{argv}: {e}");

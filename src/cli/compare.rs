@@ -25,18 +25,29 @@ const GRID_ABLATION: [(&str, &str); 5] = [
 const GRID_BASELINES: [(&str, &str); 2] =
     [("Mult + NetAug", "--conv mult --aug on"), ("Shift direct (DeepShift-PS)", "--conv shift --shift-mode ps --aug off")];
 
+/// Why `compare` stopped.
+pub(super) enum Failed {
+    /// A bad option or combination, in the common options or a row (before any run trains).
+    Options(String),
+    /// A run failed.
+    Run(String),
+}
+
 /// `shiftaddaug compare`: trains every grid row for every seed with the common options,
 /// prints each result as it lands and then a markdown table (mean and spread = max − min over
 /// seeds). A row's own flags override the common ones.
-pub(super) fn compare(args: CompareArgs, argv: &[String]) -> Result<(), String> {
+pub(super) fn compare(args: CompareArgs, argv: &[String]) -> Result<(), Failed> {
     let grid: &[(&str, &str)] = match args.grid {
         Grid::Main => &GRID_MAIN,
         Grid::Ablation => &GRID_ABLATION,
         Grid::Baselines => &GRID_BASELINES,
     };
     let seeds = args.seeds;
-    // Checks the common options' combination before the first run.
-    args.train.resolve()?;
+    if seeds.is_empty() {
+        return Err(Failed::Options("--seeds: give at least one seed".into()));
+    }
+    // Checks the common options' combination before the first run (each row's, below).
+    args.train.resolve_with(false).map_err(Failed::Options)?;
     // The common options as given (minus compare's own), `--out none` unless given.
     let mut common = vec!["--out".to_string(), "none".to_string()];
     let mut it = argv.iter();
@@ -49,19 +60,27 @@ pub(super) fn compare(args: CompareArgs, argv: &[String]) -> Result<(), String> 
             _ => common.push(f.clone()),
         }
     }
+    // A row's run: the common options, its own flags, the seed. The direct rows drop the common
+    // augmentation options. Every row is checked before the first one trains.
+    let row = |label: &str, flags: &str, seed: u64| -> Result<super::args::Args, String> {
+        let mut argv = vec!["shiftaddaug".to_string(), "train".to_string()];
+        argv.extend(common.iter().cloned());
+        argv.extend(flags.split(' ').map(String::from));
+        argv.extend(["--seed".to_string(), seed.to_string()]);
+        match Cli::try_parse_from(&argv).map_err(|e| e.to_string())?.command {
+            Command::Train(t) => t.resolve_with(false).map_err(|e| format!("{label}: {e}")),
+            other => Err(format!("internal: {other:?} parsed from a train command line")),
+        }
+    };
+    for (label, flags) in grid {
+        row(label, flags, seeds[0]).map_err(Failed::Options)?;
+    }
     let mut rows = Vec::new();
     for (label, flags) in grid {
         let mut accs = Vec::new();
         for &seed in &seeds {
-            let mut argv = vec!["shiftaddaug".to_string(), "train".to_string()];
-            argv.extend(common.iter().cloned());
-            argv.extend(flags.split(' ').map(String::from));
-            argv.extend(["--seed".to_string(), seed.to_string()]);
-            let a = match Cli::try_parse_from(&argv).map_err(|e| e.to_string())?.command {
-                Command::Train(t) => t.resolve()?,
-                other => return Err(format!("internal: {other:?} parsed from a train command line")),
-            };
-            let o = train(a).map_err(|e| format!("{label} seed {seed}: {e}"))?;
+            let o = train(row(label, flags, seed).map_err(Failed::Run)?)
+                .map_err(|e| Failed::Run(format!("{label} seed {seed}: [{}] {e}", e.code())))?;
             println!("RESULT | {label} | seed {seed} | accuracy {:.4} | {:.0} s", o.accuracy, o.seconds);
             accs.push((o.accuracy, o.seconds));
         }

@@ -59,7 +59,11 @@ pub fn main() {
         Command::Cost(c) => report(cost::cost(c).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Search(s) => report(search::search(s).map_err(|e| format!("[{}] {e}", e.code())), 1),
         Command::Latency(l) => report(latency::latency(l).map_err(|e| format!("[{}] {e}", e.code())), 1),
-        Command::Compare(c) => report(compare(c, argv.get(2..).unwrap_or_default()), 1),
+        Command::Compare(c) => match compare(c, argv.get(2..).unwrap_or_default()) {
+            Ok(()) => 0,
+            Err(compare::Failed::Options(e)) => report(Err(e), 2),
+            Err(compare::Failed::Run(e)) => report(Err(e), 1),
+        },
         Command::Train(t) => match t.resolve() {
             Ok(a) => match train(a) {
                 Ok(_) => 0,
