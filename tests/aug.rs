@@ -191,6 +191,7 @@ fn bad_aug_configs_name_the_valid_choices() {
     assert!(err(AugConfig { width_list: vec![1.5, 2.0], ..AugConfig::default() }).contains("lacks 1.0"));
     assert!(err(AugConfig { alpha: -1.0, ..AugConfig::default() }).contains("alpha"));
     assert!(err(AugConfig { subnets: 9, ..AugConfig::default() }).contains("subnets = 9; must be in [0, 8]"));
+    assert!(err(AugConfig { subnets: 1, ..AugConfig::direct() }).contains("subnets = 1 trains sub-networks with the supernet"));
     assert!(err(AugConfig { subnet_shrink: vec![0.5, 1.0], ..AugConfig::default() }).contains("subnetShrink has factor 1"));
     assert!(err(AugConfig { subnet_alpha: f32::NAN, ..AugConfig::default() }).contains("subnetAlpha"));
     assert!("h3".parse::<AugMode>().unwrap_err().to_string().contains("h1, h2, b, mf-only"));

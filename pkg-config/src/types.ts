@@ -107,7 +107,7 @@ export interface AugOptions {
    * Stage 1 of the search: MF sub-networks of the search space trained per step besides the
    * tiny and augmented passes (per-layer factors drawn from `subnetShrink ∪ widthList` and
    * `subnetShrink ∪ expandList`), so that `search` scores narrower and wider candidates on
-   * weights trained for them. 0 to 8. @defaultValue 0
+   * weights trained for them. 0 to 8; above 0 only with `enabled` (else `INVALID_CONFIG`). @defaultValue 0
    */
   subnets?: number;
   /** Narrowing factors of the sub-networks, each in (0, 1). @defaultValue `[0.5, 0.75]` */

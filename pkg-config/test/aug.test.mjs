@@ -90,6 +90,7 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   assert.ok(Number.isFinite(sub.history.loss.at(-1)), JSON.stringify(sub));
   await assert.rejects(model.fit(x, y, { aug: { subnets: 9 } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { subnetShrink: [1.5] } }), code('INVALID_CONFIG'));
+  await assert.rejects(model.fit(x, y, { aug: { enabled: false, subnets: 1 } }), (e) => code('INVALID_CONFIG')(e) && /direct training \(enabled: false\)/.test(e.message));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));
   // Operators per block: block 1 all Mult, block 2 an Add depthwise; an unknown block field is refused.

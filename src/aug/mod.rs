@@ -163,6 +163,12 @@ impl AugConfig {
         if self.subnets > MAX_SUBNETS {
             return Err(Error::Config(format!("subnets = {}; must be in [0, {MAX_SUBNETS}]", self.subnets)));
         }
+        if !self.enabled && self.subnets > 0 {
+            return Err(Error::Config(format!(
+                "subnets = {} trains sub-networks with the supernet, which direct training (enabled: false) does not have; set enabled: true or subnets: 0",
+                self.subnets
+            )));
+        }
         if let Some(f) = self.subnet_shrink.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
             return Err(Error::Config(format!("subnetShrink has factor {f}; every factor must be in (0, 1)")));
         }
