@@ -266,7 +266,8 @@ async function train() {
       const done = q.points.length, s = (performance.now() - t0) / 1000;
       const rate = done / s;
       const p = q.phase && q.phase.phase !== 'training' ? `  [${PHASE[q.phase.phase]} ${q.phase.done}/${q.phase.total}]` : `  ETA ${clock((planned - done) / rate)}`;
-      return `${q.label}: epoch ${Math.min(epochs, Math.floor(done / total) + 1)}/${epochs} · batch ${done % total || (done ? total : 0)}/${total}`
+      // The last batch of an epoch still counts to that epoch (batch total/total, not the next epoch's 0).
+      return `${q.label}: epoch ${done ? Math.min(epochs, Math.floor((done - 1) / total) + 1) : 1}/${epochs} · batch ${done % total || (done ? total : 0)}/${total}`
         + ` · loss ${(q.points.at(-1)?.loss ?? NaN).toFixed(4)} · ${(rate * batchSize).toFixed(0)} images/s${p}`;
     };
     const showStatus = () => status(`${head}\n${runs.map(line).join('\n')}`);
