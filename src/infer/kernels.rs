@@ -186,9 +186,10 @@ enum Kind {
     /// Per output channel its positive and negative taps as Horner streams (see [`Stream`]) and
     /// a range of `right` (taps shifted right, floor, each on its own).
     Shift { chans: Vec<ShiftChannel>, steps: Vec<(usize, u32)>, right: Vec<(usize, u32, bool)> },
-    /// Weights repeated four times (one vector each), guard bits per output channel.
+    /// One weight per tap, `[cout, fan]` (splat into a vector where it is used), and guard
+    /// bits per output channel.
     Add { weights: Vec<i32>, guard: Vec<u32> },
-    /// Weights repeated four times.
+    /// One weight per tap, `[cout, fan]`.
     Mult { weights: Vec<i32> },
 }
 
@@ -208,8 +209,7 @@ struct Stream {
     last: u32,
 }
 
-/// The most lanes of any instruction set: pitches are multiples of it, weights are stored that
-/// many times.
+/// The most lanes of any instruction set: pitches are multiples of it.
 const MAX_LANES: usize = 8;
 
 /// `i16` a vector load of `lanes` lanes reads from its first element on: `lanes` (stride 1),
@@ -247,7 +247,6 @@ impl Plan {
             }
         }
         let fan = g.fan_in();
-        let wide = |w: &[i32]| w[..g.cout * fan].iter().flat_map(|&v| [v; MAX_LANES]).collect::<Vec<i32>>();
         let kind = match *taps {
             Taps::Shift { shifts, signs } => {
                 let (mut chans, mut steps, mut right) = (Vec::new(), Vec::new(), Vec::new());
@@ -274,8 +273,8 @@ impl Plan {
                 }
                 Kind::Shift { chans, steps, right }
             }
-            Taps::Add { weights, guard } => Kind::Add { weights: wide(weights), guard: guard[..g.cout].to_vec() },
-            Taps::Mult { weights } => Kind::Mult { weights: wide(weights) },
+            Taps::Add { weights, guard } => Kind::Add { weights: weights[..g.cout * fan].to_vec(), guard: guard[..g.cout].to_vec() },
+            Taps::Mult { weights } => Kind::Mult { weights: weights[..g.cout * fan].to_vec() },
         };
         Plan {
             kind,
@@ -392,12 +391,7 @@ impl Plan {
                 }
             }
             Kind::Add { weights, guard } => {
-                let k = AddTaps::<S> {
-                    taps: &self.taps,
-                    weights: &weights[oc * fan * MAX_LANES..(oc + 1) * fan * MAX_LANES],
-                    guard: guard[oc],
-                    stride,
-                };
+                let k = AddTaps::<S> { taps: &self.taps, weights: &weights[oc * fan..(oc + 1) * fan], guard: guard[oc], stride };
                 if L::IN_TARGET_FEATURE {
                     // SAFETY: as above.
                     unsafe { blocks::<L, S, _>(self, p, base, acc, &k) }
@@ -406,7 +400,7 @@ impl Plan {
                 }
             }
             Kind::Mult { weights } => {
-                let k = MultTaps::<S> { taps: &self.taps, weights: &weights[oc * fan * MAX_LANES..(oc + 1) * fan * MAX_LANES], stride };
+                let k = MultTaps::<S> { taps: &self.taps, weights: &weights[oc * fan..(oc + 1) * fan], stride };
                 if L::IN_TARGET_FEATURE {
                     // SAFETY: as above.
                     unsafe { blocks::<L, S, _>(self, p, base, acc, &k) }
@@ -556,8 +550,8 @@ impl<L: IntLanes, const S: usize> BlockSums<L> for AddTaps<'_, S> {
     #[inline(always)]
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
         let mut v = [L::splat(0); N];
-        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(MAX_LANES)) {
-            let w = L::load(w);
+        for (&o, &w) in self.taps.iter().zip(self.weights) {
+            let w = L::splat(w);
             for n in 0..N {
                 // SAFETY: the caller's bound.
                 let x = L::shl(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, self.guard);
@@ -579,8 +573,8 @@ impl<L: IntLanes, const S: usize> BlockSums<L> for MultTaps<'_, S> {
     #[inline(always)]
     unsafe fn sums<const N: usize>(&self, p: &[i16], at: [usize; N]) -> [L::V; N] {
         let mut v = [L::splat(0); N];
-        for (&o, w) in self.taps.iter().zip(self.weights.chunks_exact(MAX_LANES)) {
-            let w = L::load(w);
+        for (&o, &w) in self.taps.iter().zip(self.weights) {
+            let w = L::splat(w);
             for n in 0..N {
                 // SAFETY: the caller's bound.
                 v[n] = L::add(v[n], L::mul(unsafe { ld::<L, S>(p, at[n] + o, self.stride) }, w));
