@@ -17,9 +17,11 @@ while IFS='|' read -r name flags features out default_features names lto; do
   [ "$default_features" = 0 ] && args+=(--no-default-features)
   tdir=$target_dir
   profile=()
-  # Fat LTO, one codegen unit (the variant's own target directory below).
-  [ "$lto" = 1 ] && profile=(CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1)
-  if [ "$flags" != "-C target-feature=+simd128" ] || [ "$default_features" = 0 ] || [ "$lto" = 1 ]; then
+  # Fat LTO, one codegen unit (the variant's own target directory below); for size (z), also
+  # opt-level "z" for every crate.
+  [ "$lto" != 0 ] && profile=(CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1)
+  [ "$lto" = z ] && profile+=(CARGO_PROFILE_RELEASE_OPT_LEVEL=z)
+  if [ "$flags" != "-C target-feature=+simd128" ] || [ "$default_features" = 0 ] || [ "$lto" != 0 ]; then
     # Different codegen flags or features: keep their artifacts apart from the default build's.
     tdir=$target_dir/variant-$name
   fi

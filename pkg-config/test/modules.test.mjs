@@ -2,7 +2,7 @@
 // Its own file, so that this process has loaded no module before the first init below.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as sdk from '../../pkg/index.js';
 
 const code = (c) => (e) => e?.code === c;
@@ -12,7 +12,10 @@ test('the wasm backend loads the CPU-only module, from cpuWasmUrl when given', a
   const cpu = new URL('../../pkg/cpu/shiftaddaug_bg.wasm', import.meta.url);
   const full = new URL('../../pkg/shiftaddaug_bg.wasm', import.meta.url);
   const [small, large] = [(await stat(cpu)).size, (await stat(full)).size];
-  assert.ok(small * 3 < large, `the CPU-only module (${small} bytes) is not much smaller than the WebGPU one (${large})`);
+  assert.ok(small * 2 < large, `the CPU-only module (${small} bytes) is not much smaller than the WebGPU one (${large})`);
+  // Only the WebGPU module's glue binds the WebGPU API.
+  const glue = async (u) => (await readFile(new URL(u, import.meta.url), 'utf8')).includes('requestAdapter');
+  assert.deepEqual([await glue('../../pkg/cpu/shiftaddaug.js'), await glue('../../pkg/shiftaddaug.js')], [false, true]);
   // A cpuWasmUrl that names no file: the wasm backend reads it (and nothing else), so init rejects.
   await assert.rejects(sdk.init({ backend: 'wasm', worker: false, cpuWasmUrl: new URL('./no-such-module.wasm', import.meta.url) }), code('IO_ERROR'));
   assert.equal(sdk.runtimeInfo(), null);
