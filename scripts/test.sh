@@ -7,7 +7,8 @@
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
 # Usage: scripts/test.sh [--full]. CI runs it without --full, which leaves out the wasm variants
 # marked ci = false in wasm-pack.toml (the baseline build without SIMD128: the wasm32 clippy
-# without SIMD128 checks its code; its tests are skipped). --full builds and tests them too.
+# without SIMD128 checks its code; its tests are skipped) and builds the size = true variant (the
+# WebGPU module) as the wasm32 tests build it, without LTO. --full builds and tests them as shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_args=(--ci)
