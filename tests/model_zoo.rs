@@ -35,6 +35,9 @@ fn fashion_mnist_variant_structure_and_forward() {
     let device = Device::flex();
     let cfg = MobileNetV2TinyConfig::new([1, 28, 28], 10);
     assert_eq!(cfg.macs().unwrap(), 3_576_880);
+    // The static model reads the zoo's plan: the plan-driven supernet's tiny model has its MACs.
+    use shiftaddaug::aug::AugNetConfig;
+    assert_eq!(AugNetConfig::new([1, 28, 28], 10, ConvKind::Shift).tiny_macs(), 3_576_880);
     let model = cfg.init(&device).unwrap();
     assert_eq!(learnable_params(&model), 305_482);
     assert_eq!(model.blocks.len(), MBV2_TINY_BLOCKS.len());

@@ -1,6 +1,8 @@
 //! MobileNetV2-Tiny (NetAug's tiny model; METHOD.md Appendix A) with every convolution slot
-//! selectable as Mult, Shift or Add. One layer plan drives both `init` and the MAC count.
+//! selectable as Mult, Shift or Add. Its layers are those of the zoo's plan
+//! ([`NetSpec::mbv2_tiny`]), which drives both `init` and the MAC count.
 
+use super::NetSpec;
 use crate::error::{Error, Result};
 use crate::nn::{ConvKind, ConvSlot, ConvSlotConfig, ShiftMode};
 use crate::ops::Conv2dGeometry;
@@ -162,11 +164,6 @@ pub const MBV2_TINY_BLOCKS: [BlockSpec; 16] = [
     b(3, 1, 56, 336, 112),
 ];
 
-/// Stem output channels, depthwise-separable block output, head 1×1 conv output.
-const STEM: usize = 16;
-const DS_OUT: usize = 8;
-const HEAD: usize = 448;
-
 /// Configuration of [`MobileNetV2Tiny`]. JSON field names are camelCase.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -212,9 +209,12 @@ impl ConvPlan {
     }
 }
 
-/// Every convolution in order: stem, DS (dw, pw), then (expand, dw, project) per block, head.
+/// Every convolution in order: stem, DS (dw, pw), then (expand, dw, project) per block, head;
+/// the blocks' shortcuts and the head's width, all read from [`NetSpec::mbv2_tiny`].
 struct Plan {
     convs: Vec<ConvPlan>,
+    residual: Vec<bool>,
+    head: usize,
 }
 
 impl MobileNetV2TinyConfig {
@@ -223,9 +223,15 @@ impl MobileNetV2TinyConfig {
         Self { input_shape, num_classes, conv: ConvKind::Shift, depthwise: None, stem_stride: 1, shift_mode: ShiftMode::Q }
     }
 
+    /// The layers of [`NetSpec::mbv2_tiny`], the architecture plan every zoo consumer reads:
+    /// its stem, DS block, blocks (each block's `conv` / `depthwise` override, if any, over the
+    /// config's; augmented-only blocks left out, as in the export) and head. This model has ReLU6 everywhere and no squeeze-excitation, as that
+    /// spec.
     fn plan(&self) -> Result<Plan> {
+        let spec = NetSpec::mbv2_tiny();
         let [c, h, w] = self.input_shape;
         super::check_classifier_config(self.input_shape, self.num_classes, self.stem_stride)?;
+        let head = spec.head.ok_or_else(|| Error::Config("the MobileNetV2-Tiny spec has no head conv".into()))?;
         let dw_kind = self.depthwise.unwrap_or(self.conv);
         let mut size = [h, w];
         let mut convs = Vec::new();
@@ -236,17 +242,21 @@ impl MobileNetV2TinyConfig {
             convs.push(ConvPlan { slot, out_size: size });
             Ok(())
         };
-        push(ConvKind::Mult, [c, STEM], 3, self.stem_stride, 1)?;
-        push(dw_kind, [STEM, STEM], 3, 1, STEM)?;
-        push(self.conv, [STEM, DS_OUT], 1, 1, 1)?;
-        for blk in MBV2_TINY_BLOCKS {
+        push(ConvKind::Mult, [c, spec.stem], 3, self.stem_stride, 1)?;
+        push(dw_kind, [spec.stem, spec.stem], 3, 1, spec.stem)?;
+        push(self.conv, [spec.stem, spec.ds], 1, 1, 1)?;
+        let mut last = spec.ds;
+        let blocks: Vec<&BlockSpec> = spec.blocks.iter().filter(|b| !b.aug_only).collect();
+        for blk in &blocks {
             let [i, m, o] = blk.channels;
-            push(self.conv, [i, m], 1, 1, 1)?;
-            push(dw_kind, [m, m], blk.kernel, blk.stride, m)?;
-            push(self.conv, [m, o], 1, 1, 1)?;
+            let (pw, dw) = (blk.conv.unwrap_or(self.conv), blk.depthwise.or(blk.conv).unwrap_or(dw_kind));
+            push(pw, [i, m], 1, 1, 1)?;
+            push(dw, [m, m], blk.kernel, blk.stride, m)?;
+            push(pw, [m, o], 1, 1, 1)?;
+            last = o;
         }
-        push(self.conv, [MBV2_TINY_BLOCKS[15].channels[2], HEAD], 1, 1, 1)?;
-        Ok(Plan { convs })
+        push(self.conv, [last, head], 1, 1, 1)?;
+        Ok(Plan { convs, residual: blocks.iter().map(|b| b.has_shortcut()).collect(), head })
     }
 
     /// Checks the config.
@@ -263,7 +273,8 @@ impl MobileNetV2TinyConfig {
     /// # Errors
     /// As [`validate`](Self::validate).
     pub fn macs(&self) -> Result<u64> {
-        Ok(self.plan()?.convs.iter().map(ConvPlan::macs).sum::<u64>() + (HEAD * self.num_classes) as u64)
+        let plan = self.plan()?;
+        Ok(plan.convs.iter().map(ConvPlan::macs).sum::<u64>() + (plan.head * self.num_classes) as u64)
     }
 
     /// Builds the model.
@@ -271,20 +282,20 @@ impl MobileNetV2TinyConfig {
     /// # Errors
     /// As [`validate`](Self::validate).
     pub fn init(&self, device: &Device) -> Result<MobileNetV2Tiny> {
-        let plan = self.plan()?;
-        let mut it = plan.convs.into_iter().map(|p| -> Result<ConvBn> {
+        let Plan { convs, residual, head } = self.plan()?;
+        let mut it = convs.into_iter().map(|p| -> Result<ConvBn> {
             Ok(ConvBn { conv: p.slot.init(device)?, bn: BatchNormConfig::new(p.slot.channels[1]).init(device) })
         });
         let mut next = || it.next().expect("plan has every layer");
         let stem = next()?;
         let ds_dw = next()?;
         let ds_pw = next()?;
-        let mut blocks = Vec::with_capacity(MBV2_TINY_BLOCKS.len());
-        for blk in MBV2_TINY_BLOCKS {
-            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual: blk.has_shortcut() });
+        let mut blocks = Vec::with_capacity(residual.len());
+        for residual in residual {
+            blocks.push(MbConv { expand: next()?, depthwise: next()?, project: next()?, residual });
         }
+        let classifier = LinearConfig::new(head, self.num_classes).init(device);
         let head = next()?;
-        let classifier = LinearConfig::new(HEAD, self.num_classes).init(device);
         Ok(MobileNetV2Tiny { stem, ds_dw, ds_pw, blocks, head, classifier, input_shape: self.input_shape })
     }
 }
@@ -329,7 +340,7 @@ pub struct MobileNetV2Tiny {
     pub ds_pw: ConvBn,
     /// MBConv blocks (the last one is the head MBConv).
     pub blocks: Vec<MbConv>,
-    /// Head 1×1 convolution 112→448.
+    /// Head 1×1 convolution (112→448).
     pub head: ConvBn,
     /// Multiplicative classifier.
     pub classifier: Linear,
@@ -360,7 +371,8 @@ impl MobileNetV2Tiny {
             x = if blk.residual { x + y } else { y };
         }
         let x = self.head.forward(x, true)?;
-        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, HEAD]);
+        let width = x.dims()[1];
+        let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([n, width]);
         Ok(self.classifier.forward(pooled))
     }
 
