@@ -124,6 +124,7 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
   // The search view: the ShiftAddAug supernet searched within its own MACs and 1 000 ms per
   // image on this device (the latency table timed in the worker), in its worker; then the chosen
   // net trains.
+  const hint = await page.textContent('#searchresult');
   await page.fill('#maxms', '1000');
   await page.fill('#population', '4');
   await page.fill('#generations', '1');
@@ -136,6 +137,7 @@ const failures2 = await withDemoPage('model=mbv2-tiny&mode=compare&backend=wasm&
   const planned = { state: await page.evaluate(() => document.body.dataset.state), status: await page.textContent('#status') };
   console.log(`e2e search: ${JSON.stringify(searched)}\ne2e searched net: ${JSON.stringify(planned)}`);
   return [
+    [hint === 'Ready: the search takes the ShiftAddAug MobileNetV2-Tiny just trained.', `search hint after training: ${hint}`],
     [searched.state === 'searched', `search state ${searched.state}: ${searched.text}`],
     [/^done: best: held-out accuracy 0\.\d+ at [\d,]+ MACs \((\d+) % of the trained model\), [\d,]+ parameters, \d+\.\d\d ms here; \d+ candidates scored/.test(searched.text)
       && Number(/\((\d+) % of/.exec(searched.text)?.[1]) <= 100, `search result: ${searched.text}`],

@@ -210,8 +210,16 @@ function lockForm(locked) {
   for (const el of document.querySelectorAll('fieldset select, fieldset input')) el.disabled = locked;
   $('train').disabled = locked; $('stop').disabled = !locked; $('classify').disabled = locked || trained.length === 0;
   const m = trained.at(-1)?.config;
-  $('search').disabled = locked || !(m && m.model !== 'mfcnn' && m.aug?.enabled !== false);
+  const searchable = Boolean(m && m.model !== 'mfcnn' && m.aug?.enabled !== false);
+  $('search').disabled = locked || !searchable;
   $('trainplan').disabled = locked || !found;
+  // The search box's hint (not a search's result) follows the model the search would take.
+  const box = $('searchresult');
+  if (!locked && box.dataset.hint !== undefined) {
+    box.textContent = searchable
+      ? `Ready: the search takes the ShiftAddAug ${[...$('model').options].find((o) => o.value === m.model)?.text ?? m.model} just trained.`
+      : 'Train a zoo model with ShiftAddAug first.';
+  }
 }
 
 /** The backend and worker count the form asks for. */
@@ -242,6 +250,7 @@ async function train() {
   for (const m of trained) m.dispose();
   trained = [];
   $('deploy').textContent = 'The trained model\'s files appear here after training.';
+  $('searchresult').dataset.hint = '';
   lockForm(true); $('testacc').textContent = '–';
   const { nTrain, epochs, batchSize } = form;
   const total = Math.ceil(nTrain / batchSize), planned = total * epochs;
@@ -364,6 +373,7 @@ async function search() {
     return;
   }
   lockForm(true); $('stop').disabled = true; $('stopsearch').disabled = false;
+  delete box.dataset.hint;
   $('foundresult').textContent = '';
   document.body.dataset.state = 'searching';
   controller = new AbortController();
