@@ -1,6 +1,6 @@
 //! Single-thread latency of the deployed-model engines (issue 13), natively: the f32 reference
 //! (`infer::float`) and the integer engine (`infer::int`) on every instruction set this build
-//! has, batch 1, on one export. Prints a markdown table (median ms per image).
+//! has, batch 1 and batches of 16, on one export. Prints a markdown table (median ms per image).
 //!
 //! Run: `cargo bench --bench infer -- DIR [images]` with `DIR` an export (`shiftaddaug train ...
 //! --out DIR`); test images are zero-padded to the model's input as in training.
@@ -41,9 +41,26 @@ fn main() {
                 .collect(),
         )
     };
-    println!("| engine | ms per image (batch 1, one thread, median of {n}) |\n|---|---|");
-    println!("| f32 reference | {:.3} |", time(&|img| drop(float::forward(&g, img, &mut |_, _| {}).unwrap())));
+    // Batches of 16 images walk the graph together (`int::Quantized::logits_q_batch`).
+    let batches = n / 16;
+    let time16 = |isa: Isa| {
+        let run = |b: usize| q.logits_q_batch(isa, &x[b * 16 * per..(b + 1) * 16 * per], 16).unwrap();
+        drop(run(0));
+        median(
+            (0..batches)
+                .map(|b| {
+                    let t = Instant::now();
+                    drop(run(b));
+                    t.elapsed().as_secs_f64() * 1e3 / 16.0
+                })
+                .collect(),
+        )
+    };
+    println!(
+        "| engine | ms per image (batch 1, one thread, median of {n}) | ms per image (batches of 16, median of {batches}) |\n|---|---|---|"
+    );
+    println!("| f32 reference | {:.3} | |", time(&|img| drop(float::forward(&g, img, &mut |_, _| {}).unwrap())));
     for isa in Isa::available() {
-        println!("| integer, {} | {:.3} |", isa.name(), time(&|img| drop(q.logits_q_on(isa, img).unwrap())));
+        println!("| integer, {} | {:.3} | {:.3} |", isa.name(), time(&|img| drop(q.logits_q_on(isa, img).unwrap())), time16(isa));
     }
 }
