@@ -64,8 +64,8 @@ fn check(name: &str, json: &str, bytes: &[u8], burn_logits: &[f32], probe: &[f32
     let q = int::quantize(&g, &cx, 512).unwrap();
     let r = compare(&g, &q, test);
     println!("{name}: float {:.4}, integer {:.4}, top-1 agreement {:.4} on {} test images", r.0, r.1, r.2, test.len());
-    // A batch walks the graph once, its small pointwise and depthwise layers (both strides) over
-    // all images side by side: the same bits as one image at a time, on every instruction set.
+    // A batch walks the graph once, its small pointwise layers over all images side by side: the
+    // same bits as one image at a time, on every instruction set.
     let per = g.input.iter().product::<usize>();
     let (xb, _) = test.gather(&(0..16).collect::<Vec<_>>());
     for isa in shiftaddaug::infer::kernels::Isa::available() {

@@ -145,35 +145,15 @@ pub(super) struct QConv {
     /// The kernels' layout of this layer for its input size.
     plan: Plan,
     requant: Vec<Requant16>,
-    /// For a pointwise layer on at most [`BATCH_PIXELS`] pixels per image, or a depthwise one on
-    /// at most [`BATCH_PLANE_PIXELS`]: the layer laid out for [`BATCH_IMAGES`] images side by side.
-    batched: Option<Batched>,
-}
-
-/// A layer laid out for [`BATCH_IMAGES`] images side by side.
-#[derive(Debug, Clone)]
-enum Batched {
-    /// A pointwise layer over `[cin, 1, BATCH_IMAGES · h · w]`: each channel's pixels of image 0,
-    /// then image 1, …
-    Pixels(Box<QConv>),
-    /// A depthwise layer over `[c, h + 2·pad, BATCH_IMAGES · (w + 2·pad)]` without padding of
-    /// its own: each image's plane with its zero border, one beside the other in each row. An
-    /// output reads only its own image's block (the block width is a multiple of the stride),
-    /// so the outputs of image `k` are columns `k · (w + 2·pad) / stride ..` of the output
-    /// rows, and the columns between the images' outputs are discarded.
-    Planes { conv: Box<QConv>, h: usize, w: usize, pad: usize, stride: usize, out: [usize; 2] },
+    /// For a pointwise layer on a small input (at most [`BATCH_PIXELS`] per image): the layer
+    /// laid out for [`BATCH_IMAGES`] images side by side (`[cin, 1, BATCH_IMAGES · h · w]`).
+    batched: Option<Box<QConv>>,
 }
 
 /// Pointwise layers with at most this many pixels per image run once over a batch of images
 /// (their pixels side by side) instead of once per image: a few pixels leave the kernels' work
 /// per weight too small to pay for reading it.
 const BATCH_PIXELS: usize = 64;
-
-/// Depthwise layers with at most this many pixels per image (4×4, 2×2) run once over a batch:
-/// one image's rows of 2 or 4 outputs fill half a vector at most, and the batch's rows fill
-/// them (less the columns between the images). From 8×8 up one image's rows fill the vectors
-/// and the columns between the images would only add work.
-const BATCH_PLANE_PIXELS: usize = 16;
 
 /// Images walked through the graph together by [`Quantized::logits`] and
 /// [`Quantized::probabilities`].
@@ -286,16 +266,11 @@ pub(super) fn qconv(l: &Conv, input: [usize; 3], fx: i32, fy: i32) -> QConv {
     };
     let plan = Plan::new(&geometry, &taps);
     let g = &geometry;
-    let one = |side: Geometry| Box::new(QConv { plan: Plan::new(&side, &taps), requant: requant.clone(), batched: None });
-    let batched = if g.h * g.w <= BATCH_PIXELS && g.k == 1 && g.stride == 1 && g.pad == 0 && g.groups == 1 {
-        Some(Batched::Pixels(one(Geometry { h: 1, w: BATCH_IMAGES * g.h * g.w, ..*g })))
-    } else if g.h * g.w <= BATCH_PLANE_PIXELS && g.groups > 1 && (g.w + 2 * g.pad).is_multiple_of(g.stride) {
-        let (h, w) = (g.h + 2 * g.pad, BATCH_IMAGES * (g.w + 2 * g.pad));
-        let (ho, wo) = g.out();
-        Some(Batched::Planes { conv: one(Geometry { h, w, pad: 0, ..*g }), h: g.h, w: g.w, pad: g.pad, stride: g.stride, out: [ho, wo] })
-    } else {
-        None
-    };
+    let small_pointwise = g.k == 1 && g.stride == 1 && g.pad == 0 && g.groups == 1 && g.h * g.w <= BATCH_PIXELS;
+    let batched = small_pointwise.then(|| {
+        let side = Geometry { h: 1, w: BATCH_IMAGES * g.h * g.w, ..*g };
+        Box::new(QConv { plan: Plan::new(&side, &taps), requant: requant.clone(), batched: None })
+    });
     QConv { plan, requant, batched }
 }
 
@@ -393,10 +368,9 @@ impl Quantized {
     }
 
     /// The integer logits of `n` images (`images` holds them one after another), walking the
-    /// graph once for all: with `n` = [`BATCH_IMAGES`], pointwise and depthwise layers on small
-    /// inputs run once over the batch (the images side by side, [`Batched`]; each output sums
-    /// the same terms in the same order, so the bits are those of one image at a time), the other
-    /// steps image by image.
+    /// graph once for all: with `n` = [`BATCH_IMAGES`], pointwise layers on small inputs run once
+    /// over the batch (the images' pixels side by side; each output sums the same terms in the
+    /// same order, so the bits are those of one image at a time), the other steps image by image.
     ///
     /// # Errors
     /// [`Error::Shape`] when `images` is not `n` images, [`Error::NonFinite`] on NaN/Inf.
@@ -420,8 +394,8 @@ impl Quantized {
             match *node {
                 Node::Conv(l) => {
                     let q = self.convs[l].as_ref().expect("every layer is quantised");
-                    match q.batched.as_ref().filter(|_| n == BATCH_IMAGES) {
-                        Some(Batched::Pixels(b)) => {
+                    match q.batched.as_deref().filter(|_| n == BATCH_IMAGES) {
+                        Some(b) => {
                             // [n][cin][hw] → [cin][n·hw], one pass, and back.
                             let hw = xs[0].len() / c;
                             let mut side = vec![0i16; c * n * hw];
@@ -434,26 +408,6 @@ impl Quantized {
                             let cout = g.layers[l].cout;
                             for (k, x) in xs.iter_mut().enumerate() {
                                 *x = (0..cout).flat_map(|ch| y[(ch * n + k) * hw..][..hw].iter().copied()).collect();
-                            }
-                        }
-                        Some(&Batched::Planes { ref conv, h, w, pad, stride, out: [ho, wo] }) => {
-                            // [n][c][h][w] → [c][h + 2·pad][n · (w + 2·pad)] with zero borders, one
-                            // pass, and each image's outputs back out of the output rows.
-                            let (bh, bw) = (h + 2 * pad, w + 2 * pad);
-                            let row = n * bw;
-                            let mut side = vec![0i16; c * bh * row];
-                            for (k, x) in xs.iter().enumerate() {
-                                for (ch, plane) in x.chunks_exact(h * w).enumerate() {
-                                    for (r, src) in plane.chunks_exact(w).enumerate() {
-                                        side[(ch * bh + r + pad) * row + k * bw + pad..][..w].copy_from_slice(src);
-                                    }
-                                }
-                            }
-                            let y = qforward(isa, conv, &side, &mut scratch);
-                            let cols = conv.plan.cols();
-                            for (k, x) in xs.iter_mut().enumerate() {
-                                let first = k * bw / stride;
-                                *x = (0..c * ho).flat_map(|r| y[r * cols + first..][..wo].iter().copied()).collect();
                             }
                         }
                         None => xs.iter_mut().for_each(|x| *x = qforward(isa, q, x, &mut scratch)),
