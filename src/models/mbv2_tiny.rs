@@ -225,8 +225,8 @@ impl MobileNetV2TinyConfig {
 
     /// The layers of [`NetSpec::mbv2_tiny`], the architecture plan every zoo consumer reads:
     /// its stem, DS block, blocks (each block's `conv` / `depthwise` override, if any, over the
-    /// config's; augmented-only blocks left out, as in the export) and head. This model has ReLU6 everywhere and no squeeze-excitation, as that
-    /// spec.
+    /// config's; augmented-only blocks left out, as in the export) and head. This model has
+    /// ReLU6 everywhere and no squeeze-excitation, as that spec.
     fn plan(&self) -> Result<Plan> {
         let spec = NetSpec::mbv2_tiny();
         let [c, h, w] = self.input_shape;
