@@ -3,6 +3,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use shiftaddaug::aug::AugNetConfig;
 use shiftaddaug::engine::block_on;
 use shiftaddaug::models::{MBV2_TINY_BLOCKS, MobileNetV2Tiny, MobileNetV2TinyConfig};
 use shiftaddaug::nn::ConvKind;
@@ -36,7 +37,6 @@ fn fashion_mnist_variant_structure_and_forward() {
     let cfg = MobileNetV2TinyConfig::new([1, 28, 28], 10);
     assert_eq!(cfg.macs().unwrap(), 3_576_880);
     // The static model reads the zoo's plan: the plan-driven supernet's tiny model has its MACs.
-    use shiftaddaug::aug::AugNetConfig;
     assert_eq!(AugNetConfig::new([1, 28, 28], 10, ConvKind::Shift).tiny_macs(), 3_576_880);
     let model = cfg.init(&device).unwrap();
     assert_eq!(learnable_params(&model), 305_482);
@@ -99,7 +99,7 @@ fn trains_a_few_steps() {
 /// the 336 → 1280 final conv with bias: 2 109 448 parameters, 19.5 M MACs.
 #[test]
 fn zoo_counts_match_hand_counts() {
-    use shiftaddaug::aug::{AugNetConfig, NetSpec};
+    use shiftaddaug::aug::NetSpec;
     let device = Device::flex();
     for (name, spec, res, params, macs) in [
         ("mbv2-tiny", NetSpec::mbv2_tiny(), 144, 750_280, 23_499_152u64),
@@ -172,7 +172,7 @@ fn width_multiplier_scales_every_zoo_model() {
 /// operators of their own).
 #[test]
 fn the_config_walk_costs_what_the_export_costs() {
-    use shiftaddaug::aug::{AugNetConfig, NetSpec};
+    use shiftaddaug::aug::NetSpec;
     use shiftaddaug::cost::{self, Convention, UnitEnergies};
     use shiftaddaug::infer::format::Op;
     let device = Device::flex();
