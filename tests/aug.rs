@@ -366,7 +366,7 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
                 let grads = y.clone().mul(r.clone()).sum().backward();
                 (read(y), read(conv.weight.grad(&grads).unwrap()), read(x.grad(&grads).unwrap()))
             };
-            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode)));
+            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode), 3));
             let w = conv.weight.val();
             let q = |w: Tensor<4>| pot_quantize(conv.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap());
             let c = |x: Tensor<4>, w: Tensor<4>, groups: usize| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
@@ -387,6 +387,61 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
             close(&got.1, &want.1, &format!("{what} weight grad"));
             close(&got.2, &want.2, &format!("{what} input grad"));
         }
+    }
+}
+
+/// Elastic kernels (`subnetKernels`): a conv whose bank is stored at 5×5 or 7×7 computes a
+/// smaller kernel as a conv of the centre of its MF weight (the remap reads the whole bank
+/// first), padding k / 2: Shift (dense and depthwise, R1) and Add (depthwise, R0 with the
+/// adder gain), against a reference whose crop is an index loop. Within 1e-4 relative.
+#[test]
+fn a_smaller_kernel_is_the_centre_of_the_bank() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use shiftaddaug::aug::dyn_layers::{DynConv, SHARED_SHIFT_BITS};
+    use shiftaddaug::ops::{Conv2dGeometry, adder_conv2d, min_exponent, pot_quantize};
+    let device = Device::flex();
+    let crop = |w: Tensor<4>, k: usize| {
+        let [o, i, kb, _] = w.dims();
+        let v = read(w.clone());
+        let c = (kb - k) / 2;
+        let mut out = Vec::with_capacity(o * i * k * k);
+        for oi in 0..o * i {
+            for y in 0..k {
+                for x in 0..k {
+                    out.push(v[oi * kb * kb + (y + c) * kb + x + c]);
+                }
+            }
+        }
+        Tensor::<4>::from_data(TensorData::new(out, [o, i, k, k]), &w.device())
+    };
+    for (kind, remap, depthwise, bank, k) in [
+        (ConvKind::Shift, RemapKind::R1, false, 5, 3),
+        (ConvKind::Shift, RemapKind::R1, true, 7, 5),
+        (ConvKind::Add, RemapKind::R0, true, 7, 3),
+    ] {
+        let (c, t) = (6, 4);
+        let conv = DynConv::new(kind, [c, c], bank, 1, depthwise, remap, Some(10.0), 3, &device);
+        let x = Tensor::<4>::from_data(TensorData::new(gaussian(2 * t * 64, 9), [2, t, 8, 8]), &device);
+        let got = read(conv.forward(x.clone(), [t, t], [t, t], Pass::Tiny, k));
+        let w = conv.weight.val();
+        let w = if depthwise { w.slice(0..t) } else { w.slice([0..t, 0..t]) };
+        let groups = if depthwise { t } else { 1 };
+        let mf = conv.mf_weight(w);
+        let want = read(match kind {
+            ConvKind::Shift => {
+                let q = pot_quantize(mf, min_exponent(SHARED_SHIFT_BITS).unwrap());
+                conv2d(x, crop(q, k), None, ConvOptions::new([1, 1], [k / 2; 2], [1, 1], groups))
+            }
+            _ => adder_conv2d(x, crop(mf, k), Conv2dGeometry { stride: [1, 1], padding: [k / 2; 2], groups }).unwrap(),
+        });
+        assert_eq!(got.len(), 2 * t * 64, "same size map");
+        let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "{kind:?} {bank}→{k} [{i}]: {a} vs {b}");
+        }
+        let tw = conv.target_weight([t, t], k).unwrap();
+        assert_eq!(tw.dims()[2..], [k, k], "the target weight is the cropped one");
     }
 }
 

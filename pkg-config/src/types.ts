@@ -116,6 +116,12 @@ export interface AugOptions {
   subnetAlpha?: number;
   /** Sub-networks also skip each block with a shortcut with probability 1/2 (`search`'s `depth`). @defaultValue `false` */
   subnetDepth?: boolean;
+  /**
+   * Depthwise kernel sizes (3, 5, 7) the sub-networks draw each block's from besides its own
+   * (elastic kernels: banks stored at the largest, a smaller kernel is the centre); `search` then
+   * chooses a kernel per block. Needs `subnets` ≥ 1; fixed at creation. @defaultValue `[]`
+   */
+  subnetKernels?: number[];
 }
 
 /** Model description (JSON-serialisable). */

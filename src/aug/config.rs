@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::models::NetSpec;
 use crate::nn::ConvKind;
 
-/// Active widths of one (tiny or augmented) model.
+/// Active widths (and depthwise kernel sizes) of one (tiny, augmented or sub-) model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arch {
     /// Stem output.
@@ -19,16 +19,20 @@ pub struct Arch {
     pub blocks: Vec<[usize; 2]>,
     /// Head conv output (0 without a head conv).
     pub head: usize,
+    /// Depthwise kernel size per MBConv block (at most the stored bank's; a smaller one is the
+    /// bank's centre).
+    pub kernels: Vec<usize>,
 }
 
 impl Arch {
-    /// Every width the smaller of `self`'s and `other`'s (same layers).
+    /// Every width and kernel the smaller of `self`'s and `other`'s (same layers).
     pub fn min(&self, other: &Arch) -> Arch {
         Arch {
             stem: self.stem.min(other.stem),
             ds: self.ds.min(other.ds),
             blocks: self.blocks.iter().zip(&other.blocks).map(|(a, b)| [a[0].min(b[0]), a[1].min(b[1])]).collect(),
             head: self.head.min(other.head),
+            kernels: self.kernels.iter().zip(&other.kernels).map(|(a, b)| *a.min(b)).collect(),
         }
     }
 
@@ -180,15 +184,30 @@ impl AugNetConfig {
             ds: s.ds,
             blocks: s.blocks.iter().map(|b| [if b.aug_only { 0 } else { b.channels[1] }, b.channels[2]]).collect(),
             head: s.head.unwrap_or(0),
+            kernels: s.blocks.iter().map(|b| b.kernel).collect(),
         }
     }
 
-    /// The largest widths (every factor at its maximum).
-    pub fn max_arch(&self) -> Arch {
-        self.arch_with(|_| self.wmax(), |_| self.emax())
+    /// The depthwise kernel sizes block `b` takes in sub-networks: its own and
+    /// [`subnetKernels`](super::AugConfig::subnet_kernels) (ascending, no repeats).
+    pub fn kernel_choices(&self, b: usize) -> Vec<usize> {
+        let mut v = vec![self.spec.blocks[b].kernel];
+        if self.aug.enabled {
+            v.extend(&self.aug.subnet_kernels);
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
-    /// This config with the tiny model's widths set to `a` (a plan: the spec with those widths;
+    /// The largest widths (every factor at its maximum) and kernels: the stored banks.
+    pub fn max_arch(&self) -> Arch {
+        let mut a = self.arch_with(|_| self.wmax(), |_| self.emax());
+        a.kernels = (0..a.kernels.len()).map(|b| self.kernel_choices(b).last().copied().unwrap_or(1)).collect();
+        a
+    }
+
+    /// This config with the tiny model's widths and kernels set to `a` (a plan: the spec with those widths;
     /// blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
     /// so that equal widths do not add one). A block of middle width 0 in `a` becomes
     /// [`augOnly`](crate::models::BlockSpec::aug_only); `a` may skip only blocks with a shortcut.
@@ -202,7 +221,8 @@ impl AugNetConfig {
         s.stem = a.stem;
         s.ds = if s.ds_shortcut { a.stem } else { a.ds };
         let mut cur = s.ds;
-        for (b, &[m, o]) in s.blocks.iter_mut().zip(&a.blocks) {
+        for ((b, &[m, o]), &k) in s.blocks.iter_mut().zip(&a.blocks).zip(&a.kernels) {
+            b.kernel = k;
             let shortcut = b.has_shortcut();
             let out = if shortcut { cur } else { o };
             // A skipped block stays in the augmented model at its base expansion ratio.
@@ -246,7 +266,7 @@ impl AugNetConfig {
             cur = out;
         }
         let head = s.head.map_or(0, |h| wd(h, wf(2 + s.blocks.len())));
-        Arch { stem, ds, blocks, head }
+        Arch { stem, ds, blocks, head, kernels: s.blocks.iter().map(|b| b.kernel).collect() }
     }
 
     /// A random augmented architecture for `step` (deterministic in `aug.seed` and `step`).
@@ -273,7 +293,9 @@ impl AugNetConfig {
     /// every width factor drawn from `subnetShrink ∪ widthList`, every expand factor from
     /// `subnetShrink ∪ expandList`, each uniformly and independently, never above the stored
     /// widths; with `subnetDepth`, each block with a shortcut then skipped with probability 1/2
-    /// (middle width 0). Deterministic in `aug.seed`, `step` and `i`; independent of
+    /// (middle width 0), and with [`subnetKernels`](super::AugConfig::subnet_kernels) each
+    /// kept block's depthwise kernel drawn uniformly from [`kernel_choices`](Self::kernel_choices).
+    /// Deterministic in `aug.seed`, `step` and `i`; independent of
     /// [`sample_arch`](Self::sample_arch).
     pub fn sample_subnet(&self, step: usize, i: usize) -> Arch {
         let seed = self.aug.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
@@ -286,6 +308,13 @@ impl AugNetConfig {
         for (w, b) in a.blocks.iter_mut().zip(&self.spec.blocks) {
             if b.aug_only || (self.aug.subnet_depth && b.has_shortcut() && rng.borrow_mut().below(2) == 0) {
                 w[0] = 0;
+            }
+        }
+        // Drawn after the depth, so that runs without kernels draw the same widths and depths.
+        if !self.aug.subnet_kernels.is_empty() {
+            for (b, k) in a.kernels.iter_mut().enumerate() {
+                let choices = self.kernel_choices(b);
+                *k = choices[rng.borrow_mut().below(choices.len())];
             }
         }
         a

@@ -93,12 +93,24 @@ impl DynConv {
         Self { weight, remap, kind, kernel, stride, depthwise, adder_eta: Some(0.2), adder_gain, adder_std }
     }
 
-    fn geometry(&self, groups: usize) -> Conv2dGeometry {
-        Conv2dGeometry { stride: [self.stride; 2], padding: [self.kernel / 2; 2], groups }
+    fn geometry(&self, groups: usize, k: usize) -> Conv2dGeometry {
+        Conv2dGeometry { stride: [self.stride; 2], padding: [k / 2; 2], groups }
     }
 
-    fn mult(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
-        crate::ops::conv::conv2d(x, w, self.geometry(groups))
+    /// The centre `k × k` of weights stored at the bank's kernel (an odd `k` at most the bank's):
+    /// the elastic kernel of [`AugConfig::subnet_kernels`](super::AugConfig::subnet_kernels).
+    fn crop(&self, w: Tensor<4>, k: usize) -> Tensor<4> {
+        debug_assert!(k <= self.kernel && k % 2 == 1, "kernel {k} of a {0}×{0} bank", self.kernel);
+        if k == self.kernel {
+            return w;
+        }
+        let [o, i, _, _] = w.dims();
+        let c = (self.kernel - k) / 2;
+        w.slice([0..o, 0..i, c..c + k, c..c + k])
+    }
+
+    fn mult(&self, x: Tensor<4>, w: Tensor<4>, groups: usize, k: usize) -> Tensor<4> {
+        crate::ops::conv::conv2d(x, self.crop(w, k), self.geometry(groups, k))
     }
 
     /// The MF weight of a slice: `R(W)`, for Add `gain · R(W)` (and the adder gradient scaling
@@ -120,23 +132,28 @@ impl DynConv {
         }
     }
 
-    fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize) -> Tensor<4> {
+    /// An MF conv of the bank slice `w` at kernel `k`: the remap reads the whole slice, the
+    /// conv its centre.
+    fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize, k: usize) -> Tensor<4> {
         match self.kind {
-            ConvKind::Mult => self.mult(x, w, groups),
-            ConvKind::Shift => self.mult(x, self.shift_weight(w), groups),
-            ConvKind::Add => adder_conv2d(x, self.mf_weight(w), self.geometry(groups)).expect("shapes fixed by the supernet plan"),
+            ConvKind::Mult => self.mult(x, w, groups, k),
+            ConvKind::Shift => self.mult(x, self.shift_weight(w), groups, k),
+            ConvKind::Add => {
+                adder_conv2d(x, self.crop(self.mf_weight(w), k), self.geometry(groups, k)).expect("shapes fixed by the supernet plan")
+            }
         }
     }
 
-    /// The MF weight of the tiny model's block (`t = [in, out]` widths) as the tiny pass
-    /// computes it from the bank: `PoT(R(W))` for Shift, `gain · R(W)` for Add; `None` for Mult.
-    pub fn target_weight(&self, [t_in, t_out]: [usize; 2]) -> Option<Tensor<4>> {
+    /// The MF weight of the tiny model's block (`t = [in, out]` widths, kernel `k`) as the tiny
+    /// pass computes it from the bank: `PoT(R(W))` for Shift, `gain · R(W)` for Add; `None` for
+    /// Mult.
+    pub fn target_weight(&self, [t_in, t_out]: [usize; 2], k: usize) -> Option<Tensor<4>> {
         let w = self.weight.val();
         let w = if self.depthwise { w.slice(0..t_out) } else { w.slice([0..t_out, 0..t_in]) };
         match self.kind {
             ConvKind::Mult => None,
-            ConvKind::Shift => Some(self.shift_weight(w)),
-            ConvKind::Add => Some(self.mf_weight(w)),
+            ConvKind::Shift => Some(self.crop(self.shift_weight(w), k)),
+            ConvKind::Add => Some(self.crop(self.mf_weight(w), k)),
         }
     }
 
@@ -145,49 +162,50 @@ impl DynConv {
         pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))
     }
 
-    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]` and
-    /// active widths `a = [a_in, a_out]` (depthwise: in = out).
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass) -> Tensor<4> {
+    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]`,
+    /// active widths `a = [a_in, a_out]` (depthwise: in = out) and kernel `k` (at most the
+    /// bank's, odd; smaller: the bank's centre, padding `k / 2`).
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize) -> Tensor<4> {
         let w = self.weight.val();
         let [t_in, t_out] = t;
         let [a_in, a_out] = a;
         if self.kind == ConvKind::Shift
             && let Pass::Aug(mode @ (AugMode::H1 | AugMode::H2)) = pass
         {
-            return self.shift_hybrid(x, w, t, a, mode);
+            return self.shift_hybrid(x, w, t, a, mode, k);
         }
         if self.depthwise {
             let ws = |lo: usize, hi: usize| w.clone().slice(lo..hi);
             return match pass {
-                Pass::Tiny | Pass::Sub => self.mf(x, ws(0, t_out), t_out),
-                Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out),
-                Pass::Aug(AugMode::B) => self.mult(x, ws(0, a_out), a_out),
-                Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out),
+                Pass::Tiny | Pass::Sub => self.mf(x, ws(0, t_out), t_out, k),
+                Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out, k),
+                Pass::Aug(AugMode::B) => self.mult(x, ws(0, a_out), a_out, k),
+                Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out, k),
                 Pass::Aug(_) => {
-                    let yt = self.mf(x.clone().narrow(1, 0, t_out), ws(0, t_out), t_out);
+                    let yt = self.mf(x.clone().narrow(1, 0, t_out), ws(0, t_out), t_out, k);
                     if a_out == t_out {
                         return yt;
                     }
-                    let ya = self.mult(x.narrow(1, t_out, a_out - t_out), ws(t_out, a_out), a_out - t_out);
+                    let ya = self.mult(x.narrow(1, t_out, a_out - t_out), ws(t_out, a_out), a_out - t_out, k);
                     Tensor::cat(vec![yt, ya], 1)
                 }
             };
         }
         let ws = |o: std::ops::Range<usize>, i: std::ops::Range<usize>| w.clone().slice([o, i]);
         match pass {
-            Pass::Tiny | Pass::Sub => self.mf(x, ws(0..t_out, 0..t_in), 1),
-            Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1),
-            Pass::Aug(AugMode::B) => self.mult(x, ws(0..a_out, 0..a_in), 1),
-            Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1),
+            Pass::Tiny | Pass::Sub => self.mf(x, ws(0..t_out, 0..t_in), 1, k),
+            Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1, k),
+            Pass::Aug(AugMode::B) => self.mult(x, ws(0..a_out, 0..a_in), 1, k),
+            Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1, k),
             Pass::Aug(mode) => {
-                let mut yt = self.mf(x.clone().narrow(1, 0, t_in), ws(0..t_out, 0..t_in), 1);
+                let mut yt = self.mf(x.clone().narrow(1, 0, t_in), ws(0..t_out, 0..t_in), 1, k);
                 if mode == AugMode::H1 && a_in > t_in {
-                    yt = yt + self.mult(x.clone().narrow(1, t_in, a_in - t_in), ws(0..t_out, t_in..a_in), 1);
+                    yt = yt + self.mult(x.clone().narrow(1, t_in, a_in - t_in), ws(0..t_out, t_in..a_in), 1, k);
                 }
                 if a_out == t_out {
                     return yt;
                 }
-                let ya = self.mult(x, ws(t_out..a_out, 0..a_in), 1);
+                let ya = self.mult(x, ws(t_out..a_out, 0..a_in), 1, k);
                 Tensor::cat(vec![yt, ya], 1)
             }
         }
@@ -199,13 +217,21 @@ impl DynConv {
     /// and a Mult conv for the augmented outputs) are the blocks of one weight:
     /// `[[PoT(R(W_tt)), W_ta or 0 (H2)], [W_a·]]`. Same values up to float summation order,
     /// one im2col and no channel slicing or concatenation of activations.
-    fn shift_hybrid(&self, x: Tensor<4>, w: Tensor<4>, [t_in, t_out]: [usize; 2], [a_in, a_out]: [usize; 2], mode: AugMode) -> Tensor<4> {
+    fn shift_hybrid(
+        &self,
+        x: Tensor<4>,
+        w: Tensor<4>,
+        [t_in, t_out]: [usize; 2],
+        [a_in, a_out]: [usize; 2],
+        mode: AugMode,
+        k: usize,
+    ) -> Tensor<4> {
         if self.depthwise {
             let mut wh = self.shift_weight(w.clone().slice(0..t_out));
             if a_out > t_out {
                 wh = Tensor::cat(vec![wh, w.slice(t_out..a_out)], 0);
             }
-            return self.mult(x, wh, a_out);
+            return self.mult(x, wh, a_out, k);
         }
         let mut top = self.shift_weight(w.clone().slice([0..t_out, 0..t_in]));
         if a_in > t_in {
@@ -214,7 +240,7 @@ impl DynConv {
             top = Tensor::cat(vec![top, rest], 1);
         }
         let wh = if a_out > t_out { Tensor::cat(vec![top, w.slice([t_out..a_out, 0..a_in])], 0) } else { top };
-        self.mult(x, wh, 1)
+        self.mult(x, wh, 1, k)
     }
 
     /// Permutes output channels (`dim = 0`) or input channels (`dim = 1`) of the bank.
@@ -234,7 +260,7 @@ pub struct DynConvBn {
 
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, act: crate::models::Act) -> Tensor<4> {
-        self.bn.normalize_act(self.conv.forward(x, t, a, pass), pass == Pass::Tiny, act)
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize, act: crate::models::Act) -> Tensor<4> {
+        self.bn.normalize_act(self.conv.forward(x, t, a, pass, k), pass == Pass::Tiny, act)
     }
 }

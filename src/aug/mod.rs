@@ -111,7 +111,17 @@ pub struct AugConfig {
     /// Sub-networks also skip each block with a shortcut with probability 1/2 (the depth genes
     /// of `search --depth`).
     pub subnet_depth: bool,
+    /// Depthwise kernel sizes (each 3, 5 or 7) the sub-networks draw each block's from, besides
+    /// the block's own (Once-for-All's elastic kernel; the kernel genes of `search`). A block's
+    /// depthwise bank is stored at its largest choice and a smaller kernel is its centre, read
+    /// after the remap ([I]: OFA's kernel-transformation matrices are not used). The tiny and
+    /// augmented passes use the spec's kernels. Empty (default): kernels fixed by the spec.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subnet_kernels: Vec<usize>,
 }
+
+/// The depthwise kernel sizes [`AugConfig::subnet_kernels`] accepts.
+pub const SUBNET_KERNELS: [usize; 3] = [3, 5, 7];
 
 impl Default for AugConfig {
     fn default() -> Self {
@@ -131,6 +141,7 @@ impl Default for AugConfig {
             subnet_shrink: vec![0.5, 0.75],
             subnet_alpha: 0.5,
             subnet_depth: false,
+            subnet_kernels: Vec::new(),
         }
     }
 }
@@ -174,6 +185,15 @@ impl AugConfig {
         }
         if !self.subnet_alpha.is_finite() || self.subnet_alpha < 0.0 {
             return Err(Error::Config(format!("subnetAlpha = {}; must be a finite number >= 0", self.subnet_alpha)));
+        }
+        if let Some(k) = self.subnet_kernels.iter().find(|k| !SUBNET_KERNELS.contains(k)) {
+            return Err(Error::Config(format!("subnetKernels has kernel size {k}; valid: {SUBNET_KERNELS:?}")));
+        }
+        if !self.subnet_kernels.is_empty() && self.subnets == 0 {
+            return Err(Error::Config(format!(
+                "subnetKernels = {:?} are trained by sub-networks; set subnets >= 1 (or leave subnetKernels empty)",
+                self.subnet_kernels
+            )));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
             return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));

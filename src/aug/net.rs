@@ -50,6 +50,8 @@ pub struct LayerRef<'a> {
     pub tiny: [usize; 2],
     /// `[in, out]` widths in the model of the widths asked for.
     pub active: [usize; 2],
+    /// Kernel size in the model asked for (at most the stored bank's).
+    pub kernel: usize,
 }
 
 impl AugNet {
@@ -106,7 +108,7 @@ impl AugNet {
                         Some(t) => (t.io, pass),
                         None => (p.io, Pass::Aug(AugMode::B)),
                     };
-                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.act)
+                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.kernel, p.act)
                 }
             };
             if matches!(p.slot, Slot::DsPointwise | Slot::Project(_))
@@ -144,7 +146,7 @@ impl AugNet {
                 let layer = self.conv_at(x.slot)?;
                 // `[0, 0]`: not in the tiny model (a block of the augmented model only).
                 let t = tiny.iter().find(|t| t.slot == x.slot).map_or([0, 0], |t| t.io);
-                Some(LayerRef { name: x.slot.name(), layer, act: x.act, tiny: t, active: x.io })
+                Some(LayerRef { name: x.slot.name(), layer, act: x.act, tiny: t, active: x.io, kernel: x.kernel })
             })
             .collect()
     }
@@ -187,15 +189,17 @@ impl AugNet {
         config.adder_std = None;
         // The blocks of the augmented model only are left out.
         config.spec.blocks.retain(|b| !b.aug_only);
-        let fold = |l: &DynConvBn, i: usize, o: usize| -> DynConvBn {
+        let fold = |l: &DynConvBn, i: usize, o: usize, k: usize| -> DynConvBn {
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
             let w = match l.conv.kind {
                 ConvKind::Mult => w,
                 ConvKind::Shift => l.conv.remap.apply(w),
                 ConvKind::Add => l.conv.remap.apply(w).mul_scalar(l.conv.adder_gain),
-            }
-            .detach();
+            };
+            // The tiny kernel: the centre of the bank, after the remap (as the tiny pass reads it).
+            let c = (l.conv.kernel - k) / 2;
+            let w = w.narrow(2, c, k).narrow(3, c, k).detach();
             let device = w.device();
             let rg = |t: Tensor<1>| Param::from_tensor(t.detach());
             let bn = DynBn {
@@ -206,12 +210,15 @@ impl AugNet {
                 momentum: l.bn.momentum,
                 mode: l.bn.mode,
             };
-            let remap = super::Remap::new(RemapKind::R0, l.conv.kernel, 0, 0, &device);
-            DynConvBn { conv: DynConv { weight: Param::from_tensor(w), remap, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() }, bn }
+            let remap = super::Remap::new(RemapKind::R0, k, 0, 0, &device);
+            DynConvBn {
+                conv: DynConv { weight: Param::from_tensor(w), remap, kernel: k, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() },
+                bn,
+            }
         };
         let plan = self.config.plan(&self.config.tiny_arch());
         // A supernet has every layer of its own plan.
-        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1]));
+        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1], p.kernel));
         let linear = |p: &PlannedLayer| Ok(self.linear_at(p.slot).expect("a dense layer of the plan").slice(p.io[0], p.io[1]));
         AugNet::assemble(config, &plan, layer, linear).expect("the closures do not fail")
     }
@@ -309,8 +316,10 @@ mod tests {
     /// inherited weights (the tiny pass of the config with those target widths, bit for bit,
     /// here with MF stem and classifier too), leaves the tiny model's BatchNorm statistics
     /// alone, sends gradients to channels outside the tiny slice, and samples narrower and
-    /// wider widths than the tiny model's (and, with `subnetDepth`, skipped blocks),
-    /// deterministically per step and index.
+    /// wider widths than the tiny model's (and, with `subnetDepth`, skipped blocks; with
+    /// `subnetKernels`, other depthwise kernels, the centres of banks stored at the largest),
+    /// deterministically per step and index. The static export of a candidate computes its
+    /// logits (kernels cropped after the remap, as the pass reads them).
     #[test]
     fn subnet_passes_are_the_searched_candidates() {
         let device = Device::flex().autodiff();
@@ -321,11 +330,18 @@ mod tests {
             &device,
         );
         for conv in [ConvKind::Shift, ConvKind::Add] {
-            let aug = AugConfig { subnets: 2, subnet_alpha: 0.3, subnet_depth: conv == ConvKind::Add, ..AugConfig::default() };
+            // Shift: 3×3 blocks with 5×5 banks; Add: 3×3, 5×5 or 7×7 from 7×7 banks.
+            let subnet_kernels = if conv == ConvKind::Shift { vec![5] } else { vec![7, 5] };
+            let aug =
+                AugConfig { subnets: 2, subnet_alpha: 0.3, subnet_depth: conv == ConvKind::Add, subnet_kernels, ..AugConfig::default() };
             let cfg =
                 AugNetConfig { spec: spec.clone(), aug, stem_conv: conv, classifier: conv, ..AugNetConfig::new([1, 16, 16], 10, conv) };
             let net = cfg.init(&device).unwrap();
             let (tiny, max) = (cfg.tiny_arch(), cfg.max_arch());
+            let bank = *cfg.aug.subnet_kernels.iter().max().unwrap();
+            assert_eq!(max.kernels, vec![bank; 3]);
+            assert_eq!(net.blocks[0].depthwise.conv.weight.dims()[2..], [bank, bank]);
+            let mut kernels = std::collections::BTreeSet::new();
             let (mut narrower, mut wider, mut shallower) = (false, false, false);
             for step in 0..6 {
                 for i in 0..2 {
@@ -335,6 +351,7 @@ mod tests {
                     narrower |= a.stem < tiny.stem || a.blocks.iter().zip(&tiny.blocks).any(|(s, t)| s[0] < t[0]);
                     wider |= a.stem > tiny.stem || a.blocks.iter().zip(&tiny.blocks).any(|(s, t)| s[0] > t[0]);
                     shallower |= a.blocks.iter().any(|s| s[0] == 0);
+                    kernels.extend(a.kernels.iter().copied());
                     let stats = read(net.stem.bn.running_mean.value_sync());
                     let sub = net.forward(x.clone(), &a, Pass::Sub).unwrap();
                     assert_eq!(read(net.stem.bn.running_mean.value_sync()), stats, "{conv:?}: a sub-network leaves the running statistics");
@@ -346,9 +363,20 @@ mod tests {
                     let mut candidate = net.clone();
                     candidate.config = cfg.with_tiny_arch(&a);
                     assert_eq!(candidate.config.tiny_arch(), a);
-                    assert_eq!(read(sub), read(candidate.logits(x.clone()).unwrap()), "{conv:?} step {step} subnet {i}");
+                    let want = read(candidate.logits(x.clone()).unwrap());
+                    assert_eq!(read(sub), want, "{conv:?} step {step} subnet {i}");
+                    let exported = read(candidate.export_tiny().logits(x.clone()).unwrap());
+                    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                    assert!(
+                        exported.iter().zip(&want).all(|(e, w)| (e - w).abs() <= 1e-4 * scale),
+                        "{conv:?} export {exported:?} vs {want:?}"
+                    );
                 }
             }
+            let mut choices = cfg.aug.subnet_kernels.clone();
+            choices.push(3);
+            choices.sort_unstable();
+            assert_eq!(kernels.into_iter().collect::<Vec<_>>(), choices, "every kernel choice drawn");
             assert!(narrower && wider, "the space has narrower and wider MF models");
             assert_eq!(shallower, cfg.aug.subnet_depth, "blocks are skipped with subnetDepth only");
             assert_ne!(cfg.sample_subnet(0, 0), cfg.sample_subnet(0, 1));

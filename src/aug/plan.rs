@@ -111,14 +111,14 @@ impl AugNetConfig {
             L::conv(Slot::DsPointwise, self.conv, [a.stem, a.ds], 1, 1, false, Act::None),
         ];
         let mut cur = a.ds;
-        for (b, ((bs, &[m, o]), &[max_m, _])) in s.blocks.iter().zip(&a.blocks).zip(&max.blocks).enumerate() {
+        for (b, (((bs, &[m, o]), &[max_m, _]), &k)) in s.blocks.iter().zip(&a.blocks).zip(&max.blocks).zip(&a.kernels).enumerate() {
             if m == 0 {
                 // Not in this model: identity through the shortcut.
                 continue;
             }
             let (pw, dw) = bs.ops(self.conv, self.depthwise);
             v.push(L::conv(Slot::Expand(b), pw, [cur, m], 1, 1, false, bs.act));
-            v.push(L::conv(Slot::Depthwise(b), dw, [m, m], bs.kernel, bs.stride, true, bs.act));
+            v.push(L::conv(Slot::Depthwise(b), dw, [m, m], k, bs.stride, true, bs.act));
             if bs.se {
                 // `make_divisible` is not monotone: never above the stored hidden width.
                 let hidden = se_width(m).min(se_width(max_m));
@@ -428,16 +428,21 @@ mod tests {
 
     /// The supernet `init` builds is its plan at the largest widths, and its static tiny model
     /// the plan at the tiny widths, for every zoo model (SE, head, final conv) with a Mult and
-    /// an MF classifier and a block with operators of its own; `layers` lists the plan's convs.
+    /// an MF classifier and a block with operators of its own, with depthwise banks wider than
+    /// the tiny kernels; `layers` lists the plan's convs.
     #[test]
     fn modules_are_the_plan() {
         let device = Device::flex();
         let specs = [NetSpec::mbv2_tiny(), NetSpec::mcunet(), NetSpec::proxyless_035(), NetSpec::mobilenet_v3_035()];
         for (mut spec, classifier) in specs.into_iter().zip([ConvKind::Mult, ConvKind::Add, ConvKind::Shift, ConvKind::Mult]) {
             (spec.blocks[1].conv, spec.blocks[1].depthwise) = (Some(ConvKind::Mult), Some(ConvKind::Add));
-            let cfg = AugNetConfig { spec, classifier, ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift) };
+            let mut cfg = AugNetConfig { spec, classifier, ..AugNetConfig::new([1, 32, 32], 10, ConvKind::Shift) };
+            // Elastic kernels: depthwise banks stored at 5×5 (7×7 where the spec has 7), the
+            // static tiny model at the spec's kernels.
+            (cfg.aug.subnets, cfg.aug.subnet_kernels) = (1, vec![5]);
             let (tiny, max) = (cfg.tiny_arch(), cfg.max_arch());
             assert_ne!(tiny, max, "augmented widths");
+            assert!(max.kernels.iter().zip(&cfg.spec.blocks).all(|(&k, b)| k == b.kernel.max(5)));
             let net = cfg.init(&device).unwrap();
             check(&net, &cfg.plan(&max));
             check(&net.export_tiny(), &cfg.plan(&tiny));

@@ -243,6 +243,10 @@ pub(super) struct TrainArgs {
     /// Stage 1: sub-networks also skip each block with a shortcut with probability 1/2.
     #[arg(long)]
     pub(super) subnet_depth: bool,
+    /// Stage 1: depthwise kernel sizes (3, 5, 7; comma-separated) the sub-networks draw from
+    /// besides each block's own; banks are stored at the largest (`search` then chooses kernels).
+    #[arg(long, value_delimiter = ',', value_name = "K,..")]
+    pub(super) subnet_kernels: Vec<usize>,
     /// Stage 1: weight of each sub-network's loss.
     #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().subnet_alpha)]
     pub(super) subnet_alpha: f32,
@@ -394,6 +398,7 @@ impl TrainArgs {
                 ("--subnet-shrink", self.subnet_shrink != d.subnet_shrink),
                 ("--subnet-alpha", self.subnet_alpha != d.subnet_alpha),
                 ("--subnet-depth", self.subnet_depth),
+                ("--subnet-kernels", !self.subnet_kernels.is_empty()),
             ];
             if let Some((flag, _)) = set.iter().find(|(_, differs)| *differs) {
                 return Err(format!("{flag} applies to ShiftAddAug training: add --aug on (without it the model trains directly)"));
@@ -435,12 +440,14 @@ impl TrainArgs {
                 subnet_shrink: self.subnet_shrink,
                 subnet_alpha: self.subnet_alpha,
                 subnet_depth: self.subnet_depth,
+                subnet_kernels: self.subnet_kernels,
                 ..AugConfig::default()
             }
         } else {
             // Direct training ignores the augmentation options.
             AugConfig { seed: self.seed, ..AugConfig::direct() }
         };
+        aug.validate().map_err(|e| e.to_string())?;
         let model =
             MfCnnConfig { conv: self.conv, widths: self.widths, head: self.head, shift_mode: self.shift_mode, ..MfCnnConfig::default() };
         Ok(Args {
@@ -507,8 +514,11 @@ mod tests {
             (b.aug.alpha, b.aug.remap, b.aug.stop_width_aug, b.aug.mode),
             (0.25, shiftaddaug::aug::RemapKind::R0, 0.3, shiftaddaug::aug::AugMode::H2)
         );
-        let e = parse("--model mbv2-tiny --aug on --subnets 2 --subnet-shrink 0.25,0.5 --subnet-alpha 1 --subnet-depth").unwrap();
+        let e =
+            parse("--model mbv2-tiny --aug on --subnets 2 --subnet-shrink 0.25,0.5 --subnet-alpha 1 --subnet-depth --subnet-kernels 5,7")
+                .unwrap();
         assert_eq!((e.aug.subnets, e.aug.subnet_shrink.clone(), e.aug.subnet_alpha, e.aug.subnet_depth), (2, vec![0.25, 0.5], 1.0, true));
+        assert_eq!(e.aug.subnet_kernels, vec![5, 7]);
         let d = parse_with("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off", false).unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "compare's direct rows drop the augmentation flags");
         let e = parse("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off").err().unwrap_or_default();
@@ -553,6 +563,9 @@ mod tests {
             ("--model mbv2-tiny --shift-mode ps --aug on", "the DeepShift-PS mbv2-tiny is a static model"),
             ("--model mbv2-tiny --subnets 2", "--subnets applies to ShiftAddAug training: add --aug on"),
             ("--model mbv2-tiny --subnet-depth", "--subnet-depth applies to ShiftAddAug training"),
+            ("--model mbv2-tiny --subnet-kernels 5", "--subnet-kernels applies to ShiftAddAug training"),
+            ("--model mbv2-tiny --aug on --subnet-kernels 5", "set subnets >= 1"),
+            ("--model mbv2-tiny --aug on --subnets 1 --subnet-kernels 4", "kernel size 4; valid: [3, 5, 7]"),
             ("--model mbv2-tiny --remap r0", "--remap applies to ShiftAddAug training"),
             ("--model mcunet --width-list 1,2", "--width-list applies to ShiftAddAug training"),
             ("--no-sort", "--no-sort applies to ShiftAddAug training"),

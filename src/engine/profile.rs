@@ -139,13 +139,13 @@ async fn layer_rows(
         let (t, a) = (l.tiny, if pass == Pass::Tiny { l.tiny } else { l.active });
         let s = if i >= classifier { 1 } else { size };
         let x = random([batch, a[0], s, s], &device);
-        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, t, a, pass)).await?;
+        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, t, a, pass, l.kernel)).await?;
         // The MF weight transform (remap, power-of-two rounding) runs inside the conv: its own row.
         let mut transform = [0.0; 2];
-        if c.target_weight(t).is_some() {
-            let f = median(clock, reps, || async { sync(c.target_weight(t).expect("MF layer")).await }).await?;
+        if c.target_weight(t, l.kernel).is_some() {
+            let f = median(clock, reps, || async { sync(c.target_weight(t, l.kernel).expect("MF layer")).await }).await?;
             let fb = median(clock, reps, || async {
-                let grads = c.target_weight(t).expect("MF layer").sum().backward();
+                let grads = c.target_weight(t, l.kernel).expect("MF layer").sum().backward();
                 match c.weight.val().grad(&grads) {
                     Some(g) => sync(g).await,
                     None => Err(Error::Backend("no weight gradient".into())),
@@ -155,8 +155,8 @@ async fn layer_rows(
             transform = [f, (fb - f).max(0.0)];
             add(format!("{:?} weight remap + rounding", c.kind), transform);
         }
-        add(geometry_name(c.kind, c.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
-        let y = c.forward(x, t, a, pass).detach();
+        add(geometry_name(c.kind, l.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
+        let y = c.forward(x, t, a, pass, l.kernel).detach();
         // As the layer runs them: fused into one op on the CPU (ops::bn_act).
         let (track, act) = (pass == Pass::Tiny, l.act);
         let what = if act == crate::models::Act::None { "BatchNorm (training)".into() } else { format!("BatchNorm (training) + {act:?}") };

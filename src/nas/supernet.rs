@@ -1,27 +1,35 @@
-//! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths and
-//! blocks of the SubNet (the supernet as trained, its largest widths) form the MF TargetNet
-//! under the limits. The genes are width factors of the supernet's tiny model: the stem, DS
-//! block, head and every block without a shortcut take a factor of `shrink` ∪ `aug.widthList`,
-//! every block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted ascending, so gene
-//! value 0 is the narrowest; `shrink`, factors below 1, lets a TargetNet narrow some layers to
-//! widen others at the same cost). With `depth`, every block with a shortcut also has a depth
-//! gene: 0 leaves it to the augmented model (METHOD.md §5.3's depth augmentation: the TargetNet
-//! skips it, the augmented passes run it as Mult; [`BlockSpec::aug_only`]), 1 keeps it. A
-//! candidate is scored by its inherited weights (the leading channels): the supernet's tiny
-//! pass at the candidate's widths and depth, its BatchNorm statistics re-estimated on held-out
-//! training images, its accuracy on others.
+//! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths,
+//! blocks and kernels of the SubNet (the supernet as trained, its largest widths) form the MF
+//! TargetNet under the limits. The genes are width factors of the supernet's tiny model: the
+//! stem, DS block, head and every block without a shortcut take a factor of `shrink` ∪
+//! `aug.widthList`, every block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted
+//! ascending, so gene value 0 is the narrowest; `shrink`, factors below 1, lets a TargetNet
+//! narrow some layers to widen others at the same cost). With `depth`, every block with a
+//! shortcut also has a depth gene: 0 leaves it to the augmented model (METHOD.md §5.3's depth
+//! augmentation: the TargetNet skips it, the augmented passes run it as Mult;
+//! [`BlockSpec::aug_only`]), 1 keeps it. In a supernet trained with
+//! [`AugConfig::subnet_kernels`], every block also has a kernel gene: its depthwise kernel size
+//! from [`AugNetConfig::kernel_choices`], smallest first (the centre of the stored bank,
+//! Once-for-All's elastic kernel without its transformation matrices). A candidate is scored by
+//! its inherited weights (the leading channels): the supernet's tiny pass at the candidate's
+//! widths, depth and kernels, its BatchNorm statistics re-estimated on held-out training
+//! images, its accuracy on others.
 //!
 //! Stage 1 is the supernet's training with [`AugConfig::subnets`]: each step also trains
-//! sub-networks drawn from this space (widths, and depth with `subnetDepth`), each computed as
-//! [`score`] computes that candidate, so candidates away from the tiny model's widths inherit
-//! weights trained for them. [`inherited`] exports the chosen one as it stands.
+//! sub-networks drawn from this space (widths; depth with `subnetDepth`; kernels with
+//! `subnetKernels`), each computed as [`score`] computes that candidate, so candidates away from
+//! the tiny model's widths inherit weights trained for them. [`inherited`] exports the chosen
+//! one as it stands.
 //!
-//! Our choices ([I]): kernel sizes and operators are fixed by the trained spec (the supernet
-//! does not share weights across them), depth is chosen per block rather than as the first `d`
-//! blocks of a stage, and the chosen TargetNet is written as a plan, the [`NetSpec`] with its
-//! widths and `augOnly` blocks, that `train --plan` trains with ShiftAddAug like any zoo model.
+//! Our choices ([I]): operators are fixed by the trained spec (the supernet does not share
+//! weights across them), and so are kernel sizes unless the supernet trained others; depth is
+//! chosen per block rather than as the first `d` blocks of a stage, and the chosen TargetNet is
+//! written as a plan, the [`NetSpec`] with its widths, kernels and `augOnly` blocks, that `train
+//! --plan` trains with ShiftAddAug like any zoo model.
 //!
 //! [`AugConfig::subnets`]: crate::aug::AugConfig::subnets
+//!
+//! [`AugConfig::subnet_kernels`]: crate::aug::AugConfig::subnet_kernels
 //!
 //! [`BlockSpec::aug_only`]: crate::models::BlockSpec::aug_only
 
@@ -44,6 +52,8 @@ enum Gene {
     Expand(usize),
     /// Whether the TargetNet keeps block `b` (1) or leaves it to the augmented model (0).
     Depth(usize),
+    /// The depthwise kernel size of block `b` (an index into its kernel choices).
+    Kernel(usize),
 }
 
 /// The width (and depth) genes of a supernet config.
@@ -57,8 +67,9 @@ pub struct WidthSpace {
 
 impl WidthSpace {
     /// The space of `config`'s supernet, with the narrowing factors `shrink` (each in (0, 1)),
-    /// and with `depth`, a depth gene per block with a shortcut. A block the supernet already
-    /// leaves to its augmented model (`augOnly`) stays there and has no gene.
+    /// with `depth`, a depth gene per block with a shortcut, and a kernel gene per block when
+    /// the supernet trained [`subnetKernels`](crate::aug::AugConfig::subnet_kernels). A block the
+    /// supernet already leaves to its augmented model (`augOnly`) stays there and has no gene.
     ///
     /// # Errors
     /// [`Error::Config`] when the supernet was not trained with augmentation (it has one width)
@@ -86,6 +97,9 @@ impl WidthSpace {
             } else if depth {
                 genes.push(Gene::Depth(i));
             }
+            if config.kernel_choices(i).len() > 1 {
+                genes.push(Gene::Kernel(i));
+            }
         }
         if s.head.is_some() {
             genes.push(Gene::Width(2 + s.blocks.len()));
@@ -100,11 +114,13 @@ impl WidthSpace {
             Gene::Width(_) => self.widths.len(),
             Gene::Expand(_) => self.expands.len(),
             Gene::Depth(_) => 2,
+            Gene::Kernel(b) => self.config.kernel_choices(*b).len(),
         };
         Space { choices: self.genes.iter().map(n).collect() }
     }
 
-    /// The genome of the supernet's own tiny model (factor 1 everywhere, every block kept).
+    /// The genome of the supernet's own tiny model (factor 1 everywhere, every block kept, the
+    /// spec's kernels).
     pub fn tiny_genome(&self) -> Genome {
         let one = |list: &[f32]| list.iter().position(|&f| f == 1.0).expect("widthList and expandList contain 1");
         self.genes
@@ -113,12 +129,16 @@ impl WidthSpace {
                 Gene::Width(_) => one(&self.widths),
                 Gene::Expand(_) => one(&self.expands),
                 Gene::Depth(_) => 1,
+                Gene::Kernel(b) => {
+                    let k = self.config.spec.blocks[*b].kernel;
+                    self.config.kernel_choices(*b).iter().position(|&c| c == k).expect("a block's own kernel is a choice")
+                }
             })
             .collect()
     }
 
-    /// The widths of `g`, never above the supernet's; middle width 0 for the blocks it leaves
-    /// to the augmented model.
+    /// The widths and kernels of `g`, never above the supernet's; middle width 0 for the blocks
+    /// it leaves to the augmented model.
     ///
     /// # Panics
     /// When `g` has the wrong length or a value out of range.
@@ -131,6 +151,11 @@ impl WidthSpace {
         for (b, (w, spec)) in a.blocks.iter_mut().zip(&self.config.spec.blocks).enumerate() {
             if spec.aug_only || value(Gene::Depth(b)) == Some(0) {
                 w[0] = 0;
+            }
+        }
+        for (b, k) in a.kernels.iter_mut().enumerate() {
+            if let Some(v) = value(Gene::Kernel(b)) {
+                *k = self.config.kernel_choices(b)[v];
             }
         }
         a
@@ -351,5 +376,41 @@ mod tests {
         let widest: Genome = s2.space().choices.iter().map(|n| n - 1).collect();
         assert_eq!(s2.arch(&s2.tiny_genome()), aug_only.tiny_arch());
         assert_eq!(s2.arch(&widest).blocks[k][0], 0);
+    }
+
+    /// Kernel genes: one per block of a supernet trained with `subnetKernels`, none otherwise;
+    /// the tiny genome keeps the spec's kernels, a gene's value is the plan's kernel (its
+    /// depthwise MACs scale with k²), and the widest genome is the stored banks.
+    #[test]
+    fn kernel_genes_choose_the_depthwise_kernels() {
+        let mut cfg = config(true);
+        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        assert!(!flat.genes.iter().any(|g| matches!(g, Gene::Kernel(_))), "no kernel genes without subnetKernels");
+        (cfg.aug.subnets, cfg.aug.subnet_kernels) = (1, vec![7, 5]);
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        let n = cfg.spec.blocks.len();
+        assert_eq!(space.space().choices.len(), flat.space().choices.len() + n);
+        let g = space.tiny_genome();
+        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        assert_eq!(
+            space.plan(&g).blocks.iter().map(|b| b.kernel).collect::<Vec<_>>(),
+            cfg.spec.blocks.iter().map(|b| b.kernel).collect::<Vec<_>>()
+        );
+        let b = n - 1;
+        let pos = space.genes.iter().position(|x| *x == Gene::Kernel(b)).unwrap();
+        assert_eq!(space.space().choices[pos], 3, "3, 5 and 7");
+        let net = cfg.init(&burn::tensor::Device::flex()).unwrap();
+        let base = space.cost(&net, &g);
+        let mut seven = g.clone();
+        seven[pos] = 2;
+        assert_eq!(space.plan(&seven).blocks[b].kernel, 7);
+        // Only block b's depthwise MACs change: k² from 9 to 49.
+        let a = cfg.tiny_arch();
+        let dw = |k: u64| cfg.tiny_layers().iter().find(|l| l.name == format!("blocks.{b}.depthwise")).map(|l| l.macs()).unwrap() / 9 * k;
+        assert_eq!(space.cost(&net, &seven).macs - base.macs, dw(49) - dw(9));
+        assert_eq!(a.kernels[b], 3);
+        let widest: Genome = space.space().choices.iter().map(|n| n - 1).collect();
+        assert_eq!(space.arch(&widest), cfg.max_arch());
+        assert_eq!(cfg.max_arch().kernels, vec![7; n]);
     }
 }

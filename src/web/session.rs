@@ -281,8 +281,8 @@ impl Session {
     /// Updates the augmentation options of a `'mbv2-tiny'` model (camelCase `AugConfig`
     /// fields; omitted ones keep their value). `mode`, `alpha`, `stopWidthAug`, `sortChannels`,
     /// `seed`, `subnets`, `subnetShrink`, `subnetAlpha`, `subnetDepth` and `enabled: false` can
-    /// change; `widthList`, `expandList`, `remap` and
-    /// `remapForShift`, `remapFcGrad` shape the stored model and are fixed at creation. Throws
+    /// change; `widthList`, `expandList`, `remap`, `remapForShift`, `remapFcGrad` and
+    /// `subnetKernels` shape the stored model and are fixed at creation. Throws
     /// `INVALID_CONFIG` (nothing changes) otherwise, or for an `'mfcnn'` model.
     #[wasm_bindgen(js_name = configureAug)]
     pub fn configure_aug(&self, aug: JsValue) -> Result<(), JsValue> {
@@ -299,9 +299,10 @@ impl Session {
             || new.remap != current.remap
             || new.remap_for_shift != current.remap_for_shift
             || new.remap_fc_grad != current.remap_fc_grad
+            || new.subnet_kernels != current.subnet_kernels
         {
             return Err(Error::Config(
-                "aug.widthList, expandList, remap, remapForShift and remapFcGrad are fixed when the model is created (pass them to createModel)".into(),
+                "aug.widthList, expandList, remap, remapForShift, remapFcGrad and subnetKernels are fixed when the model is created (pass them to createModel)".into(),
             ).into());
         }
         if new.enabled && !current.enabled {
