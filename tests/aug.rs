@@ -194,6 +194,9 @@ fn bad_aug_configs_name_the_valid_choices() {
     assert!(err(AugConfig { subnets: 1, ..AugConfig::direct() }).contains("subnets = 1 trains sub-networks with the supernet"));
     assert!(err(AugConfig { subnet_shrink: vec![0.5, 1.0], ..AugConfig::default() }).contains("subnetShrink has factor 1"));
     assert!(err(AugConfig { subnet_alpha: f32::NAN, ..AugConfig::default() }).contains("subnetAlpha"));
+    assert!(
+        err(AugConfig { subnet_kernels: vec![3, 9], ..AugConfig::default() }).contains("subnetKernels has kernel size 9; valid: [3, 5, 7]")
+    );
     assert!("h3".parse::<AugMode>().unwrap_err().to_string().contains("h1, h2, b, mf-only"));
     assert!("R9".parse::<RemapKind>().unwrap_err().to_string().contains("R0, R1, R2, R3, R4"));
     let e = AugNetConfig { input_shape: [1, 2, 2], ..small(ConvKind::Add, AugConfig::default()) }.init(&device).unwrap_err();

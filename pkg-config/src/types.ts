@@ -119,7 +119,8 @@ export interface AugOptions {
   /**
    * Depthwise kernel sizes (3, 5, 7) the sub-networks draw each block's from besides its own
    * (elastic kernels: banks stored at the largest, a smaller kernel is the centre); `search` then
-   * chooses a kernel per block. Needs `subnets` ≥ 1; fixed at creation. @defaultValue `[]`
+   * chooses a kernel per block. Only sub-networks (`subnets` ≥ 1) train the other kernels;
+   * fixed at creation. @defaultValue `[]`
    */
   subnetKernels?: number[];
 }

@@ -90,6 +90,16 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   assert.ok(Number.isFinite(sub.history.loss.at(-1)), JSON.stringify(sub));
   await assert.rejects(model.fit(x, y, { aug: { subnets: 9 } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { subnetShrink: [1.5] } }), code('INVALID_CONFIG'));
+  // Elastic kernels shape the stored banks: fixed at creation.
+  await assert.rejects(model.fit(x, y, { aug: { subnetKernels: [5] } }), (e) => code('INVALID_CONFIG')(e) && /subnetKernels are fixed/.test(e.message));
+  const elastic = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetKernels: [5, 7] } });
+  const ek = await elastic.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 0 });
+  assert.ok(Number.isFinite(ek.history.loss.at(-1)), JSON.stringify(ek));
+  const ekLayers = JSON.parse((await elastic.exportModel()).json).layers;
+  const dw = ekLayers.find((l) => l.name === 'blocks.0.depthwise');
+  assert.equal(dw?.kernel, spec.blocks[0].kernel, 'the export has the tiny model\'s kernel, the centre of the 7×7 bank');
+  elastic.dispose();
+  await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetKernels: [4] } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { enabled: false, subnets: 1 } }), (e) => code('INVALID_CONFIG')(e) && /direct training \(enabled: false\)/.test(e.message));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));

@@ -115,7 +115,8 @@ pub struct AugConfig {
     /// the block's own (Once-for-All's elastic kernel; the kernel genes of `search`). A block's
     /// depthwise bank is stored at its largest choice and a smaller kernel is its centre, read
     /// after the remap ([I]: OFA's kernel-transformation matrices are not used). The tiny and
-    /// augmented passes use the spec's kernels. Empty (default): kernels fixed by the spec.
+    /// augmented passes use the spec's kernels; only sub-networks (`subnets` ≥ 1) train the
+    /// others. Fixed when the model is created. Empty (default): kernels fixed by the spec.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subnet_kernels: Vec<usize>,
 }
@@ -188,12 +189,6 @@ impl AugConfig {
         }
         if let Some(k) = self.subnet_kernels.iter().find(|k| !SUBNET_KERNELS.contains(k)) {
             return Err(Error::Config(format!("subnetKernels has kernel size {k}; valid: {SUBNET_KERNELS:?}")));
-        }
-        if !self.subnet_kernels.is_empty() && self.subnets == 0 {
-            return Err(Error::Config(format!(
-                "subnetKernels = {:?} are trained by sub-networks; set subnets >= 1 (or leave subnetKernels empty)",
-                self.subnet_kernels
-            )));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
             return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));

@@ -448,6 +448,9 @@ impl TrainArgs {
             AugConfig { seed: self.seed, ..AugConfig::direct() }
         };
         aug.validate().map_err(|e| e.to_string())?;
+        if !aug.subnet_kernels.is_empty() && aug.subnets == 0 {
+            return Err("--subnet-kernels are trained by sub-networks: add --subnets N (N >= 1)".into());
+        }
         let model =
             MfCnnConfig { conv: self.conv, widths: self.widths, head: self.head, shift_mode: self.shift_mode, ..MfCnnConfig::default() };
         Ok(Args {
@@ -564,7 +567,7 @@ mod tests {
             ("--model mbv2-tiny --subnets 2", "--subnets applies to ShiftAddAug training: add --aug on"),
             ("--model mbv2-tiny --subnet-depth", "--subnet-depth applies to ShiftAddAug training"),
             ("--model mbv2-tiny --subnet-kernels 5", "--subnet-kernels applies to ShiftAddAug training"),
-            ("--model mbv2-tiny --aug on --subnet-kernels 5", "set subnets >= 1"),
+            ("--model mbv2-tiny --aug on --subnet-kernels 5", "add --subnets N"),
             ("--model mbv2-tiny --aug on --subnets 1 --subnet-kernels 4", "kernel size 4; valid: [3, 5, 7]"),
             ("--model mbv2-tiny --remap r0", "--remap applies to ShiftAddAug training"),
             ("--model mcunet --width-list 1,2", "--width-list applies to ShiftAddAug training"),
