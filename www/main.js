@@ -8,6 +8,7 @@ const N_TEST = 2000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 for (const k of ['model', 'mode', 'backend', 'threads', 'conv', 'ntrain', 'epochs', 'batch', 'croppad', 'subnets']) if (params.has(k)) $(k).value = params.get(k);
+if (params.get('kernels') === '1') $('kernels').checked = true;
 if (params.has('flip')) $('flip').checked = params.get('flip') !== '0';
 
 const status = (s) => { $('status').textContent = s; };
@@ -65,24 +66,29 @@ function readForm() {
   const [batchSize, e3] = field('batch', 'Batch size', 1, 1024);
   const [cropPadding, e4] = field('croppad', 'Crop padding', 0, 32);
   const [subnets, e5] = field('subnets', 'Sub-networks', 0, 8);
-  const error = e1 ?? e2 ?? e3 ?? e4 ?? e5 ?? (batchSize > nTrain ? `Batch size (${batchSize}) must not exceed the number of training images (${nTrain}).` : null);
-  return { error, nTrain, epochs, batchSize, cropPadding, horizontalFlip: $('flip').checked, subnets };
+  const kernels = $('kernels').checked;
+  const e6 = kernels && subnets === 0 ? 'Kernels 3/5/7 are trained by sub-networks: set Sub-networks to 1 or more, or untick Kernels.' : null;
+  const error = e1 ?? e2 ?? e3 ?? e4 ?? e5 ?? e6 ?? (batchSize > nTrain ? `Batch size (${batchSize}) must not exceed the number of training images (${nTrain}).` : null);
+  return { error, nTrain, epochs, batchSize, cropPadding, horizontalFlip: $('flip').checked, subnets, kernels };
 }
 
 /**
  * The runs the form asks for: [{ label, color, config }]. `subnets`: MF sub-networks of the
- * search space trained per ShiftAddAug step (stage 1 of the search, `aug.subnets`).
+ * search space trained per ShiftAddAug step (stage 1 of the search, `aug.subnets`); `kernels`:
+ * they also draw depthwise kernels 3, 5 and 7 (`aug.subnetKernels`).
  */
-function plannedRuns(subnets = 0) {
+function plannedRuns(subnets = 0, kernels = false) {
   const conv = $('conv').value, mode = $('mode').value, model = $('model').value;
   if (model === 'mfcnn') {
     return [{ label: 'direct', color: '#c62828', config: { inputShape: [1, 28, 28], numClasses: 10, conv, widths: [8, 16, 32] } }];
   }
   const zoo = (aug) => ({ model, inputShape: [1, 28, 28], numClasses: 10, conv, aug });
   const direct = { label: 'direct', color: '#c62828', config: zoo({ enabled: false, widthList: [1], expandList: [1] }) };
+  const stage1 = kernels && subnets > 0 ? { subnets, subnetKernels: [3, 5, 7] } : { subnets };
+  const subLabel = `ShiftAddAug + ${subnets} sub-network${subnets > 1 ? 's' : ''}${stage1.subnetKernels ? ', kernels 3/5/7' : ''}`;
   const aug = pendingPlan
-    ? { label: 'ShiftAddAug (searched net)', color: '#6a1b9a', config: { ...zoo({ subnets }), spec: pendingPlan } }
-    : { label: subnets ? `ShiftAddAug + ${subnets} sub-network${subnets > 1 ? 's' : ''}` : 'ShiftAddAug', color: '#6a1b9a', config: zoo({ subnets }) };
+    ? { label: 'ShiftAddAug (searched net)', color: '#6a1b9a', config: { ...zoo(stage1), spec: pendingPlan } }
+    : { label: subnets ? subLabel : 'ShiftAddAug', color: '#6a1b9a', config: zoo(stage1) };
   return mode === 'direct' ? [direct] : mode === 'aug' ? [aug] : [direct, aug];
 }
 
@@ -254,7 +260,7 @@ async function train() {
   lockForm(true); $('testacc').textContent = '–';
   const { nTrain, epochs, batchSize } = form;
   const total = Math.ceil(nTrain / batchSize), planned = total * epochs;
-  const runs = plannedRuns(form.subnets).map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
+  const runs = plannedRuns(form.subnets, form.kernels).map((r) => ({ ...r, points: [], phase: null, t0: 0 }));
   pendingPlan = null;
   const redraw = () => drawPlot($('plot'), $('legend'), runs, planned, total);
   redraw();
