@@ -62,7 +62,7 @@ fn adder_gain_scales_weights_and_bank_gradient() {
     assert!((sd - std).abs() < 0.15 * std, "adder weight std {sd}, want about {std}");
     // Bank gradient norm: η·std·√k / gain (AdderNet's η relative to the bank scale std / gain).
     let x = Tensor::<4>::random([2, cin, 5, 5], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-    let loss = conv.forward(x, [cin, cout], [cin, cout], Pass::Tiny, 3).square().mean();
+    let loss = conv.forward(x, [cin, cout], [cin, cout], Pass::Tiny, 3, ConvKind::Add).square().mean();
     let grads = loss.backward();
     let gn = conv.weight.grad(&grads).unwrap().square().sum().sqrt().into_scalar::<f32>();
     let numel = (cin * cout * k * k) as f32;

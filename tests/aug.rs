@@ -197,6 +197,9 @@ fn bad_aug_configs_name_the_valid_choices() {
     assert!(
         err(AugConfig { subnet_kernels: vec![3, 9], ..AugConfig::default() }).contains("subnetKernels has kernel size 9; valid: [3, 5, 7]")
     );
+    assert!(
+        err(AugConfig { subnet_ops: vec![ConvKind::Add, ConvKind::Mult], ..AugConfig::default() }).contains("has mult; valid: shift, add")
+    );
     assert!("h3".parse::<AugMode>().unwrap_err().to_string().contains("h1, h2, b, mf-only"));
     assert!("R9".parse::<RemapKind>().unwrap_err().to_string().contains("R0, R1, R2, R3, R4"));
     let e = AugNetConfig { input_shape: [1, 2, 2], ..small(ConvKind::Add, AugConfig::default()) }.init(&device).unwrap_err();
@@ -369,7 +372,7 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
                 let grads = y.clone().mul(r.clone()).sum().backward();
                 (read(y), read(conv.weight.grad(&grads).unwrap()), read(x.grad(&grads).unwrap()))
             };
-            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode), 3));
+            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode), 3, ConvKind::Shift));
             let w = conv.weight.val();
             let q = |w: Tensor<4>| pot_quantize(conv.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap());
             let c = |x: Tensor<4>, w: Tensor<4>, groups: usize| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
@@ -426,7 +429,7 @@ fn a_smaller_kernel_is_the_centre_of_the_bank() {
         let (c, t) = (6, 4);
         let conv = DynConv::new(kind, [c, c], bank, 1, depthwise, remap, Some(10.0), 3, &device);
         let x = Tensor::<4>::from_data(TensorData::new(gaussian(2 * t * 64, 9), [2, t, 8, 8]), &device);
-        let got = read(conv.forward(x.clone(), [t, t], [t, t], Pass::Tiny, k));
+        let got = read(conv.forward(x.clone(), [t, t], [t, t], Pass::Tiny, k, kind));
         let w = conv.weight.val();
         let w = if depthwise { w.slice(0..t) } else { w.slice([0..t, 0..t]) };
         let groups = if depthwise { t } else { 1 };

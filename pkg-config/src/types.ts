@@ -123,6 +123,13 @@ export interface AugOptions {
    * fixed at creation. @defaultValue `[]`
    */
   subnetKernels?: number[];
+  /**
+   * Multiplication-free operators (`'shift'`, `'add'`) the sub-networks draw each block's from
+   * besides its own (all the block's convs take the drawn one; they read the same weights and share
+   * the block's BatchNorm); `search` then chooses operators per block. Only sub-networks train the
+   * other operators. @defaultValue `[]`
+   */
+  subnetOps?: ConvKind[];
 }
 
 /** Model description (JSON-serialisable). */

@@ -100,6 +100,10 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   assert.equal(dw?.kernel, spec.blocks[0].kernel, 'the export has the tiny model\'s kernel, the centre of the 7×7 bank');
   elastic.dispose();
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetKernels: [4] } }), code('INVALID_CONFIG'));
+  // Operators per block in the sub-networks: Add blocks in a Shift supernet; Mult is refused.
+  const mixedOps = await model.fit(x, y, { epochs: 1, batchSize: 32, aug: { subnets: 1, subnetOps: ['add'] }, resetBn: 0 });
+  assert.ok(Number.isFinite(mixedOps.history.loss.at(-1)), JSON.stringify(mixedOps));
+  await assert.rejects(model.fit(x, y, { aug: { subnetOps: ['mult'] } }), (e) => code('INVALID_CONFIG')(e) && /valid: shift, add/.test(e.message));
   await assert.rejects(model.fit(x, y, { aug: { enabled: false, subnets: 1 } }), (e) => code('INVALID_CONFIG')(e) && /direct training \(enabled: false\)/.test(e.message));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));

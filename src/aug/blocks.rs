@@ -158,7 +158,7 @@ impl Classifier {
             Classifier::Mf(l) => {
                 let [n, a_f] = x.dims();
                 let pass = if pass == Pass::Aug(AugMode::H2) { Pass::Aug(AugMode::H1) } else { pass };
-                l.forward(x.reshape([n, a_f, 1, 1]), [t_f, k], [a_f, k], pass, 1, Act::None).reshape([n, k])
+                l.forward(x.reshape([n, a_f, 1, 1]), [t_f, k], [a_f, k], pass, 1, l.conv.kind, Act::None).reshape([n, k])
             }
         }
     }

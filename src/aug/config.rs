@@ -22,10 +22,13 @@ pub struct Arch {
     /// Depthwise kernel size per MBConv block (at most the stored bank's; a smaller one is the
     /// bank's centre).
     pub kernels: Vec<usize>,
+    /// `[pointwise, depthwise]` operators per MBConv block.
+    pub ops: Vec<[ConvKind; 2]>,
 }
 
 impl Arch {
-    /// Every width and kernel the smaller of `self`'s and `other`'s (same layers).
+    /// Every width and kernel the smaller of `self`'s and `other`'s (same layers), `self`'s
+    /// operators.
     pub fn min(&self, other: &Arch) -> Arch {
         Arch {
             stem: self.stem.min(other.stem),
@@ -33,6 +36,7 @@ impl Arch {
             blocks: self.blocks.iter().zip(&other.blocks).map(|(a, b)| [a[0].min(b[0]), a[1].min(b[1])]).collect(),
             head: self.head.min(other.head),
             kernels: self.kernels.iter().zip(&other.kernels).map(|(a, b)| *a.min(b)).collect(),
+            ops: self.ops.clone(),
         }
     }
 
@@ -185,7 +189,27 @@ impl AugNetConfig {
             blocks: s.blocks.iter().map(|b| [if b.aug_only { 0 } else { b.channels[1] }, b.channels[2]]).collect(),
             head: s.head.unwrap_or(0),
             kernels: s.blocks.iter().map(|b| b.kernel).collect(),
+            ops: self.spec_ops(),
         }
+    }
+
+    /// Each block's own `[pointwise, depthwise]` operators.
+    fn spec_ops(&self) -> Vec<[ConvKind; 2]> {
+        self.spec.blocks.iter().map(|b| b.ops(self.conv, self.depthwise).into()).collect()
+    }
+
+    /// The operators block `b` takes in sub-networks: its own first, then each of
+    /// [`subnetOps`](super::AugConfig::subnet_ops) for all its convs (no repeats).
+    pub fn op_choices(&self, b: usize) -> Vec<[ConvKind; 2]> {
+        let mut v: Vec<[ConvKind; 2]> = vec![self.spec.blocks[b].ops(self.conv, self.depthwise).into()];
+        if self.aug.enabled {
+            for &op in &self.aug.subnet_ops {
+                if !v.contains(&[op, op]) {
+                    v.push([op, op]);
+                }
+            }
+        }
+        v
     }
 
     /// The depthwise kernel sizes block `b` takes in sub-networks: its own and
@@ -207,7 +231,7 @@ impl AugNetConfig {
         a
     }
 
-    /// This config with the tiny model's widths and kernels set to `a` (a plan: the spec with those widths;
+    /// This config with the tiny model's widths, kernels and operators set to `a` (a plan: the spec with those widths;
     /// blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
     /// so that equal widths do not add one). A block of middle width 0 in `a` becomes
     /// [`augOnly`](crate::models::BlockSpec::aug_only); `a` may skip only blocks with a shortcut.
@@ -221,8 +245,13 @@ impl AugNetConfig {
         s.stem = a.stem;
         s.ds = if s.ds_shortcut { a.stem } else { a.ds };
         let mut cur = s.ds;
-        for ((b, &[m, o]), &k) in s.blocks.iter_mut().zip(&a.blocks).zip(&a.kernels) {
+        let own = self.spec_ops();
+        for (i, ((b, &[m, o]), &k)) in s.blocks.iter_mut().zip(&a.blocks).zip(&a.kernels).enumerate() {
             b.kernel = k;
+            if a.ops[i] != own[i] {
+                let [pw, dw] = a.ops[i];
+                (b.conv, b.depthwise) = (Some(pw), (dw != pw).then_some(dw));
+            }
             let shortcut = b.has_shortcut();
             let out = if shortcut { cur } else { o };
             // A skipped block stays in the augmented model at its base expansion ratio.
@@ -266,7 +295,7 @@ impl AugNetConfig {
             cur = out;
         }
         let head = s.head.map_or(0, |h| wd(h, wf(2 + s.blocks.len())));
-        Arch { stem, ds, blocks, head, kernels: s.blocks.iter().map(|b| b.kernel).collect() }
+        Arch { stem, ds, blocks, head, kernels: s.blocks.iter().map(|b| b.kernel).collect(), ops: self.spec_ops() }
     }
 
     /// A random augmented architecture for `step` (deterministic in `aug.seed` and `step`).
@@ -294,7 +323,9 @@ impl AugNetConfig {
     /// `subnetShrink ∪ expandList`, each uniformly and independently, never above the stored
     /// widths; with `subnetDepth`, each block with a shortcut then skipped with probability 1/2
     /// (middle width 0), and with [`subnetKernels`](super::AugConfig::subnet_kernels) each
-    /// kept block's depthwise kernel drawn uniformly from [`kernel_choices`](Self::kernel_choices).
+    /// kept block's depthwise kernel drawn uniformly from [`kernel_choices`](Self::kernel_choices),
+    /// and with [`subnetOps`](super::AugConfig::subnet_ops) its operators from
+    /// [`op_choices`](Self::op_choices).
     /// Deterministic in `aug.seed`, `step` and `i`; independent of
     /// [`sample_arch`](Self::sample_arch).
     pub fn sample_subnet(&self, step: usize, i: usize) -> Arch {
@@ -310,11 +341,18 @@ impl AugNetConfig {
                 w[0] = 0;
             }
         }
-        // Drawn after the depth, so that runs without kernels draw the same widths and depths.
+        // Drawn after the depth, so that runs without kernels or operators draw the same widths
+        // and depths.
         if !self.aug.subnet_kernels.is_empty() {
             for (b, k) in a.kernels.iter_mut().enumerate() {
                 let choices = self.kernel_choices(b);
                 *k = choices[rng.borrow_mut().below(choices.len())];
+            }
+        }
+        if !self.aug.subnet_ops.is_empty() {
+            for (b, op) in a.ops.iter_mut().enumerate() {
+                let choices = self.op_choices(b);
+                *op = choices[rng.borrow_mut().below(choices.len())];
             }
         }
         a

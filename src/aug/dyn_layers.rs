@@ -39,7 +39,9 @@ pub struct DynConv {
     /// AdderNet gradient scaling η of the MF weight (Add layers).
     #[module(skip)]
     pub adder_eta: Option<f32>,
-    /// Add layers consume `adder_gain · R(W)` (1 = as stored); see [`adder_gain`].
+    /// Add layers consume `adder_gain · R(W)` (1 = as stored); see [`adder_gain`]. Set for every
+    /// operator, so that a sub-network may run the layer as Add
+    /// ([`AugConfig::subnet_ops`](super::AugConfig::subnet_ops)).
     #[module(skip)]
     pub adder_gain: f32,
     /// The adder weights' std at init that `adder_gain` gives (1 when the weights are used as stored).
@@ -62,7 +64,7 @@ pub fn adder_gain(fan_in: usize, std: f32) -> f32 {
 
 impl DynConv {
     /// A dense (`depthwise = false`) or depthwise layer with the largest widths `[max_in, max_out]`;
-    /// an Add layer applies [`adder_gain`] for weights of std `adder_std` (`None`: as stored).
+    /// run as Add, it applies [`adder_gain`] for weights of std `adder_std` (`None`: as stored).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: ConvKind,
@@ -87,8 +89,8 @@ impl DynConv {
         let remap =
             Remap::new(if kind == ConvKind::Mult { RemapKind::R0 } else { remap }, kernel, max_out * cin * kernel * kernel, seed, device);
         let (adder_gain, adder_std) = match adder_std {
-            Some(s) if kind == ConvKind::Add => (adder_gain(fan_in, s), s),
-            _ => (1.0, 1.0),
+            Some(s) => (adder_gain(fan_in, s), s),
+            None => (1.0, 1.0),
         };
         Self { weight, remap, kind, kernel, stride, depthwise, adder_eta: Some(0.2), adder_gain, adder_std }
     }
@@ -120,8 +122,13 @@ impl DynConv {
     /// rule through `gain`) gets per-element steps `η·std / gain`: η relative to the bank's scale
     /// `std / gain`, as AdderNet's η relative to its N(0, 1) weights.
     pub fn mf_weight(&self, w: Tensor<4>) -> Tensor<4> {
+        self.mf_weight_as(w, self.kind)
+    }
+
+    /// [`mf_weight`](Self::mf_weight) for the layer run as `op`.
+    pub fn mf_weight_as(&self, w: Tensor<4>, op: ConvKind) -> Tensor<4> {
         let r = self.remap.apply(w);
-        if self.kind != ConvKind::Add {
+        if op != ConvKind::Add {
             return r;
         }
         let g = self.adder_gain;
@@ -132,15 +139,14 @@ impl DynConv {
         }
     }
 
-    /// An MF conv of the bank slice `w` at kernel `k`: the remap reads the whole slice, the
-    /// conv its centre.
-    fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize, k: usize) -> Tensor<4> {
-        match self.kind {
+    /// The conv of operator `op` on the bank slice `w` at kernel `k`: the remap reads the whole
+    /// slice, the conv its centre.
+    fn mf(&self, x: Tensor<4>, w: Tensor<4>, groups: usize, k: usize, op: ConvKind) -> Tensor<4> {
+        match op {
             ConvKind::Mult => self.mult(x, w, groups, k),
             ConvKind::Shift => self.mult(x, self.shift_weight(w), groups, k),
-            ConvKind::Add => {
-                adder_conv2d(x, self.crop(self.mf_weight(w), k), self.geometry(groups, k)).expect("shapes fixed by the supernet plan")
-            }
+            ConvKind::Add => adder_conv2d(x, self.crop(self.mf_weight_as(w, op), k), self.geometry(groups, k))
+                .expect("shapes fixed by the supernet plan"),
         }
     }
 
@@ -159,17 +165,18 @@ impl DynConv {
 
     /// The Shift weight of the target block, `PoT(R(W))`.
     fn shift_weight(&self, w: Tensor<4>) -> Tensor<4> {
-        pot_quantize(self.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))
+        pot_quantize(self.mf_weight_as(w, ConvKind::Shift), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))
     }
 
     /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]`,
-    /// active widths `a = [a_in, a_out]` (depthwise: in = out) and kernel `k` (at most the
-    /// bank's, odd; smaller: the bank's centre, padding `k / 2`).
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize) -> Tensor<4> {
+    /// active widths `a = [a_in, a_out]` (depthwise: in = out), kernel `k` (at most the bank's,
+    /// odd; smaller: the bank's centre, padding `k / 2`) and the target channels' operator `op`
+    /// (the layer's own [`kind`](Self::kind), or another one a sub-network draws).
+    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize, op: ConvKind) -> Tensor<4> {
         let w = self.weight.val();
         let [t_in, t_out] = t;
         let [a_in, a_out] = a;
-        if self.kind == ConvKind::Shift
+        if op == ConvKind::Shift
             && let Pass::Aug(mode @ (AugMode::H1 | AugMode::H2)) = pass
         {
             return self.shift_hybrid(x, w, t, a, mode, k);
@@ -177,12 +184,12 @@ impl DynConv {
         if self.depthwise {
             let ws = |lo: usize, hi: usize| w.clone().slice(lo..hi);
             return match pass {
-                Pass::Tiny | Pass::Sub => self.mf(x, ws(0, t_out), t_out, k),
-                Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out, k),
+                Pass::Tiny | Pass::Sub => self.mf(x, ws(0, t_out), t_out, k, op),
+                Pass::Aug(_) if op == ConvKind::Mult => self.mult(x, ws(0, a_out), a_out, k),
                 Pass::Aug(AugMode::B) => self.mult(x, ws(0, a_out), a_out, k),
-                Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out, k),
+                Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0, a_out), a_out, k, op),
                 Pass::Aug(_) => {
-                    let yt = self.mf(x.clone().narrow(1, 0, t_out), ws(0, t_out), t_out, k);
+                    let yt = self.mf(x.clone().narrow(1, 0, t_out), ws(0, t_out), t_out, k, op);
                     if a_out == t_out {
                         return yt;
                     }
@@ -193,12 +200,12 @@ impl DynConv {
         }
         let ws = |o: std::ops::Range<usize>, i: std::ops::Range<usize>| w.clone().slice([o, i]);
         match pass {
-            Pass::Tiny | Pass::Sub => self.mf(x, ws(0..t_out, 0..t_in), 1, k),
-            Pass::Aug(_) if self.kind == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1, k),
+            Pass::Tiny | Pass::Sub => self.mf(x, ws(0..t_out, 0..t_in), 1, k, op),
+            Pass::Aug(_) if op == ConvKind::Mult => self.mult(x, ws(0..a_out, 0..a_in), 1, k),
             Pass::Aug(AugMode::B) => self.mult(x, ws(0..a_out, 0..a_in), 1, k),
-            Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1, k),
+            Pass::Aug(AugMode::MfOnly) => self.mf(x, ws(0..a_out, 0..a_in), 1, k, op),
             Pass::Aug(mode) => {
-                let mut yt = self.mf(x.clone().narrow(1, 0, t_in), ws(0..t_out, 0..t_in), 1, k);
+                let mut yt = self.mf(x.clone().narrow(1, 0, t_in), ws(0..t_out, 0..t_in), 1, k, op);
                 if mode == AugMode::H1 && a_in > t_in {
                     yt = yt + self.mult(x.clone().narrow(1, t_in, a_in - t_in), ws(0..t_out, t_in..a_in), 1, k);
                 }
@@ -260,7 +267,16 @@ pub struct DynConvBn {
 
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize, act: crate::models::Act) -> Tensor<4> {
-        self.bn.normalize_act(self.conv.forward(x, t, a, pass, k), pass == Pass::Tiny, act)
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        t: [usize; 2],
+        a: [usize; 2],
+        pass: Pass,
+        k: usize,
+        op: ConvKind,
+        act: crate::models::Act,
+    ) -> Tensor<4> {
+        self.bn.normalize_act(self.conv.forward(x, t, a, pass, k, op), pass == Pass::Tiny, act)
     }
 }

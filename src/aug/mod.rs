@@ -24,6 +24,7 @@ pub use net::AugNet;
 pub use remap::{FcGrad, Remap, RemapKind};
 
 use crate::error::{Error, Result};
+use crate::nn::ConvKind;
 
 /// What the augmented pass computes (METHOD.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -119,6 +120,14 @@ pub struct AugConfig {
     /// others. Fixed when the model is created. Empty (default): kernels fixed by the spec.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subnet_kernels: Vec<usize>,
+    /// Multiplication-free operators (`shift`, `add`) the sub-networks draw each block's from
+    /// besides its own: the block's convs all take the drawn one (the search's operator genes).
+    /// Every operator reads the same bank through the layer's remap (Add with its gain,
+    /// [`AugNetConfig::adder_std`](config::AugNetConfig::adder_std)), and the block's BatchNorm is
+    /// shared ([I]). The tiny and augmented passes use the spec's operators. Empty (default):
+    /// operators fixed by the spec.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ops: Vec<ConvKind>,
 }
 
 /// The depthwise kernel sizes [`AugConfig::subnet_kernels`] accepts.
@@ -143,6 +152,7 @@ impl Default for AugConfig {
             subnet_alpha: 0.5,
             subnet_depth: false,
             subnet_kernels: Vec::new(),
+            subnet_ops: Vec::new(),
         }
     }
 }
@@ -189,6 +199,12 @@ impl AugConfig {
         }
         if let Some(k) = self.subnet_kernels.iter().find(|k| !SUBNET_KERNELS.contains(k)) {
             return Err(Error::Config(format!("subnetKernels has kernel size {k}; valid: {SUBNET_KERNELS:?}")));
+        }
+        if self.subnet_ops.contains(&ConvKind::Mult) {
+            return Err(Error::Config(format!(
+                "subnetOps = {:?} has mult; valid: shift, add (the TargetNet is multiplication-free)",
+                self.subnet_ops
+            )));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
             return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));

@@ -52,6 +52,8 @@ pub struct LayerRef<'a> {
     pub active: [usize; 2],
     /// Kernel size in the model asked for (at most the stored bank's).
     pub kernel: usize,
+    /// Operator of the target channels in the model asked for.
+    pub op: ConvKind,
 }
 
 impl AugNet {
@@ -108,7 +110,7 @@ impl AugNet {
                         Some(t) => (t.io, pass),
                         None => (p.io, Pass::Aug(AugMode::B)),
                     };
-                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.kernel, p.act)
+                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.kernel, p.op, p.act)
                 }
             };
             if matches!(p.slot, Slot::DsPointwise | Slot::Project(_))
@@ -146,7 +148,7 @@ impl AugNet {
                 let layer = self.conv_at(x.slot)?;
                 // `[0, 0]`: not in the tiny model (a block of the augmented model only).
                 let t = tiny.iter().find(|t| t.slot == x.slot).map_or([0, 0], |t| t.io);
-                Some(LayerRef { name: x.slot.name(), layer, act: x.act, tiny: t, active: x.io, kernel: x.kernel })
+                Some(LayerRef { name: x.slot.name(), layer, act: x.act, tiny: t, active: x.io, kernel: x.kernel, op: x.op })
             })
             .collect()
     }
@@ -189,10 +191,11 @@ impl AugNet {
         config.adder_std = None;
         // The blocks of the augmented model only are left out.
         config.spec.blocks.retain(|b| !b.aug_only);
-        let fold = |l: &DynConvBn, i: usize, o: usize, k: usize| -> DynConvBn {
+        let fold = |l: &DynConvBn, i: usize, o: usize, k: usize, op: ConvKind| -> DynConvBn {
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
-            let w = match l.conv.kind {
+            // The plan's operator: the layer's own, or the one a searched candidate gave it.
+            let w = match op {
                 ConvKind::Mult => w,
                 ConvKind::Shift => l.conv.remap.apply(w),
                 ConvKind::Add => l.conv.remap.apply(w).mul_scalar(l.conv.adder_gain),
@@ -212,13 +215,21 @@ impl AugNet {
             };
             let remap = super::Remap::new(RemapKind::R0, k, 0, 0, &device);
             DynConvBn {
-                conv: DynConv { weight: Param::from_tensor(w), remap, kernel: k, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() },
+                conv: DynConv {
+                    weight: Param::from_tensor(w),
+                    remap,
+                    kind: op,
+                    kernel: k,
+                    adder_gain: 1.0,
+                    adder_std: 1.0,
+                    ..l.conv.clone()
+                },
                 bn,
             }
         };
         let plan = self.config.plan(&self.config.tiny_arch());
         // A supernet has every layer of its own plan.
-        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1], p.kernel));
+        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1], p.kernel, p.op));
         let linear = |p: &PlannedLayer| Ok(self.linear_at(p.slot).expect("a dense layer of the plan").slice(p.io[0], p.io[1]));
         AugNet::assemble(config, &plan, layer, linear).expect("the closures do not fail")
     }
@@ -317,7 +328,8 @@ mod tests {
     /// here with MF stem and classifier too), leaves the tiny model's BatchNorm statistics
     /// alone, sends gradients to channels outside the tiny slice, and samples narrower and
     /// wider widths than the tiny model's (and, with `subnetDepth`, skipped blocks; with
-    /// `subnetKernels`, other depthwise kernels, the centres of banks stored at the largest),
+    /// `subnetKernels`, other depthwise kernels, the centres of banks stored at the largest; with
+    /// `subnetOps`, blocks of the other MF operator),
     /// deterministically per step and index. The static export of a candidate computes its
     /// logits (kernels cropped after the remap, as the pass reads them).
     #[test]
@@ -332,8 +344,16 @@ mod tests {
         for conv in [ConvKind::Shift, ConvKind::Add] {
             // Shift: 3×3 blocks with 5×5 banks; Add: 3×3, 5×5 or 7×7 from 7×7 banks.
             let subnet_kernels = if conv == ConvKind::Shift { vec![5] } else { vec![7, 5] };
-            let aug =
-                AugConfig { subnets: 2, subnet_alpha: 0.3, subnet_depth: conv == ConvKind::Add, subnet_kernels, ..AugConfig::default() };
+            // Operators: Shift blocks may run as Add and the other way round.
+            let subnet_ops = vec![if conv == ConvKind::Shift { ConvKind::Add } else { ConvKind::Shift }];
+            let aug = AugConfig {
+                subnets: 2,
+                subnet_alpha: 0.3,
+                subnet_depth: conv == ConvKind::Add,
+                subnet_kernels,
+                subnet_ops,
+                ..AugConfig::default()
+            };
             let cfg =
                 AugNetConfig { spec: spec.clone(), aug, stem_conv: conv, classifier: conv, ..AugNetConfig::new([1, 16, 16], 10, conv) };
             let net = cfg.init(&device).unwrap();
@@ -342,6 +362,7 @@ mod tests {
             assert_eq!(max.kernels, vec![bank; 3]);
             assert_eq!(net.blocks[0].depthwise.conv.weight.dims()[2..], [bank, bank]);
             let mut kernels = std::collections::BTreeSet::new();
+            let mut ops = std::collections::BTreeSet::new();
             let (mut narrower, mut wider, mut shallower) = (false, false, false);
             for step in 0..6 {
                 for i in 0..2 {
@@ -352,6 +373,7 @@ mod tests {
                     wider |= a.stem > tiny.stem || a.blocks.iter().zip(&tiny.blocks).any(|(s, t)| s[0] > t[0]);
                     shallower |= a.blocks.iter().any(|s| s[0] == 0);
                     kernels.extend(a.kernels.iter().copied());
+                    ops.extend(a.blocks.iter().zip(&a.ops).filter(|(w, _)| w[0] > 0).map(|(_, o)| format!("{o:?}")));
                     let stats = read(net.stem.bn.running_mean.value_sync());
                     let sub = net.forward(x.clone(), &a, Pass::Sub).unwrap();
                     assert_eq!(read(net.stem.bn.running_mean.value_sync()), stats, "{conv:?}: a sub-network leaves the running statistics");
@@ -377,6 +399,7 @@ mod tests {
             choices.push(3);
             choices.sort_unstable();
             assert_eq!(kernels.into_iter().collect::<Vec<_>>(), choices, "every kernel choice drawn");
+            assert_eq!(ops.len(), 2, "{conv:?}: both operators drawn for kept blocks: {ops:?}");
             assert!(narrower && wider, "the space has narrower and wider MF models");
             assert_eq!(shallower, cfg.aug.subnet_depth, "blocks are skipped with subnetDepth only");
             assert_ne!(cfg.sample_subnet(0, 0), cfg.sample_subnet(0, 1));

@@ -116,7 +116,7 @@ impl AugNetConfig {
                 // Not in this model: identity through the shortcut.
                 continue;
             }
-            let (pw, dw) = bs.ops(self.conv, self.depthwise);
+            let [pw, dw] = a.ops[b];
             v.push(L::conv(Slot::Expand(b), pw, [cur, m], 1, 1, false, bs.act));
             v.push(L::conv(Slot::Depthwise(b), dw, [m, m], k, bs.stride, true, bs.act));
             if bs.se {

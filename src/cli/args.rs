@@ -247,6 +247,10 @@ pub(super) struct TrainArgs {
     /// besides each block's own; banks are stored at the largest (`search` then chooses kernels).
     #[arg(long, value_delimiter = ',', value_name = "K,..")]
     pub(super) subnet_kernels: Vec<usize>,
+    /// Stage 1: multiplication-free operators (shift, add; comma-separated) the sub-networks
+    /// draw each block's from besides its own (`search` then chooses operators per block).
+    #[arg(long, value_delimiter = ',', value_name = "OP,..")]
+    pub(super) subnet_ops: Vec<ConvKind>,
     /// Stage 1: weight of each sub-network's loss.
     #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().subnet_alpha)]
     pub(super) subnet_alpha: f32,
@@ -399,6 +403,7 @@ impl TrainArgs {
                 ("--subnet-alpha", self.subnet_alpha != d.subnet_alpha),
                 ("--subnet-depth", self.subnet_depth),
                 ("--subnet-kernels", !self.subnet_kernels.is_empty()),
+                ("--subnet-ops", !self.subnet_ops.is_empty()),
             ];
             if let Some((flag, _)) = set.iter().find(|(_, differs)| *differs) {
                 return Err(format!("{flag} applies to ShiftAddAug training: add --aug on (without it the model trains directly)"));
@@ -441,6 +446,7 @@ impl TrainArgs {
                 subnet_alpha: self.subnet_alpha,
                 subnet_depth: self.subnet_depth,
                 subnet_kernels: self.subnet_kernels,
+                subnet_ops: self.subnet_ops,
                 ..AugConfig::default()
             }
         } else {
@@ -450,6 +456,9 @@ impl TrainArgs {
         aug.validate().map_err(|e| e.to_string())?;
         if !aug.subnet_kernels.is_empty() && aug.subnets == 0 {
             return Err("--subnet-kernels are trained by sub-networks: add --subnets N (N >= 1)".into());
+        }
+        if !aug.subnet_ops.is_empty() && aug.subnets == 0 {
+            return Err("--subnet-ops are trained by sub-networks: add --subnets N (N >= 1)".into());
         }
         let model =
             MfCnnConfig { conv: self.conv, widths: self.widths, head: self.head, shift_mode: self.shift_mode, ..MfCnnConfig::default() };
@@ -522,6 +531,8 @@ mod tests {
                 .unwrap();
         assert_eq!((e.aug.subnets, e.aug.subnet_shrink.clone(), e.aug.subnet_alpha, e.aug.subnet_depth), (2, vec![0.25, 0.5], 1.0, true));
         assert_eq!(e.aug.subnet_kernels, vec![5, 7]);
+        let e = parse("--model mbv2-tiny --aug on --subnets 1 --subnet-ops add,shift").unwrap();
+        assert_eq!(e.aug.subnet_ops, vec![shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift]);
         let d = parse_with("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off", false).unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "compare's direct rows drop the augmentation flags");
         let e = parse("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off").err().unwrap_or_default();
@@ -569,6 +580,10 @@ mod tests {
             ("--model mbv2-tiny --subnet-kernels 5", "--subnet-kernels applies to ShiftAddAug training"),
             ("--model mbv2-tiny --aug on --subnet-kernels 5", "add --subnets N"),
             ("--model mbv2-tiny --aug on --subnets 1 --subnet-kernels 4", "kernel size 4; valid: [3, 5, 7]"),
+            ("--model mbv2-tiny --subnet-ops add", "--subnet-ops applies to ShiftAddAug training"),
+            ("--model mbv2-tiny --aug on --subnet-ops add", "add --subnets N"),
+            ("--model mbv2-tiny --aug on --subnets 1 --subnet-ops mult", "valid: shift, add"),
+            ("--model mbv2-tiny --aug on --subnets 1 --subnet-ops xor", "invalid value 'xor' for '--subnet-ops"),
             ("--model mbv2-tiny --remap r0", "--remap applies to ShiftAddAug training"),
             ("--model mcunet --width-list 1,2", "--width-list applies to ShiftAddAug training"),
             ("--no-sort", "--no-sort applies to ShiftAddAug training"),

@@ -139,7 +139,7 @@ async fn layer_rows(
         let (t, a) = (l.tiny, if pass == Pass::Tiny { l.tiny } else { l.active });
         let s = if i >= classifier { 1 } else { size };
         let x = random([batch, a[0], s, s], &device);
-        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, t, a, pass, l.kernel)).await?;
+        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, t, a, pass, l.kernel, l.op)).await?;
         // The MF weight transform (remap, power-of-two rounding) runs inside the conv: its own row.
         let mut transform = [0.0; 2];
         if c.target_weight(t, l.kernel).is_some() {
@@ -155,8 +155,8 @@ async fn layer_rows(
             transform = [f, (fb - f).max(0.0)];
             add(format!("{:?} weight remap + rounding", c.kind), transform);
         }
-        add(geometry_name(c.kind, l.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
-        let y = c.forward(x, t, a, pass, l.kernel).detach();
+        add(geometry_name(l.op, l.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
+        let y = c.forward(x, t, a, pass, l.kernel, l.op).detach();
         // As the layer runs them: fused into one op on the CPU (ops::bn_act).
         let (track, act) = (pass == Pass::Tiny, l.act);
         let what = if act == crate::models::Act::None { "BatchNorm (training)".into() } else { format!("BatchNorm (training) + {act:?}") };

@@ -1,5 +1,5 @@
 //! Stage 2 of METHOD.md §5.3 on a trained ShiftAddAug supernet ([`AugNet`]): which widths,
-//! blocks and kernels of the SubNet (the supernet as trained, its largest widths) form the MF
+//! blocks, kernels and operators of the SubNet (the supernet as trained, its largest widths) form the MF
 //! TargetNet under the limits. The genes are width factors of the supernet's tiny model: the
 //! stem, DS block, head and every block without a shortcut take a factor of `shrink` ∪
 //! `aug.widthList`, every block's expansion a factor of `shrink` ∪ `aug.expandList` (sorted
@@ -10,26 +10,30 @@
 //! [`BlockSpec::aug_only`]), 1 keeps it. In a supernet trained with
 //! [`AugConfig::subnet_kernels`], every block also has a kernel gene: its depthwise kernel size
 //! from [`AugNetConfig::kernel_choices`], smallest first (the centre of the stored bank,
-//! Once-for-All's elastic kernel without its transformation matrices). A candidate is scored by
+//! Once-for-All's elastic kernel without its transformation matrices), and in one trained with
+//! [`AugConfig::subnet_ops`] an operator gene: the block's own operators or one of those for all
+//! its convs (a TargetNet mixing Shift and Add blocks). A candidate is scored by
 //! its inherited weights (the leading channels): the supernet's tiny pass at the candidate's
-//! widths, depth and kernels, its BatchNorm statistics re-estimated on held-out training
+//! widths, depth, kernels and operators, its BatchNorm statistics re-estimated on held-out training
 //! images, its accuracy on others.
 //!
 //! Stage 1 is the supernet's training with [`AugConfig::subnets`]: each step also trains
 //! sub-networks drawn from this space (widths; depth with `subnetDepth`; kernels with
-//! `subnetKernels`), each computed as [`score`] computes that candidate, so candidates away from
-//! the tiny model's widths inherit weights trained for them. [`inherited`] exports the chosen
-//! one as it stands.
+//! `subnetKernels`; operators with `subnetOps`), each computed as [`score`] computes that
+//! candidate, so candidates away from the tiny model's widths inherit weights trained for them.
+//! [`inherited`] exports the chosen one as it stands.
 //!
-//! Our choices ([I]): operators are fixed by the trained spec (the supernet does not share
-//! weights across them), and so are kernel sizes unless the supernet trained others; depth is
+//! Our choices ([I]): operators and kernel sizes are fixed by the trained spec unless the
+//! supernet trained others (then they share the bank and, for operators, the BatchNorm); depth is
 //! chosen per block rather than as the first `d` blocks of a stage, and the chosen TargetNet is
-//! written as a plan, the [`NetSpec`] with its widths, kernels and `augOnly` blocks, that `train
-//! --plan` trains with ShiftAddAug like any zoo model.
+//! written as a plan, the [`NetSpec`] with its widths, kernels, block operators and `augOnly`
+//! blocks, that `train --plan` trains with ShiftAddAug like any zoo model.
 //!
 //! [`AugConfig::subnets`]: crate::aug::AugConfig::subnets
 //!
 //! [`AugConfig::subnet_kernels`]: crate::aug::AugConfig::subnet_kernels
+//!
+//! [`AugConfig::subnet_ops`]: crate::aug::AugConfig::subnet_ops
 //!
 //! [`BlockSpec::aug_only`]: crate::models::BlockSpec::aug_only
 
@@ -54,6 +58,8 @@ enum Gene {
     Depth(usize),
     /// The depthwise kernel size of block `b` (an index into its kernel choices).
     Kernel(usize),
+    /// The operators of block `b` (an index into its operator choices, its own first).
+    Op(usize),
 }
 
 /// The width (and depth) genes of a supernet config.
@@ -100,6 +106,9 @@ impl WidthSpace {
             if config.kernel_choices(i).len() > 1 {
                 genes.push(Gene::Kernel(i));
             }
+            if config.op_choices(i).len() > 1 {
+                genes.push(Gene::Op(i));
+            }
         }
         if s.head.is_some() {
             genes.push(Gene::Width(2 + s.blocks.len()));
@@ -115,6 +124,7 @@ impl WidthSpace {
             Gene::Expand(_) => self.expands.len(),
             Gene::Depth(_) => 2,
             Gene::Kernel(b) => self.config.kernel_choices(*b).len(),
+            Gene::Op(b) => self.config.op_choices(*b).len(),
         };
         Space { choices: self.genes.iter().map(n).collect() }
     }
@@ -133,12 +143,14 @@ impl WidthSpace {
                     let k = self.config.spec.blocks[*b].kernel;
                     self.config.kernel_choices(*b).iter().position(|&c| c == k).expect("a block's own kernel is a choice")
                 }
+                // A block's own operators are its first choice.
+                Gene::Op(_) => 0,
             })
             .collect()
     }
 
-    /// The widths and kernels of `g`, never above the supernet's; middle width 0 for the blocks
-    /// it leaves to the augmented model.
+    /// The widths, kernels and operators of `g`, never above the supernet's; middle width 0 for
+    /// the blocks it leaves to the augmented model.
     ///
     /// # Panics
     /// When `g` has the wrong length or a value out of range.
@@ -156,6 +168,11 @@ impl WidthSpace {
         for (b, k) in a.kernels.iter_mut().enumerate() {
             if let Some(v) = value(Gene::Kernel(b)) {
                 *k = self.config.kernel_choices(b)[v];
+            }
+        }
+        for (b, op) in a.ops.iter_mut().enumerate() {
+            if let Some(v) = value(Gene::Op(b)) {
+                *op = self.config.op_choices(b)[v];
             }
         }
         a
@@ -412,5 +429,52 @@ mod tests {
         let widest: Genome = space.space().choices.iter().map(|n| n - 1).collect();
         assert_eq!(space.arch(&widest), cfg.max_arch());
         assert_eq!(cfg.max_arch().kernels, vec![7; n]);
+    }
+
+    /// Operator genes: one per block of a supernet trained with `subnetOps`; the tiny genome
+    /// keeps the spec's operators, value 1 makes every conv of the block the other operator in
+    /// the plan, the cost (energy per MAC by operator) and the export.
+    #[test]
+    fn op_genes_choose_the_block_operators() {
+        let mut cfg = config(true);
+        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        assert!(!flat.genes.iter().any(|g| matches!(g, Gene::Op(_))), "no operator genes without subnetOps");
+        (cfg.aug.subnets, cfg.aug.subnet_ops) = (1, vec![ConvKind::Add]);
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        let n = cfg.spec.blocks.len();
+        assert_eq!(space.space().choices.len(), flat.space().choices.len() + n);
+        let g = space.tiny_genome();
+        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        assert!(
+            space.plan(&g).blocks.iter().all(|x| (x.conv, x.depthwise) == (None, None)),
+            "the tiny genome keeps the config's operators"
+        );
+        let b = 2;
+        let pos = space.genes.iter().position(|x| *x == Gene::Op(b)).unwrap();
+        let mut add = g.clone();
+        add[pos] = 1;
+        let plan = space.plan(&add);
+        assert_eq!((plan.blocks[b].conv, plan.blocks[b].depthwise), (Some(ConvKind::Add), None));
+        assert!(plan.blocks.iter().enumerate().all(|(i, x)| i == b || x.conv.is_none()), "other blocks keep the config's operator");
+        let net = cfg.init(&burn::tensor::Device::flex()).unwrap();
+        let (shift, adder) = (space.cost(&net, &g), space.cost(&net, &add));
+        assert_eq!(adder.macs, shift.macs);
+        assert!(adder.energy_pj > shift.energy_pj, "an Add MAC costs more than a shift: {} vs {}", adder.energy_pj, shift.energy_pj);
+        let candidate = AugNet { config: space.config_of(&add), ..net.clone() };
+        let exported = candidate.export_tiny();
+        let kinds: Vec<_> = exported.layers(&exported.config.tiny_arch()).into_iter().map(|l| (l.name, l.layer.conv.kind)).collect();
+        for (name, kind) in kinds {
+            let want = if name.starts_with(&format!("blocks.{b}.")) {
+                ConvKind::Add
+            } else if name.starts_with("blocks.") || name.starts_with("ds.") || name == "head" {
+                ConvKind::Shift
+            } else {
+                ConvKind::Mult
+            };
+            assert_eq!(kind, want, "{name}");
+        }
+        let mut bad = cfg.clone();
+        bad.aug.subnet_ops = vec![ConvKind::Mult];
+        assert!(bad.validate().unwrap_err().to_string().contains("valid: shift, add"));
     }
 }
