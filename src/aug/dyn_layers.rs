@@ -267,6 +267,7 @@ pub struct DynConvBn {
 
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         x: Tensor<4>,
