@@ -3,7 +3,7 @@
 //! on real Fashion-MNIST.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use shiftaddaug::aug::dyn_layers::{DynConv, adder_gain};
+use shiftaddaug::aug::dyn_layers::{ConvRun, DynConv, adder_gain};
 use shiftaddaug::aug::{AugConfig, AugNetConfig, Pass, RemapKind};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::block_on;
@@ -62,7 +62,7 @@ fn adder_gain_scales_weights_and_bank_gradient() {
     assert!((sd - std).abs() < 0.15 * std, "adder weight std {sd}, want about {std}");
     // Bank gradient norm: η·std·√k / gain (AdderNet's η relative to the bank scale std / gain).
     let x = Tensor::<4>::random([2, cin, 5, 5], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-    let loss = conv.forward(x, [cin, cout], [cin, cout], Pass::Tiny, 3, ConvKind::Add).square().mean();
+    let loss = conv.forward(x, ConvRun { t: [cin, cout], a: [cin, cout], kernel: 3, op: ConvKind::Add }, Pass::Tiny).square().mean();
     let grads = loss.backward();
     let gn = conv.weight.grad(&grads).unwrap().square().sum().sqrt().into_scalar::<f32>();
     let numel = (cin * cout * k * k) as f32;

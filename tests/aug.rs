@@ -353,7 +353,7 @@ fn export_files_round_trip_and_reproduce_the_tiny_pass() {
 fn shift_hybrid_pass_matches_the_blockwise_reference() {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
-    use shiftaddaug::aug::dyn_layers::{DynConv, SHARED_SHIFT_BITS};
+    use shiftaddaug::aug::dyn_layers::{ConvRun, DynConv, SHARED_SHIFT_BITS};
     use shiftaddaug::ops::{min_exponent, pot_quantize};
     let device = Device::flex().autodiff();
     let close = |got: &[f32], want: &[f32], what: &str| {
@@ -372,7 +372,11 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
                 let grads = y.clone().mul(r.clone()).sum().backward();
                 (read(y), read(conv.weight.grad(&grads).unwrap()), read(x.grad(&grads).unwrap()))
             };
-            let got = run(conv.forward(x.clone(), [t_in, t_out], [a_in, a_out], Pass::Aug(mode), 3, ConvKind::Shift));
+            let got = run(conv.forward(
+                x.clone(),
+                ConvRun { t: [t_in, t_out], a: [a_in, a_out], kernel: 3, op: ConvKind::Shift },
+                Pass::Aug(mode),
+            ));
             let w = conv.weight.val();
             let q = |w: Tensor<4>| pot_quantize(conv.mf_weight(w), min_exponent(SHARED_SHIFT_BITS).unwrap());
             let c = |x: Tensor<4>, w: Tensor<4>, groups: usize| conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], groups));
@@ -404,7 +408,7 @@ fn shift_hybrid_pass_matches_the_blockwise_reference() {
 fn a_smaller_kernel_is_the_centre_of_the_bank() {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
-    use shiftaddaug::aug::dyn_layers::{DynConv, SHARED_SHIFT_BITS};
+    use shiftaddaug::aug::dyn_layers::{ConvRun, DynConv, SHARED_SHIFT_BITS};
     use shiftaddaug::ops::{Conv2dGeometry, adder_conv2d, min_exponent, pot_quantize};
     let device = Device::flex();
     let crop = |w: Tensor<4>, k: usize| {
@@ -429,7 +433,7 @@ fn a_smaller_kernel_is_the_centre_of_the_bank() {
         let (c, t) = (6, 4);
         let conv = DynConv::new(kind, [c, c], bank, 1, depthwise, remap, Some(10.0), 3, &device);
         let x = Tensor::<4>::from_data(TensorData::new(gaussian(2 * t * 64, 9), [2, t, 8, 8]), &device);
-        let got = read(conv.forward(x.clone(), [t, t], [t, t], Pass::Tiny, k, kind));
+        let got = read(conv.forward(x.clone(), ConvRun { t: [t, t], a: [t, t], kernel: k, op: kind }, Pass::Tiny));
         let w = conv.weight.val();
         let w = if depthwise { w.slice(0..t) } else { w.slice([0..t, 0..t]) };
         let groups = if depthwise { t } else { 1 };

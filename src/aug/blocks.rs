@@ -2,7 +2,7 @@
 //! project), squeeze-and-excitation, the sliced multiplicative linear layer (SE, final conv,
 //! Mult classifier), and the classifier itself (Mult linear, or MF 1×1 conv + BN).
 
-use super::dyn_layers::DynConvBn;
+use super::dyn_layers::{ConvRun, DynConvBn};
 use super::make_divisible;
 use super::{AugMode, Pass};
 use crate::models::{Act, hard_sigmoid};
@@ -158,7 +158,8 @@ impl Classifier {
             Classifier::Mf(l) => {
                 let [n, a_f] = x.dims();
                 let pass = if pass == Pass::Aug(AugMode::H2) { Pass::Aug(AugMode::H1) } else { pass };
-                l.forward(x.reshape([n, a_f, 1, 1]), [t_f, k], [a_f, k], pass, 1, l.conv.kind, Act::None).reshape([n, k])
+                l.forward(x.reshape([n, a_f, 1, 1]), ConvRun { t: [t_f, k], a: [a_f, k], kernel: 1, op: l.conv.kind }, pass, Act::None)
+                    .reshape([n, k])
             }
         }
     }

@@ -62,6 +62,22 @@ pub fn adder_gain(fan_in: usize, std: f32) -> f32 {
     std * (3.0 * fan_in as f32).sqrt()
 }
 
+/// How a pass runs a [`DynConv`]: the target (tiny) widths `t = [t_in, t_out]`, the active
+/// widths `a = [a_in, a_out]` (depthwise: in = out), the kernel (odd, at most the bank's; a
+/// smaller one is the bank's centre, padding `kernel / 2`) and the operator of the target
+/// channels (the layer's own [`kind`](DynConv::kind), or another one a sub-network draws).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvRun {
+    /// Target widths.
+    pub t: [usize; 2],
+    /// Active widths.
+    pub a: [usize; 2],
+    /// Kernel size.
+    pub kernel: usize,
+    /// Operator of the target channels.
+    pub op: ConvKind,
+}
+
 impl DynConv {
     /// A dense (`depthwise = false`) or depthwise layer with the largest widths `[max_in, max_out]`;
     /// run as Add, it applies [`adder_gain`] for weights of std `adder_std` (`None`: as stored).
@@ -168,11 +184,10 @@ impl DynConv {
         pot_quantize(self.mf_weight_as(w, ConvKind::Shift), min_exponent(SHARED_SHIFT_BITS).unwrap_or(-15))
     }
 
-    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']`, with target widths `t = [t_in, t_out]`,
-    /// active widths `a = [a_in, a_out]` (depthwise: in = out), kernel `k` (at most the bank's,
-    /// odd; smaller: the bank's centre, padding `k / 2`) and the target channels' operator `op`
-    /// (the layer's own [`kind`](Self::kind), or another one a sub-network draws).
-    pub fn forward(&self, x: Tensor<4>, t: [usize; 2], a: [usize; 2], pass: Pass, k: usize, op: ConvKind) -> Tensor<4> {
+    /// `x: [n, a_in, h, w]` → `[n, a_out, h', w']` as `pass` runs the layer with `run`'s widths,
+    /// kernel and operator ([`ConvRun`]).
+    pub fn forward(&self, x: Tensor<4>, run: ConvRun, pass: Pass) -> Tensor<4> {
+        let ConvRun { t, a, kernel: k, op } = run;
         let w = self.weight.val();
         let [t_in, t_out] = t;
         let [a_in, a_out] = a;
@@ -267,17 +282,7 @@ pub struct DynConvBn {
 
 impl DynConvBn {
     /// See [`DynConv::forward`], then BN and `act`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
-        &self,
-        x: Tensor<4>,
-        t: [usize; 2],
-        a: [usize; 2],
-        pass: Pass,
-        k: usize,
-        op: ConvKind,
-        act: crate::models::Act,
-    ) -> Tensor<4> {
-        self.bn.normalize_act(self.conv.forward(x, t, a, pass, k, op), pass == Pass::Tiny, act)
+    pub fn forward(&self, x: Tensor<4>, run: ConvRun, pass: Pass, act: crate::models::Act) -> Tensor<4> {
+        self.bn.normalize_act(self.conv.forward(x, run, pass), pass == Pass::Tiny, act)
     }
 }

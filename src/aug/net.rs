@@ -4,7 +4,7 @@
 
 pub use super::blocks::{Classifier, DynLinear, DynMbConv, DynSe, se_width};
 use super::config::{Arch, AugNetConfig};
-use super::dyn_layers::{DynConv, DynConvBn};
+use super::dyn_layers::{ConvRun, DynConv, DynConvBn};
 use super::plan::{PlannedLayer, Slot};
 use super::{AugConfig, AugMode, Pass, RemapKind};
 use crate::error::{Error, Result};
@@ -110,7 +110,12 @@ impl AugNet {
                         Some(t) => (t.io, pass),
                         None => (p.io, Pass::Aug(AugMode::B)),
                     };
-                    self.conv_at(slot).expect("a conv of the plan").forward(x, t, p.io, pass, p.kernel, p.op, p.act)
+                    self.conv_at(slot).expect("a conv of the plan").forward(
+                        x,
+                        ConvRun { t, a: p.io, kernel: p.kernel, op: p.op },
+                        pass,
+                        p.act,
+                    )
                 }
             };
             if matches!(p.slot, Slot::DsPointwise | Slot::Project(_))

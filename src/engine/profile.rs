@@ -13,6 +13,7 @@
 //! step time is a median over steps, each with its own sample). Every layer time has the
 //! harness's own cost (an identity op measured the same way) taken off.
 
+use crate::aug::dyn_layers::ConvRun;
 use crate::aug::{AugConfig, AugNet, AugNetConfig, Pass};
 use crate::error::{Error, Result};
 use crate::nn::ConvKind;
@@ -139,7 +140,7 @@ async fn layer_rows(
         let (t, a) = (l.tiny, if pass == Pass::Tiny { l.tiny } else { l.active });
         let s = if i >= classifier { 1 } else { size };
         let x = random([batch, a[0], s, s], &device);
-        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, t, a, pass, l.kernel, l.op)).await?;
+        let conv = fwd_bwd(clock, reps, &x, &|x| c.forward(x, ConvRun { t, a, kernel: l.kernel, op: l.op }, pass)).await?;
         // The MF weight transform (remap, power-of-two rounding) runs inside the conv: its own row.
         let mut transform = [0.0; 2];
         if c.target_weight(t, l.kernel).is_some() {
@@ -156,7 +157,7 @@ async fn layer_rows(
             add(format!("{:?} weight remap + rounding", c.kind), transform);
         }
         add(geometry_name(l.op, l.kernel, c.depthwise, c.stride), [(conv[0] - transform[0]).max(0.0), (conv[1] - transform[1]).max(0.0)]);
-        let y = c.forward(x, t, a, pass, l.kernel, l.op).detach();
+        let y = c.forward(x, ConvRun { t, a, kernel: l.kernel, op: l.op }, pass).detach();
         // As the layer runs them: fused into one op on the CPU (ops::bn_act).
         let (track, act) = (pass == Pass::Tiny, l.act);
         let what = if act == crate::models::Act::None { "BatchNorm (training)".into() } else { format!("BatchNorm (training) + {act:?}") };
