@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::models::NetSpec;
 use crate::nn::ConvKind;
 
-/// Active widths (and depthwise kernel sizes) of one (tiny, augmented or sub-) model.
+/// Active widths, depthwise kernel sizes and block operators of one (tiny, augmented or sub-)
+/// model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arch {
     /// Stem output.
@@ -231,8 +232,9 @@ impl AugNetConfig {
         a
     }
 
-    /// This config with the tiny model's widths, kernels and operators set to `a` (a plan: the spec with those widths;
-    /// blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
+    /// This config with the tiny model's widths, kernels and operators set to `a` (a plan: the
+    /// spec with those widths, kernels, and a block's `conv` / `depthwise` set where its
+    /// operators differ from its own; blocks keep their shortcuts as they are, and a block without one gets `shortcut: false`
     /// so that equal widths do not add one). A block of middle width 0 in `a` becomes
     /// [`augOnly`](crate::models::BlockSpec::aug_only); `a` may skip only blocks with a shortcut.
     ///
@@ -325,9 +327,8 @@ impl AugNetConfig {
     /// (middle width 0), and with [`subnetKernels`](super::AugConfig::subnet_kernels) each
     /// kept block's depthwise kernel drawn uniformly from [`kernel_choices`](Self::kernel_choices),
     /// and with [`subnetOps`](super::AugConfig::subnet_ops) its operators from
-    /// [`op_choices`](Self::op_choices).
-    /// Deterministic in `aug.seed`, `step` and `i`; independent of
-    /// [`sample_arch`](Self::sample_arch).
+    /// [`op_choices`](Self::op_choices). Deterministic in `aug.seed`, `step` and `i`;
+    /// independent of [`sample_arch`](Self::sample_arch).
     pub fn sample_subnet(&self, step: usize, i: usize) -> Arch {
         let seed = self.aug.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let rng = std::cell::RefCell::new(Rng::new(seed));

@@ -196,7 +196,9 @@ impl AugNet {
         config.adder_std = None;
         // The blocks of the augmented model only are left out.
         config.spec.blocks.retain(|b| !b.aug_only);
-        let fold = |l: &DynConvBn, i: usize, o: usize, k: usize, op: ConvKind| -> DynConvBn {
+        // Layer `l` as the tiny plan's `p` runs it: its widths, kernel and operator.
+        let fold = |l: &DynConvBn, p: &PlannedLayer| -> DynConvBn {
+            let ([i, o], k, op) = (p.io, p.kernel, p.op);
             let w = l.conv.weight.val().detach();
             let w = if l.conv.depthwise { w.narrow(0, 0, o) } else { w.narrow(0, 0, o).narrow(1, 0, i) };
             // The plan's operator: the layer's own, or the one a searched candidate gave it.
@@ -234,7 +236,7 @@ impl AugNet {
         };
         let plan = self.config.plan(&self.config.tiny_arch());
         // A supernet has every layer of its own plan.
-        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p.io[0], p.io[1], p.kernel, p.op));
+        let layer = |p: &PlannedLayer| Ok(fold(self.conv_at(p.slot).expect("a conv of the plan"), p));
         let linear = |p: &PlannedLayer| Ok(self.linear_at(p.slot).expect("a dense layer of the plan").slice(p.io[0], p.io[1]));
         AugNet::assemble(config, &plan, layer, linear).expect("the closures do not fail")
     }
