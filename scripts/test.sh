@@ -6,9 +6,8 @@
 #   4. the npm package in Node (node --test; ShiftAddAug via the SDK vs the native CLI; shiftaddaug/infer) and its types (tsc --noEmit); the packed tarball installed into a fresh project (scripts/pack-test.sh)
 #   5. end-to-end: the demo page trains one epoch in Chromium (playwright-core); data-parallel training in 2 workers
 # Usage: scripts/test.sh [--full]. CI runs it without --full, which leaves out the wasm variants
-# marked ci = false in wasm-pack.toml (the baseline build without SIMD128: the wasm32 clippy
-# without SIMD128 checks its code; its tests are skipped) and builds the size = true variant (the
-# WebGPU module) as the wasm32 tests build it, without LTO. --full builds and tests them as shipped.
+# marked ci = false in wasm-pack.toml (none at present) and builds the size = true variant (the
+# WebGPU module) as the wasm32 tests build it, without LTO. --full builds and tests it as shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_args=(--ci)
