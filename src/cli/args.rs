@@ -40,8 +40,9 @@ pub(super) enum Command {
     Cost(CostArgs),
     /// Searches a trained ShiftAddAug supernet (`train --aug on` checkpoint) for the most
     /// accurate MF TargetNet under MAC / parameter / energy / peak-memory / latency limits
-    /// (evolutionary, inherited weights, held-out training images) and writes the result and its
-    /// plan for `train --plan`.
+    /// (evolutionary, inherited weights, held-out training images) over widths, blocks
+    /// (--depth), and the kernels and operators the supernet trained (--subnet-kernels,
+    /// --subnet-ops), and writes the result and its plan for `train --plan`.
     Search(super::search::SearchArgs),
     /// Times the integer engine's layers on this machine (a latency table) for random
     /// architectures of a zoo supernet's search space, and compares each prediction with the

@@ -1,5 +1,7 @@
 //! `shiftaddaug search CHECKPOINT`: the MF TargetNet inside a trained ShiftAddAug supernet
 //! under MAC / parameter / energy limits (`shiftaddaug::nas`), scored on held-out training images.
+//! Its genes are widths (and blocks, `--depth`), plus a depthwise kernel and an operator per block
+//! when the supernet trained `--subnet-kernels` / `--subnet-ops`.
 
 use super::train::{io_at, json, write_export};
 use clap::Args as ClapArgs;
