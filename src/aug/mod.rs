@@ -201,9 +201,10 @@ impl AugConfig {
             return Err(Error::Config(format!("subnetKernels has kernel size {k}; valid: {SUBNET_KERNELS:?}")));
         }
         if self.subnet_ops.contains(&ConvKind::Mult) {
+            let names: Vec<String> = self.subnet_ops.iter().map(|k| format!("{k:?}").to_lowercase()).collect();
             return Err(Error::Config(format!(
-                "subnetOps = {:?} has mult; valid: shift, add (the TargetNet is multiplication-free)",
-                self.subnet_ops
+                "subnetOps = [{}] has mult; valid: shift, add (the TargetNet is multiplication-free)",
+                names.join(", ")
             )));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
