@@ -395,20 +395,30 @@ mod tests {
         assert_eq!(s2.arch(&widest).blocks[k][0], 0);
     }
 
+    /// A supernet with one sub-network per step and `set`'s stage-1 choices, its space and tiny
+    /// genome: the space has one gene `is_gene` per block more than without `set` (none there),
+    /// and the tiny genome is the tiny model.
+    fn with_block_genes(set: impl FnOnce(&mut AugNetConfig), is_gene: fn(&Gene) -> bool) -> (AugNetConfig, WidthSpace, Genome) {
+        let mut cfg = config(true);
+        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        assert!(!flat.genes.iter().any(is_gene), "no such genes without the stage-1 choices");
+        cfg.aug.subnets = 1;
+        set(&mut cfg);
+        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        assert_eq!(space.space().choices.len(), flat.space().choices.len() + cfg.spec.blocks.len());
+        assert_eq!(space.genes.iter().filter(|g| is_gene(g)).count(), cfg.spec.blocks.len());
+        let g = space.tiny_genome();
+        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        (cfg, space, g)
+    }
+
     /// Kernel genes: one per block of a supernet trained with `subnetKernels`, none otherwise;
     /// the tiny genome keeps the spec's kernels, a gene's value is the plan's kernel (its
     /// depthwise MACs scale with k²), and the widest genome is the stored banks.
     #[test]
     fn kernel_genes_choose_the_depthwise_kernels() {
-        let mut cfg = config(true);
-        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
-        assert!(!flat.genes.iter().any(|g| matches!(g, Gene::Kernel(_))), "no kernel genes without subnetKernels");
-        (cfg.aug.subnets, cfg.aug.subnet_kernels) = (1, vec![7, 5]);
-        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
+        let (cfg, space, g) = with_block_genes(|c| c.aug.subnet_kernels = vec![7, 5], |g| matches!(g, Gene::Kernel(_)));
         let n = cfg.spec.blocks.len();
-        assert_eq!(space.space().choices.len(), flat.space().choices.len() + n);
-        let g = space.tiny_genome();
-        assert_eq!(space.arch(&g), cfg.tiny_arch());
         assert_eq!(
             space.plan(&g).blocks.iter().map(|b| b.kernel).collect::<Vec<_>>(),
             cfg.spec.blocks.iter().map(|b| b.kernel).collect::<Vec<_>>()
@@ -436,15 +446,7 @@ mod tests {
     /// the plan, the cost (energy per MAC by operator) and the export.
     #[test]
     fn op_genes_choose_the_block_operators() {
-        let mut cfg = config(true);
-        let flat = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
-        assert!(!flat.genes.iter().any(|g| matches!(g, Gene::Op(_))), "no operator genes without subnetOps");
-        (cfg.aug.subnets, cfg.aug.subnet_ops) = (1, vec![ConvKind::Add]);
-        let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false).unwrap();
-        let n = cfg.spec.blocks.len();
-        assert_eq!(space.space().choices.len(), flat.space().choices.len() + n);
-        let g = space.tiny_genome();
-        assert_eq!(space.arch(&g), cfg.tiny_arch());
+        let (cfg, space, g) = with_block_genes(|c| c.aug.subnet_ops = vec![ConvKind::Add], |g| matches!(g, Gene::Op(_)));
         assert!(
             space.plan(&g).blocks.iter().all(|x| (x.conv, x.depthwise) == (None, None)),
             "the tiny genome keeps the config's operators"
