@@ -245,11 +245,13 @@ pub(super) struct TrainArgs {
     #[arg(long)]
     pub(super) subnet_depth: bool,
     /// Stage 1: depthwise kernel sizes (3, 5, 7; comma-separated) the sub-networks draw from
-    /// besides each block's own; banks are stored at the largest (`search` then chooses kernels).
+    /// besides each block's own; banks are stored at the largest (`search` then chooses kernels)
+    /// [default: none: the spec's kernels].
     #[arg(long, value_delimiter = ',', value_name = "K,..")]
     pub(super) subnet_kernels: Vec<usize>,
     /// Stage 1: multiplication-free operators (shift, add; comma-separated) the sub-networks
-    /// draw each block's from besides its own (`search` then chooses operators per block).
+    /// draw each block's from besides its own (`search` then chooses operators per block)
+    /// [default: none: the spec's operators].
     #[arg(long, value_delimiter = ',', value_name = "OP,..")]
     pub(super) subnet_ops: Vec<ConvKind>,
     /// Stage 1: weight of each sub-network's loss.
