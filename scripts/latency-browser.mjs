@@ -4,7 +4,37 @@
 // each candidate's plan is built, exported and run by shiftaddaug/infer's integer engine on the
 // page thread at batch 1 (median of `reps` calls), and the two are compared. Prints a markdown table.
 // Usage (after scripts/build.sh): node scripts/latency-browser.mjs [conv=shift] [archs=10] [reps=30]
+//
+// With `float` first: the training module's float model instead (the bench page's latencyCheck, on
+// the page thread): its layers timed on `backend`, the sum against each whole model (batch images).
+//   node scripts/latency-browser.mjs float [backend=wasm|webgpu] [conv=shift] [archs=10] [batch=1] [reps=30]
 import { withPage } from './demo-page.mjs';
+
+/** Prints one row per architecture and the mean and largest |error|. */
+function print(rows, note) {
+  console.log('| MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|');
+  const errs = [];
+  for (const r of rows) {
+    const e = r.predicted / r.measured - 1;
+    errs.push(Math.abs(e));
+    console.log(`| ${r.macs} | ${r.predicted.toFixed(3)} | ${r.measured.toFixed(3)} | ${(100 * e).toFixed(1)} % |`);
+  }
+  console.log(`\n${rows.length} architectures${note ? `, ${note}` : ''}: mean |error| ${(100 * errs.reduce((a, b) => a + b, 0) / errs.length).toFixed(1)} %, largest ${(100 * Math.max(...errs)).toFixed(1)} %`);
+}
+
+if (process.argv[2] === 'float') {
+  const [backend = 'wasm', conv = 'shift', archs = '10', batch = '1', reps = '30'] = process.argv.slice(3);
+  await withPage('bench.html', `backend=${backend}&latency=${conv}&archs=${archs}&batch=${batch}&reps=${reps}`, 3_600_000, async (page, errors) => {
+    if (await page.evaluate(() => document.body.dataset.state) !== 'done') {
+      console.error(await page.textContent('#status'), errors);
+      process.exit(1);
+    }
+    const { rows, table } = JSON.parse(await page.textContent('#json'));
+    console.log(`Chromium, ${backend}: the float model's latency table against whole models, MobileNetV2-Tiny ${conv} 32x32 width space, batch ${batch}\n`);
+    print(rows.map((r) => ({ macs: r.macs, predicted: r.predictedMs, measured: r.measuredMs })), `${table.layers.length} layers timed`);
+  });
+  process.exit(0);
+}
 
 const [conv = 'shift', archs = '10', reps = '30'] = process.argv.slice(2);
 
@@ -42,13 +72,6 @@ await withPage('', 'backend=wasm', 1_800_000, async (page, errors) => {
     return out;
   }, { conv, archs: Number(archs), reps: Number(reps) });
   console.log(`Chromium: latency table (worker) against the integer engine (page thread, batch 1), MobileNetV2-Tiny ${conv} 32x32 width space\n`);
-  console.log('| MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|');
-  const errs = [];
-  for (const r of rows) {
-    const e = r.predicted / r.measured - 1;
-    errs.push(Math.abs(e));
-    console.log(`| ${r.macs} | ${r.predicted.toFixed(3)} | ${r.measured.toFixed(3)} | ${(100 * e).toFixed(1)} % |`);
-  }
-  console.log(`\n${rows.length} architectures: mean |error| ${(100 * errs.reduce((a, b) => a + b, 0) / errs.length).toFixed(1)} %, largest ${(100 * Math.max(...errs)).toFixed(1)} %`);
+  print(rows);
   if (errors.length) console.error(errors);
 }, ['ready', 'error']);

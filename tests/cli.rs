@@ -152,7 +152,40 @@ fn latency_times_the_layers_of_random_architectures() {
     let entries: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
     assert_eq!(entries.as_array().map(Vec::len), Some(timed));
     assert!(entries.as_array().unwrap().iter().all(|e| e["us"].as_f64().is_some_and(|v| v > 0.0) && e["op"].is_string()));
+    // The float model's table: the same architectures and MACs, times per batch of 2.
+    let out = cli(&[
+        "latency",
+        "--engine",
+        "float",
+        "--batch",
+        "2",
+        "--archs",
+        "3",
+        "--reps",
+        "2",
+        "--input-size",
+        "16",
+        "--conv",
+        "add",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    let float = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{float}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(float.starts_with("float model on the CPU, batch 2"), "{float}");
+    let rows_f: Vec<Vec<&str>> =
+        float.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| architecture")).map(|l| l.split(" | ").collect()).collect();
+    assert_eq!(rows_f.iter().map(|r| [r[0], r[1]]).collect::<Vec<_>>(), rows.iter().map(|r| [r[0], r[1]]).collect::<Vec<_>>(), "{float}");
+    assert!(rows_f.iter().all(|r| r[2].parse::<f64>().unwrap_or(-1.0) > 0.0 && r[3].parse::<f64>().unwrap_or(-1.0) > 0.0), "{float}");
+    let summary = float.lines().find(|l| l.starts_with("3 architectures, ")).unwrap_or_else(|| panic!("{float}"));
+    let timed: usize = summary.split(", ").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok()).unwrap();
+    let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    assert_eq!((t["batch"].as_u64(), t["layers"].as_array().map(Vec::len)), (Some(2), Some(timed)), "{t}");
+    assert!(t["harnessMs"].as_f64().is_some_and(|v| v > 0.0), "{t}");
+    assert!(t["layers"].as_array().unwrap().iter().all(|e| e["ms"].as_f64().is_some_and(|v| v >= 0.0) && e["op"].is_string()));
     std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(cli(&["latency", "--engine", "tensorflow"]).status.code(), Some(2));
+    assert_eq!(cli(&["latency", "--batch", "0"]).status.code(), Some(2));
     assert_eq!(cli(&["latency", "--archs", "0"]).status.code(), Some(2));
     assert_eq!(cli(&["latency", "--model", "resnet"]).status.code(), Some(2));
 }
@@ -273,6 +306,13 @@ fn a_supernet_is_searched_and_its_plan_trains() {
     let report: serde_json::Value = read_json(&res.join("search.json"));
     assert_eq!(report["constraint"]["maxLatencyNs"], 1_000_000_000u64);
     let ns = |c: &serde_json::Value| c["cost"]["latencyNs"].as_u64().unwrap_or(0);
+    assert!(report["evaluated"].as_array().unwrap().iter().all(|c| ns(c) > 0 && ns(c) <= 1_000_000_000), "{report}");
+    assert_eq!(report["latencyEngine"], "integer");
+    // The same on the float model's table.
+    let out = search(&["--max-latency-ms", "1000", "--latency-engine", "float"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = read_json(&res.join("search.json"));
+    assert_eq!(report["latencyEngine"], "float");
     assert!(report["evaluated"].as_array().unwrap().iter().all(|c| ns(c) > 0 && ns(c) <= 1_000_000_000), "{report}");
     // A peak-memory limit between the cheapest and the dearest candidate seen above.
     let mut peaks: Vec<u64> = evaluated.iter().map(|c| c["cost"]["peakActivation"].as_u64().unwrap()).collect();

@@ -1,8 +1,9 @@
 // Bench page: calls the wasm module's benchOps (or, with ?profile=mult|shift|add, profileStep;
-// &kernels=burn|bn_act|all: burn's ops, only the fused BatchNorm + activation, or every fast kernel)
+// &kernels=burn|bn_act|all: burn's ops, only the fused BatchNorm + activation, or every fast kernel;
+// with ?latency=mult|shift|add&archs=N&seed=S, latencyCheck: the float model's latency table)
 // and shows the result as a table and as JSON (#json, read by scripts/bench-browser.mjs).
 // body[data-state] ends as done | error.
-import init, { benchOps, profileStep, simdEnabled } from './pkg/shiftaddaug.js';
+import init, { benchOps, latencyCheck, profileStep, simdEnabled } from './pkg/shiftaddaug.js';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'wasm';
@@ -27,13 +28,23 @@ async function stepProfile(conv) {
   return { conv, kernels, profiles, markdown };
 }
 
+/** The float model's latency table against whole models of the width space. */
+async function latency(conv) {
+  const archs = Number(params.get('archs') ?? 10), seed = Number(params.get('seed') ?? 1);
+  const { rows, table } = await latencyCheck(backend, conv, archs, batch, reps, seed);
+  $('table').innerHTML = '<tr><th>MACs</th><th>predicted ms</th><th>measured ms</th><th>error</th></tr>' + rows.map((r) =>
+    `<tr><td>${r.macs}</td><td>${r.predictedMs.toFixed(3)}</td><td>${r.measuredMs.toFixed(3)}</td><td>${(100 * (r.predictedMs / r.measuredMs - 1)).toFixed(1)} %</td></tr>`).join('');
+  return { conv, archs, seed, rows, table };
+}
+
 try {
   await init();
   if (backend === 'webgpu' && !('gpu' in navigator && await navigator.gpu.requestAdapter())) {
     throw new Error('no WebGPU adapter (Chromium needs --enable-unsafe-webgpu)');
   }
   $('status').textContent = `running on ${backend}, batch ${batch}, median of ${reps}…`;
-  const result = params.has('profile') ? await stepProfile(params.get('profile')) : await operators();
+  const result = params.has('profile') ? await stepProfile(params.get('profile'))
+    : params.has('latency') ? await latency(params.get('latency')) : await operators();
   $('json').textContent = JSON.stringify({ backend, batch, reps, simd128: simdEnabled(), userAgent: navigator.userAgent, ...result });
   $('status').textContent = 'done';
   document.body.dataset.state = 'done';

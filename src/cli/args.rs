@@ -73,9 +73,18 @@ pub(super) struct LatencyArgs {
     /// Seed of the architectures, weights and images.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
-    /// Writes the table (JSON: one entry per operator and geometry, µs per image).
+    /// Writes the table (JSON: one entry per operator and geometry, µs per image; with
+    /// `--engine float`, ms per batch).
     #[arg(long)]
     pub(super) out: Option<PathBuf>,
+    /// What is timed: `integer`, the integer engine (one image, one thread; what a deployed
+    /// model runs), or `float`, the training module's float model on the CPU (Flex, its rayon
+    /// threads; what `predict` of a trained model runs), `--batch` images per run.
+    #[arg(long, default_value = "integer", value_parser = ["integer", "float"])]
+    pub(super) engine: String,
+    /// Images per timed run with `--engine float`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4096).map(|v| v as usize))]
+    pub(super) batch: usize,
 }
 
 #[derive(ClapArgs, Debug)]

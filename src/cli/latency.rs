@@ -20,8 +20,10 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
         .ok_or_else(|| shiftaddaug::Error::Config(format!("model {}; valid: {}", a.model, NetSpec::NAMES.join(", "))))?;
     let cfg = AugNetConfig { spec, stem_stride: a.stem_stride, ..AugNetConfig::new([1, a.input_size, a.input_size], 10, a.conv) };
     let space = WidthSpace::new(&cfg, &DEFAULT_SHRINK, false)?;
-    let choices = space.space().choices;
-    let mut rng = Rng::new(a.seed);
+    let genomes = space.sample_genomes(a.archs, a.seed);
+    if a.engine == "float" {
+        return float(&a, &space, &genomes);
+    }
     let start = std::time::Instant::now();
     let now = move || start.elapsed().as_secs_f64();
     let clock = shiftaddaug::infer::timing::Clock { now: &now, resolution: 1e-7 };
@@ -32,13 +34,12 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
     let device = Device::flex();
     device.seed(a.seed);
     let per = a.input_size * a.input_size;
+    let mut rng = Rng::new(a.seed);
     let images: Vec<f32> = (0..8 * per).map(|_| (rng.next_u64() % 1000) as f32 / 1000.0).collect();
     println!("| architecture | MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|---|");
     let mut errors = Vec::new();
-    for i in 0..a.archs {
-        // The first is the supernet's own tiny model, the others random genomes.
-        let genome = if i == 0 { space.tiny_genome() } else { choices.iter().map(|&c| rng.below(c)).collect() };
-        let config = space.config_of(&genome);
+    for (i, genome) in genomes.iter().enumerate() {
+        let config = space.config_of(genome);
         let layers = config.tiny_layers();
         let predicted = table.predict_s(&layers);
         let (json, bytes) = block_on(export_supernet(&config.init(&device)?))?;
@@ -49,13 +50,40 @@ pub(super) fn latency(a: LatencyArgs) -> Result<(), shiftaddaug::Error> {
         let macs: u64 = layers.iter().map(shiftaddaug::cost::Layer::macs).sum();
         println!("| {i} {genome:?} | {macs} | {:.3} | {:.3} | {:+.1} % |", predicted * 1e3, measured * 1e3, err * 1e2);
     }
+    summary(&a, &errors, table.len(), table.to_json())
+}
+
+/// Prints the mean and largest |error|; writes `json` (the table) to `--out` when given.
+fn summary(a: &LatencyArgs, errors: &[f64], layers: usize, json: serde_json::Value) -> Result<(), shiftaddaug::Error> {
     let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
     let max = errors.iter().copied().fold(0.0, f64::max);
-    println!("{} architectures, {} layers timed: mean |error| {:.1} %, largest {:.1} %", errors.len(), table.len(), mean * 1e2, max * 1e2);
+    println!("{} architectures, {layers} layers timed: mean |error| {:.1} %, largest {:.1} %", errors.len(), mean * 1e2, max * 1e2);
     if let Some(out) = &a.out {
-        let text = serde_json::to_string_pretty(&table.to_json()).expect("a JSON value");
+        let text = serde_json::to_string_pretty(&json).expect("a JSON value");
         std::fs::write(out, text).map_err(super::train::io_at(out))?;
         println!("table: {}", out.display());
     }
     Ok(())
+}
+
+/// `--engine float`: the training module's float model on the CPU device.
+fn float(a: &LatencyArgs, space: &WidthSpace, genomes: &[shiftaddaug::nas::Genome]) -> Result<(), shiftaddaug::Error> {
+    use shiftaddaug::engine::latency::{BackendLatencyTable, check_archs};
+    let device = shiftaddaug::engine::cpu_device();
+    let start = std::time::Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1e3;
+    let configs: Vec<_> = genomes.iter().map(|g| space.config_of(g)).collect();
+    // A first pass over the tiny model, thrown away (page faults, clock ramp-up).
+    block_on(check_archs(&mut BackendLatencyTable::new(&configs[0], &device, a.batch, a.reps), &configs[..1], &now))?;
+    let mut table = BackendLatencyTable::new(&configs[0], &device, a.batch, a.reps);
+    let rows = block_on(check_archs(&mut table, &configs, &now))?;
+    println!(
+        "float model on the CPU, batch {}\n\n| architecture | MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|---|",
+        a.batch
+    );
+    for (i, (r, g)) in rows.iter().zip(genomes).enumerate() {
+        println!("| {i} {g:?} | {} | {:.3} | {:.3} | {:+.1} % |", r.macs, r.predicted_ms, r.measured_ms, r.error() * 1e2);
+    }
+    let errors: Vec<f64> = rows.iter().map(|r| r.error().abs()).collect();
+    summary(a, &errors, table.len(), table.to_json())
 }

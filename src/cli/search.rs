@@ -6,8 +6,9 @@
 use super::train::{io_at, json, write_export};
 use clap::Args as ClapArgs;
 use shiftaddaug::aug::AugNetConfig;
-use shiftaddaug::cost::latency::LatencyTable;
+use shiftaddaug::cost::latency::{LatencyTable, PredictLatency};
 use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
+use shiftaddaug::engine::latency::{BackendLatencyTable, BlockingTable};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, default_shrink, inherited, score};
 use shiftaddaug::nas::{Evolution, EvolutionConfig, SearchOptions, Step};
@@ -39,10 +40,16 @@ pub(super) struct SearchArgs {
     /// plus the shortcut input held; `cost` prints it for an export).
     #[arg(long, value_name = "N")]
     pub(super) max_peak_activation: Option<u64>,
-    /// Limit on the TargetNet's latency per image in the integer engine on this machine, ms,
-    /// predicted from a table of its layers timed here (`shiftaddaug latency`).
+    /// Limit on the TargetNet's latency per image on this machine, ms, in the engine
+    /// `--latency-engine` names, predicted from a table of its layers timed here (`shiftaddaug
+    /// latency`).
     #[arg(long, value_name = "MS")]
     pub(super) max_latency_ms: Option<f64>,
+    /// What `--max-latency-ms` limits: `integer`, the integer engine's time per image (one
+    /// thread; what a deployed model runs), or `float`, the training module's float model on the
+    /// CPU (what `predict` of a trained model runs), each from a table of its layers timed here.
+    #[arg(long, default_value = "integer", value_parser = ["integer", "float"])]
+    pub(super) latency_engine: String,
     /// Candidates per generation.
     #[arg(long, default_value_t = EvolutionConfig::default().population)]
     pub(super) population: usize,
@@ -151,8 +158,19 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         })?,
     );
     // Latency is predicted when a limit asks for it (here or in a resumed search).
-    let (table, timed) = (RefCell::new(LatencyTable::native(LATENCY_REPS)), Cell::new(constraint.max_latency_ns.is_some()));
-    let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, timed.get().then(|| table.borrow_mut()).as_deref_mut()));
+    let table: RefCell<Box<dyn PredictLatency>> = RefCell::new(if a.latency_engine == "float" {
+        Box::new(BlockingTable::new(BackendLatencyTable::new(&net.config, &cpu_device(), 1, LATENCY_REPS)))
+    } else {
+        Box::new(LatencyTable::native(LATENCY_REPS))
+    });
+    let timed = Cell::new(constraint.max_latency_ns.is_some());
+    let cost = |g: &Vec<usize>| {
+        if !timed.get() {
+            return Ok(space.priced(&net, g, None));
+        }
+        let mut t = table.borrow_mut();
+        Ok(space.priced(&net, g, Some(t.as_mut())))
+    };
     let state_path = a.out.join("state.json");
     let mut e = if a.resume {
         let text = std::fs::read_to_string(&state_path).map_err(io_at(&state_path))?;
@@ -191,6 +209,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         let report = serde_json::json!({
             "checkpoint": a.checkpoint.display().to_string(),
             "constraint": e.constraint(),
+            "latencyEngine": a.latency_engine,
             "evolution": e.config(),
             "generation": e.generation(),
             "finished": e.is_stopped(),

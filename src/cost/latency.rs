@@ -13,6 +13,19 @@ use crate::infer::kernels::Geometry;
 use crate::infer::timing::{Clock, time_conv};
 use std::collections::HashMap;
 
+/// Predicts a model's latency from its layers: [`LatencyTable`] (the integer engine) or, in the
+/// CLI, the float model's table ([`crate::engine::latency`]) read synchronously.
+pub trait PredictLatency {
+    /// Predicted seconds of a model for one image (timing layers not seen yet).
+    fn predict_s(&mut self, layers: &[Layer]) -> f64;
+}
+
+impl PredictLatency for LatencyTable {
+    fn predict_s(&mut self, layers: &[Layer]) -> f64 {
+        LatencyTable::predict_s(self, layers)
+    }
+}
+
 /// The per-layer times of this machine.
 pub struct LatencyTable {
     entries: HashMap<(Op, Geometry, Act, Timing), f64>,

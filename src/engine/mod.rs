@@ -6,6 +6,7 @@
 //!   synchronous readback panics there.
 
 pub mod bench;
+pub mod latency;
 pub mod profile;
 
 use crate::error::{Error, Result};

@@ -51,12 +51,12 @@ pub struct StepProfile {
 /// A clock in milliseconds (`Instant` natively, `performance.now()` in a page).
 pub type Clock<'a> = &'a dyn Fn() -> f64;
 
-async fn sync<const D: usize>(t: Tensor<D>) -> Result<()> {
+pub(crate) async fn sync<const D: usize>(t: Tensor<D>) -> Result<()> {
     t.sum().into_data_async().await.map(|_| ()).map_err(|e| Error::Backend(format!("readback: {e:?}")))
 }
 
 /// Median ms of `reps` runs of `f` after one warm-up.
-async fn median<F, Fut>(clock: Clock<'_>, reps: usize, mut f: F) -> Result<f64>
+pub(crate) async fn median<F, Fut>(clock: Clock<'_>, reps: usize, mut f: F) -> Result<f64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,

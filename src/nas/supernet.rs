@@ -40,7 +40,7 @@
 use super::{Cost, Genome, Scored, SearchResult, Space};
 use crate::aug::config::factor_union;
 use crate::aug::{Arch, AugNet, AugNetConfig, NetSpec};
-use crate::cost::latency::LatencyTable;
+use crate::cost::latency::PredictLatency;
 use crate::cost::{self, Convention, UnitEnergies};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -129,6 +129,13 @@ impl WidthSpace {
         Space { choices: self.genes.iter().map(n).collect() }
     }
 
+    /// `n` genomes for a latency check: the supernet's own tiny model, then uniform random ones
+    /// drawn from `seed`.
+    pub fn sample_genomes(&self, n: usize, seed: u64) -> Vec<Genome> {
+        let (choices, mut rng) = (self.space().choices, crate::data::Rng::new(seed));
+        (0..n).map(|i| if i == 0 { self.tiny_genome() } else { choices.iter().map(|&c| rng.below(c)).collect() }).collect()
+    }
+
     /// The genome of the supernet's own tiny model (factor 1 everywhere, every block kept, the
     /// spec's kernels).
     pub fn tiny_genome(&self) -> Genome {
@@ -195,9 +202,10 @@ impl WidthSpace {
         self.priced(net, g, None)
     }
 
-    /// [`cost`](Self::cost) with the predicted latency of one image in the integer engine when a
-    /// `table` is given: the sum of the layers' times in it (timed there on first use).
-    pub fn priced(&self, net: &AugNet, g: &Genome, table: Option<&mut LatencyTable>) -> Cost {
+    /// [`cost`](Self::cost) with the predicted latency of one image when a `table` is given (the
+    /// integer engine's, [`crate::cost::latency::LatencyTable`], or the float model's): the sum of the layers' times in
+    /// it (timed there on first use).
+    pub fn priced(&self, net: &AugNet, g: &Genome, table: Option<&mut dyn PredictLatency>) -> Cost {
         let mut candidate = net.clone();
         candidate.config = self.config_of(g);
         let layers = candidate.config.tiny_layers();

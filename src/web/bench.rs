@@ -1,6 +1,7 @@
 //! `benchOps`: the operator benchmark of [`crate::engine::bench`], and `profileStep`: the step
 //! profile of [`crate::engine::profile`], from JavaScript (the bench page `www/bench.html`, run
-//! headless by `scripts/bench-browser.mjs`).
+//! headless by `scripts/bench-browser.mjs`), and `latencyCheck`: the float model's latency
+//! table ([`crate::engine::latency`]) against whole models (`scripts/latency-browser.mjs float`).
 
 use crate::engine::bench::{BenchOp, mbv2_tiny_layers, time_op};
 use crate::engine::{cpu_device, webgpu_device};
@@ -106,5 +107,37 @@ pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32, 
     let out = js_sys::Object::new();
     Reflect::set(&out, &"profiles".into(), &serde_wasm_bindgen::to_value(&profiles)?)?;
     Reflect::set(&out, &"markdown".into(), &crate::engine::profile::markdown(&profiles).into())?;
+    Ok(out.into())
+}
+
+/// The float model's latency table on this device ([`crate::engine::latency`]), checked: for
+/// `archs` architectures of MobileNetV2-Tiny's width space at 32×32 (stem stride 1; `conv`:
+/// `mult`, `shift`, `add`), the supernet's own tiny model first and then random ones drawn from
+/// `seed`, each model's time predicted from its layers' times and measured whole (`batch`
+/// images per run, median of `reps`). Resolves to `{ rows: [{ macs, predictedMs, measuredMs }],
+/// table }`.
+///
+/// Rejects with `UNKNOWN_BACKEND`, `INVALID_CONFIG` (unknown conv, zero batch or archs),
+/// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
+#[wasm_bindgen(js_name = latencyCheck)]
+pub async fn latency_check(backend: String, conv: String, archs: u32, batch: u32, reps: u32, seed: u32) -> Result<JsValue, JsValue> {
+    use crate::engine::latency::{BackendLatencyTable, check_archs};
+    let device = bench_device(&backend).await?.inner();
+    if batch == 0 || archs == 0 {
+        return Err(Error::Config("batch and archs must be at least 1".into()).into());
+    }
+    let conv: crate::nn::ConvKind = conv.parse()?;
+    let config = crate::aug::AugNetConfig::new([1, 32, 32], 10, conv);
+    let space = crate::nas::supernet::WidthSpace::new(&config, &crate::nas::supernet::DEFAULT_SHRINK, false)?;
+    let configs: Vec<_> = space.sample_genomes(archs as usize, u64::from(seed)).iter().map(|g| space.config_of(g)).collect();
+    let now = performance_now()?;
+    // A first pass over the tiny model, thrown away (shader compilation, first allocations).
+    check_archs(&mut BackendLatencyTable::new(&configs[0], &device, batch as usize, reps as usize), &configs[..1], &now).await?;
+    let mut table = BackendLatencyTable::new(&configs[0], &device, batch as usize, reps as usize);
+    let rows = check_archs(&mut table, &configs, &now).await?;
+    let out = js_sys::Object::new();
+    Reflect::set(&out, &"rows".into(), &serde_wasm_bindgen::to_value(&rows)?)?;
+    // Through JSON text: serde_wasm_bindgen would make a JSON object a `Map`.
+    Reflect::set(&out, &"table".into(), &js_sys::JSON::parse(&table.to_json().to_string())?)?;
     Ok(out.into())
 }

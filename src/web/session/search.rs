@@ -5,7 +5,7 @@
 
 use super::{Net, Session, export_object, labels_u32, parse_json};
 use crate::aug::AugNet;
-use crate::cost::latency::LatencyTable;
+use crate::cost::latency::{LatencyTable, PredictLatency};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, default_shrink, inherited, score};
@@ -108,7 +108,7 @@ impl Session {
                 return Err(Error::Dataset("search needs at least one BatchNorm image and one scoring image".into()));
             }
             let table = std::cell::RefCell::new(constraint.max_latency_ns.map(|_| device_table()));
-            let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, table.borrow_mut().as_mut()));
+            let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, table.borrow_mut().as_mut().map(|t| t as &mut dyn PredictLatency)));
             let evolution = Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])?;
             let info = serde_json::json!({ "genes": space.space().choices.len(), "architectures": space.space().size() as f64 });
             let table = table.into_inner();
@@ -135,7 +135,7 @@ impl Session {
                 }
                 let s = &mut *search;
                 let (space, net, table) = (&s.space, &s.net, std::cell::RefCell::new(s.table.take()));
-                let cost = |g: &Vec<usize>| Ok(space.priced(net, g, table.borrow_mut().as_mut()));
+                let cost = |g: &Vec<usize>| Ok(space.priced(net, g, table.borrow_mut().as_mut().map(|t| t as &mut dyn PredictLatency)));
                 let step = s.evolution.next(&cost);
                 s.table = table.into_inner();
                 let event = match step? {
