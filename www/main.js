@@ -393,14 +393,15 @@ async function search() {
     const used = readForm().nTrain ?? data.trainY.length, first = Math.min(used, data.trainY.length - 1000);
     const part = (a, b) => [data.trainX.subarray(a * 784, b * 784), data.trainY.subarray(a, b)];
     const seen = first < used ? ' (seen in training: the run used every image)' : '';
-    const within = ms === undefined ? '' : ` and ${ms} ms per image on this device`;
+    const latencyEngine = $('latencyengine').value;
+    const within = ms === undefined ? '' : ` and ${ms} ms per image on this device (${latencyEngine === 'float' ? 'float model' : 'integer engine'})`;
     box.textContent = `searching within ${maxMacs.toLocaleString('en')} MACs${within} (the trained model: ${own.toLocaleString('en')} MACs)…`;
     const latency = (c) => (c.latencyNs ? `, ${(c.latencyNs / 1e6).toFixed(2)} ms here` : '');
     const line = (best) => `best: held-out accuracy ${best.accuracy.toFixed(4)} at ${best.cost.macs.toLocaleString('en')} MACs`
       + ` (${(100 * best.cost.macs / own).toFixed(0)} % of the trained model), ${best.cost.params.toLocaleString('en')} parameters${latency(best.cost)}`;
     let latest = '';
     const r = await m.search({
-      bnData: part(first, first + 500), evalData: part(first + 500, first + 1000), maxMacs, maxLatencyMs: ms, population, generations, seed: 0,
+      bnData: part(first, first + 500), evalData: part(first + 500, first + 1000), maxMacs, maxLatencyMs: ms, latencyEngine, population, generations, seed: 0,
       signal: controller.signal,
       callbacks: {
         onGeneration: (g, best) => { latest = `generation ${g}/${generations}: ${line(best)}`; box.textContent = latest; },

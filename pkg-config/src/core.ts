@@ -420,7 +420,7 @@ export class CoreModel {
    */
   search(bn: [unknown, unknown], ev: [unknown, unknown], opts: Record<string, unknown>, emit: SearchEmit, isAborted: () => boolean): Promise<SearchResult> {
     return this.exclusive(async (s) => {
-      s.searchBegin(opts, asF32(bn[0], 'bnData x'), asLabels(bn[1]), asF32(ev[0], 'evalData x'), asLabels(ev[1]));
+      await s.searchBegin(opts, asF32(bn[0], 'bnData x'), asLabels(bn[1]), asF32(ev[0], 'evalData x'), asLabels(ev[1]));
       let stopped = false;
       for (;;) {
         stopped = stopped || isAborted();

@@ -40,7 +40,7 @@ export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 
 export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha',
   'stopWidthAug', 'sortChannels', 'seed', 'subnets', 'subnetShrink', 'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps']);
 /** Keys of `SearchOptions`. */
-export const SEARCH_OPTION_KEYS = allKeysOf<SearchOptions>()(['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs',
+export const SEARCH_OPTION_KEYS = allKeysOf<SearchOptions>()(['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'latencyEngine',
   'population', 'generations', 'parentRatio', 'mutationRatio', 'mutationProb', 'seed', 'shrink', 'depth', 'callbacks', 'signal']);
 /** Keys of `SearchCallbacks`. */
 export const SEARCH_CALLBACK_KEYS = allKeysOf<SearchCallbacks>()(['onGeneration', 'onCandidate']);

@@ -25,7 +25,7 @@ export class Session {
   gradientLength(): number;
   trainPart(part: number, parts: number, out?: Float32Array): Promise<unknown>;
   applyGradients(gradients: Float32Array, present: Uint8Array): void;
-  searchBegin(options: unknown, bnX: Float32Array, bnY: Int32Array, evalX: Float32Array, evalY: Int32Array): { genes: number; architectures: number };
+  searchBegin(options: unknown, bnX: Float32Array, bnY: Int32Array, evalX: Float32Array, evalY: Int32Array): Promise<{ genes: number; architectures: number }>;
   searchNext(stop: boolean): Promise<unknown>;
   checkpoint(): Promise<Uint8Array>;
   restore(bytes: Uint8Array): void;

@@ -381,8 +381,14 @@ export interface SearchOptions {
   maxEnergyUj?: number;
   /** At most this many peak activation values per image (a step's input and output plus the shortcut input held). */
   maxPeakActivation?: number;
-  /** At most this many ms per image in the integer engine on this device, predicted from a table of its layers timed here (`performance.now()`) as the search goes. */
+  /** At most this many ms per image on this device, in `latencyEngine`, predicted from a table of its layers timed here (`performance.now()`) as the search goes. */
   maxLatencyMs?: number;
+  /**
+   * Whose latency `maxLatencyMs` limits: `'integer'`, the integer engine of `shiftaddaug/infer` (one thread; what a deployed
+   * model runs), or `'float'`, this model's float path on its own backend (wasm or WebGPU; what `predict` runs), each layer run as
+   * a deployed plan runs it. @defaultValue 'integer'
+   */
+  latencyEngine?: 'integer' | 'float';
   /** Candidates per generation, 2 to 10 000. @defaultValue 100 */
   population?: number;
   /** Generations after the initial population, 0 to 100 000. @defaultValue 20 */

@@ -38,7 +38,7 @@ const MODEL_KEYS = ['model', 'inputShape', 'numClasses', 'conv', 'depthwise', 'a
 const TRAIN_KEYS = ['batchSize', 'learningRate', 'optimizer', 'labelSmoothing', 'seed', 'momentum', 'weightDecay', 'warmupSteps', 'cropPadding',
   'horizontalFlip', 'totalSteps', 'evalBnImages', 'microBatches', 'logEvery'];
 const FIT_KEYS = [...TRAIN_KEYS, 'epochs', 'validationData', 'callbacks', 'yieldEvery', 'aug', 'resetBn'];
-const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'population', 'generations', 'parentRatio', 'mutationRatio',
+const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'latencyEngine', 'population', 'generations', 'parentRatio', 'mutationRatio',
   'mutationProb', 'seed', 'shrink', 'depth', 'callbacks'];
 const AUG_KEYS = ['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha', 'stopWidthAug', 'sortChannels', 'seed', 'subnets', 'subnetShrink',
   'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps'];

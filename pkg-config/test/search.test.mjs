@@ -57,6 +57,11 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   const timed = await model.search({ ...opts, maxLatencyMs: 1000 });
   assert.ok(timed.evaluated.every((c) => c.cost.latencyNs > 0 && c.cost.latencyNs <= 1e9), JSON.stringify(timed.evaluated.map((c) => c.cost)));
   assert.ok(free.evaluated.every((c) => c.cost.latencyNs === undefined), 'no latency without a latency limit');
+  // The same on the float model's table (this model's wasm backend): the same candidates (the
+  // limit admits all), each with a predicted latency; the seed gives the same search.
+  const float = await model.search({ ...opts, maxLatencyMs: 1000, latencyEngine: 'float' });
+  assert.deepEqual(float.evaluated.map((c) => c.genome), timed.evaluated.map((c) => c.genome));
+  assert.ok(float.evaluated.every((c) => c.cost.latencyNs > 0 && c.cost.latencyNs <= 1e9), JSON.stringify(float.evaluated.map((c) => c.cost)));
   // The same with a peak-memory limit.
   const peaks = free.evaluated.map((c) => c.cost.peakActivation).sort((a, b) => a - b);
   assert.ok(peaks[0] > 0, JSON.stringify(peaks));
@@ -101,6 +106,8 @@ test('search: limits, callbacks, seed, stop, plan', async () => {
   await assert.rejects(model.search({ ...opts, maxPeakActivation: -5 }), code('INVALID_CONFIG'));
   await assert.rejects(model.search({ ...opts, maxLatencyMs: 1e-6 }), (e) => code('INVALID_CONFIG')(e) && /no architecture meets latency <= 0.000 ms/.test(e.message));
   await assert.rejects(model.search({ ...opts, maxLatencyMs: 0 }), (e) => code('INVALID_CONFIG')(e) && /maxLatencyMs 0 must be a positive number/.test(e.message));
+  await assert.rejects(model.search({ ...opts, maxLatencyMs: 1e-6, latencyEngine: 'float' }), (e) => code('INVALID_CONFIG')(e) && /no architecture meets latency/.test(e.message));
+  await assert.rejects(model.search({ ...opts, maxLatencyMs: 1, latencyEngine: 'gpu' }), (e) => code('INVALID_CONFIG')(e) && /latencyEngine|gpu/.test(e.message));
   await assert.rejects(model.search({ ...opts, evalData: undefined }), code('INVALID_DATASET'));
   await assert.rejects(model.search({ ...opts, evalData: [evalData[0].slice(1), evalData[1]] }), code('SHAPE_MISMATCH'));
   await assert.rejects(model.search(), code('INVALID_CONFIG'));

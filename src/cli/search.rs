@@ -11,7 +11,7 @@ use shiftaddaug::data::{FASHION_MNIST_DIR, Split, load_fashion_mnist};
 use shiftaddaug::engine::latency::{BackendLatencyTable, BlockingTable};
 use shiftaddaug::engine::{block_on, cpu_device};
 use shiftaddaug::nas::supernet::{Holdout, Report, WidthSpace, default_shrink, inherited, score};
-use shiftaddaug::nas::{Evolution, EvolutionConfig, SearchOptions, Step};
+use shiftaddaug::nas::{Evolution, EvolutionConfig, LatencyEngine, SearchOptions, Step};
 use shiftaddaug::train::checkpoint::read_header;
 use shiftaddaug::train::{BN_RESET_BATCH, Trainer, evaluate};
 use std::cell::{Cell, RefCell};
@@ -138,6 +138,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         max_energy_uj: a.max_energy_uj,
         max_peak_activation: a.max_peak_activation,
         max_latency_ms: a.max_latency_ms,
+        latency_engine: if a.latency_engine == "float" { LatencyEngine::Float } else { LatencyEngine::Integer },
         population: a.population,
         generations: a.generations.unwrap_or(EvolutionConfig::default().generations),
         parent_ratio: a.parent_ratio,
@@ -158,7 +159,7 @@ pub(super) fn search(a: SearchArgs) -> Result<(), shiftaddaug::Error> {
         })?,
     );
     // Latency is predicted when a limit asks for it (here or in a resumed search).
-    let table: RefCell<Box<dyn PredictLatency>> = RefCell::new(if a.latency_engine == "float" {
+    let table: RefCell<Box<dyn PredictLatency>> = RefCell::new(if opts.latency_engine == LatencyEngine::Float {
         Box::new(BlockingTable::new(BackendLatencyTable::new(&net.config, &cpu_device(), 1, LATENCY_REPS)))
     } else {
         Box::new(LatencyTable::native(LATENCY_REPS))

@@ -185,6 +185,23 @@ impl BackendLatencyTable {
         Ok(sum)
     }
 
+    /// Ms of a model for one batch from the table alone, as [`predict_ms`](Self::predict_ms)
+    /// gives it; `Err` with the layers (and `None` for the harness) it has not timed yet.
+    pub fn lookup_ms(&self, layers: &[Layer]) -> std::result::Result<f64, Vec<Option<Layer>>> {
+        let mut missing: Vec<Option<Layer>> = Vec::new();
+        if self.harness_ms.is_none() {
+            missing.push(None);
+        }
+        let mut sum = self.harness_ms.unwrap_or(0.0);
+        for l in layers {
+            match self.entries.get(&(l.op, l.geo, l.act, l.timing, l.affine)) {
+                Some(t) => sum += t,
+                None => missing.push(Some(l.clone())),
+            }
+        }
+        if missing.is_empty() { Ok(sum) } else { Err(missing) }
+    }
+
     /// The table as JSON: one object per entry (`op`, the geometry's fields, `ms` per batch),
     /// sorted by operator and geometry.
     pub fn to_json(&self) -> serde_json::Value {
@@ -247,6 +264,49 @@ impl crate::cost::latency::PredictLatency for BlockingTable {
         let now = move || start.elapsed().as_secs_f64() * 1e3;
         let batch = self.table.batch as f64;
         super::block_on(self.table.predict_ms(layers, &now)).map_or(f64::INFINITY, |ms| ms * 1e-3 / batch)
+    }
+}
+
+/// A table read without timing, for a synchronous caller (a search step pricing candidates): a
+/// layer it has not timed prices at 0 and is noted; [`until_timed`] times those and runs the
+/// step again.
+pub struct Lookup<'a> {
+    table: &'a BackendLatencyTable,
+    missing: Vec<Option<Layer>>,
+}
+
+impl crate::cost::latency::PredictLatency for Lookup<'_> {
+    fn predict_s(&mut self, layers: &[Layer]) -> f64 {
+        match self.table.lookup_ms(layers) {
+            Ok(ms) => ms * 1e-3 / self.table.batch as f64,
+            Err(m) => {
+                self.missing.extend(m);
+                0.0
+            }
+        }
+    }
+}
+
+/// Runs `step`, which prices through the [`Lookup`] it is given, until the table had every
+/// layer it asked for: after a run that missed some, those are timed (on `table`'s device,
+/// asynchronously) and `step` runs again. `step` must start from the same state each time (e.g.
+/// work on a clone); the result of the run that missed nothing is returned.
+///
+/// # Errors
+/// [`crate::Error::Backend`] when a readback fails.
+pub async fn until_timed<T>(
+    table: &mut BackendLatencyTable,
+    clock: Clock<'_>,
+    mut step: impl FnMut(&mut dyn crate::cost::latency::PredictLatency) -> T,
+) -> Result<T> {
+    loop {
+        let mut lookup = Lookup { table, missing: Vec::new() };
+        let out = step(&mut lookup);
+        let missing: Vec<Layer> = lookup.missing.into_iter().flatten().collect();
+        if table.harness_ms.is_some() && missing.is_empty() {
+            return Ok(out);
+        }
+        table.predict_ms(&missing, clock).await?;
     }
 }
 
@@ -327,6 +387,35 @@ mod tests {
         assert_eq!((j["batch"].as_u64(), j["harnessMs"].as_f64()), (Some(2), Some(1.0)));
         assert_eq!(j["layers"].as_array().map(Vec::len), Some(5));
         assert_eq!(j["layers"][0]["op"], "add");
+    }
+
+    /// A step priced through [`until_timed`] runs again until the table has every layer it
+    /// asked for, then gives what [`BackendLatencyTable::predict_ms`] gives.
+    #[test]
+    fn a_step_runs_again_until_its_layers_are_timed() {
+        let reads = Cell::new(0u32);
+        let clock = || {
+            reads.set(reads.get() + 1);
+            f64::from(reads.get())
+        };
+        let mut t = BackendLatencyTable::new(&AugNetConfig::new([1, 8, 8], 10, ConvKind::Add), &cpu_device(), 1, 2);
+        let a = Layer::new("a".into(), Op::Add, geo(4, 8, 3, 1, 8));
+        let b = Layer::new("b".into(), Op::Shift, geo(8, 8, 1, 1, 8));
+        let runs = Cell::new(0);
+        // The second layer is asked for only once the first one is priced (as a search's next
+        // candidate depends on the previous ones' costs).
+        let s = block_on(until_timed(&mut t, &clock, |p| {
+            runs.set(runs.get() + 1);
+            let first = p.predict_s(std::slice::from_ref(&a));
+            if first > 0.0 { first + p.predict_s(std::slice::from_ref(&b)) } else { first }
+        }))
+        .unwrap();
+        assert_eq!((runs.get(), t.len()), (3, 2));
+        // Every run reads 1 ms: each prediction is the harness alone, 1 ms for a batch of 1.
+        assert_eq!(s, 2e-3);
+        assert_eq!(t.lookup_ms(&[a, b]), Ok(1.0));
+        let c = Layer::new("c".into(), Op::Mult, geo(8, 2, 1, 1, 1)).with_bias();
+        assert_eq!(t.lookup_ms(std::slice::from_ref(&c)), Err(vec![Some(c)]));
     }
 
     /// A model's row carries its tiny model's MACs; its times come from the clock (here every

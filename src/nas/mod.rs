@@ -74,6 +74,20 @@ impl EvolutionConfig {
     }
 }
 
+/// Whose latency a search's latency limit is on, each predicted from a table of its layers
+/// timed on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyEngine {
+    /// The integer engine, one image, one thread ([`crate::cost::latency`]): what a deployed
+    /// model runs.
+    #[default]
+    Integer,
+    /// The training module's float model on the model's own device, one image
+    /// ([`crate::engine::latency`]): what `predict` of a trained model runs.
+    Float,
+}
+
 /// A search's settings as the SDK takes them (JSON camelCase): the limits (`maxEnergyUj` in µJ)
 /// and the [`EvolutionConfig`] fields.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -87,9 +101,11 @@ pub struct SearchOptions {
     pub max_energy_uj: Option<f64>,
     /// At most this many peak activation values ([`Cost::peak_activation`]).
     pub max_peak_activation: Option<u64>,
-    /// At most this predicted latency per image in the integer engine on this machine, ms
-    /// ([`crate::cost::latency`]).
+    /// At most this predicted latency per image on this machine, ms, in
+    /// [`latency_engine`](Self::latency_engine).
     pub max_latency_ms: Option<f64>,
+    /// Whose latency `max_latency_ms` limits.
+    pub latency_engine: LatencyEngine,
     /// See [`EvolutionConfig`].
     pub population: usize,
     /// See [`EvolutionConfig`].
@@ -119,6 +135,7 @@ impl Default for SearchOptions {
             max_energy_uj: None,
             max_peak_activation: None,
             max_latency_ms: None,
+            latency_engine: LatencyEngine::Integer,
             population: e.population,
             generations: e.generations,
             parent_ratio: e.parent_ratio,

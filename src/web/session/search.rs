@@ -7,9 +7,11 @@ use super::{Net, Session, export_object, labels_u32, parse_json};
 use crate::aug::AugNet;
 use crate::cost::latency::{LatencyTable, PredictLatency};
 use crate::data::Dataset;
+use crate::engine::latency::{BackendLatencyTable, until_timed};
 use crate::error::{Error, Result};
 use crate::nas::supernet::{Candidate, Holdout, Report, WidthSpace, default_shrink, inherited, score};
-use crate::nas::{Evolution, SearchOptions, Step};
+use crate::nas::{Evolution, LatencyEngine, SearchOptions, Step};
+use burn::module::Module;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -21,7 +23,36 @@ pub(super) struct Search {
     bn: Dataset,
     eval: Dataset,
     /// This device's latency table, when a latency limit asks for one.
-    table: Option<LatencyTable>,
+    table: Option<Table>,
+}
+
+/// The latency table a limit reads ([`LatencyEngine`]).
+enum Table {
+    /// The integer engine's, timed in this thread as candidates ask for layers.
+    Integer(LatencyTable),
+    /// The float model's on the session's device, timed asynchronously between runs of a step
+    /// ([`until_timed`]).
+    Float(BackendLatencyTable),
+}
+
+/// A shorter borrow of a step's pricing table.
+fn reborrow<'a>(p: &'a mut Option<&mut dyn PredictLatency>) -> Option<&'a mut dyn PredictLatency> {
+    match p {
+        Some(t) => Some(&mut **t),
+        None => None,
+    }
+}
+
+/// `step` with the pricing `table` gives (none without a latency limit). An integer table is
+/// timed as the step asks; with a float one the step runs again until every layer it priced was
+/// timed, so it must start from the same state each time.
+async fn priced<T>(table: &mut Option<Table>, step: impl FnMut(Option<&mut dyn PredictLatency>) -> T) -> Result<T> {
+    let mut step = step;
+    match table {
+        None => Ok(step(None)),
+        Some(Table::Integer(t)) => Ok(step(Some(t))),
+        Some(Table::Float(t)) => until_timed(t, &|| performance_now(), |p| step(Some(p))).await,
+    }
 }
 
 #[wasm_bindgen]
@@ -81,41 +112,48 @@ fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue> {
 impl Session {
     /// Starts a search (options: `SearchOptions`, camelCase) inside this session's supernet,
     /// scoring candidates on held-out images: BatchNorm statistics from `(bnX, bnY)`, accuracy on
-    /// `(evalX, evalY)`. Returns `{ genes, architectures }`. Throws `INVALID_CONFIG` for a model
-    /// that is not a supernet trained with augmentation, bad options or a limit no architecture
-    /// meets (naming the cheapest one's cost); `SHAPE_MISMATCH` / `INVALID_DATASET` for bad data.
+    /// `(evalX, evalY)`. Resolves to `{ genes, architectures }`. Rejects with `INVALID_CONFIG` for
+    /// a model that is not a supernet trained with augmentation, bad options or a limit no
+    /// architecture meets (naming the cheapest one's cost); `SHAPE_MISMATCH` / `INVALID_DATASET`
+    /// for bad data.
     #[wasm_bindgen(js_name = searchBegin)]
-    pub fn search_begin(
-        &self,
-        options: JsValue,
-        bn_x: Vec<f32>,
-        bn_y: Vec<i32>,
-        eval_x: Vec<f32>,
-        eval_y: Vec<i32>,
-    ) -> Result<JsValue, JsValue> {
-        let inner = || -> Result<JsValue> {
-            let opts: SearchOptions = parse_json(options, "search options")?;
-            let (evo, constraint) = (opts.evolution()?, opts.constraint()?);
-            let net = match self.state.borrow().trainer.as_ref().ok_or(Error::Busy)? {
-                Net::Aug(t) => t.model().clone(),
-                Net::Mf(_) => return Err(Error::Config("search needs a zoo model (a ShiftAddAug supernet), not 'mfcnn'".into())),
+    pub fn search_begin(&self, options: JsValue, bn_x: Vec<f32>, bn_y: Vec<i32>, eval_x: Vec<f32>, eval_y: Vec<i32>) -> js_sys::Promise {
+        let (state, num_classes) = (self.state.clone(), self.num_classes);
+        future_to_promise(async move {
+            let run = async {
+                let opts: SearchOptions = parse_json(options, "search options")?;
+                let (evo, constraint) = (opts.evolution()?, opts.constraint()?);
+                let net = match state.borrow().trainer.as_ref().ok_or(Error::Busy)? {
+                    Net::Aug(t) => t.model().clone(),
+                    Net::Mf(_) => return Err(Error::Config("search needs a zoo model (a ShiftAddAug supernet), not 'mfcnn'".into())),
+                };
+                let space = WidthSpace::new(&net.config, &opts.shrink.clone().unwrap_or_else(|| default_shrink(&net.config)), opts.depth)?;
+                let shape = net.config.input_shape;
+                let bn = Dataset::new(bn_x, labels_u32(&bn_y)?, shape, num_classes)?;
+                let eval = Dataset::new(eval_x, labels_u32(&eval_y)?, shape, num_classes)?;
+                if bn.is_empty() || eval.is_empty() {
+                    return Err(Error::Dataset("search needs at least one BatchNorm image and one scoring image".into()));
+                }
+                let mut table = match (constraint.max_latency_ns, opts.latency_engine) {
+                    (None, _) => None,
+                    (Some(_), LatencyEngine::Integer) => Some(Table::Integer(device_table())),
+                    (Some(_), LatencyEngine::Float) => {
+                        let device = net.devices().first().cloned().ok_or_else(|| Error::Config("model has no parameters".into()))?;
+                        Some(Table::Float(BackendLatencyTable::new(&net.config, &device.inner(), 1, LATENCY_REPS)))
+                    }
+                };
+                let evolution = priced(&mut table, |p| {
+                    let p = std::cell::RefCell::new(p);
+                    let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, reborrow(&mut p.borrow_mut())));
+                    Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])
+                })
+                .await??;
+                let info = serde_json::json!({ "genes": space.space().choices.len(), "architectures": space.space().size() as f64 });
+                state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval, table }));
+                to_js(&info)
             };
-            let space = WidthSpace::new(&net.config, &opts.shrink.clone().unwrap_or_else(|| default_shrink(&net.config)), opts.depth)?;
-            let shape = net.config.input_shape;
-            let bn = Dataset::new(bn_x, labels_u32(&bn_y)?, shape, self.num_classes)?;
-            let eval = Dataset::new(eval_x, labels_u32(&eval_y)?, shape, self.num_classes)?;
-            if bn.is_empty() || eval.is_empty() {
-                return Err(Error::Dataset("search needs at least one BatchNorm image and one scoring image".into()));
-            }
-            let table = std::cell::RefCell::new(constraint.max_latency_ns.map(|_| device_table()));
-            let cost = |g: &Vec<usize>| Ok(space.priced(&net, g, table.borrow_mut().as_mut().map(|t| t as &mut dyn PredictLatency)));
-            let evolution = Evolution::seeded(&space.space(), &evo, &constraint, &cost, &[space.tiny_genome()])?;
-            let info = serde_json::json!({ "genes": space.space().choices.len(), "architectures": space.space().size() as f64 });
-            let table = table.into_inner();
-            self.state.borrow_mut().search = Some(Box::new(Search { space, evolution, net, bn, eval, table }));
-            to_js(&info)
-        };
-        inner().map_err(JsValue::from)
+            run.await.map_err(JsValue::from)
+        })
     }
 
     /// One step of the search begun with `searchBegin`: resolves to `{ kind: 'scored', scored,
@@ -134,10 +172,16 @@ impl Session {
                     search.evolution.stop();
                 }
                 let s = &mut *search;
-                let (space, net, table) = (&s.space, &s.net, std::cell::RefCell::new(s.table.take()));
-                let cost = |g: &Vec<usize>| Ok(space.priced(net, g, table.borrow_mut().as_mut().map(|t| t as &mut dyn PredictLatency)));
-                let step = s.evolution.next(&cost);
-                s.table = table.into_inner();
+                let (space, net, evolution) = (&s.space, &s.net, &s.evolution);
+                let (evolution, step) = priced(&mut s.table, |p| {
+                    let p = std::cell::RefCell::new(p);
+                    let cost = |g: &Vec<usize>| Ok(space.priced(net, g, reborrow(&mut p.borrow_mut())));
+                    let mut e = evolution.clone();
+                    let step = e.next(&cost);
+                    (e, step)
+                })
+                .await?;
+                s.evolution = evolution;
                 let event = match step? {
                     Step::Score(g, _) => {
                         let holdout = Holdout { bn: &s.bn, eval: &s.eval };
