@@ -153,23 +153,8 @@ fn latency_times_the_layers_of_random_architectures() {
     assert_eq!(entries.as_array().map(Vec::len), Some(timed));
     assert!(entries.as_array().unwrap().iter().all(|e| e["us"].as_f64().is_some_and(|v| v > 0.0) && e["op"].is_string()));
     // The float model's table: the same architectures and MACs, times per batch of 2.
-    let out = cli(&[
-        "latency",
-        "--engine",
-        "float",
-        "--batch",
-        "2",
-        "--archs",
-        "3",
-        "--reps",
-        "2",
-        "--input-size",
-        "16",
-        "--conv",
-        "add",
-        "--out",
-        table.to_str().unwrap(),
-    ]);
+    let args = "latency --engine float --batch 2 --archs 3 --reps 2 --input-size 16 --conv add --out";
+    let out = cli(&args.split(' ').chain([table.to_str().unwrap()]).collect::<Vec<_>>());
     let float = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{float}{}", String::from_utf8_lossy(&out.stderr));
     assert!(float.starts_with("float model on the CPU, batch 2"), "{float}");

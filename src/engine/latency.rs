@@ -351,6 +351,14 @@ mod tests {
     use crate::engine::{block_on, cpu_device};
     use std::cell::Cell;
 
+    /// A clock that advances 1 ms per reading (counted in `reads`).
+    fn ticking(reads: &Cell<u32>) -> impl Fn() -> f64 + '_ {
+        || {
+            reads.set(reads.get() + 1);
+            f64::from(reads.get())
+        }
+    }
+
     fn geo(cin: usize, cout: usize, k: usize, groups: usize, hw: usize) -> Geometry {
         Geometry { cin, cout, k, stride: 1, pad: k / 2, groups, h: hw, w: hw }
     }
@@ -362,10 +370,7 @@ mod tests {
     #[test]
     fn layers_are_timed_once_and_the_prediction_adds_one_readback() {
         let reads = Cell::new(0u32);
-        let clock = || {
-            reads.set(reads.get() + 1);
-            f64::from(reads.get())
-        };
+        let clock = ticking(&reads);
         let device = cpu_device();
         let mut t = BackendLatencyTable::new(&AugNetConfig::new([1, 8, 8], 10, ConvKind::Shift), &device, 2, 3);
         let a = Layer::new("a".into(), Op::Shift, geo(4, 8, 3, 1, 8)).with_act(A::Relu6);
@@ -394,10 +399,7 @@ mod tests {
     #[test]
     fn a_step_runs_again_until_its_layers_are_timed() {
         let reads = Cell::new(0u32);
-        let clock = || {
-            reads.set(reads.get() + 1);
-            f64::from(reads.get())
-        };
+        let clock = ticking(&reads);
         let mut t = BackendLatencyTable::new(&AugNetConfig::new([1, 8, 8], 10, ConvKind::Add), &cpu_device(), 1, 2);
         let a = Layer::new("a".into(), Op::Add, geo(4, 8, 3, 1, 8));
         let b = Layer::new("b".into(), Op::Shift, geo(8, 8, 1, 1, 8));
@@ -423,10 +425,7 @@ mod tests {
     #[test]
     fn a_checked_architecture_has_its_macs() {
         let reads = Cell::new(0u32);
-        let clock = || {
-            reads.set(reads.get() + 1);
-            f64::from(reads.get())
-        };
+        let clock = ticking(&reads);
         let cfg = AugNetConfig::new([1, 16, 16], 10, ConvKind::Add);
         let mut t = BackendLatencyTable::new(&cfg, &cpu_device(), 1, 1);
         let rows = block_on(check_archs(&mut t, std::slice::from_ref(&cfg), &clock)).unwrap();
