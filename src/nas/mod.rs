@@ -204,8 +204,8 @@ pub struct Cost {
     /// Peak activation values of one image ([`crate::cost::peak_activation`]).
     #[serde(default)]
     pub peak_activation: u64,
-    /// Predicted latency of one image in the integer engine on this machine, ns (rounded;
-    /// [`crate::cost::latency`]); 0 when not measured (only the CLI measures it).
+    /// Predicted latency of one image on this machine, ns (rounded), in the search's
+    /// [`LatencyEngine`]; 0 when not measured (no latency limit).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub latency_ns: u64,
 }
