@@ -68,15 +68,11 @@ fn summary(a: &LatencyArgs, errors: &[f64], layers: usize, json: serde_json::Val
 
 /// `--engine float`: the training module's float model on the CPU device.
 fn float(a: &LatencyArgs, space: &WidthSpace, genomes: &[shiftaddaug::nas::Genome]) -> Result<(), shiftaddaug::Error> {
-    use shiftaddaug::engine::latency::{BackendLatencyTable, check_archs};
-    let device = shiftaddaug::engine::cpu_device();
     let start = std::time::Instant::now();
     let now = move || start.elapsed().as_secs_f64() * 1e3;
     let configs: Vec<_> = genomes.iter().map(|g| space.config_of(g)).collect();
-    // A first pass over the tiny model, thrown away (page faults, clock ramp-up).
-    block_on(check_archs(&mut BackendLatencyTable::new(&configs[0], &device, a.batch, a.reps), &configs[..1], &now))?;
-    let mut table = BackendLatencyTable::new(&configs[0], &device, a.batch, a.reps);
-    let rows = block_on(check_archs(&mut table, &configs, &now))?;
+    let device = shiftaddaug::engine::cpu_device();
+    let (rows, table) = block_on(shiftaddaug::engine::latency::check_fresh(&configs, &device, a.batch, a.reps, &now))?;
     println!(
         "float model on the CPU, batch {}\n\n| architecture | MACs | predicted (ms) | measured (ms) | error |\n|---|---|---|---|---|",
         a.batch

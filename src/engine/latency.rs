@@ -329,6 +329,26 @@ impl ArchLatency {
     }
 }
 
+/// [`check_archs`] on a new table for `configs` (the first one's operator setup), after a first
+/// pass over `configs[0]` that is thrown away (page faults, shader compilation, first
+/// allocations): the rows and the table.
+///
+/// # Errors
+/// As [`model_ms`]; [`crate::Error::Config`] for no configs.
+pub async fn check_fresh(
+    configs: &[AugNetConfig],
+    device: &Device,
+    batch: usize,
+    reps: usize,
+    clock: Clock<'_>,
+) -> Result<(Vec<ArchLatency>, BackendLatencyTable)> {
+    let first = configs.first().ok_or_else(|| crate::Error::Config("no architecture to check".into()))?;
+    check_archs(&mut BackendLatencyTable::new(first, device, batch, reps), &configs[..1], clock).await?;
+    let mut table = BackendLatencyTable::new(first, device, batch, reps);
+    let rows = check_archs(&mut table, configs, clock).await?;
+    Ok((rows, table))
+}
+
 /// Times `configs` (e.g. a search space's candidates) on `table`'s device: each one's
 /// prediction from the table (timing the layers it has not seen) and its whole model.
 ///

@@ -121,7 +121,6 @@ pub async fn profile_step(backend: String, conv: String, batch: u32, reps: u32, 
 /// `WEBGPU_UNAVAILABLE` or `BACKEND_ERROR`.
 #[wasm_bindgen(js_name = latencyCheck)]
 pub async fn latency_check(backend: String, conv: String, archs: u32, batch: u32, reps: u32, seed: u32) -> Result<JsValue, JsValue> {
-    use crate::engine::latency::{BackendLatencyTable, check_archs};
     let device = bench_device(&backend).await?.inner();
     if batch == 0 || archs == 0 {
         return Err(Error::Config("batch and archs must be at least 1".into()).into());
@@ -131,10 +130,7 @@ pub async fn latency_check(backend: String, conv: String, archs: u32, batch: u32
     let space = crate::nas::supernet::WidthSpace::new(&config, &crate::nas::supernet::DEFAULT_SHRINK, false)?;
     let configs: Vec<_> = space.sample_genomes(archs as usize, u64::from(seed)).iter().map(|g| space.config_of(g)).collect();
     let now = performance_now()?;
-    // A first pass over the tiny model, thrown away (shader compilation, first allocations).
-    check_archs(&mut BackendLatencyTable::new(&configs[0], &device, batch as usize, reps as usize), &configs[..1], &now).await?;
-    let mut table = BackendLatencyTable::new(&configs[0], &device, batch as usize, reps as usize);
-    let rows = check_archs(&mut table, &configs, &now).await?;
+    let (rows, table) = crate::engine::latency::check_fresh(&configs, &device, batch as usize, reps as usize, &now).await?;
     let out = js_sys::Object::new();
     Reflect::set(&out, &"rows".into(), &serde_wasm_bindgen::to_value(&rows)?)?;
     // Through JSON text: serde_wasm_bindgen would make a JSON object a `Map`.
