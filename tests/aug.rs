@@ -467,9 +467,11 @@ fn aug_only_blocks_are_depth_augmentation() {
     use shiftaddaug::export::{Deployed, export_supernet, import};
     let device = Device::flex();
     // New weights and BatchNorm shifts (a shift survives the pooling, unlike a batch-normalised map).
-    let nudge = |l: DynConvBn| DynConvBn {
-        conv: DynConv { weight: Param::from_tensor(l.conv.weight.val().add_scalar(0.3)), ..l.conv },
-        bn: shiftaddaug::nn::DynBn { beta: Param::from_tensor(l.bn.beta.val().add_scalar(1.0)), ..l.bn },
+    let nudge = |l: DynConvBn| {
+        DynConvBn::new(
+            DynConv { weight: Param::from_tensor(l.conv.weight.val().add_scalar(0.3)), ..l.conv },
+            shiftaddaug::nn::DynBn { beta: Param::from_tensor(l.bn.beta.val().add_scalar(1.0)), ..l.bn },
+        )
     };
     for full in small_specs(ConvKind::Shift, AugConfig::default()) {
         let mut cfg = full.clone();

@@ -38,7 +38,7 @@ export const CALLBACK_KEYS = allKeysOf<Callbacks>()(['onPhase', 'onTrainBegin', 
   'onCheckpoint', 'onFallback']);
 /** Keys of `AugOptions`. */
 export const AUG_OPTION_KEYS = allKeysOf<AugOptions>()(['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha',
-  'stopWidthAug', 'sortChannels', 'seed', 'subnets', 'subnetShrink', 'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps']);
+  'stopWidthAug', 'sortChannels', 'seed', 'subnets', 'subnetShrink', 'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps', 'subnetOpBn']);
 /** Keys of `SearchOptions`. */
 export const SEARCH_OPTION_KEYS = allKeysOf<SearchOptions>()(['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'latencyEngine',
   'population', 'generations', 'parentRatio', 'mutationRatio', 'mutationProb', 'seed', 'shrink', 'depth', 'callbacks', 'signal']);

@@ -126,10 +126,16 @@ export interface AugOptions {
   /**
    * Multiplication-free operators (`'shift'`, `'add'`) the sub-networks draw each block's from
    * besides its own (all the block's convs take the drawn one; they read the same weights and share
-   * the block's BatchNorm); `search` then chooses operators per block. Only sub-networks train the
+   * the block's BatchNorm unless `subnetOpBn`); `search` then chooses operators per block. Only sub-networks train the
    * other operators. @defaultValue `[]`
    */
   subnetOps?: ConvKind[];
+  /**
+   * With `subnetOps`: each conv of a block keeps one BatchNorm (scale, shift, statistics) per
+   * operator it may run as, instead of sharing its own. Fixed when the model is created, with
+   * `subnetOps`. @defaultValue `false`
+   */
+  subnetOpBn?: boolean;
 }
 
 /** Model description (JSON-serialisable). */

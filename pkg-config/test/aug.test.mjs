@@ -91,7 +91,7 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   await assert.rejects(model.fit(x, y, { aug: { subnets: 9 } }), code('INVALID_CONFIG'));
   await assert.rejects(model.fit(x, y, { aug: { subnetShrink: [1.5] } }), code('INVALID_CONFIG'));
   // Elastic kernels shape the stored banks: fixed at creation.
-  await assert.rejects(model.fit(x, y, { aug: { subnetKernels: [5] } }), (e) => code('INVALID_CONFIG')(e) && /subnetKernels are fixed/.test(e.message));
+  await assert.rejects(model.fit(x, y, { aug: { subnetKernels: [5] } }), (e) => code('INVALID_CONFIG')(e) && /subnetKernels and subnetOpBn \(with its subnetOps\) are fixed/.test(e.message));
   const elastic = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetKernels: [5, 7] } });
   const ek = await elastic.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 0 });
   assert.ok(Number.isFinite(ek.history.loss.at(-1)), JSON.stringify(ek));
@@ -104,6 +104,19 @@ test('augmentation options: changeable in fit, fixed ones rejected, mfcnn has no
   const mixedOps = await model.fit(x, y, { epochs: 1, batchSize: 32, aug: { subnets: 1, subnetOps: ['add'] }, resetBn: 0 });
   assert.ok(Number.isFinite(mixedOps.history.loss.at(-1)), JSON.stringify(mixedOps));
   await assert.rejects(model.fit(x, y, { aug: { subnetOps: ['mult'] } }), (e) => code('INVALID_CONFIG')(e) && /valid: shift, add/.test(e.message));
+  // A BatchNorm per operator: parameters of their own, fixed at creation; it needs subnetOps.
+  await assert.rejects(model.fit(x, y, { aug: { subnetOps: ['add'], subnetOpBn: true } }), (e) => code('INVALID_CONFIG')(e) && /are fixed/.test(e.message));
+  const opBn = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetOps: ['add'], subnetOpBn: true } });
+  // The second BatchNorms are the sub-networks': the deployed model's parameters are the same.
+  const shared = await sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetOps: ['add'] } });
+  assert.equal(opBn.numParams, shared.numParams);
+  shared.dispose();
+  const ob = await opBn.fit(x, y, { epochs: 1, batchSize: 32, resetBn: 0 });
+  assert.ok(Number.isFinite(ob.history.loss.at(-1)), JSON.stringify(ob));
+  await assert.rejects(opBn.fit(x, y, { aug: { subnetOps: ['shift'] } }), (e) => code('INVALID_CONFIG')(e) && /are fixed/.test(e.message));
+  opBn.dispose();
+  await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', spec, aug: { subnets: 1, subnetOpBn: true } }),
+    (e) => code('INVALID_CONFIG')(e) && /needs subnetOps/.test(e.message));
   await assert.rejects(model.fit(x, y, { aug: { enabled: false, subnets: 1 } }), (e) => code('INVALID_CONFIG')(e) && /direct training \(enabled: false\)/.test(e.message));
   await assert.rejects(sdk.createModel({ model: 'resnet', inputShape: [1, 28, 28], numClasses: 10 }), code('INVALID_CONFIG'));
   await assert.rejects(sdk.createModel({ model: 'mbv2-tiny', inputShape: [1, 28, 28], numClasses: 10, conv: 'shift', aug: { expandList: [] } }), code('INVALID_CONFIG'));

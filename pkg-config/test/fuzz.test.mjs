@@ -41,7 +41,7 @@ const FIT_KEYS = [...TRAIN_KEYS, 'epochs', 'validationData', 'callbacks', 'yield
 const SEARCH_KEYS = ['bnData', 'evalData', 'maxMacs', 'maxParams', 'maxEnergyUj', 'maxPeakActivation', 'maxLatencyMs', 'latencyEngine', 'population', 'generations', 'parentRatio', 'mutationRatio',
   'mutationProb', 'seed', 'shrink', 'depth', 'callbacks'];
 const AUG_KEYS = ['enabled', 'widthList', 'expandList', 'mode', 'remap', 'remapForShift', 'remapFcGrad', 'alpha', 'stopWidthAug', 'sortChannels', 'seed', 'subnets', 'subnetShrink',
-  'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps'];
+  'subnetAlpha', 'subnetDepth', 'subnetKernels', 'subnetOps', 'subnetOpBn'];
 const STRINGS = ['', 'shift', 'add', 'mult', 'mfcnn', 'mbv2-tiny', 'H1', 'MfOnly', 'R0', 'R4', 'q', 'ps', 'sgd', 'adam', 'avgpool', 'mean', 'x'.repeat(300)];
 const NUMBERS = [0, 1, 2, 3, 8, -1, 0.5, 1e-9, 255, 4096, 2 ** 31, -(2 ** 53), NaN, Infinity, -Infinity, -0, 1e308];
 

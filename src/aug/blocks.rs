@@ -116,10 +116,10 @@ impl DynMbConv {
     /// columns): the block computes the same function.
     pub fn permute_mid(self, perm: Tensor<1, Int>) -> Self {
         DynMbConv {
-            expand: DynConvBn { conv: self.expand.conv.permute(0, perm.clone()), bn: self.expand.bn.permute(perm.clone()) },
-            depthwise: DynConvBn { conv: self.depthwise.conv.permute(0, perm.clone()), bn: self.depthwise.bn.permute(perm.clone()) },
+            expand: self.expand.permute_out(perm.clone()),
+            depthwise: self.depthwise.permute_out(perm.clone()),
             se: self.se.map(|s| s.permute(perm.clone())),
-            project: DynConvBn { conv: self.project.conv.permute(1, perm), bn: self.project.bn },
+            project: self.project.permute_in(perm),
         }
     }
 

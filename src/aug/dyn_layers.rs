@@ -276,13 +276,56 @@ impl DynConv {
 pub struct DynConvBn {
     /// The convolution.
     pub conv: DynConv,
-    /// Its BatchNorm.
+    /// Its BatchNorm: the layer run as its own operator ([`DynConv::kind`]).
     pub bn: DynBn,
+    /// One BatchNorm per other operator a sub-network may run the layer as
+    /// ([`AugConfig::subnet_op_bn`](super::AugConfig::subnet_op_bn)), in the order of
+    /// `op_bn_kinds`; empty when the operators share `bn`.
+    pub op_bn: Vec<DynBn>,
+    /// The operators of `op_bn`, none of them [`DynConv::kind`].
+    #[module(skip)]
+    pub op_bn_kinds: Vec<ConvKind>,
 }
 
 impl DynConvBn {
-    /// See [`DynConv::forward`], then BN and `act`.
+    /// `conv` with one BatchNorm for every operator.
+    pub fn new(conv: DynConv, bn: DynBn) -> Self {
+        Self { conv, bn, op_bn: Vec::new(), op_bn_kinds: Vec::new() }
+    }
+
+    /// The BatchNorm of the layer run as `op`: its own, or `op`'s when it has one.
+    pub fn bn_for(&self, op: ConvKind) -> &DynBn {
+        match self.op_bn_kinds.iter().position(|&k| k == op) {
+            Some(i) => &self.op_bn[i],
+            None => &self.bn,
+        }
+    }
+
+    /// [`bn_for`](Self::bn_for), mutable.
+    pub fn bn_for_mut(&mut self, op: ConvKind) -> &mut DynBn {
+        match self.op_bn_kinds.iter().position(|&k| k == op) {
+            Some(i) => &mut self.op_bn[i],
+            None => &mut self.bn,
+        }
+    }
+
+    /// See [`DynConv::forward`], then the BatchNorm of `run.op` ([`bn_for`](Self::bn_for)) and `act`.
     pub fn forward(&self, x: Tensor<4>, run: ConvRun, pass: Pass, act: crate::models::Act) -> Tensor<4> {
-        self.bn.normalize_act(self.conv.forward(x, run, pass), pass == Pass::Tiny, act)
+        self.bn_for(run.op).normalize_act(self.conv.forward(x, run, pass), pass == Pass::Tiny, act)
+    }
+
+    /// Permutes output channels of the conv and of every BatchNorm (`perm` over the bank's outputs).
+    pub fn permute_out(self, perm: Tensor<1, Int>) -> Self {
+        Self {
+            conv: self.conv.permute(0, perm.clone()),
+            bn: self.bn.permute(perm.clone()),
+            op_bn: self.op_bn.into_iter().map(|b| b.permute(perm.clone())).collect(),
+            op_bn_kinds: self.op_bn_kinds,
+        }
+    }
+
+    /// Permutes input channels of the conv (its BatchNorms are over outputs: unchanged).
+    pub fn permute_in(self, perm: Tensor<1, Int>) -> Self {
+        Self { conv: self.conv.permute(1, perm), ..self }
     }
 }

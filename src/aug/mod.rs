@@ -123,11 +123,17 @@ pub struct AugConfig {
     /// Multiplication-free operators (`shift`, `add`) the sub-networks draw each block's from
     /// besides its own: the block's convs all take the drawn one (the search's operator genes).
     /// Every operator reads the same bank through the layer's remap (Add with its gain,
-    /// [`AugNetConfig::adder_std`](config::AugNetConfig::adder_std)), and the block's BatchNorm is
-    /// shared ([I]). The tiny and augmented passes use the spec's operators. Empty (default):
-    /// operators fixed by the spec.
+    /// [`AugNetConfig::adder_std`](config::AugNetConfig::adder_std)); the BatchNorms are shared
+    /// unless [`subnet_op_bn`](Self::subnet_op_bn). The tiny and augmented passes use the spec's
+    /// operators. Empty (default): operators fixed by the spec.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subnet_ops: Vec<ConvKind>,
+    /// With [`subnet_ops`](Self::subnet_ops): each conv of a block keeps one BatchNorm (scale,
+    /// shift, statistics) per operator it may run as, used wherever the layer runs as that
+    /// operator (sub-networks, search candidates, their export) ([I]); false (default): the
+    /// operators share the layer's BatchNorm. Fixed when the model is created, with `subnet_ops`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub subnet_op_bn: bool,
 }
 
 /// The depthwise kernel sizes [`AugConfig::subnet_kernels`] accepts.
@@ -153,6 +159,7 @@ impl Default for AugConfig {
             subnet_depth: false,
             subnet_kernels: Vec::new(),
             subnet_ops: Vec::new(),
+            subnet_op_bn: false,
         }
     }
 }
@@ -206,6 +213,9 @@ impl AugConfig {
                 "subnetOps = [{}] has mult; valid: shift, add (the TargetNet is multiplication-free)",
                 names.join(", ")
             )));
+        }
+        if self.subnet_op_bn && self.subnet_ops.is_empty() {
+            return Err(Error::Config("subnetOpBn keeps a BatchNorm per sub-network operator; it needs subnetOps (e.g. [\"add\"])".into()));
         }
         if !(0.0..=1.0).contains(&self.stop_width_aug) {
             return Err(Error::Config(format!("stopWidthAug = {}; must be a fraction in [0, 1]", self.stop_width_aug)));

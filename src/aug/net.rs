@@ -212,27 +212,21 @@ impl AugNet {
             let w = w.narrow(2, c, k).narrow(3, c, k).detach();
             let device = w.device();
             let rg = |t: Tensor<1>| Param::from_tensor(t.detach());
+            // The BatchNorm the plan's operator runs with.
+            let from = l.bn_for(op);
             let bn = DynBn {
-                gamma: rg(l.bn.gamma.val().narrow(0, 0, o)),
-                beta: rg(l.bn.beta.val().narrow(0, 0, o)),
-                running_mean: burn::module::RunningState::new(l.bn.running_mean.value().narrow(0, 0, o)),
-                running_var: burn::module::RunningState::new(l.bn.running_var.value().narrow(0, 0, o)),
-                momentum: l.bn.momentum,
-                mode: l.bn.mode,
+                gamma: rg(from.gamma.val().narrow(0, 0, o)),
+                beta: rg(from.beta.val().narrow(0, 0, o)),
+                running_mean: burn::module::RunningState::new(from.running_mean.value().narrow(0, 0, o)),
+                running_var: burn::module::RunningState::new(from.running_var.value().narrow(0, 0, o)),
+                momentum: from.momentum,
+                mode: from.mode,
             };
             let remap = super::Remap::new(RemapKind::R0, k, 0, 0, &device);
-            DynConvBn {
-                conv: DynConv {
-                    weight: Param::from_tensor(w),
-                    remap,
-                    kind: op,
-                    kernel: k,
-                    adder_gain: 1.0,
-                    adder_std: 1.0,
-                    ..l.conv.clone()
-                },
+            DynConvBn::new(
+                DynConv { weight: Param::from_tensor(w), remap, kind: op, kernel: k, adder_gain: 1.0, adder_std: 1.0, ..l.conv.clone() },
                 bn,
-            }
+            )
         };
         let plan = self.config.plan(&self.config.tiny_arch());
         // A supernet has every layer of its own plan.
@@ -353,12 +347,14 @@ mod tests {
             let subnet_kernels = if conv == ConvKind::Shift { vec![5] } else { vec![7, 5] };
             // Operators: Shift blocks may run as Add and the other way round.
             let subnet_ops = vec![if conv == ConvKind::Shift { ConvKind::Add } else { ConvKind::Shift }];
+            // Shift: a BatchNorm per operator; Add: shared.
             let aug = AugConfig {
                 subnets: 2,
                 subnet_alpha: 0.3,
                 subnet_depth: conv == ConvKind::Add,
                 subnet_kernels,
                 subnet_ops,
+                subnet_op_bn: conv == ConvKind::Shift,
                 ..AugConfig::default()
             };
             let cfg =
@@ -413,5 +409,74 @@ mod tests {
             let passes = net.training_passes(x.clone(), Progress { step: 3, total_steps: Some(10) }).unwrap();
             assert_eq!(passes.iter().map(|p| p.1).collect::<Vec<_>>(), vec![1.0, 0.5, 0.3, 0.3]);
         }
+    }
+
+    /// With `subnetOpBn`, a block's convs keep a BatchNorm for the other operator (no other
+    /// layer has one): a pass running the block as that operator normalises with it, learns it,
+    /// re-estimates it and exports it, and every pass running the block as its own operator
+    /// neither reads nor changes it.
+    #[test]
+    fn each_operator_has_its_own_batchnorm() {
+        let device = Device::flex().autodiff();
+        let b = BlockSpec::new;
+        let spec = NetSpec::plain(8, 8, vec![b(3, 1, 8, 16, 8), b(3, 2, 8, 16, 16)], Some(32));
+        let aug = AugConfig { subnets: 1, subnet_ops: vec![ConvKind::Add], subnet_op_bn: true, ..AugConfig::default() };
+        let cfg = AugNetConfig { spec, aug, ..AugNetConfig::new([1, 16, 16], 10, ConvKind::Shift) };
+        let net = cfg.init(&device).unwrap();
+        for p in cfg.plan(&cfg.max_arch()).iter().filter(|p| !p.dense) {
+            let l = net.conv_at(p.slot).unwrap();
+            let block = matches!(p.slot, Slot::Expand(_) | Slot::Depthwise(_) | Slot::Project(_));
+            let want: &[ConvKind] = if block { &[ConvKind::Add] } else { &[] };
+            assert_eq!((l.op_bn_kinds.as_slice(), l.op_bn.len()), (want, want.len()), "{:?}", p.slot);
+        }
+        // Block 0 run as Add; the Add BatchNorms given shifts of their own.
+        let mut arch = cfg.tiny_arch();
+        arch.ops[0] = [ConvKind::Add; 2];
+        let shifted = |n: &AugNet| {
+            let mut n = n.clone();
+            let b0 = n.blocks.remove(0).map_layers(|mut l| {
+                let bn = l.op_bn.remove(0);
+                l.op_bn.push(DynBn { beta: Param::from_tensor(bn.beta.val().add_scalar(0.5).detach()), ..bn });
+                l
+            });
+            n.blocks.insert(0, b0);
+            n
+        };
+        let xs = |d: &Device| {
+            Tensor::<4>::from_data(
+                TensorData::new((0..4 * 256).map(|i| ((i * 29 % 97) as f32 / 48.0) - 1.0).collect::<Vec<_>>(), [4, 1, 16, 16]),
+                d,
+            )
+        };
+        let x = xs(&device);
+        let tiny = read(net.logits(x.clone()).unwrap());
+        let sub = read(net.forward(x.clone(), &arch, Pass::Sub).unwrap());
+        let moved = shifted(&net);
+        assert_eq!(read(moved.logits(x.clone()).unwrap()), tiny, "the own operator does not read the Add BatchNorm");
+        assert_ne!(read(moved.forward(x.clone(), &arch, Pass::Sub).unwrap()), sub, "the Add block reads it");
+        // Gradients: the Add pass to the Add BatchNorm only, the tiny pass to the own one only.
+        let l = |n: &AugNet| n.blocks[0].expand.clone();
+        let grads = net.forward(x.clone(), &arch, Pass::Sub).unwrap().sum().backward();
+        assert!(l(&net).op_bn[0].gamma.grad(&grads).is_some() && l(&net).bn.gamma.grad(&grads).is_none());
+        let grads = net.logits(x.clone()).unwrap().sum().backward();
+        assert!(l(&net).op_bn[0].gamma.grad(&grads).is_none() && l(&net).bn.gamma.grad(&grads).is_some());
+        // Re-estimation of the candidate's statistics and its export use the Add BatchNorms.
+        let mut candidate = net.clone();
+        candidate.config = cfg.with_tiny_arch(&arch);
+        let stats = |n: &AugNet| (read(l(n).bn.running_mean.value()), read(l(n).op_bn[0].running_mean.value()));
+        let images: Vec<f32> = (0..8 * 256).map(|i| ((i * 13 % 89) as f32 / 44.0) - 1.0).collect();
+        let data = crate::data::Dataset::new(images, (0..8).map(|i| i % 10).collect(), [1, 16, 16], 10).unwrap();
+        // (Read before: clones share their running statistics.)
+        let before = stats(&candidate);
+        let estimated = crate::train::reset_bn(candidate, &data, 8, 4).unwrap();
+        let after = stats(&estimated);
+        assert_eq!(after.0, before.0, "the own BatchNorm is not re-estimated");
+        assert_ne!(after.1, before.1, "the Add BatchNorm is");
+        // Evaluated on the device without autodiff (BatchNorm on running statistics).
+        let x = xs(&Device::flex());
+        let want = read(estimated.valid().logits(x.clone()).unwrap());
+        let exported = read(estimated.export_tiny().valid().logits(x).unwrap());
+        let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        assert!(exported.iter().zip(&want).all(|(e, w)| (e - w).abs() <= 1e-4 * scale), "{exported:?} vs {want:?}");
     }
 }

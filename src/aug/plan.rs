@@ -266,7 +266,29 @@ impl AugNetConfig {
             if !self.aug.enabled || (p.op == ConvKind::Shift && !self.aug.remap_for_shift) { RemapKind::R0 } else { self.aug.remap };
         let mut conv = DynConv::new(p.op, p.io, p.kernel, p.stride, p.depthwise, remap, self.adder_std, seed, device);
         conv.remap.fc_grad = self.aug.remap_fc_grad;
-        DynConvBn { conv, bn: DynBn::new(p.io[1], device) }
+        let mut layer = DynConvBn::new(conv, DynBn::new(p.io[1], device));
+        if self.aug.subnet_op_bn {
+            layer.op_bn_kinds = self.other_ops(p.slot, p.op);
+            layer.op_bn = layer.op_bn_kinds.iter().map(|_| DynBn::new(p.io[1], device)).collect();
+        }
+        layer
+    }
+
+    /// The operators other than `own` that sub-networks run the conv at `slot` as (a block's
+    /// [`op_choices`](Self::op_choices) at the conv's position), in choice order.
+    fn other_ops(&self, slot: Slot, own: ConvKind) -> Vec<ConvKind> {
+        let (b, at) = match slot {
+            Slot::Expand(b) | Slot::Project(b) => (b, 0),
+            Slot::Depthwise(b) => (b, 1),
+            _ => return Vec::new(),
+        };
+        let mut v: Vec<ConvKind> = Vec::new();
+        for ops in self.op_choices(b) {
+            if ops[at] != own && !v.contains(&ops[at]) {
+                v.push(ops[at]);
+            }
+        }
+        v
     }
 
     /// Builds the supernet (weights at the largest widths).
@@ -368,8 +390,9 @@ impl AugNet {
         v
     }
 
-    /// The BatchNorms of the tiny model's plan, in its order (a block of the augmented model
-    /// only has none there).
+    /// The BatchNorms of the tiny model's plan, in its order, each the one of the operator the
+    /// plan runs the layer as ([`DynConvBn::bn_for`]; a block of the augmented model only has
+    /// none there).
     pub(crate) fn tiny_bns_mut(&mut self) -> Vec<&mut DynBn> {
         let plan = self.config.plan(&self.config.tiny_arch());
         let mut convs = self.convs_mut();
@@ -377,7 +400,7 @@ impl AugNet {
             .filter(|p| !p.dense)
             .map(|p| {
                 let i = convs.iter().position(|(s, _)| *s == p.slot).expect("a conv of the plan");
-                &mut convs.swap_remove(i).1.bn
+                convs.swap_remove(i).1.bn_for_mut(p.op)
             })
             .collect()
     }

@@ -263,6 +263,10 @@ pub(super) struct TrainArgs {
     /// [default: none: the spec's operators].
     #[arg(long, value_delimiter = ',', value_name = "OP,..")]
     pub(super) subnet_ops: Vec<ConvKind>,
+    /// Stage 1, with --subnet-ops: each conv of a block keeps one BatchNorm per operator it
+    /// runs as (scale, shift, statistics) instead of sharing its own.
+    #[arg(long)]
+    pub(super) subnet_op_bn: bool,
     /// Stage 1: weight of each sub-network's loss.
     #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = AugConfig::default().subnet_alpha)]
     pub(super) subnet_alpha: f32,
@@ -416,6 +420,7 @@ impl TrainArgs {
                 ("--subnet-depth", self.subnet_depth),
                 ("--subnet-kernels", !self.subnet_kernels.is_empty()),
                 ("--subnet-ops", !self.subnet_ops.is_empty()),
+                ("--subnet-op-bn", self.subnet_op_bn),
             ];
             if let Some((flag, _)) = set.iter().find(|(_, differs)| *differs) {
                 return Err(format!("{flag} applies to ShiftAddAug training: add --aug on (without it the model trains directly)"));
@@ -459,12 +464,16 @@ impl TrainArgs {
                 subnet_depth: self.subnet_depth,
                 subnet_kernels: self.subnet_kernels,
                 subnet_ops: self.subnet_ops,
+                subnet_op_bn: self.subnet_op_bn,
                 ..AugConfig::default()
             }
         } else {
             // Direct training ignores the augmentation options.
             AugConfig { seed: self.seed, ..AugConfig::direct() }
         };
+        if aug.subnet_op_bn && aug.subnet_ops.is_empty() {
+            return Err("--subnet-op-bn keeps a BatchNorm per sub-network operator: add --subnet-ops OP,..".into());
+        }
         aug.validate().map_err(|e| e.to_string())?;
         if !aug.subnet_kernels.is_empty() && aug.subnets == 0 {
             return Err("--subnet-kernels are trained by sub-networks: add --subnets N (N >= 1)".into());
@@ -545,6 +554,8 @@ mod tests {
         assert_eq!(e.aug.subnet_kernels, vec![5, 7]);
         let e = parse("--model mbv2-tiny --aug on --subnets 1 --subnet-ops add,shift").unwrap();
         assert_eq!(e.aug.subnet_ops, vec![shiftaddaug::nn::ConvKind::Add, shiftaddaug::nn::ConvKind::Shift]);
+        assert!(!e.aug.subnet_op_bn);
+        assert!(parse("--model mbv2-tiny --aug on --subnets 1 --subnet-ops add --subnet-op-bn").unwrap().aug.subnet_op_bn);
         let d = parse_with("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off", false).unwrap();
         assert_eq!(d.aug, AugConfig { seed: 2, ..AugConfig::direct() }, "compare's direct rows drop the augmentation flags");
         let e = parse("--model mbv2-tiny --alpha 0.25 --aug on --seed 2 --aug off").err().unwrap_or_default();
@@ -596,6 +607,8 @@ mod tests {
             ("--model mbv2-tiny --aug on --subnet-ops add", "add --subnets N"),
             ("--model mbv2-tiny --aug on --subnets 1 --subnet-ops mult", "valid: shift, add"),
             ("--model mbv2-tiny --aug on --subnets 1 --subnet-ops xor", "invalid value 'xor' for '--subnet-ops"),
+            ("--model mbv2-tiny --subnet-op-bn", "--subnet-op-bn applies to ShiftAddAug training"),
+            ("--model mbv2-tiny --aug on --subnets 1 --subnet-op-bn", "add --subnet-ops OP"),
             ("--model mbv2-tiny --remap r0", "--remap applies to ShiftAddAug training"),
             ("--model mcunet --width-list 1,2", "--width-list applies to ShiftAddAug training"),
             ("--no-sort", "--no-sort applies to ShiftAddAug training"),

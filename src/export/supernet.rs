@@ -71,7 +71,7 @@ pub(super) fn import(config: &AugNetConfig, t: &Tensors, device: &Device) -> Res
         let l = config.conv_template(p, device);
         let weight = t.conv_weight(&name, l.conv.kind, l.conv.weight.dims())?;
         let bn = t.bn(&name, p.io[1], &l.bn)?;
-        Ok(DynConvBn { conv: DynConv { weight: Param::from_tensor(weight), ..l.conv }, bn })
+        Ok(DynConvBn::new(DynConv { weight: Param::from_tensor(weight), ..l.conv }, bn))
     };
     let linear = |p: &PlannedLayer| {
         let name = p.slot.name();

@@ -300,9 +300,11 @@ impl Session {
             || new.remap_for_shift != current.remap_for_shift
             || new.remap_fc_grad != current.remap_fc_grad
             || new.subnet_kernels != current.subnet_kernels
+            || new.subnet_op_bn != current.subnet_op_bn
+            || (current.subnet_op_bn && new.subnet_ops != current.subnet_ops)
         {
             return Err(Error::Config(
-                "aug.widthList, expandList, remap, remapForShift, remapFcGrad and subnetKernels are fixed when the model is created (pass them to createModel)".into(),
+                "aug.widthList, expandList, remap, remapForShift, remapFcGrad, subnetKernels and subnetOpBn (with its subnetOps) are fixed when the model is created (pass them to createModel)".into(),
             ).into());
         }
         if new.enabled && !current.enabled {
