@@ -36,7 +36,8 @@ pub struct DynConv {
     /// Depthwise (groups = channels) or dense.
     #[module(skip)]
     pub depthwise: bool,
-    /// AdderNet gradient scaling η of the MF weight (Add layers).
+    /// AdderNet gradient scaling η of the MF weight (Add layers); the trainer sets it from
+    /// [`TrainConfig::adder_eta`](crate::train::TrainConfig::adder_eta) (0.2 at init, its default).
     #[module(skip)]
     pub adder_eta: Option<f32>,
     /// Add layers consume `adder_gain · R(W)` (1 = as stored); see [`adder_gain`]. Set for every

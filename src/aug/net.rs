@@ -279,6 +279,14 @@ impl ImageClassifier for AugNet {
         Vec::new()
     }
 
+    /// Every layer's [`DynConv::adder_eta`]: the Add passes scale their weights' gradients in
+    /// the forward pass ([`DynConv::mf_weight_as`]).
+    fn set_adder_eta(&mut self, eta: Option<f32>) {
+        for (_, l) in self.convs_mut() {
+            l.conv.adder_eta = eta;
+        }
+    }
+
     fn training_passes(&self, x: Tensor<4>, progress: Progress) -> Result<Vec<(Tensor<2>, f32)>> {
         let tiny = self.logits(x.clone())?;
         if !self.config.aug.enabled || (self.config.aug.alpha == 0.0 && self.config.aug.subnets == 0) {
@@ -478,5 +486,31 @@ mod tests {
         let exported = read(estimated.export_tiny().valid().logits(x).unwrap());
         let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
         assert!(exported.iter().zip(&want).all(|(e, w)| (e - w).abs() <= 1e-4 * scale), "{exported:?} vs {want:?}");
+    }
+
+    /// [`TrainConfig::adder_eta`](crate::train::TrainConfig::adder_eta) reaches the supernet's
+    /// layers, which scale their Add weights' gradients in the forward pass: the trainer sets it
+    /// (also on a config change), and one SGD step from the same weights moves an Add layer's
+    /// weights differently with and without it.
+    #[test]
+    fn the_trainers_adder_eta_reaches_every_layer() {
+        use crate::train::{OptimizerKind, TrainConfig, Trainer};
+        let device = Device::flex().autodiff();
+        let spec = NetSpec::plain(8, 8, vec![BlockSpec::new(3, 1, 8, 16, 8)], Some(16));
+        let cfg = AugNetConfig { spec, aug: AugConfig::direct(), ..AugNetConfig::new([1, 8, 8], 10, ConvKind::Add) };
+        let slots: Vec<_> = cfg.plan(&cfg.tiny_arch()).iter().filter(|p| !p.dense).map(|p| p.slot).collect();
+        let etas = |t: &Trainer<AugNet>| slots.iter().map(|&s| t.model().conv_at(s).unwrap().conv.adder_eta).collect::<Vec<_>>();
+        let images: Vec<f32> = (0..4 * 64).map(|i| ((i * 13 % 89) as f32 / 44.0) - 1.0).collect();
+        let step = |eta: Option<f32>| {
+            let config = TrainConfig { adder_eta: eta, optimizer: OptimizerKind::Sgd, ..TrainConfig::default() };
+            let mut t = Trainer::new(cfg.init(&device).unwrap(), 10, config.clone()).unwrap();
+            assert_eq!(etas(&t), vec![eta; slots.len()]);
+            crate::engine::block_on(t.train_batch(&images, &[0, 1, 2, 3], false)).unwrap();
+            let w = read(t.model().blocks[0].expand.conv.weight.val());
+            t.set_config(TrainConfig { adder_eta: Some(0.5), ..config }).unwrap();
+            assert_eq!(etas(&t), vec![Some(0.5); slots.len()]);
+            w
+        };
+        assert_ne!(step(None), step(Some(0.2)));
     }
 }

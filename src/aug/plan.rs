@@ -376,7 +376,7 @@ impl AugNet {
     }
 
     /// Every conv + BN layer with its slot, mutable (what [`conv_at`](Self::conv_at) reads).
-    fn convs_mut(&mut self) -> Vec<(Slot, &mut DynConvBn)> {
+    pub(crate) fn convs_mut(&mut self) -> Vec<(Slot, &mut DynConvBn)> {
         let mut v = vec![(Slot::Stem, &mut self.stem), (Slot::DsDepthwise, &mut self.ds_dw), (Slot::DsPointwise, &mut self.ds_pw)];
         for (b, blk) in self.blocks.iter_mut().enumerate() {
             v.extend([(Slot::Expand(b), &mut blk.expand), (Slot::Depthwise(b), &mut blk.depthwise), (Slot::Project(b), &mut blk.project)]);

@@ -188,7 +188,8 @@ impl<M: ImageClassifier> Trainer<M> {
                 super::optim::ParamOptimizer::from_bytes(super::make_rule(&header.train_config), &obytes, &self.device.clone().inner())?;
             Ok((model, optim))
         }));
-        let (model, optim) = load.map_err(|_| bad("the model or optimiser record is corrupt"))??;
+        let (mut model, optim) = load.map_err(|_| bad("the model or optimiser record is corrupt"))??;
+        model.set_adder_eta(header.train_config.adder_eta);
         self.model = Some(model);
         self.optim = optim;
         self.config = header.train_config;

@@ -34,6 +34,12 @@ pub trait ImageClassifier: Module + Sized {
     fn input_shape(&self) -> [usize; 3];
     /// Parameters consumed by adder convolutions (they get AdderNet's adaptive gradient scaling).
     fn adder_weight_ids(&self) -> Vec<ParamId>;
+    /// Sets AdderNet's gradient scaling η ([`TrainConfig::adder_eta`]) where the model applies
+    /// it itself, in its forward pass (the supernets). Default: nothing (the trainer scales the
+    /// gradients of [`adder_weight_ids`](Self::adder_weight_ids)).
+    fn set_adder_eta(&mut self, eta: Option<f32>) {
+        let _ = eta;
+    }
     /// Logits of every pass trained at this step with their loss weights; the first one is
     /// the model that is reported (metrics) and deployed. Default: one pass, weight 1.
     ///
@@ -216,6 +222,8 @@ impl<M: ImageClassifier> Trainer<M> {
             return Err(Error::Config("create the model on `device.autodiff()` to train it".into()));
         }
         let optim = make_optimizer(&config);
+        let mut model = model;
+        model.set_adder_eta(config.adder_eta);
         Ok(Self { model: Some(model), optim, device, config, step: 0, num_classes })
     }
 
@@ -246,6 +254,9 @@ impl<M: ImageClassifier> Trainer<M> {
             || config.weight_decay != self.config.weight_decay
         {
             self.optim = make_optimizer(&config);
+        }
+        if let Some(m) = self.model.as_mut() {
+            m.set_adder_eta(config.adder_eta);
         }
         self.config = config;
         Ok(())
