@@ -3,17 +3,17 @@
 //! wasm CPU path with real data. The WebGPU tests FAIL (not skip) when no adapter is found.
 #![cfg(target_family = "wasm")]
 
-mod common;
 mod conformance;
+mod wasm_shared;
 
 use burn::tensor::{Tensor, TensorData};
-use common::{check, train_run};
 use shiftaddaug::data::Rng;
 use shiftaddaug::engine::{cpu_device, init_seeded, webgpu_device};
 use shiftaddaug::nn::ConvKind;
 use shiftaddaug::ops::fused::{adder_conv2d_fused, fused_supported};
 use shiftaddaug::ops::{Conv2dGeometry, adder_conv2d, pot_quantize};
 use wasm_bindgen_test::*;
+use wasm_shared::{check, train_run};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -117,13 +117,13 @@ async fn adder_net_trains_on_wasm_cpu_in_browser() {
 async fn same_start(conv: ConvKind) -> [(Vec<f32>, f32); 2] {
     use shiftaddaug::models::MfCnnConfig;
     use shiftaddaug::train::{TrainConfig, Trainer};
-    let (train, test) = common::fashion(512, 1000);
+    let (train, test) = wasm_shared::fashion(512, 1000);
     let mut out = Vec::new();
     for device in [gpu().await, cpu_device()] {
         let model = init_seeded(&device.autodiff(), 3, |d| MfCnnConfig { conv, ..Default::default() }.init(d)).unwrap();
         let cfg = TrainConfig { batch_size: 32, log_every: 1, seed: 3, ..Default::default() };
         let mut trainer = Trainer::new(model, 10, cfg).unwrap();
-        let losses = common::epoch_losses(&mut trainer, &train).await;
+        let losses = wasm_shared::epoch_losses(&mut trainer, &train).await;
         out.push((losses, trainer.validate(&test, &train).await.unwrap().accuracy));
     }
     [out.remove(0), out.remove(0)]
@@ -177,8 +177,8 @@ async fn init_seeded_gives_one_model_on_every_backend() {
     assert_eq!(weights[0], weights[1]);
 }
 
-/// The integer engine's kernels in Chromium (see `common::integer_kernels_conform`).
+/// The integer engine's kernels in Chromium (see `wasm_shared::integer_kernels_conform`).
 #[wasm_bindgen_test]
 fn integer_kernels_conform_simd128_and_scalar() {
-    common::integer_kernels_conform();
+    wasm_shared::integer_kernels_conform();
 }

@@ -3,10 +3,9 @@
 //! returns typed errors with stable codes.
 #![cfg(target_family = "wasm")]
 
-mod common;
 mod conformance;
+mod wasm_shared;
 
-use common::{check, train_run};
 use js_sys::{Float32Array, Reflect};
 use shiftaddaug::engine::cpu_device;
 use shiftaddaug::nn::ConvKind;
@@ -14,6 +13,7 @@ use shiftaddaug::web::{Session, parse_idx};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+use wasm_shared::{check, train_run};
 
 /// The test build must have SIMD128 (`.cargo/config.toml`): checked at compile time, and the
 /// module must report it at run time.
@@ -141,7 +141,7 @@ async fn boundary_errors_have_codes() {
 
     assert_eq!(code(&parse_idx(&[0, 0, 8, 1, 0, 0, 0, 5, 1, 2]).unwrap_err()), "INVALID_IDX");
     assert_eq!(code(&parse_idx(&[7, 7, 7, 7]).unwrap_err()), "INVALID_IDX");
-    assert_eq!(code(&parse_idx(&common::TEST_LABELS[..100]).unwrap_err()), "INVALID_IDX");
+    assert_eq!(code(&parse_idx(&wasm_shared::TEST_LABELS[..100]).unwrap_err()), "INVALID_IDX");
 }
 
 /// BN re-estimation in wasm: after runs over N = 500 images (two batches), a run over 4N grows
@@ -152,7 +152,7 @@ async fn boundary_errors_have_codes() {
 fn bn_reestimation_memory_does_not_grow_with_images() {
     use shiftaddaug::aug::{AugConfig, AugNetConfig, NetSpec};
     use shiftaddaug::train::reset_bn;
-    let (train, _) = common::fashion(2000, 1);
+    let (train, _) = wasm_shared::fashion(2000, 1);
     let cfg = AugNetConfig { spec: NetSpec::mbv2_tiny(), aug: AugConfig::default(), ..AugNetConfig::new([1, 28, 28], 10, ConvKind::Add) };
     let device = cpu_device().autodiff();
     device.seed(0);
@@ -172,8 +172,8 @@ fn bn_reestimation_memory_does_not_grow_with_images() {
     assert!(growth < one_batch, "memory grew by {growth} B over 2000 images (one batch: {one_batch} B)");
 }
 
-/// The integer engine's kernels in Node (see `common::integer_kernels_conform`).
+/// The integer engine's kernels in Node (see `wasm_shared::integer_kernels_conform`).
 #[wasm_bindgen_test]
 fn integer_kernels_conform_simd128_and_scalar() {
-    common::integer_kernels_conform();
+    wasm_shared::integer_kernels_conform();
 }
